@@ -1,0 +1,217 @@
+#include "config/config.hpp"
+
+#include "config/detail/table_reader.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <sstream>
+
+namespace archie::config {
+namespace {
+
+using detail::table_reader;
+using namespace std::chrono_literals;
+constexpr std::int64_t i64_max = std::numeric_limits<std::int64_t>::max();
+
+void read_tls(table_reader t, tls_config& c) {
+  c.enabled = t.boolean("enabled", c.enabled);
+  c.verify = t.boolean("verify", c.verify);
+  c.ca_file = t.string("ca_file", c.ca_file);
+  c.cert_file = t.string("cert_file", c.cert_file);
+  c.key_file = t.string("key_file", c.key_file);
+  if (c.cert_file.empty() != c.key_file.empty())
+    t.fail(c.cert_file.empty() ? "cert_file" : "key_file", "a client certificate needs both cert_file and key_file");
+}
+
+void read_nats(table_reader t, nats_config& c) {
+  c.urls = t.string_list("urls", c.urls);
+  if (c.urls.empty()) t.fail("urls", "needs at least one server URL");
+  for (const auto& u : c.urls)
+    if (u.find("://") == std::string::npos) t.fail("urls", "\"" + u + "\" is not a URL such as nats://host:4222");
+  c.name = t.string("name", c.name);
+  c.user = t.string("user", c.user);
+  c.password = t.secret_value("password", false);
+  c.token = t.secret_value("token", false);
+  c.creds_file = t.string("creds_file", c.creds_file);
+  c.nkey_seed_file = t.string("nkey_seed_file", c.nkey_seed_file);
+  if (!c.user.empty() && c.password.empty()) t.fail("password", "user is set, so password is required");
+  int methods = int(!c.user.empty()) + int(!c.token.empty()) + int(!c.creds_file.empty()) + int(!c.nkey_seed_file.empty());
+  if (methods > 1) t.fail("user", "choose one authentication method: user/password, token, creds_file or nkey_seed_file");
+  read_tls(t.table("tls"), c.tls);
+  c.connect_timeout = t.duration("connect_timeout", c.connect_timeout, 100ms, 5min);
+  c.reconnect_wait = t.duration("reconnect_wait", c.reconnect_wait, 10ms, 5min);
+  c.reconnect_wait_max = t.duration("reconnect_wait_max", c.reconnect_wait_max, 10ms, 1h);
+  if (c.reconnect_wait_max < c.reconnect_wait) t.fail("reconnect_wait_max", "must not be below reconnect_wait");
+}
+
+void read_stream(table_reader t, stream_config& c) {
+  c.provision = t.boolean("provision", c.provision);
+  c.name = t.string("name", c.name);
+  if (c.name.empty() || c.name.find_first_of(". *>") != std::string::npos)
+    t.fail("name", "a stream name must be non-empty and contain no '.', ' ', '*' or '>'");
+  c.subjects = t.string_list("subjects", c.subjects);
+  if (c.provision && c.subjects.empty()) t.fail("subjects", "needs at least one subject when provision = true");
+  c.replicas = t.integer("replicas", c.replicas, 1, 5);
+  c.retention = t.choice("retention", c.retention, {"limits", "interest", "workqueue"});
+  c.max_bytes = t.integer("max_bytes", c.max_bytes, -1, i64_max);
+  c.max_age = t.duration("max_age", c.max_age, 0ms, 24h * 3650);
+  c.republish_source = t.string("republish_source", c.republish_source);
+  c.republish_destination = t.string("republish_destination", c.republish_destination);
+  if (c.republish_source.empty() != c.republish_destination.empty())
+    t.fail("republish_destination", "republish needs both republish_source and republish_destination");
+}
+
+void read_consumer(table_reader t, consumer_config& c) {
+  c.provision = t.boolean("provision", c.provision);
+  c.durable = t.string("durable", c.durable);
+  if (c.durable.empty() || c.durable.find_first_of(". *>") != std::string::npos)
+    t.fail("durable", "a consumer name must be non-empty and contain no '.', ' ', '*' or '>'");
+  c.filter_subject = t.string("filter_subject", c.filter_subject);
+  c.deliver_policy = t.choice("deliver_policy", c.deliver_policy, {"all", "new", "last"});
+  c.ack_wait = t.duration("ack_wait", c.ack_wait, 1s, 12h);
+  c.max_deliver = t.integer("max_deliver", c.max_deliver, -1, i64_max);
+  if (c.max_deliver == 0) t.fail("max_deliver", "0 is not allowed: use -1 for unlimited or a positive count");
+  c.max_ack_pending = t.integer("max_ack_pending", c.max_ack_pending, -1, 10'000'000);
+  if (c.max_ack_pending == 0) t.fail("max_ack_pending", "0 is not allowed: use -1 for unlimited or a positive count");
+  c.backoff = t.duration_list("backoff");
+  if (!c.backoff.empty() && c.max_deliver != -1 && std::int64_t(c.backoff.size()) > c.max_deliver)
+    t.fail("backoff", "has more steps than max_deliver allows (the server rejects this)");
+}
+
+void read_backoff(table_reader t, backoff_config& c) {
+  c.base = t.duration("base", c.base, 0ms, 24h);
+  c.multiplier = t.number("multiplier", c.multiplier, 1.0, 100.0);
+  c.ceiling = t.duration("ceiling", c.ceiling, 0ms, 7 * 24h);
+  c.jitter = t.number("jitter", c.jitter, 0.0, 1.0);
+  if (c.ceiling < c.base) t.fail("ceiling", "must not be below base");
+}
+
+void read_queue(table_reader t, queue_config& c) {
+  c.dead_letter_subject = t.string("dead_letter_subject", c.dead_letter_subject);
+  c.fetch_expires = t.duration("fetch_expires", c.fetch_expires, 100ms, 5min);
+  c.max_fetch_batch = t.integer("max_fetch_batch", c.max_fetch_batch, 1, 10'000);
+  read_stream(t.table("stream"), c.stream);
+  read_consumer(t.table("consumer"), c.consumer);
+  read_backoff(t.table("nak_backoff"), c.nak_backoff);
+}
+
+s3_store_config read_s3(table_reader& t) {
+  s3_store_config c;
+  c.endpoint = t.string("endpoint", c.endpoint);
+  if (c.endpoint.rfind("http://", 0) != 0 && c.endpoint.rfind("https://", 0) != 0)
+    t.fail("endpoint", "must start with http:// or https://, got \"" + c.endpoint + "\"");
+  c.region = t.string("region", c.region);
+  c.access_key_id = t.secret_value("access_key_id", true);
+  c.secret_access_key = t.secret_value("secret_access_key", true);
+  c.session_token = t.secret_value("session_token", false);
+  c.path_style = t.boolean("path_style", c.path_style);
+  c.payload_signing = t.choice("payload_signing", c.payload_signing, {"auto", "unsigned", "signed"});
+  c.ca_file = t.string("ca_file", c.ca_file);
+  c.verify_tls = t.boolean("verify_tls", c.verify_tls);
+  c.max_connections = t.integer("max_connections", c.max_connections, 1, 4096);
+  c.connect_timeout = t.duration("connect_timeout", c.connect_timeout, 100ms, 5min);
+  c.request_timeout = t.duration("request_timeout", c.request_timeout, 1s, 1h);
+  return c;
+}
+
+gcs_store_config read_gcs(table_reader& t) {
+  gcs_store_config c;
+  c.endpoint = t.string("endpoint", c.endpoint);
+  c.credentials = t.choice("credentials", c.credentials, {"service_account", "metadata", "token"});
+  c.service_account_file = t.string("service_account_file", c.service_account_file);
+  c.token = t.secret_value("token", c.credentials == "token");
+  if (c.credentials == "service_account" && c.service_account_file.empty())
+    t.fail("service_account_file", "is required when credentials = \"service_account\"");
+  c.ca_file = t.string("ca_file", c.ca_file);
+  c.verify_tls = t.boolean("verify_tls", c.verify_tls);
+  c.max_connections = t.integer("max_connections", c.max_connections, 1, 4096);
+  c.request_timeout = t.duration("request_timeout", c.request_timeout, 1s, 1h);
+  return c;
+}
+
+fs_store_config read_fs(table_reader& t) {
+  fs_store_config c;
+  c.root = t.string("root", c.root);
+  if (c.root.empty() || c.root.front() != '/') t.fail("root", "must be an absolute directory path");
+  c.fsync = t.boolean("fsync", c.fsync);
+  return c;
+}
+
+void read_stores(table_reader t, std::map<std::string, store_config>& stores) {
+  for (const auto& name : t.child_names()) {
+    table_reader s = t.table(name);
+    std::string type = s.choice("type", "s3", {"s3", "gcs", "fs"});
+    if (!s.has("type")) s.fail("type", "is required (s3, gcs or fs)");
+    if (type == "s3") stores.emplace(name, read_s3(s));
+    else if (type == "gcs") stores.emplace(name, read_gcs(s));
+    else stores.emplace(name, read_fs(s));
+  }
+}
+
+}  // namespace
+
+config_error::config_error(std::string source, std::vector<problem> problems)
+    : std::runtime_error("invalid configuration in " + source), source_(std::move(source)), problems_(std::move(problems)) {}
+
+std::string describe(const config_error& e) {
+  std::string out;
+  for (const auto& p : e.problems()) {
+    out += e.source();
+    if (p.line > 0) out += ":" + std::to_string(p.line);
+    out += ": " + p.path + ": " + p.reason + "\n";
+  }
+  if (out.empty()) out = std::string(e.what()) + "\n";
+  return out;
+}
+
+loaded_config parse(std::string_view toml_text, std::string source_name) {
+  toml::table root;
+  try {
+    root = toml::parse(toml_text, source_name);
+  } catch (const toml::parse_error& err) {
+    throw config_error(source_name, {{"(syntax)", std::string(err.description()), static_cast<int>(err.source().begin.line)}});
+  }
+
+  detail::read_context ctx;
+  toml::table effective;
+  loaded_config out;
+  config& c = out.cfg;
+  {
+    table_reader top(&root, "", ctx, &effective);
+    {
+      table_reader log_table = top.table("log");
+      std::string level = log_table.choice("level", "info", {"trace", "debug", "info", "warn", "error"});
+      c.log_level = log::parse_level(level).value_or(log::level::info);
+    }
+    {
+      table_reader http = top.table("http");
+      c.http.address = http.string("address", c.http.address);
+      c.http.port = static_cast<std::uint16_t>(http.integer("port", c.http.port, 0, 65535));
+    }
+    {
+      table_reader worker = top.table("worker");
+      c.worker.concurrency = worker.integer("concurrency", c.worker.concurrency, 1, 4096);
+      c.worker.shutdown_wait = worker.duration("shutdown_wait", c.worker.shutdown_wait, 0ms, 1h);
+    }
+    read_nats(top.table("nats"), c.queue.nats);
+    read_queue(top.table("queue"), c.queue);
+    read_stores(top.table("stores"), c.stores);
+  }
+  if (!ctx.problems.empty()) throw config_error(std::move(source_name), std::move(ctx.problems));
+
+  std::ostringstream os;
+  os << toml::toml_formatter(effective) << "\n";
+  out.effective_toml = os.str();
+  return out;
+}
+
+loaded_config load_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw config_error(path, {{"(file)", "cannot open config file: " + std::string(std::strerror(errno)), 0}});
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return parse(text, path);
+}
+
+}  // namespace archie::config

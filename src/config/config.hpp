@@ -1,0 +1,144 @@
+#pragma once
+// archie's whole configuration, loaded from one TOML file. CONFIGURE.md documents every key;
+// keep the two in step.
+#include "config/config_error.hpp"
+#include "config/secret.hpp"
+#include "log/logger.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace archie::config {
+
+using std::chrono::milliseconds;
+
+struct http_config {
+  std::string address = "0.0.0.0";  ///< Kubernetes probes come from the node, not loopback.
+  std::uint16_t port = 9090;         ///< 0 picks a free port (tests).
+};
+
+struct tls_config {
+  bool enabled = false;
+  bool verify = true;
+  std::string ca_file;
+  std::string cert_file;
+  std::string key_file;
+};
+
+struct nats_config {
+  std::vector<std::string> urls{"nats://127.0.0.1:4222"};
+  std::string name = "archie";
+  std::string user;
+  secret password;
+  secret token;
+  std::string creds_file;
+  std::string nkey_seed_file;
+  tls_config tls;
+  milliseconds connect_timeout{5000};
+  milliseconds reconnect_wait{1000};
+  milliseconds reconnect_wait_max{30000};
+};
+
+struct stream_config {
+  bool provision = true;
+  std::string name = "minio-events";
+  std::vector<std::string> subjects{"minio.events"};
+  std::int64_t replicas = 1;
+  std::string retention = "workqueue";  ///< limits | interest | workqueue
+  std::int64_t max_bytes = -1;
+  milliseconds max_age{0};
+  std::string republish_source;
+  std::string republish_destination;
+};
+
+struct consumer_config {
+  bool provision = true;
+  std::string durable = "archie";
+  std::string filter_subject;
+  std::string deliver_policy = "all";  ///< all | new | last
+  milliseconds ack_wait{60000};
+  std::int64_t max_deliver = -1;  ///< -1: unlimited; exhausted retries are ended by `term`, not dropped.
+  std::int64_t max_ack_pending = 1000;
+  std::vector<milliseconds> backoff;
+};
+
+struct backoff_config {
+  milliseconds base{1000};
+  double multiplier = 2.0;
+  milliseconds ceiling{600000};
+  double jitter = 0.2;  ///< fraction of the delay randomised, spreads retry storms
+};
+
+struct queue_config {
+  nats_config nats;
+  stream_config stream;
+  consumer_config consumer;
+  backoff_config nak_backoff;
+  std::string dead_letter_subject;  ///< empty: terminated messages are not republished
+  milliseconds fetch_expires{5000};
+  std::int64_t max_fetch_batch = 256;
+};
+
+struct s3_store_config {
+  std::string endpoint;
+  std::string region = "us-east-1";
+  secret access_key_id;
+  secret secret_access_key;
+  secret session_token;
+  bool path_style = true;
+  std::string payload_signing = "auto";  ///< auto | unsigned | signed
+  std::string ca_file;
+  bool verify_tls = true;
+  std::int64_t max_connections = 64;
+  milliseconds connect_timeout{5000};
+  milliseconds request_timeout{60000};
+};
+
+struct gcs_store_config {
+  std::string endpoint = "https://storage.googleapis.com";
+  std::string credentials = "service_account";  ///< service_account | metadata | token
+  std::string service_account_file;
+  secret token;
+  std::string ca_file;
+  bool verify_tls = true;
+  std::int64_t max_connections = 64;
+  milliseconds request_timeout{60000};
+};
+
+struct fs_store_config {
+  std::string root;
+  bool fsync = true;
+};
+
+using store_config = std::variant<s3_store_config, gcs_store_config, fs_store_config>;
+
+struct worker_config {
+  std::int64_t concurrency = 16;  ///< the one knob: transfers in flight per worker
+  milliseconds shutdown_wait{30000};
+};
+
+struct config {
+  log::level log_level = log::level::info;
+  http_config http;
+  worker_config worker;
+  queue_config queue;
+  std::map<std::string, store_config> stores;
+};
+
+struct loaded_config {
+  config cfg;
+  std::string effective_toml;  ///< every key with its effective value, secrets redacted
+};
+
+/// Parses and validates TOML text; throws config_error listing every problem found.
+loaded_config parse(std::string_view toml_text, std::string source_name);
+/// Reads and parses a file; a missing or unreadable file is a config_error too.
+loaded_config load_file(const std::string& path);
+/// "file:line: path: reason" lines, one per problem.
+std::string describe(const config_error& e);
+
+}  // namespace archie::config

@@ -1,0 +1,154 @@
+#include "http/admin_server.hpp"
+
+#include "log/logger.hpp"
+#include "metrics/registry.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <prometheus/counter.h>
+
+#include <chrono>
+
+namespace archie::http {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+// A slow or idle client must not pin a connection forever; probes send one small request.
+constexpr auto request_timeout = std::chrono::seconds(10);
+
+prometheus::Family<prometheus::Counter>& request_counter() {
+  static auto& family = prometheus::BuildCounter()
+                            .Name("archie_admin_http_requests_total")
+                            .Help("Requests answered by the admin HTTP server, by path and status code")
+                            .Register(metrics::registry());
+  return family;
+}
+
+bhttp::response<bhttp::string_body> respond(const bhttp::request<bhttp::string_body>& req,
+                                            service::readiness& ready) {
+  bhttp::response<bhttp::string_body> res;
+  res.version(req.version());
+  res.keep_alive(req.keep_alive());
+  res.set(bhttp::field::server, "archie");
+  std::string_view target = req.target();
+  if (auto q = target.find('?'); q != std::string_view::npos) target = target.substr(0, q);
+
+  if (req.method() != bhttp::verb::get && req.method() != bhttp::verb::head) {
+    res.result(bhttp::status::method_not_allowed);
+    res.set(bhttp::field::allow, "GET, HEAD");
+    res.set(bhttp::field::content_type, "text/plain; charset=utf-8");
+    res.body() = "method not allowed\n";
+  } else if (target == "/live") {
+    res.result(bhttp::status::ok);
+    res.set(bhttp::field::content_type, "text/plain; charset=utf-8");
+    res.body() = "ok\n";
+  } else if (target == "/ready") {
+    auto report = ready.evaluate();
+    boost::json::object body;
+    body["ready"] = report.ready;
+    boost::json::object checks;
+    for (const auto& [name, r] : report.checks) checks[name] = {{"ok", r.ok}, {"detail", r.detail}};
+    body["checks"] = std::move(checks);
+    res.result(report.ready ? bhttp::status::ok : bhttp::status::service_unavailable);
+    res.set(bhttp::field::content_type, "application/json");
+    res.body() = boost::json::serialize(body) + "\n";
+  } else if (target == "/metrics") {
+    res.result(bhttp::status::ok);
+    res.set(bhttp::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+    res.body() = metrics::serialize_text();
+  } else {
+    res.result(bhttp::status::not_found);
+    res.set(bhttp::field::content_type, "text/plain; charset=utf-8");
+    res.body() = "not found: try /live, /ready or /metrics\n";
+  }
+  if (req.method() == bhttp::verb::head) {
+    res.content_length(res.body().size());
+    // HEAD advertises the GET length with no body; prepare_payload would reset it to 0.
+    res.body().clear();
+  } else {
+    res.prepare_payload();
+  }
+  request_counter().Add({{"path", target == "/live" || target == "/ready" || target == "/metrics" ? std::string(target) : "other"},
+                         {"code", std::to_string(res.result_int())}}).Increment();
+  return res;
+}
+
+asio::awaitable<void> serve_connection(beast::tcp_stream stream, service::readiness& ready) {
+  beast::flat_buffer buffer;
+  try {
+    for (;;) {
+      stream.expires_after(request_timeout);
+      bhttp::request_parser<bhttp::string_body> parser;
+      parser.body_limit(64 * 1024);  // probes and scrapes send no body
+      co_await bhttp::async_read(stream, buffer, parser, asio::use_awaitable);
+      auto req = parser.release();
+      auto res = respond(req, ready);
+      bool keep = res.keep_alive();
+      co_await bhttp::async_write(stream, res, asio::use_awaitable);
+      if (!keep) break;
+    }
+  } catch (const boost::system::system_error& e) {
+    if (e.code() != bhttp::error::end_of_stream && e.code() != beast::error::timeout &&
+        e.code() != asio::error::operation_aborted && e.code() != asio::error::connection_reset)
+      log::debug("admin connection ended", {{"error", e.code().message()}});
+  }
+  boost::system::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+}
+
+}  // namespace
+
+struct admin_server::impl {
+  tcp::acceptor acceptor;
+  service::readiness& ready;
+  impl(asio::any_io_executor ex, service::readiness& r) : acceptor(ex), ready(r) {}
+};
+
+admin_server::admin_server(asio::any_io_executor executor, const config::http_config& cfg, service::readiness& ready)
+    : impl_(std::make_unique<impl>(executor, ready)) {
+  tcp::endpoint ep(asio::ip::make_address(cfg.address), cfg.port);
+  auto& a = impl_->acceptor;
+  a.open(ep.protocol());
+  a.set_option(asio::socket_base::reuse_address(true));
+  a.bind(ep);
+  a.listen();
+}
+
+admin_server::~admin_server() = default;
+
+std::uint16_t admin_server::port() const { return impl_->acceptor.local_endpoint().port(); }
+
+asio::awaitable<void> admin_server::serve() {
+  auto& a = impl_->acceptor;
+  while (a.is_open()) {
+    boost::system::error_code ec;
+    tcp::socket socket = co_await a.async_accept(asio::redirect_error(asio::use_awaitable, ec));
+    if (ec == asio::error::operation_aborted || !a.is_open()) break;
+    if (ec) {
+      log::warn("admin server accept failed", {{"error", ec.message()}});
+      continue;
+    }
+    asio::co_spawn(a.get_executor(), serve_connection(beast::tcp_stream(std::move(socket)), impl_->ready),
+                   asio::detached);
+  }
+}
+
+void admin_server::stop() {
+  boost::system::error_code ignored;
+  impl_->acceptor.close(ignored);
+}
+
+}  // namespace archie::http

@@ -1,0 +1,33 @@
+#pragma once
+// The operator-facing HTTP endpoint: /live, /ready, /metrics. Beast stays out of this header
+// so including it does not cost every translation unit a Beast compile.
+#include "config/config.hpp"
+#include "service/readiness.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include <cstdint>
+#include <memory>
+
+namespace archie::http {
+
+class admin_server {
+ public:
+  /// Binds immediately so a busy port fails start-up with a clear error (throws system_error).
+  admin_server(boost::asio::any_io_executor executor, const config::http_config& cfg, service::readiness& ready);
+  ~admin_server();
+
+  /// The bound port (useful when the config asked for port 0).
+  std::uint16_t port() const;
+  /// Accepts and serves connections until stop() is called.
+  boost::asio::awaitable<void> serve();
+  /// Closes the listener; connections in progress finish their current request.
+  void stop();
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace archie::http

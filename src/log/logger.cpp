@@ -1,0 +1,85 @@
+#include "log/logger.hpp"
+
+#include <boost/json/serialize.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <mutex>
+
+namespace archie::log {
+namespace {
+
+std::atomic<level> g_level{level::info};
+std::mutex g_write_mutex;
+std::string* g_sink = nullptr;
+
+// RFC 3339 UTC with milliseconds: what log shippers (Loki, Elasticsearch) parse without config.
+std::string timestamp_now() {
+  using namespace std::chrono;
+  auto now = system_clock::now();
+  auto secs = time_point_cast<seconds>(now);
+  auto ms = duration_cast<milliseconds>(now - secs).count();
+  std::time_t t = system_clock::to_time_t(secs);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];  // roomy: GCC cannot prove tm fields are small
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+  return buf;
+}
+
+}  // namespace
+
+std::optional<level> parse_level(std::string_view text) {
+  if (text == "trace") return level::trace;
+  if (text == "debug") return level::debug;
+  if (text == "info") return level::info;
+  if (text == "warn") return level::warn;
+  if (text == "error") return level::error;
+  return std::nullopt;
+}
+
+std::string_view to_string(level l) {
+  switch (l) {
+    case level::trace: return "trace";
+    case level::debug: return "debug";
+    case level::info: return "info";
+    case level::warn: return "warn";
+    case level::error: return "error";
+  }
+  return "info";
+}
+
+void set_level(level l) { g_level.store(l, std::memory_order_relaxed); }
+level current_level() { return g_level.load(std::memory_order_relaxed); }
+
+void write(level l, std::string_view message, boost::json::object fields) {
+  try {
+    boost::json::object line;
+    line.reserve(fields.size() + 3);
+    line["ts"] = timestamp_now();
+    line["level"] = to_string(l);
+    line["msg"] = message;
+    for (auto& [k, v] : fields) line[k] = std::move(v);
+    std::string text = boost::json::serialize(line);
+    text.push_back('\n');
+    std::lock_guard lock(g_write_mutex);
+    if (g_sink) {
+      g_sink->append(text);
+    } else {
+      std::fwrite(text.data(), 1, text.size(), stderr);
+      std::fflush(stderr);
+    }
+  } catch (...) {
+    // Logging must never take the worker down (e.g. bad_alloc while formatting).
+  }
+}
+
+void set_sink_for_tests(std::string* sink) {
+  std::lock_guard lock(g_write_mutex);
+  g_sink = sink;
+}
+
+}  // namespace archie::log

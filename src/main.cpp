@@ -1,0 +1,77 @@
+// archie entry point: parse the command line, load the config, dispatch.
+#include "archie_version.hpp"
+#include "cli/command_line.hpp"
+#include "config/config.hpp"
+#include "log/logger.hpp"
+#include "service/worker_service.hpp"
+
+#include <cstdio>
+#include <iostream>
+
+namespace {
+
+constexpr int exit_runtime_failure = 1;
+constexpr int exit_usage = 2;
+constexpr int exit_bad_config = 3;
+
+int main_impl(int argc, char** argv) {
+  using namespace archie;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  auto parsed = cli::parse_command_line(args);
+  if (auto* err = std::get_if<cli::usage_error>(&parsed)) {
+    std::cerr << "archie: " << err->message << "\nRun 'archie --help' for usage.\n";
+    return exit_usage;
+  }
+  auto inv = std::get<cli::invocation>(parsed);
+  if (inv.help) {
+    std::cout << cli::help_text(inv.cmd);
+    return 0;
+  }
+  if (inv.cmd == cli::command::version) {
+    std::cout << "archie " << ARCHIE_VERSION << "\n";
+    return 0;
+  }
+
+  std::optional<log::level> level_override;
+  if (inv.log_level) {
+    level_override = log::parse_level(*inv.log_level);
+    if (!level_override) {
+      std::cerr << "archie: invalid log level \"" << *inv.log_level << "\" (trace|debug|info|warn|error)\n";
+      return exit_usage;
+    }
+  }
+  if (!inv.config_path) {
+    std::cerr << "archie: no config file: pass --config PATH or set ARCHIE_CONFIG\n";
+    return exit_usage;
+  }
+
+  config::loaded_config loaded;
+  try {
+    loaded = config::load_file(*inv.config_path);
+  } catch (const config::config_error& e) {
+    std::cerr << config::describe(e);
+    std::cerr << "archie: configuration rejected (" << e.problems().size() << " problem"
+              << (e.problems().size() == 1 ? "" : "s") << ")\n";
+    return exit_bad_config;
+  }
+
+  if (inv.cmd == cli::command::check_config) {
+    std::cout << loaded.effective_toml;
+    std::cerr << "archie: " << *inv.config_path << " is valid\n";
+    return 0;
+  }
+
+  log::set_level(level_override.value_or(loaded.cfg.log_level));
+  return service::run_worker(loaded.cfg);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return main_impl(argc, argv);
+  } catch (const std::exception& e) {
+    archie::log::error("fatal error", {{"error", e.what()}});
+    return exit_runtime_failure;
+  }
+}

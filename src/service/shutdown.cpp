@@ -1,0 +1,54 @@
+#include "service/shutdown.hpp"
+
+#include "log/logger.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <csignal>
+#include <cstdlib>
+
+namespace archie::service {
+namespace asio = boost::asio;
+
+shutdown_coordinator::shutdown_coordinator(asio::any_io_executor executor, readiness& ready,
+                                           std::chrono::milliseconds wait)
+    : signals_(executor, SIGINT, SIGTERM), ready_(ready), wait_(wait) {}
+
+void shutdown_coordinator::add_drain_hook(drain_hook hook) { hooks_.push_back(std::move(hook)); }
+void shutdown_coordinator::on_finished(std::function<void()> fn) { finished_.push_back(std::move(fn)); }
+
+asio::awaitable<void> shutdown_coordinator::exit_on_second_interrupt() {
+  for (;;) {
+    int sig = co_await signals_.async_wait(asio::use_awaitable);
+    if (sig == SIGINT) {
+      log::warn("second SIGINT: exiting immediately without draining");
+      std::_Exit(130);
+    }
+    log::info("already shutting down; send SIGINT to exit immediately");
+  }
+}
+
+asio::awaitable<void> shutdown_coordinator::watch() {
+  int sig = co_await signals_.async_wait(asio::use_awaitable);
+  auto started = std::chrono::steady_clock::now();
+  auto deadline = started + wait_;
+  log::info("shutdown requested", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"},
+                                    {"shutdown_wait_ms", static_cast<std::int64_t>(wait_.count())}});
+  ready_.set_shutting_down();
+  asio::co_spawn(signals_.get_executor(), exit_on_second_interrupt(), asio::detached);
+  for (auto& hook : hooks_) {
+    try {
+      co_await hook(deadline);
+    } catch (const std::exception& e) {
+      log::error("drain step failed", {{"error", e.what()}});
+    }
+  }
+  auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+  log::info("shutdown complete", {{"drain_ms", static_cast<std::int64_t>(took.count())}});
+  signals_.cancel();
+  for (auto& fn : finished_) fn();
+}
+
+}  // namespace archie::service

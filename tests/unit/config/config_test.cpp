@@ -1,0 +1,184 @@
+#include "config/config.hpp"
+
+#include <doctest/doctest.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <unistd.h>
+#include <fstream>
+#include <string>
+
+using archie::config::config_error;
+using archie::config::describe;
+using archie::config::parse;
+
+namespace {
+
+// Parses text expected to be invalid and returns every problem as "path: reason" lines.
+std::string problems_of(const std::string& text) {
+  try {
+    parse(text, "test.toml");
+  } catch (const config_error& e) {
+    return describe(e);
+  }
+  FAIL("config was accepted: " << text);
+  return {};
+}
+
+const char* minimal_s3_store = R"(
+[stores.dst]
+type = "s3"
+endpoint = "http://127.0.0.1:7480"
+access_key_id = "AKID"
+secret_access_key = "s3cr3t-value"
+)";
+
+}  // namespace
+
+TEST_CASE("an empty config is valid and every default appears in the effective config") {
+  auto loaded = parse("", "empty.toml");
+  CHECK(loaded.cfg.worker.concurrency == 16);
+  CHECK(loaded.cfg.http.port == 9090);
+  CHECK(loaded.cfg.queue.consumer.max_deliver == -1);
+  CHECK(loaded.effective_toml.find("concurrency = 16") != std::string::npos);
+  CHECK(loaded.effective_toml.find("ack_wait = '1m'") != std::string::npos);
+  CHECK(loaded.effective_toml.find("shutdown_wait = '30s'") != std::string::npos);
+}
+
+TEST_CASE("given values override defaults") {
+  auto loaded = parse(R"(
+[worker]
+concurrency = 64
+shutdown_wait = "5s"
+[queue.consumer]
+ack_wait = "2m"
+)", "t.toml");
+  CHECK(loaded.cfg.worker.concurrency == 64);
+  CHECK(loaded.cfg.worker.shutdown_wait == std::chrono::seconds(5));
+  CHECK(loaded.cfg.queue.consumer.ack_wait == std::chrono::minutes(2));
+}
+
+TEST_CASE("an unknown key is rejected with its path, line and a suggestion") {
+  auto p = problems_of("[worker]\nconcurency = 4\n");
+  CHECK(p.find("test.toml:2: worker.concurency: unknown key") != std::string::npos);
+  CHECK(p.find("did you mean \"concurrency\"") != std::string::npos);
+}
+
+TEST_CASE("an unknown top-level table is rejected") {
+  CHECK(problems_of("[nonsense]\nx = 1\n").find("nonsense: unknown key") != std::string::npos);
+}
+
+TEST_CASE("a wrong type is rejected naming the key, the expected and the actual type") {
+  auto p = problems_of("[worker]\nconcurrency = \"many\"\n");
+  CHECK(p.find("worker.concurrency: expected an integer, got a string") != std::string::npos);
+}
+
+TEST_CASE("an out-of-range value is rejected with the allowed range") {
+  CHECK(problems_of("[worker]\nconcurrency = 0\n").find("worker.concurrency: must be between 1 and 4096, got 0") !=
+        std::string::npos);
+  CHECK(problems_of("[http]\nport = 70000\n").find("http.port: must be between 0 and 65535") != std::string::npos);
+  CHECK(problems_of("[queue.consumer]\nack_wait = \"100ms\"\n").find("queue.consumer.ack_wait: must be between 1s") !=
+        std::string::npos);
+}
+
+TEST_CASE("a malformed duration says how to write one") {
+  auto p = problems_of("[worker]\nshutdown_wait = \"30\"\n");
+  CHECK(p.find("worker.shutdown_wait: \"30\" is not a duration") != std::string::npos);
+}
+
+TEST_CASE("an enum value outside its choices lists the choices") {
+  auto p = problems_of("[log]\nlevel = \"loud\"\n");
+  CHECK(p.find("log.level: must be one of trace, debug, info, warn, error, got \"loud\"") != std::string::npos);
+  CHECK(problems_of("[queue.stream]\nretention = \"forever\"\n").find("queue.stream.retention") != std::string::npos);
+}
+
+TEST_CASE("every problem in a file is reported at once") {
+  auto p = problems_of("[worker]\nconcurrency = 0\n[http]\nport = -1\n[log]\nlevel = 3\n");
+  CHECK(p.find("worker.concurrency") != std::string::npos);
+  CHECK(p.find("http.port") != std::string::npos);
+  CHECK(p.find("log.level") != std::string::npos);
+}
+
+TEST_CASE("a TOML syntax error names the line") {
+  auto p = problems_of("[worker\nconcurrency = 1\n");
+  CHECK(p.find("test.toml:1: (syntax)") != std::string::npos);
+}
+
+TEST_CASE("a store without a type or with an unknown type is rejected") {
+  CHECK(problems_of("[stores.x]\nroot = \"/tmp\"\n").find("stores.x.type: is required") != std::string::npos);
+  CHECK(problems_of("[stores.x]\ntype = \"ftp\"\n").find("stores.x.type: must be one of s3, gcs, fs") !=
+        std::string::npos);
+}
+
+TEST_CASE("an s3 store without credentials names each missing key") {
+  auto p = problems_of("[stores.dst]\ntype = \"s3\"\nendpoint = \"http://h:1\"\n");
+  CHECK(p.find("stores.dst.access_key_id: is required") != std::string::npos);
+  CHECK(p.find("stores.dst.secret_access_key: is required") != std::string::npos);
+}
+
+TEST_CASE("an s3 endpoint without a scheme is rejected") {
+  auto p = problems_of("[stores.dst]\ntype = \"s3\"\nendpoint = \"minio:9000\"\naccess_key_id = \"a\"\nsecret_access_key = \"b\"\n");
+  CHECK(p.find("stores.dst.endpoint: must start with http:// or https://") != std::string::npos);
+}
+
+TEST_CASE("an fs store needs an absolute root") {
+  CHECK(problems_of("[stores.local]\ntype = \"fs\"\nroot = \"relative/dir\"\n").find("stores.local.root") !=
+        std::string::npos);
+}
+
+TEST_CASE("secrets are redacted in the effective config and never echoed in errors") {
+  auto loaded = parse(minimal_s3_store, "t.toml");
+  const auto& s3 = std::get<archie::config::s3_store_config>(loaded.cfg.stores.at("dst"));
+  CHECK(s3.secret_access_key.reveal() == "s3cr3t-value");
+  CHECK(loaded.effective_toml.find("s3cr3t-value") == std::string::npos);
+  CHECK(loaded.effective_toml.find("<redacted, inline>") != std::string::npos);
+
+  auto p = problems_of(std::string(minimal_s3_store) + "secret_access_key_env = \"X\"\n");
+  CHECK(p.find("set only one of secret_access_key") != std::string::npos);
+  CHECK(p.find("s3cr3t-value") == std::string::npos);
+}
+
+TEST_CASE("a secret can come from an environment variable") {
+  ::setenv("ARCHIE_TEST_SECRET", "from-env-value", 1);
+  auto loaded = parse(R"(
+[nats]
+token_env = "ARCHIE_TEST_SECRET"
+)", "t.toml");
+  CHECK(loaded.cfg.queue.nats.token.reveal() == "from-env-value");
+  CHECK(loaded.cfg.queue.nats.token.origin() == "env ARCHIE_TEST_SECRET");
+  CHECK(loaded.effective_toml.find("from-env-value") == std::string::npos);
+  ::unsetenv("ARCHIE_TEST_SECRET");
+  CHECK(problems_of("[nats]\ntoken_env = \"ARCHIE_TEST_SECRET\"\n")
+            .find("nats.token_env: environment variable ARCHIE_TEST_SECRET is not set") != std::string::npos);
+}
+
+TEST_CASE("a secret can come from a mounted file, trailing newline dropped") {
+  std::string path = "/tmp/archie-config-test-secret." + std::to_string(::getpid());
+  std::ofstream(path) << "file-secret\n";
+  auto loaded = parse("[nats]\nuser = \"u\"\npassword_file = \"" + path + "\"\n", "t.toml");
+  CHECK(loaded.cfg.queue.nats.password.reveal() == "file-secret");
+  std::remove(path.c_str());
+  CHECK(problems_of("[nats]\nuser = \"u\"\npassword_file = \"" + path + "\"\n").find("nats.password_file: cannot read") !=
+        std::string::npos);
+}
+
+TEST_CASE("conflicting nats authentication methods are rejected") {
+  auto p = problems_of("[nats]\nuser = \"u\"\npassword = \"p\"\ntoken = \"t\"\n");
+  CHECK(p.find("nats.user: choose one authentication method") != std::string::npos);
+}
+
+TEST_CASE("illegal consumer combinations are rejected before reaching the server") {
+  CHECK(problems_of("[queue.consumer]\nmax_deliver = 0\n").find("queue.consumer.max_deliver: 0 is not allowed") !=
+        std::string::npos);
+  CHECK(problems_of("[queue.consumer]\nmax_deliver = 2\nbackoff = [\"1s\", \"2s\", \"3s\"]\n")
+            .find("queue.consumer.backoff: has more steps than max_deliver") != std::string::npos);
+}
+
+TEST_CASE("a missing config file is a config error naming the file") {
+  try {
+    archie::config::load_file("/nonexistent/archie.toml");
+    FAIL("accepted a missing file");
+  } catch (const config_error& e) {
+    CHECK(describe(e).find("/nonexistent/archie.toml") != std::string::npos);
+  }
+}

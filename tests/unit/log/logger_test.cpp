@@ -1,0 +1,49 @@
+#include "log/logger.hpp"
+
+#include <boost/json/parse.hpp>
+#include <doctest/doctest.h>
+
+namespace alog = archie::log;
+
+namespace {
+struct capture {
+  std::string out;
+  alog::level saved = alog::current_level();
+  capture() { alog::set_sink_for_tests(&out); }
+  ~capture() {
+    alog::set_sink_for_tests(nullptr);
+    alog::set_level(saved);
+  }
+};
+}  // namespace
+
+TEST_CASE("a log line is one JSON object with ts, level, msg and the context fields") {
+  capture c;
+  alog::set_level(alog::level::info);
+  alog::info("copied object", {{"key", "a \"quoted\"\nkey"}, {"bytes", 42}});
+  REQUIRE(!c.out.empty());
+  CHECK(c.out.back() == '\n');
+  CHECK(c.out.find('\n') == c.out.size() - 1);  // newline inside the key is escaped
+  auto v = boost::json::parse(c.out).as_object();
+  CHECK(v.at("level").as_string() == "info");
+  CHECK(v.at("msg").as_string() == "copied object");
+  CHECK(v.at("key").as_string() == "a \"quoted\"\nkey");
+  CHECK(v.at("bytes").as_int64() == 42);
+  CHECK(v.at("ts").as_string().size() == 24);
+}
+
+TEST_CASE("messages below the configured level are dropped") {
+  capture c;
+  alog::set_level(alog::level::warn);
+  alog::info("hidden");
+  alog::debug("hidden");
+  CHECK(c.out.empty());
+  alog::error("shown");
+  CHECK(c.out.find("shown") != std::string::npos);
+}
+
+TEST_CASE("log levels parse from their names only") {
+  CHECK(alog::parse_level("debug") == alog::level::debug);
+  CHECK_FALSE(alog::parse_level("DEBUG"));
+  CHECK_FALSE(alog::parse_level("verbose"));
+}

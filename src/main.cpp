@@ -62,7 +62,15 @@ int main_impl(int argc, char** argv) {
   }
 
   log::set_level(level_override.value_or(loaded.cfg.log_level));
-  return service::run_worker(loaded.cfg);
+  return service::run_worker(loaded.cfg, [](service::worker_context&) -> queue::message_handler {
+    // Until the replication engine lands, nothing is acked: events stay queued for it.
+    return [](queue::queue_message& msg) -> boost::asio::awaitable<queue::message_outcome> {
+      log::warn("replication engine not available; leaving the event queued",
+                {{"seq", msg.delivery().stream_sequence}});
+      co_return queue::message_outcome::nak("engine_unavailable", "replication engine not built",
+                                            std::chrono::seconds(60));
+    };
+  });
 }
 
 }  // namespace

@@ -90,6 +90,7 @@ void read_backoff(table_reader t, backoff_config& c) {
 
 void read_queue(table_reader t, queue_config& c) {
   c.dead_letter_subject = t.string("dead_letter_subject", c.dead_letter_subject);
+  c.ack_mode = t.choice("ack_mode", c.ack_mode, {"sync", "async"});
   c.fetch_expires = t.duration("fetch_expires", c.fetch_expires, 100ms, 5min);
   c.max_fetch_batch = t.integer("max_fetch_batch", c.max_fetch_batch, 1, 10'000);
   read_stream(t.table("stream"), c.stream);
@@ -194,6 +195,7 @@ loaded_config parse(std::string_view toml_text, std::string source_name) {
       table_reader worker = top.table("worker");
       c.worker.concurrency = worker.integer("concurrency", c.worker.concurrency, 1, 4096);
       c.worker.shutdown_wait = worker.duration("shutdown_wait", c.worker.shutdown_wait, 0ms, 1h);
+      c.worker.message_timeout = worker.duration("message_timeout", c.worker.message_timeout, 1s, 7 * 24h);
     }
     read_nats(top.table("nats"), c.queue.nats);
     read_queue(top.table("queue"), c.queue);

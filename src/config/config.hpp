@@ -79,6 +79,7 @@ struct queue_config {
   consumer_config consumer;
   backoff_config nak_backoff;
   std::string dead_letter_subject;  ///< empty: terminated messages are not republished
+  std::string ack_mode = "sync";    ///< sync: wait for the server to confirm each ack | async
   milliseconds fetch_expires{5000};
   std::int64_t max_fetch_batch = 256;
 };
@@ -119,6 +120,7 @@ using store_config = std::variant<s3_store_config, gcs_store_config, fs_store_co
 struct worker_config {
   std::int64_t concurrency = 16;  ///< the one knob: transfers in flight per worker
   milliseconds shutdown_wait{30000};
+  milliseconds message_timeout{3600000};  ///< a stuck transfer is cancelled and nak'ed after this
 };
 
 struct config {

@@ -7,9 +7,11 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <chrono>
 #include <functional>
+#include <string>
 #include <vector>
 
 namespace archie::service {
@@ -24,13 +26,17 @@ class shutdown_coordinator {
   void add_drain_hook(drain_hook hook);
   /// Runs after every hook, e.g. to close the admin listener and stop the loop.
   void on_finished(std::function<void()> fn);
-  /// Waits for the first signal, then drains. Spawn once.
+  /// Waits for the first signal (or request_stop), then drains. Spawn once.
   boost::asio::awaitable<void> watch();
+  /// Starts the same graceful drain as SIGTERM, e.g. after a fatal start-up error.
+  void request_stop(std::string reason);
 
  private:
   boost::asio::awaitable<void> exit_on_second_interrupt();
 
   boost::asio::signal_set signals_;
+  boost::asio::steady_timer stop_requested_;
+  std::string stop_reason_;
   readiness& ready_;
   std::chrono::milliseconds wait_;
   std::vector<drain_hook> hooks_;

@@ -4,17 +4,27 @@
 #include "http/admin_server.hpp"
 #include "log/logger.hpp"
 #include "metrics/registry.hpp"
+#include "queue/backoff.hpp"
+#include "queue/blocking_pool.hpp"
+#include "queue/nats_connection.hpp"
+#include "queue/nats_error.hpp"
+#include "queue/provisioning.hpp"
 #include "service/readiness.hpp"
 #include "service/shutdown.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include <prometheus/gauge.h>
 
+#include <atomic>
+#include <mutex>
+
 namespace archie::service {
 namespace asio = boost::asio;
+using namespace std::chrono_literals;
 
 namespace {
 
@@ -27,12 +37,61 @@ void publish_build_info() {
       .Set(1);
 }
 
+// State shared between start-up, readiness checks (HTTP handler) and the drain hook.
+struct queue_runtime {
+  std::mutex mutex;
+  std::unique_ptr<queue::nats_connection> connection;
+  std::unique_ptr<queue::pull_consumer> consumer;
+  std::atomic<bool> stopping{false};
+};
+
+// Connects (retrying forever: NATS being down at start only delays work), provisions and
+// starts consuming. A refused provisioning or binding is fatal: it needs an operator.
+asio::awaitable<void> start_queue(const config::config& cfg, worker_context& ctx, queue_runtime& rt,
+                                  queue::message_handler handler, shutdown_coordinator& shutdown, int& exit_code) {
+  queue::exponential_backoff retry(ctx.io, config::backoff_config{500ms, 2.0, cfg.queue.nats.reconnect_wait_max, 0.2});
+  std::unique_ptr<queue::nats_connection> conn;
+  while (!rt.stopping) {
+    try {
+      conn = co_await queue::run_blocking(ctx.blocking, [&] { return queue::nats_connection::connect(cfg.queue.nats); });
+      break;
+    } catch (const std::exception& e) {
+      log::warn("cannot connect to NATS yet; retrying", {{"error", e.what()}, {"attempt", retry.attempts() + 1}});
+    }
+    co_await retry.wait();
+  }
+  if (!conn) co_return;
+  try {
+    jsCtx* js = conn->jetstream();
+    co_await queue::run_blocking(ctx.blocking, [&] { return queue::provision(js, cfg.queue); });
+    auto consumer = std::make_unique<queue::pull_consumer>(
+        ctx.io, ctx.blocking, *conn, cfg.queue,
+        queue::consumer_options{static_cast<std::size_t>(cfg.worker.concurrency), cfg.worker.message_timeout},
+        std::move(handler));
+    co_await consumer->start();
+    std::lock_guard lock(rt.mutex);
+    rt.connection = std::move(conn);
+    rt.consumer = std::move(consumer);
+  } catch (const std::exception& e) {
+    log::error("cannot start consuming", {{"error", e.what()}});
+    exit_code = 1;
+    std::lock_guard lock(rt.mutex);
+    rt.connection = std::move(conn);
+    shutdown.request_stop("start-up failure");
+  }
+  if (rt.stopping) shutdown.request_stop("start-up finished after shutdown");
+}
+
 }  // namespace
 
-int run_worker(const config::config& cfg) {
+int run_worker(const config::config& cfg, handler_factory make_handler) {
   asio::io_context io(1);
+  // Blocking nats.c calls (AckSync, JetStream API, connect) run here, never on the loop.
+  asio::thread_pool blocking(static_cast<std::size_t>(std::clamp<std::int64_t>(cfg.worker.concurrency / 4, 4, 32)));
+  worker_context ctx{io.get_executor(), blocking};
   readiness ready;
   publish_build_info();
+  int exit_code = 0;
 
   std::unique_ptr<http::admin_server> admin;
   try {
@@ -44,7 +103,33 @@ int run_worker(const config::config& cfg) {
   }
   log::info("admin server listening", {{"address", cfg.http.address}, {"port", admin->port()}});
 
+  queue_runtime rt;
+  ready.add_check("nats", [&rt]() -> check_result {
+    std::lock_guard lock(rt.mutex);
+    if (!rt.connection) return {false, "not connected yet"};
+    return {rt.connection->connected(), rt.connection->state_text()};
+  });
+  ready.add_check("consumer", [&rt]() -> check_result {
+    std::lock_guard lock(rt.mutex);
+    return {rt.consumer != nullptr, rt.consumer ? "consuming" : "not started"};
+  });
+
   shutdown_coordinator shutdown(io.get_executor(), ready, cfg.worker.shutdown_wait);
+  shutdown.add_drain_hook([&](std::chrono::steady_clock::time_point deadline) -> asio::awaitable<void> {
+    rt.stopping = true;
+    queue::pull_consumer* consumer;
+    {
+      std::lock_guard lock(rt.mutex);
+      consumer = rt.consumer.get();
+    }
+    if (consumer) co_await consumer->drain(deadline);
+    std::unique_ptr<queue::nats_connection> conn;
+    {
+      std::lock_guard lock(rt.mutex);
+      conn = std::move(rt.connection);
+    }
+    if (conn) co_await queue::run_blocking(blocking, [&] { conn->close(); });
+  });
   shutdown.on_finished([&] {
     admin->stop();
     io.stop();
@@ -52,10 +137,17 @@ int run_worker(const config::config& cfg) {
 
   asio::co_spawn(io, admin->serve(), asio::detached);
   asio::co_spawn(io, shutdown.watch(), asio::detached);
+  asio::co_spawn(io, start_queue(cfg, ctx, rt, make_handler(ctx), shutdown, exit_code), asio::detached);
   log::info("archie started", {{"version", ARCHIE_VERSION}, {"concurrency", cfg.worker.concurrency}});
   io.run();
-  log::info("archie stopped");
-  return 0;
+  {
+    std::lock_guard lock(rt.mutex);
+    rt.consumer.reset();
+  }
+  blocking.join();
+  rt.connection.reset();
+  log::info("archie stopped", {{"exit_code", exit_code}});
+  return exit_code;
 }
 
 }  // namespace archie::service

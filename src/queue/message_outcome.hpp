@@ -1,0 +1,30 @@
+#pragma once
+// What a handler decided for a message. The consumer turns it into exactly one JetStream
+// acknowledgement.
+#include <chrono>
+#include <optional>
+#include <string>
+
+namespace archie::queue {
+
+struct message_outcome {
+  enum class kind { ack, nak, term };
+  kind what = kind::ack;
+  /// Short machine-readable cause ("source_not_found", "malformed_event"): a metric label,
+  /// so it must come from a fixed set.
+  std::string code = "ok";
+  /// Human-readable detail for logs and the dead-letter headers. Never a secret.
+  std::string reason;
+  /// nak only: explicit delay; when empty the exponential backoff for the delivery count applies.
+  std::optional<std::chrono::milliseconds> delay;
+
+  static message_outcome ack(std::string code = "ok") { return {kind::ack, std::move(code), {}, {}}; }
+  static message_outcome nak(std::string code, std::string reason, std::optional<std::chrono::milliseconds> delay = {}) {
+    return {kind::nak, std::move(code), std::move(reason), delay};
+  }
+  static message_outcome term(std::string code, std::string reason) {
+    return {kind::term, std::move(code), std::move(reason), {}};
+  }
+};
+
+}  // namespace archie::queue

@@ -1,0 +1,27 @@
+#include "queue/queue_message.hpp"
+
+namespace archie::queue {
+
+queue_message::queue_message(natsMsg* msg) : msg_(msg) {
+  jsMsgMetaData* meta = nullptr;
+  if (natsMsg_GetMetaData(&meta, msg) == NATS_OK && meta) {
+    info_.stream_sequence = meta->Sequence.Stream;
+    info_.consumer_sequence = meta->Sequence.Consumer;
+    info_.deliveries = meta->NumDelivered;
+    info_.pending = meta->NumPending;
+    info_.published = std::chrono::system_clock::time_point(
+        std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::nanoseconds(meta->Timestamp)));
+    jsMsgMetaData_Destroy(meta);
+  }
+}
+
+std::string_view queue_message::subject() const {
+  const char* s = natsMsg_GetSubject(msg_.get());
+  return s ? s : "";
+}
+
+std::string_view queue_message::data() const {
+  return {natsMsg_GetData(msg_.get()), static_cast<std::size_t>(natsMsg_GetDataLength(msg_.get()))};
+}
+
+}  // namespace archie::queue

@@ -1,0 +1,42 @@
+#pragma once
+// One JetStream message on loan to a worker: its payload, its delivery context, and the
+// single outcome it will get (ack, nak or term). Owns the natsMsg.
+#include <nats/nats.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace archie::queue {
+
+struct delivery_info {
+  std::uint64_t stream_sequence = 0;
+  std::uint64_t consumer_sequence = 0;
+  std::uint64_t deliveries = 1;  ///< 1 on first delivery
+  std::uint64_t pending = 0;
+  std::chrono::system_clock::time_point published;  ///< when the stream stored it
+};
+
+class queue_message {
+ public:
+  explicit queue_message(natsMsg* msg);
+  queue_message(queue_message&&) noexcept = default;
+  queue_message& operator=(queue_message&&) noexcept = default;
+
+  std::string_view subject() const;
+  /// The payload, valid as long as this object lives; no copy.
+  std::string_view data() const;
+  const delivery_info& delivery() const { return info_; }
+  natsMsg* raw() const { return msg_.get(); }
+
+ private:
+  struct msg_deleter {
+    void operator()(natsMsg* m) const { natsMsg_Destroy(m); }
+  };
+  std::unique_ptr<natsMsg, msg_deleter> msg_;
+  delivery_info info_;
+};
+
+}  // namespace archie::queue

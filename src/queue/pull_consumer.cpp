@@ -300,7 +300,8 @@ struct pull_consumer::impl : std::enable_shared_from_this<impl> {
     co_return true;
   }
 
-  asio::awaitable<void> settle(queue_message& msg, message_outcome outcome) {
+  asio::awaitable<void> settle(queue_message& msg, const message_outcome& decided) {
+    message_outcome outcome = decided;
     if (outcome.what == message_outcome::kind::term && !cfg.dead_letter_subject.empty()) {
       if (!co_await dead_letter(msg, outcome)) outcome = message_outcome::nak("dead_letter_failed", outcome.reason);
     }

@@ -23,8 +23,9 @@ Deliberate differences, kept out of the generated requests:
 - Header values are ASCII with spaces and tabs as the only blanks: botocore trims with
   str.split(), which also treats \\v, \\f and \\x1c-\\x1f as blanks, archie only SP and HTAB
   (the HTTP definition of whitespace).
-- botocore only replaces a caller's X-Amz-Security-Token when it has a token of its own;
-  archie does the same, so that case is generated both ways.
+Agreed on, and generated both ways: a caller's stale X-Amz-Date, X-Amz-Content-SHA256 and
+Authorization are replaced; a caller's X-Amz-Security-Token is replaced only when the
+credentials carry a token, and otherwise signed as given.
 """
 import calendar
 import datetime

@@ -64,8 +64,8 @@ struct request_to_sign {
   /// Raw, unencoded name/value pairs; empty values and repeated names are allowed.
   std::vector<std::pair<std::string, std::string>> query{};
   /// Must include host; names in any case; a repeated name is signed as one comma-joined
-  /// header. Caller copies of x-amz-date, x-amz-content-sha256, authorization (and of
-  /// x-amz-security-token when the credentials carry a session token) are replaced by the
+  /// header. Caller copies of the headers the signer sets (x-amz-date, authorization, and
+  /// x-amz-content-sha256 / x-amz-security-token when it sets those) are replaced by the
   /// signer's own, never signed twice.
   std::vector<std::pair<std::string, std::string>> headers{};
   /// Hex SHA-256 of the body, unsigned_payload, or a "STREAMING-..." marker.

@@ -1,0 +1,273 @@
+#include "http/client.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/channel.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+#include <deque>
+#include <variant>
+
+namespace archie::http {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+namespace ssl = boost::asio::ssl;
+using tcp = asio::ip::tcp;
+using steady = std::chrono::steady_clock;
+
+namespace {
+
+constexpr std::size_t max_small_body = 64 * 1024 * 1024;
+
+using tls_stream = beast::ssl_stream<beast::tcp_stream>;
+
+struct connection {
+  std::variant<beast::tcp_stream, tls_stream> stream;
+  beast::flat_buffer buffer;
+  steady::time_point last_used = steady::now();
+
+  template <class Fn>
+  decltype(auto) visit(Fn&& fn) {
+    return std::visit(std::forward<Fn>(fn), stream);
+  }
+  beast::tcp_stream& tcp_layer() {
+    if (auto* t = std::get_if<beast::tcp_stream>(&stream)) return *t;
+    return beast::get_lowest_layer(std::get<tls_stream>(stream));
+  }
+};
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+}  // namespace
+
+std::optional<std::string> response::header(std::string_view lower_name) const {
+  for (const auto& [k, v] : headers)
+    if (k == lower_name) return v;
+  return std::nullopt;
+}
+
+struct client::impl {
+  asio::any_io_executor executor;
+  endpoint ep;
+  client_options opts;
+  std::optional<ssl::context> tls_ctx;
+  // A token per allowed connection: receiving one is the right to hold a connection.
+  asio::experimental::channel<void(boost::system::error_code)> tokens;
+  std::deque<std::unique_ptr<connection>> idle;
+  std::size_t opened = 0;
+
+  impl(asio::any_io_executor ex, endpoint e, client_options o)
+      : executor(ex), ep(std::move(e)), opts(std::move(o)), tokens(ex, opts.max_connections) {
+    for (std::size_t i = 0; i < opts.max_connections; ++i) tokens.try_send(boost::system::error_code{});
+    if (ep.tls) {
+      tls_ctx.emplace(ssl::context::tls_client);
+      tls_ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                           ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+      if (opts.ca_file.empty()) tls_ctx->set_default_verify_paths();
+      else tls_ctx->load_verify_file(opts.ca_file);
+      tls_ctx->set_verify_mode(opts.verify_tls ? ssl::verify_peer : ssl::verify_none);
+    }
+  }
+
+  std::string where() const { return ep.host + ":" + std::to_string(ep.port); }
+
+  asio::awaitable<std::variant<std::unique_ptr<connection>, transport_error>> open() {
+    tcp::resolver resolver(executor);
+    // Resolved for every new connection, so a moved endpoint is followed without restart.
+    auto [rec, results] = co_await resolver.async_resolve(ep.host, std::to_string(ep.port),
+                                                          asio::as_tuple(asio::use_awaitable));
+    if (rec) co_return transport_error{rec, "resolve " + where() + ": " + rec.message(), false};
+    beast::tcp_stream tcp_s(executor);
+    tcp_s.expires_after(opts.connect_timeout);
+    auto [cec, _] = co_await tcp_s.async_connect(results, asio::as_tuple(asio::use_awaitable));
+    if (cec) co_return transport_error{cec, "connect " + where() + ": " + cec.message(), false};
+    tcp_s.socket().set_option(tcp::no_delay(true));
+    ++opened;
+    if (!ep.tls) co_return std::make_unique<connection>(connection{std::move(tcp_s), {}, steady::now()});
+
+    tls_stream s(std::move(tcp_s), *tls_ctx);
+    if (!SSL_set_tlsext_host_name(s.native_handle(), ep.host.c_str()))
+      co_return transport_error{{}, "TLS SNI for " + ep.host + " failed", false};
+    if (opts.verify_tls) s.set_verify_callback(ssl::host_name_verification(ep.host));
+    beast::get_lowest_layer(s).expires_after(opts.connect_timeout);
+    auto [hec] = co_await s.async_handshake(ssl::stream_base::client, asio::as_tuple(asio::use_awaitable));
+    if (hec) co_return transport_error{hec, "TLS handshake with " + where() + ": " + hec.message(), false};
+    co_return std::make_unique<connection>(connection{std::move(s), {}, steady::now()});
+  }
+
+  // Reads exactly into.size() body bytes: first what the header read left in the buffer,
+  // then straight from the socket into the caller's memory.
+  asio::awaitable<boost::system::error_code> read_fixed_body(connection& c, std::span<std::byte> into) {
+    std::size_t have = std::min(c.buffer.size(), into.size());
+    if (have) {
+      std::memcpy(into.data(), c.buffer.data().data(), have);
+      c.buffer.consume(have);
+    }
+    std::size_t pos = have;
+    while (pos < into.size()) {
+      c.tcp_layer().expires_after(opts.io_timeout);
+      auto chunk = asio::buffer(into.data() + pos, into.size() - pos);
+      auto [ec, n] = co_await c.visit([&](auto& s) { return s.async_read_some(chunk, asio::as_tuple(asio::use_awaitable)); });
+      if (ec) co_return ec;
+      pos += n;
+    }
+    co_return boost::system::error_code{};
+  }
+
+  asio::awaitable<std::variant<response, transport_error>> exchange(connection& c, const request& req,
+                                                                    std::span<std::byte> into, bool& reusable) {
+    reusable = false;
+    bhttp::request<bhttp::buffer_body> r;
+    r.method_string(req.method);
+    r.target(req.target);
+    r.version(11);
+    r.set(bhttp::field::host, ep.host_header());
+    for (const auto& [k, v] : req.headers) r.set(k, v);
+    r.body().data = const_cast<std::byte*>(req.body.data());  // buffer_body is read-only on the send side
+    r.body().size = req.body.size();
+    r.body().more = false;
+    if (!req.body.empty() || req.method == "PUT" || req.method == "POST") r.content_length(req.body.size());
+    r.keep_alive(true);
+
+    bhttp::request_serializer<bhttp::buffer_body> sr(r);
+    c.tcp_layer().expires_after(opts.io_timeout + std::chrono::milliseconds(req.body.size() / 1024));
+    auto [wec, wn] = co_await c.visit([&](auto& s) { return bhttp::async_write(s, sr, asio::as_tuple(asio::use_awaitable)); });
+    if (wec) co_return transport_error{wec, req.method + " " + where() + ": send failed: " + wec.message(), false};
+
+    bhttp::response_parser<bhttp::buffer_body> p;
+    p.body_limit(boost::none);
+    if (req.method == "HEAD") p.skip(true);
+    c.tcp_layer().expires_after(opts.io_timeout);
+    auto [hec, hn] = co_await c.visit([&](auto& s) { return bhttp::async_read_header(s, c.buffer, p, asio::as_tuple(asio::use_awaitable)); });
+    if (hec) co_return transport_error{hec, req.method + " " + where() + ": no response: " + hec.message(), true};
+
+    response out;
+    auto& msg = p.get();
+    out.status = static_cast<int>(msg.result_int());
+    for (const auto& f : msg) out.headers.emplace_back(lower(f.name_string()), std::string(f.value()));
+    bool to_caller = !into.empty() && out.status >= 200 && out.status < 300;
+
+    if (!p.is_done()) {
+      auto length = p.content_length();
+      if (length && !p.chunked()) {
+        std::span<std::byte> target;
+        if (to_caller) {
+          if (*length != into.size())
+            co_return transport_error{{}, req.method + " " + where() + ": body is " + std::to_string(*length) +
+                                              " bytes, expected " + std::to_string(into.size()), true};
+          target = into;
+        } else {
+          if (*length > max_small_body)
+            co_return transport_error{{}, req.method + " " + where() + ": unexpected " + std::to_string(*length) +
+                                              "-byte body", true};
+          out.body.resize(*length);
+          target = std::as_writable_bytes(std::span(out.body));
+        }
+        auto ec = co_await read_fixed_body(c, target);
+        if (ec) co_return transport_error{ec, req.method + " " + where() + ": body read failed: " + ec.message(), true};
+        if (to_caller) out.body_bytes = *length;
+      } else {
+        // Chunked or close-delimited: rare for S3/GCS data; go through the parser.
+        std::size_t filled = 0;
+        std::string& sink = out.body;
+        while (!p.is_done()) {
+          std::byte* base;
+          std::size_t room;
+          if (to_caller) {
+            base = into.data() + filled;
+            room = into.size() - filled;
+            if (room == 0) co_return transport_error{{}, req.method + " " + where() + ": body larger than buffer", true};
+          } else {
+            if (sink.size() - filled < 64 * 1024) sink.resize(filled + 256 * 1024);
+            if (sink.size() > max_small_body) co_return transport_error{{}, "response body too large", true};
+            base = reinterpret_cast<std::byte*>(sink.data()) + filled;
+            room = sink.size() - filled;
+          }
+          p.get().body().data = base;
+          p.get().body().size = room;
+          c.tcp_layer().expires_after(opts.io_timeout);
+          auto [ec, n] = co_await c.visit([&](auto& s) { return bhttp::async_read(s, c.buffer, p, asio::as_tuple(asio::use_awaitable)); });
+          if (ec == bhttp::error::need_buffer) ec = {};
+          if (ec) co_return transport_error{ec, req.method + " " + where() + ": body read failed: " + ec.message(), true};
+          filled += room - p.get().body().size;
+        }
+        if (to_caller) out.body_bytes = filled;
+        else sink.resize(filled);
+        if (to_caller && filled != into.size())
+          co_return transport_error{{}, req.method + " " + where() + ": short body", true};
+      }
+    }
+    reusable = msg.keep_alive();
+    co_return out;
+  }
+
+  asio::awaitable<std::variant<response, transport_error>> send(const request& req, std::span<std::byte> into) {
+    co_await tokens.async_receive(asio::use_awaitable);
+    struct token_guard {
+      impl* self;
+      ~token_guard() { self->tokens.try_send(boost::system::error_code{}); }
+    } guard{this};
+
+    // A pooled connection may have been closed by the server while idle; if it fails before
+    // any response byte arrives, retry once on a fresh connection: the request never ran.
+    for (int attempt = 0;; ++attempt) {
+      std::unique_ptr<connection> c;
+      bool pooled = false;
+      while (!idle.empty() && !c) {
+        c = std::move(idle.back());
+        idle.pop_back();
+        if (steady::now() - c->last_used > opts.idle_keepalive) c.reset();
+      }
+      if (c) {
+        pooled = true;
+      } else {
+        auto opened_conn = co_await open();
+        if (auto* err = std::get_if<transport_error>(&opened_conn)) co_return *err;
+        c = std::move(std::get<0>(opened_conn));
+      }
+      bool reusable = false;
+      auto result = co_await exchange(*c, req, into, reusable);
+      if (auto* err = std::get_if<transport_error>(&result)) {
+        bool stale = pooled && attempt == 0 &&
+                     (err->ec == bhttp::error::end_of_stream || err->ec == asio::error::connection_reset ||
+                      err->ec == asio::error::broken_pipe || err->ec == asio::error::eof);
+        if (stale) continue;
+        co_return result;
+      }
+      if (reusable) {
+        c->last_used = steady::now();
+        idle.push_back(std::move(c));
+      }
+      co_return result;
+    }
+  }
+};
+
+client::client(asio::any_io_executor executor, endpoint ep, client_options opts)
+    : impl_(std::make_shared<impl>(executor, std::move(ep), std::move(opts))) {}
+
+client::~client() = default;
+
+asio::awaitable<std::variant<response, transport_error>> client::send(const request& req, std::span<std::byte> into) {
+  auto self = impl_;  // keep the pool alive while the request runs
+  co_return co_await self->send(req, into);
+}
+
+const endpoint& client::target() const { return impl_->ep; }
+std::size_t client::connections_opened() const { return impl_->opened; }
+
+}  // namespace archie::http

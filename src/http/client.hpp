@@ -1,0 +1,74 @@
+#pragma once
+// A pooled HTTP/1.1 client for one endpoint (TCP or TLS), used by the S3 and GCS stores.
+// Bodies are never copied: requests send from the caller's span, and 2xx response bodies are
+// read from the socket straight into the caller's buffer. Beast stays inside client.cpp.
+#include "http/endpoint.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/system/error_code.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace archie::http {
+
+using header_list = std::vector<std::pair<std::string, std::string>>;
+
+struct client_options {
+  std::size_t max_connections = 64;
+  std::chrono::milliseconds connect_timeout{5000};
+  std::chrono::milliseconds io_timeout{60000};  ///< per read/write step: an idle connection, not a slow transfer
+  std::chrono::milliseconds idle_keepalive{20000};  ///< pooled connections older than this are not reused
+  std::string ca_file;                          ///< empty: system trust store
+  bool verify_tls = true;
+};
+
+struct request {
+  std::string method;  ///< "GET", "PUT", ...
+  std::string target;  ///< origin-form, already encoded: "/bucket/key?uploadId=..."
+  header_list headers;  ///< Host is added by the client
+  std::span<const std::byte> body;  ///< borrowed; must outlive the call
+  bool expect_body_in_head = false;
+};
+
+struct response {
+  int status = 0;
+  header_list headers;  ///< names lower-cased
+  std::string body;     ///< small bodies (XML, JSON, errors); empty when read into `into`
+  std::size_t body_bytes = 0;  ///< bytes placed in the caller's buffer
+  std::optional<std::string> header(std::string_view lower_name) const;
+};
+
+struct transport_error {
+  boost::system::error_code ec;
+  std::string what;       ///< "connect 127.0.0.1:7480: Connection refused"
+  bool request_sent = false;  ///< false: safe to retry even a non-idempotent request
+};
+
+class client {
+ public:
+  client(boost::asio::any_io_executor executor, endpoint ep, client_options opts);
+  ~client();
+
+  /// Sends one request on a pooled connection. A 2xx body goes into `into` when given (an
+  /// error if it does not fit exactly), otherwise into response.body (up to 64 MiB).
+  boost::asio::awaitable<std::variant<response, transport_error>> send(const request& req,
+                                                                       std::span<std::byte> into = {});
+  const endpoint& target() const;
+  /// Connections opened since start (tests use it to prove reuse).
+  std::size_t connections_opened() const;
+
+ private:
+  struct impl;
+  std::shared_ptr<impl> impl_;
+};
+
+}  // namespace archie::http

@@ -1,0 +1,21 @@
+#pragma once
+// Checksums computed while bodies stream (reads of the buffer, never copies), for servers to
+// verify what they received: MD5 (S3 Content-MD5, GCS md5Hash) and CRC32C (GCS, S3 checksums).
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+
+namespace archie::store {
+
+std::array<unsigned char, 16> md5(std::span<const std::byte> data);
+std::string base64(std::span<const unsigned char> data);
+/// Base64 of the MD5: the Content-MD5 header value.
+std::string content_md5(std::span<const std::byte> data);
+/// CRC32C (Castagnoli), continuing from `crc` (0 to start).
+std::uint32_t crc32c(std::span<const std::byte> data, std::uint32_t crc = 0);
+/// Base64 of the big-endian CRC32C: the x-amz-checksum-crc32c / GCS crc32c value.
+std::string crc32c_base64(std::uint32_t crc);
+
+}  // namespace archie::store

@@ -1,0 +1,438 @@
+#include "store/s3/s3_client.hpp"
+
+#include "http/client.hpp"
+#include "log/logger.hpp"
+#include "metrics/registry.hpp"
+#include "queue/backoff.hpp"
+#include "store/checksum.hpp"
+#include "store/s3/sigv4.hpp"
+#include "store/s3/xml_reader.hpp"
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <prometheus/histogram.h>
+
+#include <algorithm>
+#include <charconv>
+#include <mutex>
+#include <random>
+
+namespace archie::store::s3 {
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr int max_attempts = 4;
+
+prometheus::Family<prometheus::Histogram>& request_durations() {
+  static auto& f = prometheus::BuildHistogram()
+                       .Name("archie_store_request_duration_seconds")
+                       .Help("Store HTTP requests by store, operation and status (0: no response)")
+                       .Register(metrics::registry());
+  return f;
+}
+
+std::string unquote(std::string s) {
+  if (s.size() >= 2 && s.front() == '"' && s.back() == '"') return s.substr(1, s.size() - 2);
+  return s;
+}
+
+std::string canonical_query_string(const std::vector<std::pair<std::string, std::string>>& query) {
+  std::vector<std::pair<std::string, std::string>> enc;
+  for (const auto& [k, v] : query) enc.emplace_back(uri_encode(k, true), uri_encode(v, true));
+  std::sort(enc.begin(), enc.end());
+  std::string out;
+  for (const auto& [k, v] : enc) out += (out.empty() ? "" : "&") + k + "=" + v;
+  return out;
+}
+
+error_kind classify(int status, std::string_view code) {
+  if (code == "NoSuchKey" || code == "NoSuchBucket" || code == "NoSuchUpload" || code == "NotFound" || status == 404)
+    return error_kind::not_found;
+  if (status == 412 || code == "PreconditionFailed") return error_kind::precondition_failed;
+  if (code == "SlowDown" || code == "RequestTimeout" || code == "InternalError" || code == "ServiceUnavailable" ||
+      code == "RequestTimeTooSkewed" || status >= 500 || status == 429)
+    return error_kind::retryable;
+  if (status == 403 || status == 401 || code == "AccessDenied" || code == "SignatureDoesNotMatch" ||
+      code == "InvalidAccessKeyId")
+    return error_kind::permission;
+  return error_kind::permanent;
+}
+
+void add_metadata_headers(http::header_list& h, const object_info& meta) {
+  if (!meta.content_type.empty()) h.emplace_back("content-type", meta.content_type);
+  if (!meta.content_encoding.empty()) h.emplace_back("content-encoding", meta.content_encoding);
+  if (!meta.content_disposition.empty()) h.emplace_back("content-disposition", meta.content_disposition);
+  if (!meta.cache_control.empty()) h.emplace_back("cache-control", meta.cache_control);
+  for (const auto& [k, v] : meta.user_metadata) h.emplace_back("x-amz-meta-" + k, v);
+}
+
+object_info info_from_headers(const http::response& r) {
+  object_info info;
+  for (const auto& [k, v] : r.headers) {
+    if (k == "etag") info.etag = unquote(v);
+    else if (k == "content-length") std::from_chars(v.data(), v.data() + v.size(), info.size);
+    else if (k == "content-type") info.content_type = v;
+    else if (k == "content-encoding") info.content_encoding = v;
+    else if (k == "content-disposition") info.content_disposition = v;
+    else if (k == "cache-control") info.cache_control = v;
+    else if (k == "last-modified") info.last_modified = v;
+    else if (k == "x-amz-version-id") info.version_id = v;
+    else if (k.rfind("x-amz-meta-", 0) == 0) info.user_metadata.emplace_back(k.substr(11), v);
+  }
+  if (auto range = r.header("content-range")) {  // "bytes 0-99/1234": the total is what we want
+    if (auto slash = range->rfind('/'); slash != std::string::npos)
+      std::from_chars(range->data() + slash + 1, range->data() + range->size(), info.size);
+  }
+  return info;
+}
+
+// One S3 request before signing. Built by plain functions, not inside coroutines: GCC 12
+// miscompiles string-literal aggregate initialisers in coroutine frames ("array used as
+// initializer").
+struct call {
+  const char* operation;
+  std::string method;
+  std::string bucket;
+  std::string key;
+  std::vector<std::pair<std::string, std::string>> query;
+  http::header_list headers;
+  std::span<const std::byte> body;
+  std::span<std::byte> into;
+  bool idempotent = true;
+};
+
+call make_call(const char* operation, const char* method, const std::string& bucket, const std::string& key,
+               std::vector<std::pair<std::string, std::string>> query = {}, http::header_list headers = {},
+               std::span<const std::byte> body = {}, std::span<std::byte> into = {}) {
+  return call{operation, method, bucket, key, std::move(query), std::move(headers), body, into};
+}
+
+call upload_part_call(const std::string& bucket, const std::string& key, const std::string& upload_id, int part_number,
+                      std::span<const std::byte> body) {
+  return {"UploadPart", "PUT", bucket, key, {{"partNumber", std::to_string(part_number)}, {"uploadId", upload_id}},
+          {{"content-md5", content_md5(body)}}, body, {}};
+}
+
+call complete_call(const std::string& bucket, const std::string& key, const std::string& upload_id,
+                   std::span<const std::byte> body) {
+  return {"CompleteMultipartUpload", "POST", bucket, key, {{"uploadId", upload_id}},
+          {{"content-type", "application/xml"}}, body, {}};
+}
+
+call abort_call(const std::string& bucket, const std::string& key, const std::string& upload_id) {
+  return {"AbortMultipartUpload", "DELETE", bucket, key, {{"uploadId", upload_id}}, {}, {}, {}};
+}
+
+call copy_call(const std::string& src_bucket, const std::string& src_key, const std::string& dst_bucket,
+               const std::string& dst_key, const object_info* replace) {
+  call c{"CopyObject", "PUT", dst_bucket, dst_key, {}, {{"x-amz-copy-source", uri_encode("/" + src_bucket + "/" + src_key, false)}}, {}, {}};
+  if (replace) {
+    c.headers.emplace_back("x-amz-metadata-directive", "REPLACE");
+    add_metadata_headers(c.headers, *replace);
+  }
+  return c;
+}
+
+call part_copy_call(const std::string& src_bucket, const std::string& src_key, std::uint64_t first, std::uint64_t last,
+                    const std::string& dst_bucket, const std::string& dst_key, const std::string& upload_id,
+                    int part_number) {
+  return {"UploadPartCopy", "PUT", dst_bucket, dst_key,
+          {{"partNumber", std::to_string(part_number)}, {"uploadId", upload_id}},
+          {{"x-amz-copy-source", uri_encode("/" + src_bucket + "/" + src_key, false)},
+           {"x-amz-copy-source-range", "bytes=" + std::to_string(first) + "-" + std::to_string(last)}},
+          {}, {}};
+}
+
+// Outside any coroutine: GCC 12 rejects string-literal aggregate members in coroutine frames.
+store_error missing_upload_id(const std::string& store, const std::string& bucket, const std::string& key, int status) {
+  return store_error{error_kind::retryable, store, "CreateMultipartUpload", bucket, key, status, "MissingUploadId",
+                     "response carried no UploadId", ""};
+}
+
+}  // namespace
+
+struct s3_client::impl {
+  asio::any_io_executor executor;
+  std::string store;
+  config::s3_store_config cfg;
+  http::endpoint ep;
+  http::client client;
+  credentials creds;
+  bool sign_payload;
+  std::mt19937_64 rng{std::random_device{}()};
+
+  // The signing key changes once a day; deriving it costs four HMACs per request otherwise.
+  std::string key_date;
+  signing_key cached_key{};
+
+  impl(asio::any_io_executor ex, std::string name, const config::s3_store_config& c)
+      : executor(ex),
+        store(std::move(name)),
+        cfg(c),
+        ep(http::parse_endpoint(c.endpoint).value()),
+        client(ex, ep,
+               http::client_options{static_cast<std::size_t>(c.max_connections), c.connect_timeout, c.request_timeout,
+                                    std::chrono::milliseconds(20000), c.ca_file, c.verify_tls}),
+        creds{c.access_key_id.reveal(), c.secret_access_key.reveal(), c.session_token.reveal()},
+        sign_payload(c.payload_signing == "signed" || (c.payload_signing == "auto" && !ep.tls)) {}
+
+  store_error make_error(const call& c, error_kind kind, int status, std::string code, std::string message,
+                         std::string request_id = {}) {
+    return store_error{kind, store, c.operation, c.bucket, c.key, status, std::move(code), std::move(message),
+                       std::move(request_id)};
+  }
+
+  store_error error_from_response(const call& c, const http::response& r) {
+    std::string code = xml_first(r.body, "Code").value_or("");
+    std::string message = xml_first(r.body, "Message").value_or("");  // RGW leaves it empty
+    std::string request_id = xml_first(r.body, "RequestId").value_or(r.header("x-amz-request-id").value_or(""));
+    if (code.empty()) code = r.status == 404 ? "NotFound" : "HTTP" + std::to_string(r.status);
+    return make_error(c, classify(r.status, code), r.status, std::move(code), std::move(message), std::move(request_id));
+  }
+
+  signing_result sign(const call& c, http::header_list& headers, const std::string& path, const std::string& host) {
+    request_to_sign req;
+    req.method = c.method;
+    req.path = path;
+    req.query = c.query;
+    req.headers = headers;
+    req.headers.emplace_back("host", host);
+    if (sign_payload) {
+      sha256_hasher h;
+      h.update(c.body.data(), c.body.size());
+      req.payload_hash = h.hex_digest();
+    } else {
+      req.payload_hash = std::string(unsigned_payload);
+    }
+    auto now = std::chrono::system_clock::now();
+    auto t = std::chrono::system_clock::to_time_t(now);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char date[40];
+    std::snprintf(date, sizeof date, "%04d%02d%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+    if (key_date != date) {
+      cached_key = derive_signing_key(creds.secret_access_key, date, cfg.region, "s3");
+      key_date = date;
+    }
+    return sign_v4(req, creds, cached_key, cfg.region, "s3", now);
+  }
+
+  // One logical S3 call: sign, send, classify; retried with backoff when idempotent and the
+  // failure is transient (5xx, SlowDown, resets). Re-signed per attempt (x-amz-date moves).
+  asio::awaitable<result<http::response>> execute(const call& c) {
+    std::string host = ep.host_header();
+    std::string path = ep.base_path;
+    if (cfg.path_style || c.bucket.empty()) {
+      if (!c.bucket.empty()) path += "/" + c.bucket;
+    } else {
+      host = c.bucket + "." + host;
+    }
+    if (!c.key.empty() || !c.bucket.empty()) path += "/" + c.key;
+    if (path.empty()) path = "/";
+    std::string target = uri_encode(path, false);
+    if (!c.query.empty()) target += "?" + canonical_query_string(c.query);
+
+    queue::exponential_backoff backoff(executor, config::backoff_config{200ms, 2.0, 5000ms, 0.3});
+    for (int attempt = 1;; ++attempt) {
+      http::header_list headers = c.headers;
+      auto signed_req = sign(c, headers, path, host);
+      for (auto& h : signed_req.headers_to_add) headers.push_back(std::move(h));
+      headers.emplace_back("host", host);
+      http::request req{c.method, target, std::move(headers), c.body};
+      auto started = std::chrono::steady_clock::now();
+      auto outcome = co_await client.send(req, c.into);
+      double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+
+      std::optional<store_error> err;
+      if (auto* te = std::get_if<http::transport_error>(&outcome)) {
+        request_durations().Add({{"store", store}, {"operation", c.operation}, {"status", "0"}},
+                                prometheus::Histogram::BucketBoundaries{0.005, 0.02, 0.1, 0.5, 2, 10, 60}).Observe(seconds);
+        err = make_error(c, error_kind::retryable, 0, te->ec ? te->ec.message() : "transport", te->what);
+        if (!te->request_sent || c.idempotent) err->kind = error_kind::retryable;
+        else err->kind = error_kind::permanent;
+      } else {
+        auto& r = std::get<http::response>(outcome);
+        request_durations().Add({{"store", store}, {"operation", c.operation}, {"status", std::to_string(r.status)}},
+                                prometheus::Histogram::BucketBoundaries{0.005, 0.02, 0.1, 0.5, 2, 10, 60}).Observe(seconds);
+        // CompleteMultipartUpload and CopyObject can fail inside a 200 response.
+        bool error_in_200 = r.status == 200 && r.body.find("<Error>") != std::string::npos &&
+                            r.body.find("<Code>") != std::string::npos;
+        if (r.status >= 200 && r.status < 300 && !error_in_200) co_return std::move(r);
+        err = error_from_response(c, r);
+        if (error_in_200) err->kind = error_kind::retryable;
+      }
+      if (!err->retryable() || !c.idempotent || attempt >= max_attempts) co_return *err;
+      log::debug("retrying S3 request", {{"store", store}, {"operation", c.operation}, {"attempt", attempt},
+                                         {"error", err->describe()}});
+      co_await backoff.wait();
+    }
+  }
+};
+
+s3_client::s3_client(asio::any_io_executor executor, std::string store_name, const config::s3_store_config& cfg)
+    : impl_(std::make_unique<impl>(executor, std::move(store_name), cfg)) {}
+s3_client::~s3_client() = default;
+
+const std::string& s3_client::store_name() const { return impl_->store; }
+std::size_t s3_client::connections_opened() const { return impl_->client.connections_opened(); }
+
+task<object_info> s3_client::head_object(const std::string& bucket, const std::string& key) {
+  auto c = make_call("HeadObject", "HEAD", bucket, key, {}, {}, {}, {});
+  auto r = co_await impl_->execute(c);
+  if (!r) co_return r.error();
+  co_return info_from_headers(r.value());
+}
+
+task<object_info> s3_client::get_object(const std::string& bucket, const std::string& key, std::span<std::byte> into,
+                                        const get_options& opts) {
+  http::header_list h;
+  if (!into.empty())
+    h.emplace_back("range", "bytes=" + std::to_string(opts.offset) + "-" + std::to_string(opts.offset + into.size() - 1));
+  if (!opts.if_match.empty()) h.emplace_back("if-match", "\"" + opts.if_match + "\"");
+  auto c = make_call("GetObject", "GET", bucket, key, {}, std::move(h), {}, into);
+  auto r = co_await impl_->execute(c);
+  if (!r) co_return r.error();
+  co_return info_from_headers(r.value());
+}
+
+task<std::string> s3_client::put_object(const std::string& bucket, const std::string& key,
+                                        std::span<const std::byte> body, const object_info& meta) {
+  http::header_list h;
+  add_metadata_headers(h, meta);
+  h.emplace_back("content-md5", content_md5(body));
+  auto c = make_call("PutObject", "PUT", bucket, key, {}, std::move(h), body, {});
+  auto r = co_await impl_->execute(c);
+  if (!r) co_return r.error();
+  co_return unquote(r->header("etag").value_or(""));
+}
+
+task<done> s3_client::delete_object(const std::string& bucket, const std::string& key) {
+  auto c = make_call("DeleteObject", "DELETE", bucket, key, {}, {}, {}, {});
+  auto r = co_await impl_->execute(c);
+  if (!r) co_return r.error();
+  co_return done{};
+}
+
+task<list_page> s3_client::list_objects(const std::string& bucket, const std::string& prefix,
+                                        const std::string& continuation_token, int max_keys) {
+  std::vector<std::pair<std::string, std::string>> q{{"list-type", "2"}, {"max-keys", std::to_string(max_keys)}};
+  if (!prefix.empty()) q.emplace_back("prefix", prefix);
+  if (!continuation_token.empty()) q.emplace_back("continuation-token", continuation_token);
+  auto c = make_call("ListObjectsV2", "GET", bucket, "", std::move(q), {}, {}, {});
+  auto r = co_await impl_->execute(c);
+  if (!r) co_return r.error();
+  list_page page;
+  for (auto contents : xml_elements(r->body, "Contents")) {
+    listed_object o;
+    o.key = xml_first(contents, "Key").value_or("");
+    auto size = xml_first(contents, "Size").value_or("0");
+    std::from_chars(size.data(), size.data() + size.size(), o.size);
+    o.etag = unquote(xml_first(contents, "ETag").value_or(""));
+    page.objects.push_back(std::move(o));
+  }
+  if (xml_first(r->body, "IsTruncated").value_or("false") == "true")
+    page.next_continuation_token = xml_first(r->body, "NextContinuationToken").value_or("");
+  co_return page;
+}
+
+task<std::string> s3_client::create_multipart_upload(const std::string& bucket, const std::string& key,
+                                                     const object_info& meta) {
+  http::header_list h;
+  add_metadata_headers(h, meta);
+  std::vector<std::pair<std::string, std::string>> q{{std::string("uploads"), std::string()}};
+  auto c = make_call("CreateMultipartUpload", "POST", bucket, key, std::move(q), std::move(h), {}, {});
+  auto r = co_await impl_->execute(c);
+  if (!r) co_return r.error();
+  auto id = xml_first(r->body, "UploadId");
+  if (!id || id->empty()) co_return missing_upload_id(impl_->store, bucket, key, r->status);
+  co_return *id;
+}
+
+task<std::string> s3_client::upload_part(const std::string& bucket, const std::string& key,
+                                         const std::string& upload_id, int part_number,
+                                         std::span<const std::byte> body) {
+  auto c = upload_part_call(bucket, key, upload_id, part_number, body);
+  auto r = co_await impl_->execute(c);
+  if (!r) co_return r.error();
+  co_return unquote(r->header("etag").value_or(""));
+}
+
+task<std::string> s3_client::complete_multipart_upload(const std::string& bucket, const std::string& key,
+                                                       const std::string& upload_id,
+                                                       const std::vector<completed_part>& parts) {
+  std::string xml = "<CompleteMultipartUpload>";
+  for (const auto& p : parts)
+    xml += "<Part><PartNumber>" + std::to_string(p.number) + "</PartNumber><ETag>\"" + xml_escape(p.etag) +
+           "\"</ETag></Part>";
+  xml += "</CompleteMultipartUpload>";
+  auto body = std::as_bytes(std::span(xml));
+  auto c = complete_call(bucket, key, upload_id, body);
+  auto r = co_await impl_->execute(c);
+  if (!r) co_return r.error();
+  std::string etag = unquote(xml_first(r->body, "ETag").value_or(""));
+  if (etag.empty()) {  // RGW may answer with an empty ETag; the object's HEAD has the real one
+    auto head = co_await head_object(bucket, key);
+    if (head) etag = head->etag;
+  }
+  co_return etag;
+}
+
+task<done> s3_client::abort_multipart_upload(const std::string& bucket, const std::string& key,
+                                             const std::string& upload_id) {
+  auto c = abort_call(bucket, key, upload_id);
+  auto r = co_await impl_->execute(c);
+  if (!r && r.error().kind != error_kind::not_found) co_return r.error();
+  co_return done{};
+}
+
+task<std::vector<multipart_upload>> s3_client::list_multipart_uploads(const std::string& bucket,
+                                                                      const std::string& prefix) {
+  std::vector<std::pair<std::string, std::string>> q{{std::string("uploads"), std::string()}};
+  if (!prefix.empty()) q.emplace_back("prefix", prefix);
+  auto c = make_call("ListMultipartUploads", "GET", bucket, "", std::move(q), {}, {}, {});
+  auto r = co_await impl_->execute(c);
+  if (!r) co_return r.error();
+  std::vector<multipart_upload> out;
+  for (auto u : xml_elements(r->body, "Upload"))
+    out.push_back({xml_first(u, "Key").value_or(""), xml_first(u, "UploadId").value_or("")});
+  co_return out;
+}
+
+task<std::string> s3_client::copy_object(const std::string& src_bucket, const std::string& src_key,
+                                         const std::string& dst_bucket, const std::string& dst_key,
+                                         const object_info* replace) {
+  auto c = copy_call(src_bucket, src_key, dst_bucket, dst_key, replace);
+  auto r = co_await impl_->execute(c);
+  if (!r) co_return r.error();
+  co_return unquote(xml_first(r->body, "ETag").value_or(""));  // RGW returns it unquoted
+}
+
+task<std::string> s3_client::upload_part_copy(const std::string& src_bucket, const std::string& src_key,
+                                              std::uint64_t first, std::uint64_t last, const std::string& dst_bucket,
+                                              const std::string& dst_key, const std::string& upload_id,
+                                              int part_number) {
+  auto c = part_copy_call(src_bucket, src_key, first, last, dst_bucket, dst_key, upload_id,
+                                                  part_number);
+  auto r = co_await impl_->execute(c);
+  if (!r) co_return r.error();
+  co_return unquote(xml_first(r->body, "ETag").value_or(""));
+}
+
+task<done> s3_client::create_bucket(const std::string& bucket) {
+  auto c = make_call("CreateBucket", "PUT", bucket, "", {}, {}, {}, {});
+  auto r = co_await impl_->execute(c);
+  if (!r && r.error().code != "BucketAlreadyOwnedByYou") co_return r.error();
+  co_return done{};
+}
+
+task<done> s3_client::head_bucket(const std::string& bucket) {
+  auto c = make_call("HeadBucket", "HEAD", bucket, "", {}, {}, {}, {});
+  auto r = co_await impl_->execute(c);
+  if (!r) co_return r.error();
+  co_return done{};
+}
+
+}  // namespace archie::store::s3

@@ -2,6 +2,7 @@
 #include "archie_version.hpp"
 #include "cli/command_line.hpp"
 #include "config/config.hpp"
+#include "engine/replicator.hpp"
 #include "log/logger.hpp"
 #include "service/worker_service.hpp"
 
@@ -62,14 +63,11 @@ int main_impl(int argc, char** argv) {
   }
 
   log::set_level(level_override.value_or(loaded.cfg.log_level));
-  return service::run_worker(loaded.cfg, [](service::worker_context&) -> queue::message_handler {
-    // Until the replication engine lands, nothing is acked: events stay queued for it.
-    return [](queue::queue_message& msg) -> boost::asio::awaitable<queue::message_outcome> {
-      log::warn("replication engine not available; leaving the event queued",
-                {{"seq", msg.delivery().stream_sequence}});
-      co_return queue::message_outcome::nak("engine_unavailable", "replication engine not built",
-                                            std::chrono::seconds(60));
-    };
+  return service::run_worker(loaded.cfg, [&loaded](service::worker_context& ctx) -> queue::message_handler {
+    auto engine = std::make_shared<engine::replicator>(ctx.io, ctx.blocking, loaded.cfg);
+    engine->register_checks(ctx.ready);
+    engine->start_health_checks();
+    return [engine](queue::queue_message& msg) { return engine->handle(msg); };
   });
 }
 

@@ -5,6 +5,8 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+
+#include <pcre2.h>
 #include <limits>
 #include <sstream>
 
@@ -151,6 +153,66 @@ void read_stores(table_reader t, std::map<std::string, store_config>& stores) {
   }
 }
 
+// Compiled again (with JIT) by the router; here only to reject a bad pattern at load time.
+void check_patterns(table_reader& t, const char* key, const std::vector<std::string>& patterns) {
+  for (std::size_t i = 0; i < patterns.size(); ++i) {
+    int code = 0;
+    PCRE2_SIZE offset = 0;
+    pcre2_code* re = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(patterns[i].c_str()), patterns[i].size(), PCRE2_UTF,
+                                   &code, &offset, nullptr);
+    if (re) {
+      pcre2_code_free(re);
+      continue;
+    }
+    PCRE2_UCHAR msg[256];
+    pcre2_get_error_message(code, msg, sizeof msg);
+    t.fail(key, "pattern " + std::to_string(i) + " \"" + patterns[i] + "\" is invalid at offset " +
+                    std::to_string(offset) + ": " + reinterpret_cast<const char*>(msg));
+  }
+}
+
+route_endpoint read_route_endpoint(table_reader t, const std::map<std::string, store_config>& stores, bool source) {
+  route_endpoint e;
+  e.store = t.string("store", e.store);
+  if (e.store.empty()) t.fail("store", "is required (the name of a [stores.NAME] table)");
+  else if (!stores.count(e.store)) t.fail("store", "no store named \"" + e.store + "\" is defined under [stores]");
+  else if (source && !std::holds_alternative<s3_store_config>(stores.at(e.store)))
+    t.fail("store", "a route source must be an s3 store (events come from MinIO/S3)");
+  e.bucket = t.string("bucket", e.bucket);
+  if (e.bucket.empty()) t.fail("bucket", "is required");
+  e.prefix = t.string("prefix", e.prefix);
+  return e;
+}
+
+void read_routes(table_reader& top, config& c) {
+  for (auto& r : top.array_of_tables("route")) {
+    route_config rc;
+    rc.source = read_route_endpoint(r.table("source"), c.stores, true);
+    for (auto& d : r.array_of_tables("destinations")) rc.destinations.push_back(read_route_endpoint(std::move(d), c.stores, false));
+    if (rc.destinations.empty()) r.fail("destinations", "needs at least one destination ([[route.destinations]])");
+    rc.exclude_copy = r.string_list("exclude_copy", {});
+    rc.exclude_remove = r.string_list("exclude_remove", {});
+    check_patterns(r, "exclude_copy", rc.exclude_copy);
+    check_patterns(r, "exclude_remove", rc.exclude_remove);
+    c.routes.push_back(std::move(rc));
+  }
+}
+
+void read_replication(table_reader t, replication_config& c) {
+  // S3 requires parts of at least 5 MiB (except the last) and allows at most 10,000 parts.
+  c.part_size_mib = t.integer("part_size_mib", c.part_size_mib, 5, 5 * 1024);
+  c.buffer_budget_mib = t.integer("buffer_budget_mib", c.buffer_budget_mib, 5, 1024 * 1024);
+  if (c.buffer_budget_mib < c.part_size_mib)
+    t.fail("buffer_budget_mib", "must hold at least one part (part_size_mib = " + std::to_string(c.part_size_mib) + ")");
+  c.parts_in_flight = t.integer("parts_in_flight", c.parts_in_flight, 1, 256);
+  c.metadata_events = t.choice("metadata_events", c.metadata_events, {"copy", "skip"});
+  c.unrouted_events = t.choice("unrouted_events", c.unrouted_events, {"skip", "term"});
+  c.ignore_lifecycle_expiry = t.boolean("ignore_lifecycle_expiry", c.ignore_lifecycle_expiry);
+  c.delete_not_found = t.choice("delete_not_found", c.delete_not_found, {"done", "retry"});
+  c.max_retries = t.integer("max_retries", c.max_retries, 1, 1'000'000);
+  c.wait_for_matching_etag = t.boolean("wait_for_matching_etag", c.wait_for_matching_etag);
+}
+
 }  // namespace
 
 config_error::config_error(std::string source, std::vector<problem> problems)
@@ -200,6 +262,8 @@ loaded_config parse(std::string_view toml_text, std::string source_name) {
     read_nats(top.table("nats"), c.queue.nats);
     read_queue(top.table("queue"), c.queue);
     read_stores(top.table("stores"), c.stores);
+    read_replication(top.table("replication"), c.replication);
+    read_routes(top, c);
   }
   if (!ctx.problems.empty()) throw config_error(std::move(source_name), std::move(ctx.problems));
 

@@ -117,6 +117,31 @@ struct fs_store_config {
 
 using store_config = std::variant<s3_store_config, gcs_store_config, fs_store_config>;
 
+struct route_endpoint {
+  std::string store;
+  std::string bucket;
+  std::string prefix;  ///< source: only keys under it; destination: replaces the source prefix
+};
+
+struct route_config {
+  route_endpoint source;
+  std::vector<route_endpoint> destinations;
+  std::vector<std::string> exclude_copy;    ///< PCRE2 patterns; matching keys are not copied
+  std::vector<std::string> exclude_remove;  ///< PCRE2 patterns; matching keys are not removed
+};
+
+struct replication_config {
+  std::int64_t part_size_mib = 16;       ///< multipart part size and small-object threshold
+  std::int64_t buffer_budget_mib = 256;  ///< all part buffers together: bounds memory per worker
+  std::int64_t parts_in_flight = 8;      ///< per object: parallel ranged GETs / part uploads
+  std::string metadata_events = "copy";  ///< copy | skip: PutTagging & co.
+  std::string unrouted_events = "skip";  ///< skip (ack) | term: buckets no route covers
+  bool ignore_lifecycle_expiry = true;
+  std::string delete_not_found = "done";  ///< done | retry (original archie: retry then term)
+  std::int64_t max_retries = 5;          ///< deliveries before a missing source is terminated
+  bool wait_for_matching_etag = false;
+};
+
 struct worker_config {
   std::int64_t concurrency = 16;  ///< the one knob: transfers in flight per worker
   milliseconds shutdown_wait{30000};
@@ -129,6 +154,8 @@ struct config {
   worker_config worker;
   queue_config queue;
   std::map<std::string, store_config> stores;
+  replication_config replication;
+  std::vector<route_config> routes;
 };
 
 struct loaded_config {

@@ -138,12 +138,23 @@ struct pull_consumer::impl : std::enable_shared_from_this<impl> {
         std::this_thread::sleep_for(milliseconds(100));
         continue;
       }
+      // A pull only completes when its batch is full or it expires, so a lone event would wait
+      // fetch_expires. First take whatever is there (NoWait); if nothing, long-poll for a
+      // single message, which returns the moment one arrives.
       jsFetchRequest req;
       jsFetchRequest_Init(&req);
       req.Batch = static_cast<int>(batch);
-      req.Expires = static_cast<int64_t>(cfg.fetch_expires.count()) * 1'000'000;  // nanoseconds
+      req.NoWait = true;
       natsMsgList list{nullptr, 0};
       natsStatus s = natsSubscription_FetchRequest(&list, sub, &req);
+      if (s == NATS_TIMEOUT || s == NATS_NOT_FOUND || (s == NATS_OK && list.Count == 0)) {
+        natsMsgList_Destroy(&list);
+        list = natsMsgList{nullptr, 0};
+        jsFetchRequest_Init(&req);
+        req.Batch = 1;
+        req.Expires = static_cast<int64_t>(cfg.fetch_expires.count()) * 1'000'000;  // nanoseconds
+        s = natsSubscription_FetchRequest(&list, sub, &req);
+      }
       if (s == NATS_TIMEOUT || (s == NATS_OK && list.Count == 0)) {
         m.fetches.Add({{"result", "empty"}}).Increment();
         natsMsgList_Destroy(&list);
@@ -256,20 +267,25 @@ struct pull_consumer::impl : std::enable_shared_from_this<impl> {
     if (cfg.ack_mode == "async") co_return natsMsg_Ack(msg.raw(), nullptr) == NATS_OK;
     // AckSync waits for the server's confirmation, so a lost ack cannot silently turn into a
     // duplicate copy. Retry a few times; if all fail, the message is redelivered after AckWait.
-    config::backoff_config retry{milliseconds(50), 2.0, milliseconds(2000), 0.2};
+    // Keep trying for up to ack_wait: during a JetStream leader election every ack gets "no
+    // responders" for several seconds, and giving up early turns each in-flight message into a
+    // duplicate. In-progress before each retry keeps the server from redelivering meanwhile.
+    auto give_up = steady_clock::now() + cfg.consumer.ack_wait;
+    config::backoff_config retry{milliseconds(50), 2.0, milliseconds(1000), 0.2};
     exponential_backoff backoff(io, retry);
-    for (int attempt = 1;; ++attempt) {
+    for (;;) {
       auto [s, text] = co_await run_blocking(blocking, [raw = msg.raw()] {
         jsErrCode jerr = static_cast<jsErrCode>(0);
         natsStatus st = natsMsg_AckSync(raw, nullptr, &jerr);
         return std::pair{st, st == NATS_OK ? std::string() : nats_error_text("ack", st, jerr)};
       });
       if (s == NATS_OK) co_return true;
-      if (attempt >= 5 || s == NATS_ILLEGAL_STATE) {
+      if (s == NATS_ILLEGAL_STATE || s == NATS_CONNECTION_CLOSED || steady_clock::now() >= give_up) {
         log::error("ack failed; the message will be redelivered after ack_wait",
                    {{"seq", msg.delivery().stream_sequence}, {"error", text}});
         co_return false;
       }
+      natsMsg_InProgress(msg.raw(), nullptr);
       co_await backoff.wait();
     }
   }
@@ -370,7 +386,9 @@ asio::awaitable<void> pull_consumer::drain(steady_clock::time_point deadline) {
   if (self->in_flight > 0) {
     log::warn("shutdown wait exceeded; returning unfinished messages to the queue",
               {{"in_flight", static_cast<std::int64_t>(self->in_flight.load())}});
-    self->hard_stop.cancel();
+    // expires_at(min) rather than cancel(): a message that starts after this point must not
+    // wait for a cancellation that has already happened.
+    self->hard_stop.expires_at(steady_clock::time_point::min());
     while (self->in_flight > 0) {
       poll.expires_after(milliseconds(20));
       co_await poll.async_wait(asio::use_awaitable);

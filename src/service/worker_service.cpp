@@ -86,10 +86,11 @@ asio::awaitable<void> start_queue(const config::config& cfg, worker_context& ctx
 
 int run_worker(const config::config& cfg, handler_factory make_handler) {
   asio::io_context io(1);
-  // Blocking nats.c calls (AckSync, JetStream API, connect) run here, never on the loop.
-  asio::thread_pool blocking(static_cast<std::size_t>(std::clamp<std::int64_t>(cfg.worker.concurrency / 4, 4, 32)));
-  worker_context ctx{io.get_executor(), blocking};
+  // Blocking nats.c calls (AckSync, JetStream API, connect) and file I/O run here, never on
+  // the loop; one thread per transfer slot so acks never queue behind each other.
+  asio::thread_pool blocking(static_cast<std::size_t>(std::clamp<std::int64_t>(cfg.worker.concurrency, 4, 64)));
   readiness ready;
+  worker_context ctx{io.get_executor(), blocking, ready};
   publish_build_info();
   int exit_code = 0;
 

@@ -1,0 +1,141 @@
+#include "pipe/fan_out_copy.hpp"
+
+#include "engine/engine_metrics.hpp"
+#include "pipe/wait_group.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+
+#include <memory>
+
+namespace archie::pipe {
+namespace asio = boost::asio;
+
+bool copy_report::ok() const { return first_error() == nullptr; }
+
+const store::store_error* copy_report::first_error() const {
+  if (source_error) return &*source_error;
+  for (const auto& e : target_errors)
+    if (e) return &*e;
+  return nullptr;
+}
+
+namespace {
+
+// Everything the part workers touch lives here, owned by shared_ptr: if the waiting handler
+// is cancelled (timeout, shutdown), workers still finish safely and abort what they started.
+struct copy_job : std::enable_shared_from_this<copy_job> {
+  asio::any_io_executor executor;
+  part_buffer_pool& pool;
+  copy_request req;
+  std::vector<std::unique_ptr<store::upload>> uploads;
+  copy_report report;
+  std::size_t parts = 0;
+  std::size_t next_part = 0;
+  wait_group workers;
+
+  copy_job(asio::any_io_executor ex, part_buffer_pool& p, const copy_request& r)
+      : executor(ex), pool(p), req(r), workers(ex) {
+    report.target_errors.resize(req.targets.size());
+  }
+
+  bool any_target_alive() const {
+    for (std::size_t t = 0; t < uploads.size(); ++t)
+      if (uploads[t] && !report.target_errors[t]) return true;
+    return false;
+  }
+
+  asio::awaitable<void> write_to(std::size_t t, std::size_t part, std::uint64_t offset, shared_part buf,
+                                 std::size_t len, std::shared_ptr<wait_group> group) {
+    auto self = shared_from_this();
+    if (uploads[t] && !report.target_errors[t]) {
+      auto r = co_await uploads[t]->write_part(static_cast<int>(part + 1), offset,
+                                               std::span<const std::byte>(buf->data(), len));
+      if (!r && !report.target_errors[t]) report.target_errors[t] = r.error();
+      else if (r)
+        engine::engine_metrics::get().destination_bytes.Add({{"destination", req.targets[t].dest->name()}})
+            .Increment(static_cast<double>(len));
+    }
+    group->done();
+  }
+
+  asio::awaitable<void> part_worker() {
+    auto self = shared_from_this();
+    const std::size_t part_size = pool.part_size();
+    while (next_part < parts && !report.source_error && any_target_alive()) {
+      std::size_t part = next_part++;
+      std::uint64_t offset = static_cast<std::uint64_t>(part) * part_size;
+      std::size_t len = static_cast<std::size_t>(std::min<std::uint64_t>(part_size, req.meta.size - offset));
+      shared_part buf = co_await pool.acquire();
+      if (len > 0) {
+        store::s3::get_options opts{offset, req.meta.etag};
+        auto got = co_await req.source->get_object(req.bucket, req.key, std::span<std::byte>(buf->data(), len), opts);
+        if (!got) {
+          if (!report.source_error) report.source_error = got.error();
+          break;
+        }
+      }
+      // One buffer, every destination in parallel; the buffer returns when the last is done.
+      auto group = std::make_shared<wait_group>(executor);
+      for (std::size_t t = 0; t < uploads.size(); ++t) {
+        group->add();
+        asio::co_spawn(executor, write_to(t, part, offset, buf, len, group), asio::detached);
+      }
+      co_await group->wait();
+    }
+    workers.done();
+  }
+
+  asio::awaitable<void> run() {
+    auto self = shared_from_this();
+    auto& m = engine::engine_metrics::get();
+    m.transfers_in_flight.Increment();
+    const std::size_t part_size = pool.part_size();
+    parts = req.meta.size == 0 ? 1 : static_cast<std::size_t>((req.meta.size + part_size - 1) / part_size);
+    uploads.resize(req.targets.size());
+    for (std::size_t t = 0; t < req.targets.size(); ++t) {
+      const auto& target = req.targets[t];
+      auto up = co_await target.dest->begin(target.bucket, target.key, req.meta, req.meta.size, part_size);
+      if (up) uploads[t] = std::move(up.value());
+      else report.target_errors[t] = up.error();
+    }
+    std::size_t width = std::min(parts, std::max<std::size_t>(1, req.parts_in_flight));
+    workers.add(width);
+    for (std::size_t w = 0; w < width; ++w) asio::co_spawn(executor, part_worker(), asio::detached);
+    co_await workers.wait();
+
+    for (std::size_t t = 0; t < uploads.size(); ++t) {
+      if (!uploads[t]) continue;
+      if (report.source_error || report.target_errors[t] || next_part < parts) {
+        co_await uploads[t]->abort();  // never leave a half-written object or a dangling multipart upload
+        continue;
+      }
+      auto fin = co_await uploads[t]->finish();
+      if (!fin) {
+        report.target_errors[t] = fin.error();
+        co_await uploads[t]->abort();
+      }
+    }
+    m.transfers_in_flight.Decrement();
+  }
+};
+
+}  // namespace
+
+asio::awaitable<copy_report> fan_out_copy(asio::any_io_executor executor, part_buffer_pool& pool,
+                                          const copy_request& request) {
+  auto job = std::make_shared<copy_job>(executor, pool, request);
+  auto done_flag = std::make_shared<wait_group>(executor);
+  done_flag->add();
+  asio::co_spawn(
+      executor,
+      [job, done_flag]() -> asio::awaitable<void> {
+        co_await job->run();
+        done_flag->done();
+      },
+      asio::detached);
+  co_await done_flag->wait();
+  co_return job->report;
+}
+
+}  // namespace archie::pipe

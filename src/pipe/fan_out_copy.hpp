@@ -1,0 +1,46 @@
+#pragma once
+// The zero-copy multipart pipe. The source object is read once, part by part (ranged GETs,
+// several in flight) into buffers from the bounded pool; each filled buffer is handed to
+// every destination at once and returns to the pool when the last one has sent it. A
+// destination that fails is aborted and dropped; the others carry on, so a redelivery only
+// redoes what is missing.
+#include "pipe/part_buffer_pool.hpp"
+#include "store/destination.hpp"
+#include "store/s3/s3_client.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace archie::pipe {
+
+struct copy_target {
+  store::destination* dest = nullptr;
+  std::string bucket;
+  std::string key;
+};
+
+struct copy_request {
+  store::s3::s3_client* source = nullptr;
+  std::string bucket;
+  std::string key;
+  store::object_info meta;  ///< source HEAD: size, ETag (every GET is If-Match on it), metadata to write
+  std::vector<copy_target> targets;
+  std::size_t parts_in_flight = 8;
+};
+
+struct copy_report {
+  std::optional<store::store_error> source_error;
+  std::vector<std::optional<store::store_error>> target_errors;  ///< per target, same order
+  bool ok() const;
+  /// The error that decides the message outcome (source first, then the first target's).
+  const store::store_error* first_error() const;
+};
+
+boost::asio::awaitable<copy_report> fan_out_copy(boost::asio::any_io_executor executor, part_buffer_pool& pool,
+                                                 const copy_request& request);
+
+}  // namespace archie::pipe

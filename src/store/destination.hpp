@@ -1,0 +1,52 @@
+#pragma once
+// Where a replicated object is written. One interface for every store type so the pipe can
+// fan one set of part buffers out to S3, GCS and local directories alike.
+#include "store/object_info.hpp"
+#include "store/store_error.hpp"
+
+#include <boost/asio/awaitable.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+
+namespace archie::store {
+
+template <class T>
+using async_result = boost::asio::awaitable<result<T>>;
+
+/// Metadata key (x-amz-meta-/x-goog-meta-/xattr) recording the source ETag a copy came from:
+/// a redelivered event whose destination already holds that ETag is acked without copying.
+inline constexpr const char* source_etag_metadata = "archie-source-etag";
+
+/// One object being written. Parts arrive in any order, each exactly once; finish() makes
+/// the object visible atomically; abort() leaves nothing behind.
+class upload {
+ public:
+  virtual ~upload() = default;
+  virtual async_result<done> write_part(int number, std::uint64_t offset, std::span<const std::byte> bytes) = 0;
+  virtual async_result<done> finish() = 0;
+  virtual boost::asio::awaitable<void> abort() = 0;
+};
+
+class destination {
+ public:
+  virtual ~destination() = default;
+  /// The source ETag recorded on an existing copy; empty when the object is absent or was not
+  /// written by archie.
+  virtual async_result<std::string> recorded_source_etag(const std::string& bucket, const std::string& key) = 0;
+  /// Starts writing `key`; meta already carries source_etag_metadata. `size` and `part_size`
+  /// decide single-request vs multipart.
+  virtual async_result<std::unique_ptr<upload>> begin(const std::string& bucket, const std::string& key,
+                                                      const object_info& meta, std::uint64_t size,
+                                                      std::size_t part_size) = 0;
+  /// Deletes `key`; not-found counts as done.
+  virtual async_result<done> remove(const std::string& bucket, const std::string& key) = 0;
+  /// Cheap reachability probe for /ready.
+  virtual async_result<done> check_bucket(const std::string& bucket) = 0;
+  virtual const std::string& name() const = 0;
+};
+
+}  // namespace archie::store

@@ -1,0 +1,34 @@
+#pragma once
+// A local directory as a replication destination: <root>/<bucket>/<key>. Each object is
+// written to a temp file beside its target, fsync'ed and renamed, so readers never see a
+// partial file. Keys that could escape the root ("..", absolute, empty segments) are refused.
+#include "config/config.hpp"
+#include "store/destination.hpp"
+
+#include <boost/asio/thread_pool.hpp>
+
+#include <optional>
+
+namespace archie::store::fs {
+
+/// The path for bucket/key under root, or nullopt when the key cannot be stored safely.
+std::optional<std::string> safe_path(const std::string& root, const std::string& bucket, const std::string& key);
+
+class fs_destination final : public destination {
+ public:
+  fs_destination(std::string name, const config::fs_store_config& cfg, boost::asio::thread_pool& blocking);
+  async_result<std::string> recorded_source_etag(const std::string& bucket, const std::string& key) override;
+  async_result<std::unique_ptr<upload>> begin(const std::string& bucket, const std::string& key,
+                                              const object_info& meta, std::uint64_t size,
+                                              std::size_t part_size) override;
+  async_result<done> remove(const std::string& bucket, const std::string& key) override;
+  async_result<done> check_bucket(const std::string& bucket) override;
+  const std::string& name() const override { return name_; }
+
+ private:
+  std::string name_;
+  config::fs_store_config cfg_;
+  boost::asio::thread_pool& blocking_;
+};
+
+}  // namespace archie::store::fs

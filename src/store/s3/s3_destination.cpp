@@ -1,0 +1,95 @@
+#include "store/s3/s3_destination.hpp"
+
+#include <algorithm>
+#include <mutex>
+
+namespace archie::store::s3 {
+namespace {
+
+class single_put final : public upload {
+ public:
+  single_put(s3_client& c, std::string bucket, std::string key, object_info meta)
+      : c_(c), bucket_(std::move(bucket)), key_(std::move(key)), meta_(std::move(meta)) {}
+  async_result<done> write_part(int, std::uint64_t, std::span<const std::byte> bytes) override {
+    auto r = co_await c_.put_object(bucket_, key_, bytes, meta_);
+    if (!r) co_return r.error();
+    written_ = true;
+    co_return done{};
+  }
+  async_result<done> finish() override {
+    if (!written_) {  // a 0-byte object has no part
+      std::span<const std::byte> empty;
+      auto r = co_await c_.put_object(bucket_, key_, empty, meta_);
+      if (!r) co_return r.error();
+    }
+    co_return done{};
+  }
+  boost::asio::awaitable<void> abort() override { co_return; }
+
+ private:
+  s3_client& c_;
+  std::string bucket_, key_;
+  object_info meta_;
+  bool written_ = false;
+};
+
+class multipart final : public upload {
+ public:
+  multipart(s3_client& c, std::string bucket, std::string key, std::string upload_id, std::size_t parts)
+      : c_(c), bucket_(std::move(bucket)), key_(std::move(key)), id_(std::move(upload_id)), parts_(parts) {}
+  async_result<done> write_part(int number, std::uint64_t, std::span<const std::byte> bytes) override {
+    auto r = co_await c_.upload_part(bucket_, key_, id_, number, bytes);
+    if (!r) co_return r.error();
+    parts_[static_cast<std::size_t>(number - 1)] = {number, r.value()};
+    co_return done{};
+  }
+  async_result<done> finish() override {
+    auto r = co_await c_.complete_multipart_upload(bucket_, key_, id_, parts_);
+    if (!r) co_return r.error();
+    completed_ = true;
+    co_return done{};
+  }
+  boost::asio::awaitable<void> abort() override {
+    if (!completed_) co_await c_.abort_multipart_upload(bucket_, key_, id_);
+  }
+
+ private:
+  s3_client& c_;
+  std::string bucket_, key_, id_;
+  std::vector<completed_part> parts_;
+  bool completed_ = false;
+};
+
+}  // namespace
+
+async_result<std::string> s3_destination::recorded_source_etag(const std::string& bucket, const std::string& key) {
+  auto r = co_await client_.head_object(bucket, key);
+  if (!r) {
+    if (r.error().kind == error_kind::not_found) co_return std::string();
+    co_return r.error();
+  }
+  const std::string* v = r->metadata(source_etag_metadata);
+  co_return v ? *v : std::string();
+}
+
+async_result<std::unique_ptr<upload>> s3_destination::begin(const std::string& bucket, const std::string& key,
+                                                            const object_info& meta, std::uint64_t size,
+                                                            std::size_t part_size) {
+  if (size <= part_size) co_return std::unique_ptr<upload>(std::make_unique<single_put>(client_, bucket, key, meta));
+  auto id = co_await client_.create_multipart_upload(bucket, key, meta);
+  if (!id) co_return id.error();
+  std::size_t parts = static_cast<std::size_t>((size + part_size - 1) / part_size);
+  co_return std::unique_ptr<upload>(std::make_unique<multipart>(client_, bucket, key, id.value(), parts));
+}
+
+async_result<done> s3_destination::remove(const std::string& bucket, const std::string& key) {
+  auto r = co_await client_.delete_object(bucket, key);
+  if (!r && r.error().kind != error_kind::not_found) co_return r.error();
+  co_return done{};
+}
+
+async_result<done> s3_destination::check_bucket(const std::string& bucket) {
+  co_return co_await client_.head_bucket(bucket);
+}
+
+}  // namespace archie::store::s3

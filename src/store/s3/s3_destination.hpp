@@ -1,0 +1,25 @@
+#pragma once
+// S3 as a replication destination: one PUT for objects up to a part, multipart above
+// (aborted on any failure), source ETag recorded in user metadata.
+#include "store/destination.hpp"
+#include "store/s3/s3_client.hpp"
+
+namespace archie::store::s3 {
+
+class s3_destination final : public destination {
+ public:
+  explicit s3_destination(s3_client& client) : client_(client) {}
+  async_result<std::string> recorded_source_etag(const std::string& bucket, const std::string& key) override;
+  async_result<std::unique_ptr<upload>> begin(const std::string& bucket, const std::string& key,
+                                              const object_info& meta, std::uint64_t size,
+                                              std::size_t part_size) override;
+  async_result<done> remove(const std::string& bucket, const std::string& key) override;
+  async_result<done> check_bucket(const std::string& bucket) override;
+  const std::string& name() const override { return client_.store_name(); }
+  s3_client& client() { return client_; }
+
+ private:
+  s3_client& client_;
+};
+
+}  // namespace archie::store::s3

@@ -1,0 +1,843 @@
+#!/usr/bin/python3
+"""archie's S3 client (src/store/s3, src/http/client) against a real Ceph RADOS Gateway.
+
+Servers: one throwaway Ceph cluster with two radosgw endpoints (tests/rig/rig.py), started
+once for the module. The client is driven through tests/tools/s3_probe (ARCHIE_S3_PROBE, else
+build/tests/s3_probe), one operation per run, each printing one JSON line. The probe is an
+ASan build: every run must exit 0 with nothing from a sanitizer on stderr.
+
+awscli and the rig's own signer are used as reference clients, so that a key or a body the
+archie client gets wrong in both directions (write and read back) still shows up.
+
+Run from the repo root with the system Python:
+
+    /usr/bin/python3 -m unittest -v tests.integration.test_s3_client
+"""
+
+import concurrent.futures
+import hashlib
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unicodedata
+import unittest
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+if REPO_ROOT not in sys.path:
+    sys.path.insert(0, REPO_ROOT)
+
+from tests.rig.rig import Rig  # noqa: E402
+
+PROBE = os.environ.get("ARCHIE_S3_PROBE") or os.path.join(REPO_ROOT, "build", "tests", "s3_probe")
+MIB = 1 << 20
+
+RIG = None
+CEPH = None
+WORK = None
+
+
+def setUpModule():
+    global RIG, CEPH, WORK
+    if not os.access(PROBE, os.X_OK):
+        raise unittest.SkipTest("s3_probe not built at %s (set ARCHIE_S3_PROBE)" % PROBE)
+    WORK = tempfile.mkdtemp(prefix="archie-s3-client-")
+    RIG = Rig(nats=False, ceph=True)
+    try:
+        RIG.start()
+    except BaseException:
+        RIG.close()
+        shutil.rmtree(WORK, ignore_errors=True)
+        raise
+    CEPH = RIG.ceph
+
+
+def tearDownModule():
+    if RIG is not None:
+        RIG.close()
+    if WORK is not None:
+        shutil.rmtree(WORK, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------
+# helpers
+
+_bucket_seq = [0]
+_bucket_lock = threading.Lock()
+
+
+def new_bucket(stem):
+    with _bucket_lock:
+        _bucket_seq[0] += 1
+        name = "%s-%d" % (stem, _bucket_seq[0])
+    r = probe("mkbucket", name)
+    if not r["ok"]:
+        raise AssertionError("mkbucket %s: %s" % (name, r))
+    return name
+
+
+def probe_argv(args, endpoint, user, secret):
+    """endpoint: an index into the rig's endpoints, or a URL."""
+    ak, sk = CEPH.users[user]
+    url = endpoint if isinstance(endpoint, str) else CEPH.endpoints[endpoint]
+    return [PROBE, url, ak, sk if secret is None else secret] + [str(a) for a in args]
+
+
+def probe_env(env):
+    e = dict(os.environ)
+    for k in ("S3_CONTENT_TYPE", "S3_CACHE_CONTROL", "S3_META", "S3_PAYLOAD_SIGNING",
+              "S3_MAX_CONNECTIONS", "S3_REGION"):
+        e.pop(k, None)
+    e["ASAN_OPTIONS"] = "detect_leaks=0"
+    e.update(env or {})
+    return e
+
+
+def parse_probe(argv, rc, out, err):
+    """The probe's JSON line; a sanitizer report or a non-zero exit is a failure."""
+    if "Sanitizer" in err or "runtime error:" in err:
+        raise AssertionError("sanitizer report from %s:\n%s" % (argv[4:], err[-6000:]))
+    if rc != 0:
+        raise AssertionError("s3_probe %s exited %s\nstdout: %s\nstderr: %s"
+                             % (argv[4:], rc, out[-2000:], err[-4000:]))
+    lines = [ln for ln in out.splitlines() if ln.strip()]
+    if not lines:
+        raise AssertionError("s3_probe %s printed nothing; stderr: %s" % (argv[4:], err[-2000:]))
+    return json.loads(lines[-1])
+
+
+def probe(*args, env=None, endpoint=0, user="archie", secret=None, timeout=300):
+    argv = probe_argv(args, endpoint, user, secret)
+    cp = subprocess.run(argv, capture_output=True, text=True, env=probe_env(env), timeout=timeout,
+                        stdin=subprocess.DEVNULL)
+    return parse_probe(argv, cp.returncode, cp.stdout, cp.stderr)
+
+
+class BackgroundProbe:
+    """One probe run in the background (for fault injection while it runs)."""
+
+    def __init__(self, *args, env=None, endpoint=0):
+        self.argv = probe_argv(args, endpoint, "archie", None)
+        self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True, env=probe_env(env), stdin=subprocess.DEVNULL)
+
+    def running(self):
+        return self.proc.poll() is None
+
+    def result(self, timeout=300):
+        out, err = self.proc.communicate(timeout=timeout)
+        return parse_probe(self.argv, self.proc.returncode, out, err)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.communicate()
+
+
+def write_random(path, size):
+    with open(path, "wb") as f:
+        left = size
+        while left:
+            n = min(left, 16 * MIB)
+            f.write(os.urandom(n))
+            left -= n
+    return path
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            b = f.read(4 * MIB)
+            if not b:
+                break
+            h.update(b)
+    return h.hexdigest()
+
+
+def aws_json(args, endpoint=0, timeout=600):
+    cp = CEPH.aws(list(args) + ["--output", "json"], endpoint_index=endpoint, timeout=timeout)
+    if cp.returncode != 0:
+        raise AssertionError("aws %s failed (rc=%d): %s" % (args[:2], cp.returncode, cp.stderr[-2000:]))
+    return json.loads(cp.stdout) if cp.stdout.strip() else {}
+
+
+def aws_list_keys(bucket):
+    """Every key in the bucket as awscli decodes it (it asks for encoding-type=url)."""
+    keys, token = [], None
+    while True:
+        args = ["s3api", "list-objects-v2", "--bucket", bucket]
+        if token:
+            args += ["--continuation-token", token]
+        page = aws_json(args)
+        keys += [o["Key"] for o in page.get("Contents", [])]
+        token = page.get("NextContinuationToken")
+        if not token:
+            return keys
+
+
+def wait_until(pred, timeout, interval=0.01):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(interval)
+    return False
+
+
+class SniffingProxy:
+    """TCP pass-through to one RGW endpoint that keeps every byte the client sends, so a
+    test can see the request headers the client really put on the wire. The bytes are
+    forwarded unchanged, so the server still verifies the client's signature."""
+
+    def __init__(self, target_endpoint):
+        host_port = target_endpoint.split("://", 1)[1]
+        host, port = host_port.rsplit(":", 1)
+        self.target = (host, int(port))
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(64)
+        self.endpoint = "http://127.0.0.1:%d" % self.listener.getsockname()[1]
+        self.captured = []
+        self.lock = threading.Lock()
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self.target)
+            except OSError:
+                client.close()
+                continue
+            buf = bytearray()
+            with self.lock:
+                self.captured.append(buf)
+            pair = {"left": 2, "socks": (client, upstream), "lock": threading.Lock()}
+            threading.Thread(target=self._pipe, args=(client, upstream, buf, pair), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, None, pair), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src, dst, capture, pair):
+        try:
+            while True:
+                data = src.recv(256 * 1024)
+                if not data:
+                    break
+                if capture is not None:
+                    capture += data
+                dst.sendall(data)
+        except OSError:
+            pass
+        try:
+            dst.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        with pair["lock"]:
+            pair["left"] -= 1
+            last = pair["left"] == 0
+        if last:  # both directions done
+            for s in pair["socks"]:
+                s.close()
+
+    def sent(self):
+        with self.lock:
+            return b"".join(bytes(b) for b in self.captured)
+
+    def reset(self):
+        with self.lock:
+            self.captured = []
+
+    def close(self):
+        self.listener.close()
+
+
+# --------------------------------------------------------------------------
+# 1. byte-exact round trips
+
+class RoundTripTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.bucket = new_bucket("roundtrip")
+        cls.dir = tempfile.mkdtemp(dir=WORK)
+        cls.files = {}
+        for size in (0, 1, 5 * MIB - 1, 5 * MIB + 1):
+            path = write_random(os.path.join(cls.dir, "src-%d" % size), size)
+            cls.files[size] = (path, sha256_file(path))
+
+    def out(self, name):
+        return os.path.join(self.dir, name)
+
+    def assert_download(self, key, size, digest, part_mib=None):
+        dest = self.out("dl-%s-%s" % (key.replace("/", "_"), part_mib))
+        args = ["get", self.bucket, key, dest] + ([part_mib] if part_mib is not None else [])
+        r = probe(*args)
+        self.assertTrue(r["ok"], r)
+        self.assertEqual(r["size"], size)
+        self.assertEqual(os.path.getsize(dest), size, "downloaded file size (part %s MiB)" % part_mib)
+        self.assertEqual(sha256_file(dest), digest, "content of %s via %s MiB parts" % (key, part_mib))
+        os.unlink(dest)
+        return r
+
+    def test_single_put_round_trips_small_and_boundary_sizes_byte_for_byte(self):
+        for size, (path, digest) in self.files.items():
+            with self.subTest(size=size):
+                key = "single/%d" % size
+                r = probe("put", self.bucket, key, path)
+                self.assertTrue(r["ok"], r)
+                # A single PUT's ETag is the body's MD5: the server saw exactly our bytes.
+                with open(path, "rb") as f:
+                    self.assertEqual(r["etag"], hashlib.md5(f.read()).hexdigest())
+                head = probe("head", self.bucket, key)
+                self.assertTrue(head["ok"], head)
+                self.assertEqual(head["size"], size)
+                self.assertEqual(head["etag"], r["etag"])
+                for part in (None, 1, 2):
+                    self.assert_download(key, size, digest, part)
+
+    def test_zero_byte_object_downloads_as_an_empty_file(self):
+        # HEAD says 0 bytes, so `get` sends no ranged GET at all (a "bytes=0--1" range would
+        # be invalid); the output file must still be created, and empty.
+        path, digest = self.files[0]
+        probe("put", self.bucket, "empty/obj", path)
+        dest = self.out("zero-dl")
+        with open(dest, "wb") as f:
+            f.write(b"stale content that must be truncated")
+        r = probe("get", self.bucket, "empty/obj", dest, 1)
+        self.assertTrue(r["ok"], r)
+        self.assertEqual(r["size"], 0)
+        self.assertEqual(os.path.getsize(dest), 0)
+
+    def test_multipart_with_5_mib_parts_round_trips_boundary_sizes(self):
+        for size, (path, digest) in self.files.items():
+            with self.subTest(size=size):
+                key = "multi/%d" % size
+                r = probe("mput", self.bucket, key, path, 5)
+                self.assertTrue(r["ok"], r)
+                expected_parts = max(1, -(-size // (5 * MIB)))
+                self.assertEqual(r["parts"], expected_parts)
+                self.assertTrue(r["etag"].endswith("-%d" % expected_parts), r["etag"])
+                head = probe("head", self.bucket, key)
+                self.assertEqual(head["size"], size)
+                self.assertEqual(head["etag"], r["etag"], "Complete's ETag (or the HEAD fallback)")
+                for part in (None, 1, 5):
+                    self.assert_download(key, size, digest, part)
+        self.assertEqual(probe("uploads", self.bucket)["uploads"], [], "no upload left open")
+
+    def test_200_mib_multipart_round_trips_and_awscli_reads_the_same_bytes(self):
+        size = 200 * MIB
+        path = write_random(self.out("big"), size)
+        digest = sha256_file(path)
+        r = probe("mput", self.bucket, "big/200m", path, 16)
+        self.assertTrue(r["ok"], r)
+        self.assertEqual(r["parts"], 13)
+        self.assertTrue(r["etag"].endswith("-13"), r["etag"])
+        for part in (16, 3, 256):  # even split, 67 uneven parts, one request for everything
+            self.assert_download("big/200m", size, digest, part)
+        # A reference client reads what archie wrote.
+        ref = self.out("big-aws")
+        cp = CEPH.aws(["s3", "cp", "--only-show-errors", "s3://%s/big/200m" % self.bucket, ref])
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        self.assertEqual(sha256_file(ref), digest, "awscli download of the archie-written object")
+        head = aws_json(["s3api", "head-object", "--bucket", self.bucket, "--key", "big/200m"])
+        self.assertEqual(head["ContentLength"], size)
+        self.assertEqual(head["ETag"].strip('"'), r["etag"])
+        os.unlink(ref)
+        os.unlink(path)
+
+    def test_object_written_by_awscli_is_read_back_exactly(self):
+        # The opposite direction: a reference client writes (multipart, 8 MiB chunks), archie reads.
+        path, digest = self.files[5 * MIB + 1]
+        big = write_random(self.out("aws-src"), 21 * MIB + 7)
+        big_digest = sha256_file(big)
+        for src, key in ((path, "from-aws/small"), (big, "from-aws/multi")):
+            cp = CEPH.aws(["s3", "cp", "--only-show-errors", src, "s3://%s/%s" % (self.bucket, key)])
+            self.assertEqual(cp.returncode, 0, cp.stderr)
+        self.assert_download("from-aws/small", 5 * MIB + 1, digest, 2)
+        self.assert_download("from-aws/multi", 21 * MIB + 7, big_digest, 4)
+        os.unlink(big)
+
+
+# --------------------------------------------------------------------------
+# 2. awkward keys
+
+NFC = unicodedata.normalize("NFC", "caf\u00e9-r\u00e9sum\u00e9")
+NFD = unicodedata.normalize("NFD", NFC)
+
+NASTY_KEYS = [
+    "with space",
+    "two  spaces and trailing  ",
+    " leading space",
+    "a+b plus",
+    "a%2Fb looks encoded",
+    "100%",
+    "%25 already encoded",
+    NFC,
+    NFD,
+    "~tilde",
+    "k=v",
+    "a&b",
+    "what?x=1",
+    "?uploads",
+    "obj?acl",
+    "h#fragment",
+    "/leading-slash",
+    "a//double-slash",
+    "dir/trailing-slash/",
+    "a/./b",
+    "a/../b",
+    "../escape",
+    ".",
+    "..",
+    "long/" + "k" * 995,
+    "tab\there",
+    "line\nbreak",
+    "carriage\rreturn",
+    "ctl\x01char",
+    "del\x7fchar",
+    "nb\u00a0sp",
+    "emoji-\U0001F600-\U0001F4A9",
+    "\u65e5\u672c\u8a9e/\u30d5\u30a1\u30a4\u30eb",
+    'say "hi"',
+    "<b>tag</b>",
+    "&amp; &#65; &lt; literal entities",
+    "cdata]]>end",
+    "st*r",
+    "bang!",
+    "$HOME",
+    "it's",
+    "(open",
+    "close)",
+    "a,b",
+    "a;b",
+    "c:d",
+    "user@host",
+    "[0]",
+    "{x}",
+    "a^b",
+    "`cmd`",
+    "a|b",
+    "a\\b",
+]
+
+
+def key_body(i, key):
+    """Distinct bytes per key, so a mix-up between two keys is seen."""
+    return ("%03d:" % i).encode() + key.encode("utf-8") + hashlib.sha256(key.encode("utf-8")).digest()
+
+
+class NastyKeyTest(unittest.TestCase):
+    def test_awkward_keys_are_stored_listed_read_copied_and_deleted_verbatim(self):
+        keys = NASTY_KEYS
+        self.assertGreaterEqual(len(keys), 40)
+        self.assertEqual(len(set(keys)), len(keys))
+        self.assertNotEqual(NFC.encode(), NFD.encode())
+        self.assertTrue(all(len(k.encode()) + 5 <= 1024 for k in keys), "copies must fit 1024 bytes")
+        bucket = new_bucket("nasty")
+        d = tempfile.mkdtemp(dir=WORK)
+        failures = []
+        lock = threading.Lock()
+
+        def fail(key, what):
+            with lock:
+                failures.append("%r: %s" % (key, what))
+
+        def src(i):
+            return os.path.join(d, "src-%d" % i)
+
+        for i, k in enumerate(keys):
+            with open(src(i), "wb") as f:
+                f.write(key_body(i, k))
+        pool = concurrent.futures.ThreadPoolExecutor(4)
+
+        def each(fn):
+            list(pool.map(lambda ik: fn(*ik), list(enumerate(keys))))
+
+        # put
+        def put(i, k):
+            r = probe("put", bucket, k, src(i))
+            if not r["ok"]:
+                fail(k, "put: %s" % r.get("describe"))
+        each(put)
+
+        # listed: the whole bucket, and each key as a prefix (exactly the keys starting with it)
+        everything = probe("list", bucket, "")
+        self.assertTrue(everything["ok"], everything)
+        self.assertEqual(sorted(everything["keys"]), sorted(keys), "ListObjectsV2 of the bucket")
+
+        def listed(i, k):
+            r = probe("list", bucket, k)
+            want = sorted(x for x in keys if x.startswith(k))
+            if not r["ok"] or sorted(r["keys"]) != want:
+                fail(k, "list prefix: got %s, want %s" % (r.get("keys", r.get("describe")), want))
+        each(listed)
+
+        # the bytes the server holds as key names are the ones we meant (reference client)
+        self.assertEqual(sorted(aws_list_keys(bucket)), sorted(keys),
+                         "keys as awscli lists them (archie consistently wrong both ways?)")
+
+        # read back
+        def get(i, k):
+            dest = os.path.join(d, "dl-%d" % i)
+            r = probe("get", bucket, k, dest)
+            if not r["ok"]:
+                fail(k, "get: %s" % r.get("describe"))
+            else:
+                with open(dest, "rb") as f:
+                    if f.read() != key_body(i, k):
+                        fail(k, "get returned other bytes")
+        each(get)
+
+        # server-side copy to key + ".copy", checked with awscli
+        def copy(i, k):
+            r = probe("copy", bucket, k, k + ".copy")
+            if not r["ok"]:
+                fail(k, "copy: %s" % r.get("describe"))
+                return
+            cp = CEPH.aws(["s3api", "head-object", "--bucket", bucket, "--key", k + ".copy",
+                           "--output", "json"])
+            if cp.returncode != 0:
+                fail(k, "aws head-object of the copy failed: %s" % cp.stderr[-300:])
+                return
+            head = json.loads(cp.stdout)
+            if head["ContentLength"] != len(key_body(i, k)):
+                fail(k, "copy has %d bytes" % head["ContentLength"])
+            if head["ETag"].strip('"') != hashlib.md5(key_body(i, k)).hexdigest():
+                fail(k, "copy has ETag %s" % head["ETag"])
+        each(copy)
+        self.assertEqual(sorted(aws_list_keys(bucket)), sorted(keys + [k + ".copy" for k in keys]))
+
+        # delete both, then they are gone
+        def delete(i, k):
+            for name in (k, k + ".copy"):
+                r = probe("delete", bucket, name)
+                if not r["ok"]:
+                    fail(name, "delete: %s" % r.get("describe"))
+                r = probe("head", bucket, name)
+                if r["ok"] or r.get("kind") != "not_found":
+                    fail(name, "after delete, head gave %s" % r)
+        each(delete)
+        pool.shutdown()
+        left = probe("list", bucket, "")
+        self.assertEqual(left.get("keys"), [], "bucket not empty after deletes")
+        self.assertEqual(failures, [], "\n".join(failures))
+
+    def test_nfc_and_nfd_spellings_are_two_objects(self):
+        bucket = new_bucket("unicode")
+        d = tempfile.mkdtemp(dir=WORK)
+        for name, key in (("nfc", NFC), ("nfd", NFD)):
+            with open(os.path.join(d, name), "wb") as f:
+                f.write(name.encode())
+            self.assertTrue(probe("put", bucket, key, os.path.join(d, name))["ok"])
+        listed = probe("list", bucket, "caf")["keys"]
+        self.assertEqual(sorted(k.encode() for k in listed), sorted([NFC.encode(), NFD.encode()]))
+        for name, key in (("nfc", NFC), ("nfd", NFD)):
+            dest = os.path.join(d, name + ".dl")
+            self.assertTrue(probe("get", bucket, key, dest)["ok"])
+            with open(dest, "rb") as f:
+                self.assertEqual(f.read(), name.encode(), "%s spelling" % name)
+
+
+# --------------------------------------------------------------------------
+# 3. errors and failures
+
+class ErrorTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.bucket = new_bucket("errors")
+        cls.dir = tempfile.mkdtemp(dir=WORK)
+        cls.small = write_random(os.path.join(cls.dir, "small"), 1000)
+        probe("put", cls.bucket, "present", cls.small)
+
+    def test_wrong_secret_is_a_permission_error_with_signature_mismatch(self):
+        r = probe("list", self.bucket, "", secret="not-the-secret-key-at-all-0000000000")
+        self.assertFalse(r["ok"])
+        self.assertEqual((r["kind"], r["status"], r["code"]), ("permission", 403, "SignatureDoesNotMatch"), r)
+
+    def test_unknown_access_key_is_a_permission_error(self):
+        argv = probe_argv(["list", self.bucket, ""], 0, "archie", None)
+        argv[2] = "NOSUCHACCESSKEY00000"
+        cp = subprocess.run(argv, capture_output=True, text=True, env=probe_env(None), timeout=60)
+        r = parse_probe(argv, cp.returncode, cp.stdout, cp.stderr)
+        self.assertFalse(r["ok"])
+        self.assertEqual((r["kind"], r["status"], r["code"]), ("permission", 403, "InvalidAccessKeyId"), r)
+
+    def test_other_users_bucket_is_a_permission_error(self):
+        r = probe("list", self.bucket, "", user="other")
+        self.assertFalse(r["ok"])
+        self.assertEqual((r["kind"], r["status"], r["code"]), ("permission", 403, "AccessDenied"), r)
+
+    def test_missing_key_is_not_found_for_head_and_get(self):
+        r = probe("head", self.bucket, "absent/key")
+        self.assertFalse(r["ok"])
+        self.assertEqual((r["kind"], r["status"]), ("not_found", 404), r)
+        dest = os.path.join(self.dir, "absent.dl")
+        r = probe("get", self.bucket, "absent/key", dest)
+        self.assertFalse(r["ok"])
+        self.assertEqual((r["kind"], r["status"]), ("not_found", 404), r)
+        self.assertFalse(os.path.exists(dest), "no output file for a missing object")
+
+    def test_missing_bucket_is_not_found_no_such_bucket(self):
+        r = probe("list", "no-such-bucket-here", "")
+        self.assertFalse(r["ok"])
+        self.assertEqual((r["kind"], r["status"], r["code"]), ("not_found", 404, "NoSuchBucket"), r)
+        r = probe("put", "no-such-bucket-here", "k", self.small)
+        self.assertEqual((r["kind"], r["code"]), ("not_found", "NoSuchBucket"), r)
+
+    def test_copy_of_missing_source_is_not_found(self):
+        r = probe("copy", self.bucket, "absent/src", "dst")
+        self.assertFalse(r["ok"])
+        self.assertEqual((r["kind"], r["code"]), ("not_found", "NoSuchKey"), r)
+
+    def test_abort_after_parts_leaves_no_upload_behind(self):
+        path = write_random(os.path.join(self.dir, "abort-src"), 12 * MIB)
+        r = probe("abort-after-parts", self.bucket, "aborted/obj", path, 5, 2)
+        self.assertTrue(r["ok"], r)
+        self.assertTrue(r["aborted"])
+        self.assertEqual(probe("uploads", self.bucket)["uploads"], [])
+        self.assertEqual(probe("head", self.bucket, "aborted/obj")["kind"], "not_found")
+
+    def test_failed_complete_is_aborted_and_leaves_no_upload(self):
+        # 1 MiB parts are below S3's 5 MiB minimum: the server takes the parts and refuses the
+        # Complete (EntityTooSmall). The server is alive, so the client's abort must land.
+        path = write_random(os.path.join(self.dir, "toosmall"), 3 * MIB)
+        r = probe("mput", self.bucket, "too-small-parts", path, 1)
+        self.assertFalse(r["ok"])
+        self.assertEqual((r["kind"], r["code"]), ("permanent", "EntityTooSmall"), r)
+        self.assertEqual(probe("uploads", self.bucket)["uploads"], [])
+        self.assertEqual(probe("head", self.bucket, "too-small-parts")["kind"], "not_found")
+
+
+class ServerKilledTest(unittest.TestCase):
+    """radosgw b (endpoint 1) is SIGKILLed while a transfer runs, then restarted."""
+
+    VICTIM = 1
+
+    @classmethod
+    def setUpClass(cls):
+        cls.bucket = new_bucket("killed")
+        cls.dir = tempfile.mkdtemp(dir=WORK)
+
+    def tearDown(self):
+        if CEPH.rgw_pid(self.VICTIM) is None:
+            CEPH.start_rgw(self.VICTIM)
+
+    def test_download_fails_cleanly_as_retryable_when_the_server_dies_mid_transfer(self):
+        size = 400 * MIB
+        src = write_random(os.path.join(self.dir, "big"), size)
+        digest = sha256_file(src)
+        self.assertTrue(probe("mput", self.bucket, "big", src, 16)["ok"])
+        os.unlink(src)
+        dest = os.path.join(self.dir, "big.dl")
+        bg = BackgroundProbe("get", self.bucket, "big", dest, 64, endpoint=self.VICTIM)
+        try:
+            # The output file appears after the HEAD; its blocks fill as the ranged GETs land.
+            def receiving():
+                try:
+                    return os.stat(dest).st_blocks * 512 >= 24 * MIB
+                except FileNotFoundError:
+                    return False
+            self.assertTrue(wait_until(receiving, 60), "download never started")
+            self.assertTrue(bg.running(), "download finished before the kill; make it bigger")
+            CEPH.kill_rgw(self.VICTIM)
+            r = bg.result(timeout=120)
+        finally:
+            bg.stop()
+        self.assertFalse(r["ok"], "a download cut by a dead server must not report success: %s" % r)
+        self.assertEqual(r["kind"], "retryable", r)
+        self.assertEqual(r["status"], 0, "a transport failure has no HTTP status")
+        CEPH.start_rgw(self.VICTIM)
+        # The restarted gateway serves the whole object again, intact.
+        r = probe("get", self.bucket, "big", dest, 64, endpoint=self.VICTIM)
+        self.assertTrue(r["ok"], r)
+        self.assertEqual(sha256_file(dest), digest)
+        os.unlink(dest)
+
+    def test_upload_cut_by_a_dead_server_fails_retryable_and_the_leak_is_visible(self):
+        # The client aborts a failed multipart upload, but with the server dead the abort
+        # cannot land: the upload is expected to stay open until something aborts it. What
+        # must hold: the failure is reported (retryable), no object appears, and the leaked
+        # upload is only this one, visible to `uploads` so a janitor can abort it.
+        src = write_random(os.path.join(self.dir, "up"), 400 * MIB)
+        bg = BackgroundProbe("mput", self.bucket, "cut/upload", src, 8, endpoint=self.VICTIM)
+        try:
+            def upload_open():
+                r = probe("uploads", self.bucket)
+                return r["ok"] and r["uploads"]
+            self.assertTrue(wait_until(upload_open, 60, 0.05), "upload never created")
+            time.sleep(0.5)  # some parts in, most still to go
+            self.assertTrue(bg.running(), "upload finished before the kill; make it bigger")
+            CEPH.kill_rgw(self.VICTIM)
+            r = bg.result(timeout=300)
+        finally:
+            bg.stop()
+        os.unlink(src)
+        self.assertFalse(r["ok"], r)
+        self.assertEqual(r["kind"], "retryable", r)
+        CEPH.start_rgw(self.VICTIM)
+        self.assertEqual(probe("head", self.bucket, "cut/upload")["kind"], "not_found")
+        ups = probe("uploads", self.bucket)["uploads"]
+        sys.stderr.write("\n[s3_client] open uploads after an mput cut by a killed RGW: %s\n"
+                         % [u["key"] for u in ups])
+        self.assertLessEqual(len(ups), 1, ups)
+        self.assertTrue(all(u["key"] == "cut/upload" for u in ups), ups)
+        for u in ups:  # clean up what the dead server kept
+            cp = CEPH.aws(["s3api", "abort-multipart-upload", "--bucket", self.bucket,
+                           "--key", u["key"], "--upload-id", u["upload_id"]])
+            self.assertEqual(cp.returncode, 0, cp.stderr)
+        self.assertEqual(probe("uploads", self.bucket)["uploads"], [])
+
+
+# --------------------------------------------------------------------------
+# 4. connection reuse
+
+class ConnectionReuseTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.bucket = new_bucket("reuse")
+
+    def test_500_puts_then_gets_at_concurrency_8_open_at_most_8_connections(self):
+        env = {"S3_MAX_CONNECTIONS": "8"}
+        put = probe("bench-put", self.bucket, "obj/", 500, 4096, 8, env=env)
+        self.assertTrue(put["ok"], put)
+        self.assertEqual(put["failures"], 0)
+        self.assertLessEqual(put["connections_opened"], 8, put)
+        self.assertEqual(len(probe("list", self.bucket, "obj/")["keys"]), 500)
+        get = probe("bench-get", self.bucket, "obj/", 500, 4096, 8, env=env)
+        self.assertTrue(get["ok"], get)
+        self.assertEqual(get["failures"], 0)
+        self.assertLessEqual(get["connections_opened"], 8, get)
+
+    def test_pool_limit_holds_when_more_requests_are_in_flight_than_connections(self):
+        env = {"S3_MAX_CONNECTIONS": "2"}
+        put = probe("bench-put", self.bucket, "few/", 60, 1024, 16, env=env)
+        self.assertTrue(put["ok"], put)
+        self.assertLessEqual(put["connections_opened"], 2, put)
+        get = probe("bench-get", self.bucket, "few/", 60, 1024, 16, env=env)
+        self.assertTrue(get["ok"], get)
+        self.assertLessEqual(get["connections_opened"], 2, get)
+
+
+# --------------------------------------------------------------------------
+# 5. metadata
+
+META_ENV = {
+    "S3_CONTENT_TYPE": "text/x-archie; charset=utf-8",
+    "S3_CACHE_CONTROL": "max-age=60, private",
+    "S3_META": "color=blue;Mixed-Case=Some Value;spaced=a  b;empty=",
+}
+META_EXPECTED = {"color": "blue", "mixed-case": "Some Value", "spaced": "a  b", "empty": ""}
+
+
+class MetadataTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.bucket = new_bucket("meta")
+        cls.dir = tempfile.mkdtemp(dir=WORK)
+        cls.small = write_random(os.path.join(cls.dir, "small"), 4321)
+        cls.multi = write_random(os.path.join(cls.dir, "multi"), 11 * MIB)
+
+    def assert_meta(self, key):
+        h = probe("head", self.bucket, key)
+        self.assertTrue(h["ok"], h)
+        self.assertEqual(h["content_type"], META_ENV["S3_CONTENT_TYPE"], key)
+        self.assertEqual(h["cache_control"], META_ENV["S3_CACHE_CONTROL"], key)
+        self.assertEqual(h["metadata"], META_EXPECTED, key)
+        return h
+
+    def test_put_metadata_is_returned_by_head_and_kept_by_copy(self):
+        self.assertTrue(probe("put", self.bucket, "m/put", self.small, env=META_ENV)["ok"])
+        self.assert_meta("m/put")
+        ref = aws_json(["s3api", "head-object", "--bucket", self.bucket, "--key", "m/put"])
+        self.assertEqual(ref["ContentType"], META_ENV["S3_CONTENT_TYPE"])
+        self.assertEqual(ref["CacheControl"], META_ENV["S3_CACHE_CONTROL"])
+        self.assertEqual(ref["Metadata"], META_EXPECTED)
+        self.assertTrue(probe("copy", self.bucket, "m/put", "m/put-copy")["ok"])
+        self.assert_meta("m/put-copy")
+
+    def test_multipart_upload_and_part_copy_keep_metadata(self):
+        r = probe("mput", self.bucket, "m/mput", self.multi, 5, env=META_ENV)
+        self.assertTrue(r["ok"], r)
+        self.assertEqual(r["parts"], 3)
+        self.assert_meta("m/mput")
+        self.assertTrue(probe("copy", self.bucket, "m/mput", "m/mput-copy")["ok"])
+        self.assert_meta("m/mput-copy")
+        r = probe("mcopy", self.bucket, "m/mput", "m/mput-mcopy", 5)
+        self.assertTrue(r["ok"], r)
+        h = self.assert_meta("m/mput-mcopy")
+        self.assertEqual(h["size"], 11 * MIB)
+        dest = os.path.join(self.dir, "mcopy.dl")
+        self.assertTrue(probe("get", self.bucket, "m/mput-mcopy", dest, 2)["ok"])
+        self.assertEqual(sha256_file(dest), sha256_file(self.multi))
+
+    def test_object_without_metadata_has_none(self):
+        self.assertTrue(probe("put", self.bucket, "m/plain", self.small)["ok"])
+        h = probe("head", self.bucket, "m/plain")
+        self.assertEqual(h["metadata"], {})
+        self.assertEqual(h["cache_control"], "")
+
+
+# --------------------------------------------------------------------------
+# 6. payload signing modes
+
+class PayloadSigningTest(unittest.TestCase):
+    """Through a pass-through proxy, so the x-amz-content-sha256 the client sent is seen."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.bucket = new_bucket("signing")
+        cls.dir = tempfile.mkdtemp(dir=WORK)
+        cls.body = write_random(os.path.join(cls.dir, "body"), 5 * MIB + 3)
+        cls.digest = sha256_file(cls.body)
+        cls.proxy = SniffingProxy(CEPH.endpoints[0])
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.proxy.close()
+
+    def content_sha256_values(self):
+        return re.findall(rb"(?im)^x-amz-content-sha256:[ \t]*([^\r\n]*)\r$", self.proxy.sent())
+
+    def round_trip(self, mode):
+        env = {"S3_PAYLOAD_SIGNING": mode} if mode else {}
+        self.proxy.reset()
+        key = "mode/%s" % mode
+        r = probe("put", self.bucket, key, self.body, env=env, endpoint=self.proxy.endpoint)
+        self.assertTrue(r["ok"], r)
+        put_values = self.content_sha256_values()
+        self.assertEqual(len(put_values), 1, put_values)
+        r = probe("mput", self.bucket, key + "-multi", self.body, 5, env=env, endpoint=self.proxy.endpoint)
+        self.assertTrue(r["ok"], r)
+        for k in (key, key + "-multi"):
+            dest = os.path.join(self.dir, "dl")
+            r = probe("get", self.bucket, k, dest, 2, env=env, endpoint=self.proxy.endpoint)
+            self.assertTrue(r["ok"], r)
+            self.assertEqual(sha256_file(dest), self.digest, k)
+        return put_values[0].decode()
+
+    def test_signed_payload_sends_the_body_hash_and_works(self):
+        self.assertEqual(self.round_trip("signed"), self.digest)
+
+    def test_unsigned_payload_sends_unsigned_payload_and_works(self):
+        self.assertEqual(self.round_trip("unsigned"), "UNSIGNED-PAYLOAD")
+        values = set(self.content_sha256_values())
+        self.assertEqual(values, {b"UNSIGNED-PAYLOAD"}, "every request of the run is unsigned")
+
+    def test_auto_signs_the_payload_over_plain_http(self):
+        self.assertEqual(self.round_trip("auto"), self.digest)
+        self.assertEqual(self.round_trip(""), self.digest)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

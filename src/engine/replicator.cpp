@@ -275,6 +275,9 @@ struct replicator::impl {
       // Unknown names come from outside: label them "other" to keep the label set bounded.
       bool unknown = ev.action == event::event_action::skip && ev.skip_reason == "unknown_event_name";
       count(o, unknown ? std::string("other") : ev.event_name, event::to_string(ev.action));
+      if (o.what == message_outcome::kind::ack && o.code != "copied" && o.code != "removed")
+        log::info("event skipped", {{"key", ev.key}, {"bucket", ev.bucket}, {"event", ev.event_name},
+                                    {"seq", msg.delivery().stream_sequence}, {"code", o.code}});
       if (o.what != message_outcome::kind::ack)
         log::warn("event not done", {{"key", ev.key}, {"bucket", ev.bucket}, {"event", ev.event_name},
                                      {"seq", msg.delivery().stream_sequence}, {"deliveries", msg.delivery().deliveries},

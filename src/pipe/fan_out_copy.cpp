@@ -33,9 +33,11 @@ struct copy_job : std::enable_shared_from_this<copy_job> {
   std::size_t parts = 0;
   std::size_t next_part = 0;
   wait_group workers;
+  std::shared_ptr<wait_group> finished;  ///< signalled when run() is over; shared with the waiter
 
   copy_job(asio::any_io_executor ex, part_buffer_pool& p, const copy_request& r)
-      : executor(ex), pool(p), req(r), workers(ex) {
+      : executor(ex), pool(p), req(r), workers(ex), finished(std::make_shared<wait_group>(ex)) {
+    finished->add();
     report.target_errors.resize(req.targets.size());
   }
 
@@ -45,8 +47,11 @@ struct copy_job : std::enable_shared_from_this<copy_job> {
     return false;
   }
 
-  asio::awaitable<void> write_to(std::size_t t, std::size_t part, std::uint64_t offset, shared_part buf,
-                                 std::size_t len, std::shared_ptr<wait_group> group) {
+  // Raw pointers, not shared_ptr parameters: GCC 12 mishandles non-trivially destructible
+  // by-value coroutine parameters. part_worker keeps `buf` and `group` alive until
+  // group->wait() returns, which is after every write_to has finished.
+  asio::awaitable<void> write_to(std::size_t t, std::size_t part, std::uint64_t offset, const part_buffer* buf,
+                                 std::size_t len, wait_group* group) {
     auto self = shared_from_this();
     if (uploads[t] && !report.target_errors[t]) {
       auto r = co_await uploads[t]->write_part(static_cast<int>(part + 1), offset,
@@ -79,7 +84,7 @@ struct copy_job : std::enable_shared_from_this<copy_job> {
       auto group = std::make_shared<wait_group>(executor);
       for (std::size_t t = 0; t < uploads.size(); ++t) {
         group->add();
-        asio::co_spawn(executor, write_to(t, part, offset, buf, len, group), asio::detached);
+        asio::co_spawn(executor, write_to(t, part, offset, buf.get(), len, group.get()), asio::detached);
       }
       co_await group->wait();
     }
@@ -117,6 +122,7 @@ struct copy_job : std::enable_shared_from_this<copy_job> {
       }
     }
     m.transfers_in_flight.Decrement();
+    finished->done();
   }
 };
 
@@ -125,16 +131,9 @@ struct copy_job : std::enable_shared_from_this<copy_job> {
 asio::awaitable<copy_report> fan_out_copy(asio::any_io_executor executor, part_buffer_pool& pool,
                                           const copy_request& request) {
   auto job = std::make_shared<copy_job>(executor, pool, request);
-  auto done_flag = std::make_shared<wait_group>(executor);
-  done_flag->add();
-  asio::co_spawn(
-      executor,
-      [job, done_flag]() -> asio::awaitable<void> {
-        co_await job->run();
-        done_flag->done();
-      },
-      asio::detached);
-  co_await done_flag->wait();
+  auto finished = job->finished;
+  asio::co_spawn(executor, job->run(), asio::detached);
+  co_await finished->wait();
   co_return job->report;
 }
 

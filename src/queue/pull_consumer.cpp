@@ -274,11 +274,12 @@ struct pull_consumer::impl : std::enable_shared_from_this<impl> {
     config::backoff_config retry{milliseconds(50), 2.0, milliseconds(1000), 0.2};
     exponential_backoff backoff(io, retry);
     for (;;) {
-      auto [s, text] = co_await run_blocking(blocking, [raw = msg.raw()] {
+      auto ack_sync = [raw = msg.raw()] {
         jsErrCode jerr = static_cast<jsErrCode>(0);
         natsStatus st = natsMsg_AckSync(raw, nullptr, &jerr);
         return std::pair{st, st == NATS_OK ? std::string() : nats_error_text("ack", st, jerr)};
-      });
+      };
+      auto [s, text] = co_await run_blocking(blocking, ack_sync);
       if (s == NATS_OK) co_return true;
       if (s == NATS_ILLEGAL_STATE || s == NATS_CONNECTION_CLOSED || steady_clock::now() >= give_up) {
         log::error("ack failed; the message will be redelivered after ack_wait",
@@ -291,7 +292,7 @@ struct pull_consumer::impl : std::enable_shared_from_this<impl> {
   }
 
   asio::awaitable<bool> dead_letter(queue_message& msg, const message_outcome& outcome) {
-    auto result = co_await run_blocking(blocking, [&]() -> std::string {
+    auto publish_dead_letter = [&]() -> std::string {
       natsMsg* dlq = nullptr;
       natsStatus s = natsMsg_Create(&dlq, cfg.dead_letter_subject.c_str(), nullptr, msg.data().data(),
                                     static_cast<int>(msg.data().size()));
@@ -306,7 +307,8 @@ struct pull_consumer::impl : std::enable_shared_from_this<impl> {
       s = js_PublishMsg(nullptr, conn.jetstream(), dlq, nullptr, &jerr);
       natsMsg_Destroy(dlq);
       return s == NATS_OK ? std::string() : nats_error_text("publish to " + cfg.dead_letter_subject, s, jerr);
-    });
+    };
+    auto result = co_await run_blocking(blocking, publish_dead_letter);
     if (!result.empty()) {
       log::error("dead-lettering failed; keeping the message (nak) instead of terminating it",
                  {{"seq", msg.delivery().stream_sequence}, {"error", result}});
@@ -362,7 +364,8 @@ pull_consumer::~pull_consumer() {
 
 asio::awaitable<void> pull_consumer::start() {
   auto self = impl_;
-  co_await run_blocking(self->blocking, [p = self.get()] { p->bind_subscription(); });
+  auto bind = [p = self.get()] { p->bind_subscription(); };
+  co_await run_blocking(self->blocking, bind);
   for (std::size_t i = 0; i < self->opts.concurrency; ++i) {
     self->workers_running++;
     asio::co_spawn(self->io, self->worker_loop(), asio::detached);
@@ -396,9 +399,10 @@ asio::awaitable<void> pull_consumer::drain(steady_clock::time_point deadline) {
   }
   self->channel.close();
   // The fetcher may sit in a pull request for up to fetch_expires; wait for it off-loop.
-  co_await run_blocking(self->blocking, [p = self.get()] {
+  auto join_fetcher = [p = self.get()] {
     if (p->fetcher.joinable()) p->fetcher.join();
-  });
+  };
+  co_await run_blocking(self->blocking, join_fetcher);
   log::info("drained");
 }
 

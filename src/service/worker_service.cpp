@@ -53,7 +53,8 @@ asio::awaitable<void> start_queue(const config::config& cfg, worker_context& ctx
   std::unique_ptr<queue::nats_connection> conn;
   while (!rt.stopping) {
     try {
-      conn = co_await queue::run_blocking(ctx.blocking, [&] { return queue::nats_connection::connect(cfg.queue.nats); });
+      auto connect_call = [&] { return queue::nats_connection::connect(cfg.queue.nats); };
+      conn = co_await queue::run_blocking(ctx.blocking, connect_call);
       break;
     } catch (const std::exception& e) {
       log::warn("cannot connect to NATS yet; retrying", {{"error", e.what()}, {"attempt", retry.attempts() + 1}});
@@ -63,7 +64,8 @@ asio::awaitable<void> start_queue(const config::config& cfg, worker_context& ctx
   if (!conn) co_return;
   try {
     jsCtx* js = conn->jetstream();
-    co_await queue::run_blocking(ctx.blocking, [&] { return queue::provision(js, cfg.queue); });
+    auto provision_call = [&] { return queue::provision(js, cfg.queue); };
+    co_await queue::run_blocking(ctx.blocking, provision_call);
     auto consumer = std::make_unique<queue::pull_consumer>(
         ctx.io, ctx.blocking, *conn, cfg.queue,
         queue::consumer_options{static_cast<std::size_t>(cfg.worker.concurrency), cfg.worker.message_timeout},
@@ -129,7 +131,8 @@ int run_worker(const config::config& cfg, handler_factory make_handler) {
       std::lock_guard lock(rt.mutex);
       conn = std::move(rt.connection);
     }
-    if (conn) co_await queue::run_blocking(blocking, [&] { conn->close(); });
+    auto close_call = [&] { conn->close(); };
+    if (conn) co_await queue::run_blocking(blocking, close_call);
   });
   shutdown.on_finished([&] {
     admin->stop();

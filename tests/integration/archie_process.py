@@ -43,7 +43,12 @@ class ArchieProcess:
         self._reader.start()
 
     def _read(self):
+        # Raw stderr is kept on disk too: sanitizer reports are not JSON and are long.
+        self.raw_log_path = os.path.join(tempfile.gettempdir(), f"archie-{self.proc.pid}.stderr")
+        raw_log = open(self.raw_log_path, "w")
         for raw in self.proc.stderr:
+            raw_log.write(raw)
+            raw_log.flush()
             try:
                 entry = json.loads(raw)
             except ValueError:
@@ -64,7 +69,8 @@ class ArchieProcess:
             if self.proc.poll() is not None and not self._reader.is_alive():
                 break
             time.sleep(0.05)
-        raise AssertionError(f"archie never logged {msg!r} {fields}; logs: {self.logs()[-20:]}")
+        raise AssertionError(f"archie never logged {msg!r} {fields}; last logs: {self.logs()[-5:]}; "
+                             f"full stderr: {getattr(self, 'raw_log_path', '?')}")
 
     def signal(self, sig):
         self.proc.send_signal(sig)

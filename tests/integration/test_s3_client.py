@@ -7,7 +7,13 @@ build/tests/s3_probe), one operation per run, each printing one JSON line. The p
 ASan build: every run must exit 0 with nothing from a sanitizer on stderr.
 
 awscli and the rig's own signer are used as reference clients, so that a key or a body the
-archie client gets wrong in both directions (write and read back) still shows up.
+archie client gets wrong in both directions (write and read back) still shows up. Faults
+(lost, cut and 503 responses, requests held back) are injected by FaultProxy, a pass-through
+TCP proxy in front of one gateway; it also shows the headers the client really sent.
+
+Two tests are expectedFailure: they pin known client bugs (an orphan multipart upload after a
+lost CreateMultipartUpload response; ListMultipartUploads not paged) and turn into
+"unexpected success" failures once those are fixed.
 
 Run from the repo root with the system Python:
 
@@ -191,25 +197,66 @@ def wait_until(pred, timeout, interval=0.01):
     return False
 
 
-class SniffingProxy:
-    """TCP pass-through to one RGW endpoint that keeps every byte the client sends, so a
-    test can see the request headers the client really put on the wire. The bytes are
-    forwarded unchanged, so the server still verifies the client's signature."""
+class FaultProxy:
+    """TCP pass-through to one RGW endpoint for fault injection and wire inspection.
+
+    Bytes are forwarded unchanged (the server still verifies the client's signature), and
+    every byte the client sends is kept, so a test can read the headers really sent. Rules
+    match request lines ("GET /b/k?x=y HTTP/1.1") by regex and fire a given number of times:
+
+    * truncate(pattern, keep): forward the request, pass the first `keep` bytes of the
+      response, then close the connection (keep=0: the response is lost entirely).
+    * respond(pattern, raw): answer with the raw bytes instead of the server, then close.
+    * hold(pattern, event): forward the request only once event is set.
+
+    HTTP/1.1 without pipelining: a request starts with the first bytes going up on a new
+    connection or after a response started coming down, and the next bytes coming down are
+    its response."""
 
     def __init__(self, target_endpoint):
-        host_port = target_endpoint.split("://", 1)[1]
-        host, port = host_port.rsplit(":", 1)
+        host, port = target_endpoint.split("://", 1)[1].rsplit(":", 1)
         self.target = (host, int(port))
         self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(64)
+        self.listener.listen(128)
         self.endpoint = "http://127.0.0.1:%d" % self.listener.getsockname()[1]
-        self.captured = []
         self.lock = threading.Lock()
-        self.closed = False
+        self.rules = []
+        self.captured = []
+        self.requests = []  # request lines seen, in order
         threading.Thread(target=self._accept, daemon=True).start()
 
+    # ---- rules
+    def _add(self, kind, pattern, arg, times):
+        with self.lock:
+            self.rules.append({"kind": kind, "re": re.compile(pattern), "arg": arg, "left": times})
+
+    def truncate(self, pattern, keep=0, times=1):
+        self._add("truncate", pattern, keep, times)
+
+    def respond(self, pattern, raw, times=1):
+        self._add("respond", pattern, raw, times)
+
+    def hold(self, pattern, event, times=1):
+        self._add("hold", pattern, event, times)
+
+    def reset(self):
+        with self.lock:
+            self.rules, self.captured, self.requests = [], [], []
+
+    def sent(self):
+        with self.lock:
+            return b"".join(bytes(b) for b in self.captured)
+
+    def requests_matching(self, pattern):
+        with self.lock:
+            return [r for r in self.requests if re.search(pattern, r)]
+
+    def close(self):
+        self.listener.close()
+
+    # ---- plumbing
     def _accept(self):
         while True:
             try:
@@ -221,46 +268,96 @@ class SniffingProxy:
             except OSError:
                 client.close()
                 continue
-            buf = bytearray()
+            conn = {"client": client, "upstream": upstream, "truncate": None, "cut": False, "left": 2,
+                    "new_request": True,
+                    "lock": threading.Lock(), "buf": bytearray()}
             with self.lock:
-                self.captured.append(buf)
-            pair = {"left": 2, "socks": (client, upstream), "lock": threading.Lock()}
-            threading.Thread(target=self._pipe, args=(client, upstream, buf, pair), daemon=True).start()
-            threading.Thread(target=self._pipe, args=(upstream, client, None, pair), daemon=True).start()
+                self.captured.append(conn["buf"])
+            threading.Thread(target=self._up, args=(conn,), daemon=True).start()
+            threading.Thread(target=self._down, args=(conn,), daemon=True).start()
 
-    @staticmethod
-    def _pipe(src, dst, capture, pair):
+    def _fire(self, line):
+        with self.lock:
+            self.requests.append(line)
+            for rule in self.rules:
+                if rule["left"] > 0 and rule["re"].search(line):
+                    rule["left"] -= 1
+                    return rule
+        return None
+
+    def _up(self, conn):
+        client, upstream = conn["client"], conn["upstream"]
+        head = bytearray()
         try:
             while True:
-                data = src.recv(256 * 1024)
+                data = client.recv(256 * 1024)
                 if not data:
                     break
-                if capture is not None:
-                    capture += data
-                dst.sendall(data)
+                conn["buf"] += data
+                if conn["new_request"]:
+                    head += data
+                    end = head.find(b"\r\n")
+                    if end >= 0:
+                        conn["new_request"] = False
+                        line = bytes(head[:end]).decode("latin-1")
+                        head.clear()
+                        rule = self._fire(line)
+                        if rule is None:
+                            pass
+                        elif rule["kind"] == "truncate":
+                            conn["truncate"] = rule["arg"]
+                        elif rule["kind"] == "hold":
+                            rule["arg"].wait(60)
+                        elif rule["kind"] == "respond":
+                            conn["cut"] = True
+                            client.sendall(rule["arg"])
+                            raise OSError("answered by the proxy")
+                upstream.sendall(data)
         except OSError:
             pass
+        self._half_done(conn, upstream)
+
+    def _down(self, conn):
+        client, upstream = conn["client"], conn["upstream"]
+        passed = 0
         try:
-            dst.shutdown(socket.SHUT_WR)
+            while True:
+                data = upstream.recv(256 * 1024)
+                if not data:
+                    break
+                conn["new_request"] = True  # a response started: the next bytes up are a request
+                keep = conn["truncate"]
+                if keep is not None and passed + len(data) >= keep:
+                    conn["cut"] = True
+                    client.sendall(data[:keep - passed])
+                    break
+                if keep is not None:
+                    passed += len(data)
+                client.sendall(data)
         except OSError:
             pass
-        with pair["lock"]:
-            pair["left"] -= 1
-            last = pair["left"] == 0
-        if last:  # both directions done
-            for s in pair["socks"]:
-                s.close()
+        self._half_done(conn, client)
 
-    def sent(self):
-        with self.lock:
-            return b"".join(bytes(b) for b in self.captured)
-
-    def reset(self):
-        with self.lock:
-            self.captured = []
-
-    def close(self):
-        self.listener.close()
+    @staticmethod
+    def _half_done(conn, peer):
+        # A cut (truncate/respond) closes both sides; a normal end only half-closes.
+        cut = conn["cut"]
+        try:
+            peer.shutdown(socket.SHUT_RDWR if cut else socket.SHUT_WR)
+        except OSError:
+            pass
+        with conn["lock"]:
+            conn["left"] -= 1
+            last = conn["left"] == 0
+        if last or cut:
+            for s in (conn["client"], conn["upstream"]):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            if last:
+                conn["client"].close()
+                conn["upstream"].close()
 
 
 # --------------------------------------------------------------------------
@@ -699,6 +796,163 @@ class ServerKilledTest(unittest.TestCase):
         self.assertEqual(probe("uploads", self.bucket)["uploads"], [])
 
 
+def slow_down(body_code="SlowDown"):
+    body = ('<?xml version="1.0" encoding="UTF-8"?><Error><Code>%s</Code>'
+            '<Message>injected by the test proxy</Message></Error>' % body_code).encode()
+    return (b"HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\nContent-Length: %d\r\n"
+            b"Connection: close\r\n\r\n" % len(body)) + body
+
+
+class FaultInjectionTest(unittest.TestCase):
+    """Lost, cut and refused responses, injected by a proxy in front of radosgw a."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.bucket = new_bucket("faults")
+        cls.dir = tempfile.mkdtemp(dir=WORK)
+        cls.proxy = FaultProxy(CEPH.endpoints[0])
+        cls.data = write_random(os.path.join(cls.dir, "data"), 12 * MIB + 5)
+        cls.digest = sha256_file(cls.data)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.proxy.close()
+
+    def setUp(self):
+        self.proxy.reset()
+
+    def via_proxy(self, *args, **kw):
+        return probe(*args, endpoint=self.proxy.endpoint, **kw)
+
+    def path(self, key):
+        return "/%s/%s" % (self.bucket, key)
+
+    def test_download_cut_mid_body_is_retried_into_an_exact_file(self):
+        self.assertTrue(probe("mput", self.bucket, "cut-get", self.data, 5)["ok"])
+        # Three ranged GETs lose their connection 300 kB into the body.
+        self.proxy.truncate(r"^GET %s HTTP" % re.escape(self.path("cut-get")), keep=300000, times=3)
+        dest = os.path.join(self.dir, "cut-get.dl")
+        r = self.via_proxy("get", self.bucket, "cut-get", dest, 2)
+        self.assertTrue(r["ok"], r)
+        self.assertEqual(sha256_file(dest), self.digest)
+        self.assertEqual(len(self.proxy.requests_matching(r"^GET ")), 7 + 3, "7 ranges, 3 repeats")
+
+    def test_download_that_always_breaks_fails_retryable_instead_of_truncated(self):
+        self.assertTrue(probe("put", self.bucket, "always-cut", self.data)["ok"])
+        self.proxy.truncate(r"^GET %s HTTP" % re.escape(self.path("always-cut")), keep=100000, times=1000)
+        r = self.via_proxy("get", self.bucket, "always-cut", os.path.join(self.dir, "ac.dl"), 16)
+        self.assertFalse(r["ok"], r)
+        self.assertEqual((r["kind"], r["status"]), ("retryable", 0), r)
+
+    def test_503_slow_down_is_retried_then_succeeds(self):
+        self.proxy.respond(r"^GET /%s/\?" % self.bucket, slow_down(), times=2)
+        r = self.via_proxy("list", self.bucket, "")
+        self.assertTrue(r["ok"], r)
+        self.assertEqual(len(self.proxy.requests_matching(r"^GET /%s/\?" % self.bucket)), 3)
+
+    def test_persistent_503_gives_up_after_four_attempts_as_retryable(self):
+        self.proxy.respond(r"^GET /%s/\?" % self.bucket, slow_down(), times=1000)
+        r = self.via_proxy("list", self.bucket, "")
+        self.assertFalse(r["ok"], r)
+        self.assertEqual((r["kind"], r["status"], r["code"]), ("retryable", 503, "SlowDown"), r)
+        self.assertEqual(len(self.proxy.requests_matching(r"^GET /%s/\?" % self.bucket)), 4)
+
+    def test_download_of_an_object_replaced_midway_fails_precondition_not_mixed(self):
+        self.assertTrue(probe("mput", self.bucket, "replaced", self.data, 5)["ok"])
+        release = threading.Event()
+        self.proxy.hold(r"^GET %s HTTP" % re.escape(self.path("replaced")), release, times=1000)
+        dest = os.path.join(self.dir, "replaced.dl")
+        bg = BackgroundProbe("get", self.bucket, "replaced", dest, 4, endpoint=self.proxy.endpoint)
+        try:
+            # HEAD went through (ETag of version 1); the ranged GETs wait in the proxy.
+            self.assertTrue(wait_until(lambda: self.proxy.requests_matching(r"^GET "), 30))
+            small = write_random(os.path.join(self.dir, "v2"), 3000)
+            self.assertTrue(probe("put", self.bucket, "replaced", small)["ok"])
+            release.set()
+            r = bg.result(timeout=120)
+        finally:
+            release.set()
+            bg.stop()
+        self.assertFalse(r["ok"], r)
+        self.assertEqual((r["kind"], r["status"]), ("precondition_failed", 412), r)
+
+    def test_lost_put_delete_and_complete_responses_are_retried_to_success(self):
+        self.proxy.truncate(r"^PUT %s HTTP" % re.escape(self.path("lost-put")), keep=0)
+        r = self.via_proxy("put", self.bucket, "lost-put", self.data)
+        self.assertTrue(r["ok"], r)
+        self.assertEqual(len(self.proxy.requests_matching(r"^PUT ")), 2)
+        self.proxy.truncate(r"^DELETE %s HTTP" % re.escape(self.path("lost-put")), keep=0)
+        self.assertTrue(self.via_proxy("delete", self.bucket, "lost-put")["ok"])
+        self.assertEqual(probe("head", self.bucket, "lost-put")["kind"], "not_found")
+        # CompleteMultipartUpload done by the server, its answer lost: the repeat must not
+        # turn a stored object into a reported failure.
+        self.proxy.truncate(r"^POST %s\?uploadId=" % re.escape(self.path("lost-complete")), keep=0)
+        r = self.via_proxy("mput", self.bucket, "lost-complete", self.data, 5)
+        self.assertTrue(r["ok"], r)
+        self.assertEqual(len(self.proxy.requests_matching(r"^POST \S+\?uploadId=")), 2)
+        dest = os.path.join(self.dir, "lost-complete.dl")
+        self.assertTrue(probe("get", self.bucket, "lost-complete", dest)["ok"])
+        self.assertEqual(sha256_file(dest), self.digest)
+
+    def test_lost_create_multipart_upload_response_still_completes_the_upload(self):
+        bucket = new_bucket("lost-create")
+        self.proxy.truncate(r"^POST /%s/obj\?uploads" % bucket, keep=0)
+        r = self.via_proxy("mput", bucket, "obj", self.data, 5)
+        self.assertTrue(r["ok"], r)
+        self.assertEqual(len(self.proxy.requests_matching(r"^POST \S+\?uploads")), 2)
+        dest = os.path.join(self.dir, "lost-create.dl")
+        self.assertTrue(probe("get", bucket, "obj", dest)["ok"])
+        self.assertEqual(sha256_file(dest), self.digest)
+
+    # Known client bug, pinned: s3_client's `call::idempotent` defaults to true and no call
+    # clears it, so CreateMultipartUpload (POST ?uploads) is re-sent after its response was
+    # lost. The server made an upload whose id never reached the client and the retry makes
+    # a second one; nothing ever aborts the first (it keeps its parts' space until a
+    # lifecycle rule or a janitor removes it). Remove the decorator once that is fixed.
+    @unittest.expectedFailure
+    def test_lost_create_multipart_upload_response_leaves_no_orphan_upload(self):
+        bucket = new_bucket("orphan")
+        self.proxy.truncate(r"^POST /%s/obj\?uploads" % bucket, keep=0)
+        self.assertTrue(self.via_proxy("mput", bucket, "obj", self.data, 5)["ok"])
+        self.assertEqual(probe("uploads", bucket)["uploads"], [])
+
+
+class PagingTest(unittest.TestCase):
+    """Listings longer than one page (1000 entries)."""
+
+    @staticmethod
+    def fill(n_workers, fn, items):
+        with concurrent.futures.ThreadPoolExecutor(n_workers) as pool:
+            for status in pool.map(fn, items):
+                if status != 200:
+                    raise AssertionError("setup request failed: HTTP %s" % status)
+
+    def test_listing_follows_a_continuation_token_that_needs_escaping(self):
+        bucket = new_bucket("paging")
+        # 999 plain keys, then awkward ones: the 1000th key, which RGW hands back as the
+        # continuation token, has to survive XML unescaping and query encoding.
+        keys = ["pg/%04d" % i for i in range(999)]
+        keys += ["pg/~ a+b&c=d?e#f%2F\u65e5\u672c<x>", "pg/~~ second page", "pg/~~~ +"]
+        self.fill(8, lambda k: CEPH.s3("PUT", "/%s/%s" % (bucket, k), body=b"x")[0], keys)
+        r = probe("list", bucket, "pg/")
+        self.assertTrue(r["ok"], r)
+        self.assertEqual(len(r["keys"]), len(keys), "no key lost or repeated across pages")
+        self.assertEqual(sorted(r["keys"]), sorted(keys))
+
+    # Known client bug, pinned: list_multipart_uploads reads one response and ignores
+    # IsTruncated / NextKeyMarker / NextUploadIdMarker, so it never returns more than the
+    # server's page size (1000). Remove the decorator once that is fixed.
+    @unittest.expectedFailure
+    def test_listing_multipart_uploads_returns_every_page(self):
+        bucket = new_bucket("many-uploads")
+        n = 1003
+        self.fill(8, lambda i: CEPH.s3("POST", "/%s/u%04d" % (bucket, i), query=[("uploads", "")])[0],
+                  range(n))
+        r = probe("uploads", bucket)
+        self.assertTrue(r["ok"], r)
+        self.assertEqual(len(r["uploads"]), n)
+
+
 # --------------------------------------------------------------------------
 # 4. connection reuse
 
@@ -800,7 +1054,7 @@ class PayloadSigningTest(unittest.TestCase):
         cls.dir = tempfile.mkdtemp(dir=WORK)
         cls.body = write_random(os.path.join(cls.dir, "body"), 5 * MIB + 3)
         cls.digest = sha256_file(cls.body)
-        cls.proxy = SniffingProxy(CEPH.endpoints[0])
+        cls.proxy = FaultProxy(CEPH.endpoints[0])
 
     @classmethod
     def tearDownClass(cls):

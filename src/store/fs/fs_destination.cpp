@@ -41,7 +41,7 @@ class fs_upload final : public upload {
   }
 
   async_result<done> write_part(int, std::uint64_t offset, std::span<const std::byte> bytes) override {
-    int err = co_await queue::run_blocking(pool_, [fd = fd_, offset, bytes]() -> int {
+    auto write_all = [fd = fd_, offset, bytes]() -> int {
       std::size_t pos = 0;
       while (pos < bytes.size()) {
         ssize_t n = ::pwrite(fd, bytes.data() + pos, bytes.size() - pos, static_cast<off_t>(offset + pos));
@@ -52,14 +52,15 @@ class fs_upload final : public upload {
         pos += static_cast<std::size_t>(n);
       }
       return 0;
-    });
+    };
+    int err = co_await queue::run_blocking(pool_, write_all);
     if (err) co_return fs_error(store_, "write", bucket_, key_, err, "write " + tmp_ + " failed");
     co_return done{};
   }
 
   async_result<done> finish() override {
     auto* self = this;
-    std::string failed = co_await queue::run_blocking(pool_, [self]() -> std::string {
+    auto finish_file = [self]() -> std::string {
       const auto& etag = self->meta_.metadata(source_etag_metadata);
       if (etag && ::fsetxattr(self->fd_, etag_xattr, etag->data(), etag->size(), 0) != 0 && errno != ENOTSUP)
         return std::string("setxattr: ") + std::strerror(errno);
@@ -81,7 +82,8 @@ class fs_upload final : public upload {
         }
       }
       return {};
-    });
+    };
+    std::string failed = co_await queue::run_blocking(pool_, finish_file);
     if (!failed.empty()) {
       ::unlink(tmp_.c_str());
       co_return fs_error(store_, "finish", bucket_, key_, EIO, failed + " (" + final_ + ")");
@@ -149,13 +151,14 @@ async_result<std::unique_ptr<upload>> fs_destination::begin(const std::string& b
   std::string dir = std::filesystem::path(*path).parent_path().string();
   std::string tmp = dir + "/.archie-" + std::to_string(rng()) + ".tmp";
   std::string p = *path;
-  int result_fd = co_await queue::run_blocking(blocking_, [dir, tmp]() -> int {
+  auto open_temp = [dir, tmp]() -> int {
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);
     if (ec) return -ec.value();
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     return fd >= 0 ? fd : -errno;
-  });
+  };
+  int result_fd = co_await queue::run_blocking(blocking_, open_temp);
   if (result_fd < 0) co_return fs_error(name_, "open", bucket, key, -result_fd, "create " + tmp);
   co_return std::unique_ptr<upload>(
       std::make_unique<fs_upload>(blocking_, name_, bucket, key, p, tmp, result_fd, meta, cfg_.fsync));

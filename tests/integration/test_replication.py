@@ -1,0 +1,298 @@
+"""End to end: objects put into a Ceph RGW source bucket, their MinIO-format events published
+to JetStream, `archie run` replicating them to an RGW destination on another endpoint (other
+credentials: streamed through the pipe), to a second bucket on the source store (server-side
+copy) and to a local directory. Servers: nats-server, Ceph (mon, osd, two radosgw)."""
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import unittest
+
+from tests.integration.archie_process import REPO, ArchieProcess, http_get
+from tests.integration.minio_events import minio_event
+from tests.rig.nats_client import NatsClient
+from tests.rig.rig import Rig, free_port
+
+S3_PROBE = os.environ.get("ARCHIE_S3_PROBE", os.path.join(REPO, "build", "tests", "s3_probe"))
+FIXTURES = os.path.join(REPO, "tests", "fixtures", "events")
+SUBJECT = "minio.events"
+STREAM = "minio-events"
+DLQ_SUBJECT = "archie.dead"
+SRC_BUCKET, DST_BUCKET, COPY_BUCKET, FS_BUCKET = "source-bucket", "replica-bucket", "same-store-copy", "mirror"
+MiB = 1 << 20
+
+rig = None
+workdir = None
+
+
+def setUpModule():
+    global rig, workdir
+    rig = Rig(nats=True, ceph=True)
+    rig.start()
+    workdir = tempfile.mkdtemp(prefix="archie-e2e-")
+    rig.ceph.make_bucket(SRC_BUCKET, user="archie", endpoint_index=0)
+    rig.ceph.make_bucket(COPY_BUCKET, user="archie", endpoint_index=0)
+    rig.ceph.make_bucket(DST_BUCKET, user="other", endpoint_index=1)
+
+
+def tearDownModule():
+    if rig:
+        rig.stop()
+    if workdir:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def probe(user, index, *args, check=True):
+    access, secret = rig.ceph.users[user]
+    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0")
+    out = subprocess.run([S3_PROBE, rig.ceph.endpoints[index], access, secret, *args], capture_output=True,
+                         text=True, env=env, timeout=600)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    if check and not result.get("ok"):
+        raise AssertionError(f"s3_probe {args}: {result}")
+    return result
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def make_file(size, seed):
+    path = os.path.join(workdir, f"src-{seed}-{size}")
+    with open(path, "wb") as f:
+        block = hashlib.sha256(str(seed).encode()).digest() * 32768  # 1 MiB, distinct per seed
+        left = size
+        while left > 0:
+            f.write(block[: min(left, len(block))])
+            left -= len(block)
+    return path
+
+
+def archie_config(fs_root, concurrency=8, budget_mib=64, extra=""):
+    a_key, a_secret = rig.ceph.users["archie"]
+    o_key, o_secret = rig.ceph.users["other"]
+    return f"""
+[log]
+level = "debug"
+[http]
+address = "127.0.0.1"
+port = {free_port()}
+[worker]
+concurrency = {concurrency}
+shutdown_wait = "5s"
+[nats]
+urls = ["{rig.nats.url}"]
+[queue]
+dead_letter_subject = "{DLQ_SUBJECT}"
+fetch_expires = "1s"
+[queue.stream]
+name = "{STREAM}"
+subjects = ["{SUBJECT}"]
+[queue.consumer]
+ack_wait = "10s"
+[queue.nak_backoff]
+base = "200ms"
+ceiling = "2s"
+[replication]
+part_size_mib = 5
+buffer_budget_mib = {budget_mib}
+max_retries = 3
+[stores.src]
+type = "s3"
+endpoint = "{rig.ceph.endpoints[0]}"
+access_key_id = "{a_key}"
+secret_access_key = "{a_secret}"
+[stores.dst]
+type = "s3"
+endpoint = "{rig.ceph.endpoints[1]}"
+access_key_id = "{o_key}"
+secret_access_key_env = "ARCHIE_TEST_DST_SECRET"
+[stores.local]
+type = "fs"
+root = "{fs_root}"
+[[route]]
+source = {{ store = "src", bucket = "{SRC_BUCKET}" }}
+exclude_copy = ["^tmp/"]
+exclude_remove = ["^keep/"]
+[[route.destinations]]
+store = "dst"
+bucket = "{DST_BUCKET}"
+[[route.destinations]]
+store = "src"
+bucket = "{COPY_BUCKET}"
+[[route.destinations]]
+store = "local"
+bucket = "{FS_BUCKET}"
+{extra}
+"""
+
+
+class ReplicationTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.fs_root = os.path.join(workdir, "fs-dest")
+        os.makedirs(cls.fs_root, exist_ok=True)
+        cls.nats = NatsClient([rig.nats.url])
+        cls.archie = ArchieProcess(archie_config(cls.fs_root),
+                                   env={"ARCHIE_TEST_DST_SECRET": rig.ceph.users["other"][1]})
+        cls.archie.wait_for_log("consuming", timeout=60)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.archie.stop()
+        cls.nats.close()
+
+    def put_source(self, key, size, seed, content_type="application/x-test", meta="origin=e2e"):
+        path = make_file(size, seed)
+        env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0", S3_CONTENT_TYPE=content_type, S3_META=meta)
+        access, secret = rig.ceph.users["archie"]
+        op = ["mput", SRC_BUCKET, key, path, "5"] if size > 5 * MiB else ["put", SRC_BUCKET, key, path]
+        out = subprocess.run([S3_PROBE, rig.ceph.endpoints[0], access, secret, *op], capture_output=True, text=True,
+                             env=env, timeout=600)
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        self.assertTrue(result["ok"], result)
+        return path, result["etag"]
+
+    def publish(self, event_name, key, size=None, etag=None, **kw):
+        self.nats.js_publish(SUBJECT, minio_event(event_name, SRC_BUCKET, key, size=size, etag=etag, **kw))
+
+    def wait_for(self, pred, timeout, what):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if pred():
+                return
+            time.sleep(0.2)
+        self.fail(f"timed out waiting for {what}; last logs: {self.archie.logs()[-8:]}")
+
+    def fetch_replica(self, user, index, bucket, key):
+        out = os.path.join(workdir, "replica-" + hashlib.md5((bucket + key).encode()).hexdigest())
+        probe(user, index, "get", bucket, key, out)
+        return out
+
+    def test_objects_of_every_size_reach_every_destination_byte_equal_with_metadata(self):
+        sizes = {"empty.bin": 0, "one.bin": 1, "dir/five-mib-plus-one.bin": 5 * MiB + 1,
+                 "big/thirty-three-mib.bin": 33 * MiB, "spaces and+plus ü.txt": 4096}
+        sources = {}
+        for i, (key, size) in enumerate(sizes.items()):
+            path, etag = self.put_source(key, size, seed=i)
+            sources[key] = path
+            self.publish("s3:ObjectCreated:Put" if size <= 5 * MiB else "s3:ObjectCreated:CompleteMultipartUpload",
+                         key, size=size, etag=etag)
+        for key in sizes:
+            self.wait_for(lambda: os.path.exists(os.path.join(self.fs_root, FS_BUCKET, key)), 120, f"fs copy of {key}")
+        for key, path in sources.items():
+            want = sha256_file(path)
+            with self.subTest(key=key):
+                self.wait_for(lambda: probe("other", 1, "head", DST_BUCKET, key, check=False).get("ok"), 60, "dst")
+                self.assertEqual(sha256_file(self.fetch_replica("other", 1, DST_BUCKET, key)), want)
+                self.assertEqual(sha256_file(self.fetch_replica("archie", 0, COPY_BUCKET, key)), want)
+                self.assertEqual(sha256_file(os.path.join(self.fs_root, FS_BUCKET, key)), want)
+                head = probe("other", 1, "head", DST_BUCKET, key)
+                self.assertEqual(head["content_type"], "application/x-test")
+                self.assertEqual(head["metadata"].get("origin"), "e2e")
+                self.assertTrue(head["metadata"].get("archie-source-etag"))
+                copy_head = probe("archie", 0, "head", COPY_BUCKET, key)
+                self.assertEqual(copy_head["metadata"].get("origin"), "e2e")
+        leftovers = [f for _, _, files in os.walk(self.fs_root) for f in files if f.startswith(".archie-")]
+        self.assertEqual(leftovers, [], "temp files left in the fs destination")
+
+    def test_a_redelivered_event_is_acked_without_copying_again(self):
+        key = "idempotent.txt"
+        _, etag = self.put_source(key, 1000, seed=42)
+        self.publish("s3:ObjectCreated:Put", key, size=1000, etag=etag)
+        self.archie.wait_for_log("replicated", key=key, timeout=60)
+        self.publish("s3:ObjectCreated:Put", key, size=1000, etag=etag)
+        self.archie.wait_for_log("already replicated", key=key, timeout=60)
+
+    def test_a_delete_propagates_to_every_destination(self):
+        key = "to-delete.txt"
+        _, etag = self.put_source(key, 2000, seed=7)
+        self.publish("s3:ObjectCreated:Put", key, size=2000, etag=etag)
+        self.archie.wait_for_log("replicated", key=key, timeout=60)
+        probe("archie", 0, "delete", SRC_BUCKET, key)
+        self.publish("s3:ObjectRemoved:Delete", key)
+        self.archie.wait_for_log("removed", key=key, timeout=60)
+        self.assertEqual(probe("other", 1, "head", DST_BUCKET, key, check=False)["kind"], "not_found")
+        self.assertEqual(probe("archie", 0, "head", COPY_BUCKET, key, check=False)["kind"], "not_found")
+        self.assertFalse(os.path.exists(os.path.join(self.fs_root, FS_BUCKET, key)))
+
+    def test_lifecycle_expiry_deletes_are_not_propagated(self):
+        key = "expiring.log"
+        _, etag = self.put_source(key, 300, seed=8)
+        self.publish("s3:ObjectCreated:Put", key, size=300, etag=etag)
+        self.archie.wait_for_log("replicated", key=key, timeout=60)
+        probe("archie", 0, "delete", SRC_BUCKET, key)
+        self.publish("s3:ObjectRemoved:Delete", key, user_agent="Internal: [ILM-Expiry]", host="minio-0:9000")
+        self.archie.wait_for_log("event skipped", key=key, code="lifecycle_skipped", timeout=60)
+        self.assertTrue(probe("other", 1, "head", DST_BUCKET, key, check=False)["ok"])
+        self.assertTrue(os.path.exists(os.path.join(self.fs_root, FS_BUCKET, key)))
+
+    def test_a_stale_delete_is_not_propagated(self):
+        key = "recreated.txt"
+        _, etag = self.put_source(key, 500, seed=9)
+        self.publish("s3:ObjectCreated:Put", key, size=500, etag=etag)
+        self.archie.wait_for_log("replicated", key=key, timeout=60)
+        self.publish("s3:ObjectRemoved:Delete", key)  # the key still exists at the source
+        self.archie.wait_for_log("stale delete not propagated: the key exists again at the source", key=key, timeout=60)
+        self.assertTrue(probe("other", 1, "head", DST_BUCKET, key, check=False)["ok"])
+
+    def test_excluded_keys_are_left_untouched(self):
+        key = "tmp/scratch.bin"
+        _, etag = self.put_source(key, 100, seed=10)
+        self.publish("s3:ObjectCreated:Put", key, size=100, etag=etag)
+        self.archie.wait_for_log("event skipped", key=key, code="excluded", timeout=60)
+        marker = "marker-after-excluded.txt"
+        _, metag = self.put_source(marker, 100, seed=11)
+        self.publish("s3:ObjectCreated:Put", marker, size=100, etag=metag)
+        self.archie.wait_for_log("replicated", key=marker, timeout=60)
+        time.sleep(1)
+        self.assertEqual(probe("other", 1, "head", DST_BUCKET, key, check=False)["kind"], "not_found")
+        self.assertFalse(os.path.exists(os.path.join(self.fs_root, FS_BUCKET, key)))
+
+    def test_malformed_events_are_dead_lettered_with_a_reason(self):
+        bad = sorted(f for f in os.listdir(FIXTURES) if f.startswith("bad-"))
+        self.assertGreaterEqual(len(bad), 5)
+        before = self.dead_letters()
+        for name in bad:
+            with open(os.path.join(FIXTURES, name), "rb") as f:
+                self.nats.js_publish(SUBJECT, f.read())
+        self.wait_for(lambda: len(self.dead_letters()) >= len(before) + len(bad), 60, "dead letters")
+        codes = {m["headers"].get("Archie-Term-Code") for m in self.dead_letters()[len(before):]}
+        self.assertEqual(codes, {"malformed_event"})
+        status, _, body = http_get(f"http://127.0.0.1:{self.archie_port()}/metrics")
+        self.assertRegex(body.decode(), r'archie_messages_processed_count\{code="malformed_event",event="unknown",'
+                                        r'eventType="malformed",state="term"\} [1-9]')
+
+    def dead_letters(self):
+        info = self.nats.stream_info(STREAM + "-dead-letter")
+        last = info["state"]["last_seq"]
+        first = info["state"]["first_seq"]
+        out = []
+        for seq in range(first, last + 1) if info["state"]["messages"] else []:
+            m = self.nats.get_msg(STREAM + "-dead-letter", seq)
+            out.append(m)
+        return out
+
+    def archie_port(self):
+        return self.archie.wait_for_log("admin server listening")["port"]
+
+    def test_missing_source_is_retried_then_terminated(self):
+        key = "never-existed.bin"
+        self.publish("s3:ObjectCreated:Put", key, size=10, etag="0123")
+        self.wait_for(lambda: any(l.get("msg") == "event not done" and l.get("key") == key and l.get("outcome") == "term"
+                                  for l in self.archie.logs()), 60, "term after max_retries")
+        attempts = [l for l in self.archie.logs() if l.get("msg") == "event not done" and l.get("key") == key]
+        self.assertEqual([l["outcome"] for l in attempts], ["nak", "nak", "term"])
+        self.assertEqual([l["deliveries"] for l in attempts], [1, 2, 3])
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -178,7 +178,7 @@ struct client::impl {
           target = std::as_writable_bytes(std::span(out.body));
         }
         auto ec = co_await read_fixed_body(c, target);
-        if (ec) co_return transport_error{ec, req.method + " " + where() + ": body read failed: " + ec.message(), true};
+        if (ec) co_return transport_error{ec, req.method + " " + where() + ": body read failed: " + ec.message(), true, true};
         if (to_caller) out.body_bytes = *length;
       } else {
         // Chunked or close-delimited: rare for S3/GCS data; go through the parser.
@@ -202,7 +202,7 @@ struct client::impl {
           c.tcp_layer().expires_after(opts.io_timeout);
           auto [ec, n] = co_await c.visit([&](auto& s) { return bhttp::async_read(s, c.buffer, p, asio::as_tuple(asio::use_awaitable)); });
           if (ec == bhttp::error::need_buffer) ec = {};
-          if (ec) co_return transport_error{ec, req.method + " " + where() + ": body read failed: " + ec.message(), true};
+          if (ec) co_return transport_error{ec, req.method + " " + where() + ": body read failed: " + ec.message(), true, true};
           filled += room - p.get().body().size;
         }
         if (to_caller) out.body_bytes = filled;
@@ -242,7 +242,7 @@ struct client::impl {
       bool reusable = false;
       auto result = co_await exchange(*c, req, into, reusable);
       if (auto* err = std::get_if<transport_error>(&result)) {
-        bool stale = pooled && attempt == 0 &&
+        bool stale = pooled && attempt == 0 && !err->response_started &&
                      (err->ec == bhttp::error::end_of_stream || err->ec == asio::error::connection_reset ||
                       err->ec == asio::error::broken_pipe || err->ec == asio::error::eof);
         if (stale) continue;

@@ -51,6 +51,7 @@ struct transport_error {
   boost::system::error_code ec;
   std::string what;       ///< "connect 127.0.0.1:7480: Connection refused"
   bool request_sent = false;  ///< false: safe to retry even a non-idempotent request
+  bool response_started = false;  ///< some of the response was read before the failure
 };
 
 class client {

@@ -250,9 +250,9 @@ struct s3_client::impl {
       if (auto* te = std::get_if<http::transport_error>(&outcome)) {
         request_durations().Add({{"store", store}, {"operation", c.operation}, {"status", "0"}},
                                 prometheus::Histogram::BucketBoundaries{0.005, 0.02, 0.1, 0.5, 2, 10, 60}).Observe(seconds);
+        // Transient either way; whether this call may be re-sent is decided below.
         err = make_error(c, error_kind::retryable, 0, te->ec ? te->ec.message() : "transport", te->what);
-        if (!te->request_sent || c.idempotent) err->kind = error_kind::retryable;
-        else err->kind = error_kind::permanent;
+        if (te->request_sent && !c.idempotent) co_return *err;
       } else {
         auto& r = std::get<http::response>(outcome);
         request_durations().Add({{"store", store}, {"operation", c.operation}, {"status", std::to_string(r.status)}},
@@ -344,6 +344,9 @@ task<std::string> s3_client::create_multipart_upload(const std::string& bucket, 
   add_metadata_headers(h, meta);
   std::vector<std::pair<std::string, std::string>> q{{std::string("uploads"), std::string()}};
   auto c = make_call("CreateMultipartUpload", "POST", bucket, key, std::move(q), std::move(h), {}, {});
+  // Not idempotent: re-sending after the request went out would open a second upload and
+  // orphan the first, whose id we never saw.
+  c.idempotent = false;
   auto r = co_await impl_->execute(c);
   if (!r) co_return r.error();
   auto id = xml_first(r->body, "UploadId");
@@ -390,14 +393,23 @@ task<done> s3_client::abort_multipart_upload(const std::string& bucket, const st
 
 task<std::vector<multipart_upload>> s3_client::list_multipart_uploads(const std::string& bucket,
                                                                       const std::string& prefix) {
-  std::vector<std::pair<std::string, std::string>> q{{std::string("uploads"), std::string()}};
-  if (!prefix.empty()) q.emplace_back("prefix", prefix);
-  auto c = make_call("ListMultipartUploads", "GET", bucket, "", std::move(q), {}, {}, {});
-  auto r = co_await impl_->execute(c);
-  if (!r) co_return r.error();
   std::vector<multipart_upload> out;
-  for (auto u : xml_elements(r->body, "Upload"))
-    out.push_back({xml_first(u, "Key").value_or(""), xml_first(u, "UploadId").value_or("")});
+  std::string key_marker, upload_marker;
+  for (;;) {
+    std::vector<std::pair<std::string, std::string>> q{{std::string("uploads"), std::string()}};
+    if (!prefix.empty()) q.emplace_back("prefix", prefix);
+    if (!key_marker.empty()) q.emplace_back("key-marker", key_marker);
+    if (!upload_marker.empty()) q.emplace_back("upload-id-marker", upload_marker);
+    auto c = make_call("ListMultipartUploads", "GET", bucket, "", std::move(q), {}, {}, {});
+    auto r = co_await impl_->execute(c);
+    if (!r) co_return r.error();
+    for (auto u : xml_elements(r->body, "Upload"))
+      out.push_back({xml_first(u, "Key").value_or(""), xml_first(u, "UploadId").value_or("")});
+    if (xml_first(r->body, "IsTruncated").value_or("false") != "true") break;
+    key_marker = xml_first(r->body, "NextKeyMarker").value_or("");
+    upload_marker = xml_first(r->body, "NextUploadIdMarker").value_or("");
+    if (key_marker.empty() && upload_marker.empty()) break;  // a server that pages without markers
+  }
   co_return out;
 }
 

@@ -39,6 +39,7 @@ void read_nats(table_reader t, nats_config& c) {
   c.creds_file = t.string("creds_file", c.creds_file);
   c.nkey_seed_file = t.string("nkey_seed_file", c.nkey_seed_file);
   if (!c.user.empty() && c.password.empty()) t.fail("password", "user is set, so password is required");
+  if (c.user.empty() && !c.password.empty()) t.fail("password", "is set without user");
   int methods = int(!c.user.empty()) + int(!c.token.empty()) + int(!c.creds_file.empty()) + int(!c.nkey_seed_file.empty());
   if (methods > 1) t.fail("user", "choose one authentication method: user/password, token, creds_file or nkey_seed_file");
   read_tls(t.table("tls"), c.tls);
@@ -80,6 +81,10 @@ void read_consumer(table_reader t, consumer_config& c) {
   c.backoff = t.duration_list("backoff");
   if (!c.backoff.empty() && c.max_deliver != -1 && std::int64_t(c.backoff.size()) > c.max_deliver)
     t.fail("backoff", "has more steps than max_deliver allows (the server rejects this)");
+  // The server uses backoff[0] as the ack wait when backoff is set; a different ack_wait would
+  // make heartbeats too slow and every start report drift.
+  if (!c.backoff.empty() && c.backoff.front() != c.ack_wait)
+    t.fail("backoff", "backoff[0] must equal ack_wait (the server uses it as the ack wait)");
 }
 
 void read_backoff(table_reader t, backoff_config& c) {
@@ -90,12 +95,36 @@ void read_backoff(table_reader t, backoff_config& c) {
   if (c.ceiling < c.base) t.fail("ceiling", "must not be below base");
 }
 
+// NATS subject matching: '*' matches one token, '>' the rest (at least one token).
+bool subject_matches(std::string_view pattern, std::string_view subject) {
+  if (subject.empty()) return false;
+  auto next = [](std::string_view& s) {
+    auto dot = s.find('.');
+    std::string_view tok = s.substr(0, dot);
+    s = dot == std::string_view::npos ? std::string_view{} : s.substr(dot + 1);
+    return tok;
+  };
+  bool more_p = true, more_s = true;
+  while (more_p && more_s) {
+    more_p = pattern.find('.') != std::string_view::npos;
+    more_s = subject.find('.') != std::string_view::npos;
+    auto p = next(pattern), s = next(subject);
+    if (p == ">") return true;
+    if (p != "*" && p != s) return false;
+  }
+  return !more_p && !more_s;
+}
+
 void read_queue(table_reader t, queue_config& c) {
   c.dead_letter_subject = t.string("dead_letter_subject", c.dead_letter_subject);
   c.ack_mode = t.choice("ack_mode", c.ack_mode, {"sync", "async"});
   c.fetch_expires = t.duration("fetch_expires", c.fetch_expires, 100ms, 5min);
   c.max_fetch_batch = t.integer("max_fetch_batch", c.max_fetch_batch, 1, 10'000);
   read_stream(t.table("stream"), c.stream);
+  for (const auto& subject : c.stream.subjects)
+    if (subject_matches(subject, c.dead_letter_subject))
+      t.fail("dead_letter_subject", "\"" + c.dead_letter_subject + "\" is captured by the stream's subject \"" +
+                                        subject + "\": dead letters would come back as events");
   read_consumer(t.table("consumer"), c.consumer);
   read_backoff(t.table("nak_backoff"), c.nak_backoff);
 }

@@ -138,24 +138,24 @@ struct pull_consumer::impl : std::enable_shared_from_this<impl> {
         std::this_thread::sleep_for(milliseconds(100));
         continue;
       }
-      // A pull only completes when its batch is full or it expires, so a lone event would wait
-      // fetch_expires. First take whatever is there (NoWait); if nothing, long-poll for a
-      // single message, which returns the moment one arrives.
+      // A pull completes only when its batch is full or it expires. An idle worker asks for
+      // one message with the long expiry, so a lone event is handled the moment it arrives; a
+      // busy worker asks for all its free slots but lets the pull expire quickly, so a
+      // partial batch is not held back. (No NoWait pulls: nats.c 3.4 can hand a NoWait's late
+      // "404 No Messages" to the next pull, which then returns while the server still holds
+      // it open and later delivers into a request nobody waits for.)
+      bool idle = in_flight == 0;
       jsFetchRequest req;
       jsFetchRequest_Init(&req);
-      req.Batch = static_cast<int>(batch);
-      req.NoWait = true;
+      req.Batch = idle ? 1 : static_cast<int>(batch);
+      auto expires = idle ? cfg.fetch_expires : std::min(cfg.fetch_expires, milliseconds(100));
+      req.Expires = static_cast<int64_t>(expires.count()) * 1'000'000;  // nanoseconds
       natsMsgList list{nullptr, 0};
       natsStatus s = natsSubscription_FetchRequest(&list, sub, &req);
+      // Messages that arrived before an expiry or error are ours: never drop them.
+      if (list.Count > 0) s = NATS_OK;
+      // TIMEOUT / NOT_FOUND: the pull expired empty. Nothing to do yet.
       if (s == NATS_TIMEOUT || s == NATS_NOT_FOUND || (s == NATS_OK && list.Count == 0)) {
-        natsMsgList_Destroy(&list);
-        list = natsMsgList{nullptr, 0};
-        jsFetchRequest_Init(&req);
-        req.Batch = 1;
-        req.Expires = static_cast<int64_t>(cfg.fetch_expires.count()) * 1'000'000;  // nanoseconds
-        s = natsSubscription_FetchRequest(&list, sub, &req);
-      }
-      if (s == NATS_TIMEOUT || (s == NATS_OK && list.Count == 0)) {
         m.fetches.Add({{"result", "empty"}}).Increment();
         natsMsgList_Destroy(&list);
         continue;
@@ -223,7 +223,7 @@ struct pull_consumer::impl : std::enable_shared_from_this<impl> {
     // A third of AckWait leaves two chances for a heartbeat to arrive before redelivery.
     asio::steady_timer timer(io);
     for (;;) {
-      timer.expires_after(cfg.consumer.ack_wait / 3);
+      timer.expires_after(std::max(cfg.consumer.ack_wait / 3, milliseconds(100)));
       co_await timer.async_wait(asio::use_awaitable);
       natsMsg_InProgress(msg.raw(), nullptr);
       queue_metrics::get().heartbeats.Increment();

@@ -25,6 +25,8 @@ CONFIGURE_MD = os.path.join(REPO, "CONFIGURE.md")
 SECRET_MOUNT = "/var/run/secrets/archie/"
 EXAMPLE_ENV = {
     "ARCHIE_NATS_PASSWORD": "example-nats-password",
+    "ARCHIE_MINIO_ACCESS_KEY_ID": "MINIOEXAMPLEVALUE001",
+    "ARCHIE_MINIO_SECRET_ACCESS_KEY": "example-minio-secret-key-value",
     "ARCHIE_BACKUP_ACCESS_KEY_ID": "AKIDEXAMPLEVALUE0001",
     "ARCHIE_BACKUP_SECRET_ACCESS_KEY": "example-secret-access-key-value",
 }
@@ -164,6 +166,11 @@ class DeployConfigTest(unittest.TestCase):
         self.assertRegex(c["resources"]["limits"]["memory"], r"^\d+Mi$")
         self.assertGreater(int(c["resources"]["limits"]["memory"][:-2]), 64)
 
+    def test_memory_limit_is_the_buffer_budget_plus_64_mib(self):
+        (c,) = load_yaml("deployment.yaml")["spec"]["template"]["spec"]["containers"]
+        budget = self.cfg["replication"]["buffer_budget_mib"]
+        self.assertEqual(c["resources"]["limits"]["memory"], f"{budget + 64}Mi")
+
     def test_keda_watches_the_configured_consumer_and_cannot_outgrow_max_ack_pending(self):
         so = load_yaml("scaledobject.yaml")["spec"]
         (trigger,) = so["triggers"]
@@ -235,17 +242,24 @@ class ExampleConfigTest(unittest.TestCase):
             self.assertTrue(found, f"CONFIGURE.md has no heading containing {heading_marker}")
             return found[0]
 
-        def walk(table, path):
+        def walk(table, path, arrays=frozenset()):
+            """arrays: the positions in path that are arrays of tables ([[route]])."""
             for key, value in table.items():
                 if isinstance(value, dict):
-                    walk(value, path + [key])
+                    walk(value, path + [key], arrays)
+                    continue
+                if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+                    for item in value:
+                        walk(item, path + [key], arrays | {len(path)})
                     continue
                 if path[:1] == ["stores"]:
                     # `type` is documented for all stores, the rest per store type.
                     marker = "`[stores.NAME]`" if key == "type" else f'`type = "{table["type"]}"`'
                     shown = f"stores.NAME.{key}"
                 else:
-                    marker = "`[" + ".".join(path) + "]`"
+                    name = ".".join(path)
+                    # [[route]] and [[route.destinations]] have headings of that form.
+                    marker = f"`[[{name}]]`" if len(path) - 1 in arrays else f"`[{name}]`"
                     shown = ".".join(path + [key])
                 with self.subTest(key=shown):
                     self.assertIn(f"`{key}`", section_for(marker))

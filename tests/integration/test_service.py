@@ -11,7 +11,10 @@ from tests.rig.rig import free_port
 
 
 def service_config(port, extra=""):
+    # nats points at a closed port: these tests are about the process, not the queue.
     return f"""
+[nats]
+urls = ["nats://127.0.0.1:{free_port()}"]
 [http]
 address = "127.0.0.1"
 port = {port}
@@ -117,11 +120,17 @@ class AdminServerTest(unittest.TestCase):
         status, _, body = http_get(self.base + "/live")
         self.assertEqual((status, body), (200, b"ok\n"))
 
-    def test_ready_reports_json_with_checks(self):
+    def test_ready_is_503_with_the_failing_checks_named_while_nats_is_unreachable(self):
+        # No NATS server here: the worker keeps retrying and is not ready.
         status, headers, body = http_get(self.base + "/ready")
-        self.assertEqual(status, 200)
+        self.assertEqual(status, 503)
         self.assertEqual(headers["Content-Type"], "application/json")
-        self.assertEqual(json.loads(body)["ready"], True)
+        report = json.loads(body)
+        self.assertEqual(report["ready"], False)
+        self.assertEqual(report["checks"]["nats"], {"ok": False, "detail": "not connected yet"})
+        self.assertEqual(report["checks"]["consumer"]["ok"], False)
+        # /live stays up: an unreachable NATS must not get the pod restarted.
+        self.assertEqual(http_get(self.base + "/live")[0], 200)
 
     def test_metrics_are_prometheus_text_from_our_registry(self):
         http_get(self.base + "/live")

@@ -207,6 +207,7 @@ secret table_reader::secret_value(std::string_view key, bool required) {
   if (given > 1) {
     fail(key, "set only one of " + k + ", " + k_env + ", " + k_file);
   } else if (inline_value) {
+    if (inline_value->empty() && required) fail(k, "must not be empty");
     out = secret(*inline_value, "inline");
   } else if (env_name) {
     if (const char* v = std::getenv(env_name->c_str()); v && *v) out = secret(v, "env " + *env_name);

@@ -60,19 +60,18 @@ class fs_upload final : public upload {
 
   async_result<done> finish() override {
     auto* self = this;
-    auto finish_file = [self]() -> std::string {
-      const auto& etag = self->meta_.metadata(source_etag_metadata);
+    // errno and what failed; 0 on success.
+    auto finish_file = [self]() -> std::pair<int, std::string> {
+      const auto* etag = self->meta_.metadata(source_etag_metadata);
       if (etag && ::fsetxattr(self->fd_, etag_xattr, etag->data(), etag->size(), 0) != 0 && errno != ENOTSUP)
-        return std::string("setxattr: ") + std::strerror(errno);
+        return {errno, "setxattr"};
       if (!self->meta_.content_type.empty())
         ::fsetxattr(self->fd_, content_type_xattr, self->meta_.content_type.data(), self->meta_.content_type.size(), 0);
-      if (self->fsync_ && ::fsync(self->fd_) != 0) return std::string("fsync: ") + std::strerror(errno);
-      if (::close(self->fd_) != 0) {
-        self->fd_ = -1;
-        return std::string("close: ") + std::strerror(errno);
-      }
+      if (self->fsync_ && ::fsync(self->fd_) != 0) return {errno, "fsync"};
+      int rc = ::close(self->fd_);
       self->fd_ = -1;
-      if (::rename(self->tmp_.c_str(), self->final_.c_str()) != 0) return std::string("rename: ") + std::strerror(errno);
+      if (rc != 0) return {errno, "close"};
+      if (::rename(self->tmp_.c_str(), self->final_.c_str()) != 0) return {errno, "rename"};
       if (self->fsync_) {  // make the rename itself durable
         std::string dir = std::filesystem::path(self->final_).parent_path().string();
         int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
@@ -81,12 +80,13 @@ class fs_upload final : public upload {
           ::close(dfd);
         }
       }
-      return {};
+      return {0, {}};
     };
-    std::string failed = co_await queue::run_blocking(pool_, finish_file);
-    if (!failed.empty()) {
+    auto [err, step] = co_await queue::run_blocking(pool_, finish_file);
+    if (err) {
       ::unlink(tmp_.c_str());
-      co_return fs_error(store_, "finish", bucket_, key_, EIO, failed + " (" + final_ + ")");
+      // EISDIR/ENOTDIR (a key that is also a "directory" key) stay permanent via fs_error.
+      co_return fs_error(store_, "finish", bucket_, key_, err, step + " " + final_);
     }
     co_return done{};
   }

@@ -6,6 +6,16 @@
 namespace archie::store::s3 {
 namespace {
 
+constexpr std::uint64_t max_parts = 10'000;  // S3's limit per multipart upload
+
+store_error too_many_parts(const std::string& store, const std::string& bucket, const std::string& key,
+                           std::uint64_t size, std::size_t part_size) {
+  return store_error{error_kind::permanent, store, "CreateMultipartUpload", bucket, key, 0, "TooManyParts",
+                     std::to_string(size) + " bytes need more than 10,000 parts of " +
+                         std::to_string(part_size >> 20) + " MiB: raise replication.part_size_mib",
+                     ""};
+}
+
 class single_put final : public upload {
  public:
   single_put(s3_client& c, std::string bucket, std::string key, object_info meta)
@@ -76,6 +86,17 @@ async_result<std::unique_ptr<upload>> s3_destination::begin(const std::string& b
                                                             const object_info& meta, std::uint64_t size,
                                                             std::size_t part_size) {
   if (size <= part_size) co_return std::unique_ptr<upload>(std::make_unique<single_put>(client_, bucket, key, meta));
+  if ((size + part_size - 1) / part_size > max_parts)
+    co_return too_many_parts(client_.store_name(), bucket, key, size, part_size);
+  // A worker killed mid-copy leaves its multipart upload open (parts keep their space until
+  // aborted). The replica key is ours, so uploads still open for exactly this key are from
+  // an earlier attempt: abort them before starting again. A concurrent duplicate delivery
+  // that loses its upload this way fails, is nak'ed and finds the object done next time.
+  auto open_uploads = co_await client_.list_multipart_uploads(bucket, key);
+  if (open_uploads) {
+    for (const auto& u : open_uploads.value())
+      if (u.key == key) co_await client_.abort_multipart_upload(bucket, key, u.upload_id);
+  }
   auto id = co_await client_.create_multipart_upload(bucket, key, meta);
   if (!id) co_return id.error();
   std::size_t parts = static_cast<std::size_t>((size + part_size - 1) / part_size);

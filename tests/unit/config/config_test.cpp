@@ -182,3 +182,44 @@ TEST_CASE("a missing config file is a config error naming the file") {
     CHECK(describe(e).find("/nonexistent/archie.toml") != std::string::npos);
   }
 }
+
+TEST_CASE("an empty required secret is rejected") {
+  auto p = problems_of("[stores.dst]\ntype = \"s3\"\nendpoint = \"http://h:1\"\naccess_key_id = \"\"\nsecret_access_key = \"x\"\n");
+  CHECK(p.find("stores.dst.access_key_id: must not be empty") != std::string::npos);
+}
+
+TEST_CASE("a nats password without a user is rejected") {
+  CHECK(problems_of("[nats]\npassword = \"p\"\n").find("nats.password: is set without user") != std::string::npos);
+}
+
+TEST_CASE("a dead-letter subject captured by the event stream is rejected") {
+  auto p = problems_of("[queue]\ndead_letter_subject = \"minio.dead\"\n[queue.stream]\nsubjects = [\"minio.>\"]\n");
+  CHECK(p.find("queue.dead_letter_subject: \"minio.dead\" is captured by the stream's subject \"minio.>\"") !=
+        std::string::npos);
+  CHECK_NOTHROW(parse("[queue]\ndead_letter_subject = \"archie.dead\"\n[queue.stream]\nsubjects = [\"minio.*\"]\n", "t"));
+  CHECK(problems_of("[queue]\ndead_letter_subject = \"minio.events\"\n").find("dead_letter_subject") != std::string::npos);
+}
+
+TEST_CASE("a consumer backoff must start at ack_wait") {
+  auto p = problems_of("[queue.consumer]\nack_wait = \"30s\"\nbackoff = [\"1s\", \"10s\"]\n");
+  CHECK(p.find("queue.consumer.backoff: backoff[0] must equal ack_wait") != std::string::npos);
+}
+
+TEST_CASE("routes must name defined stores, an s3 source and valid patterns") {
+  std::string stores = std::string(minimal_s3_store) + "[stores.local]\ntype = \"fs\"\nroot = \"/tmp\"\n";
+  auto p = problems_of(stores + "[[route]]\nsource = { store = \"nope\", bucket = \"b\" }\n"
+                                "[[route.destinations]]\nstore = \"dst\"\nbucket = \"c\"\n");
+  CHECK(p.find("route[0].source.store: no store named \"nope\"") != std::string::npos);
+  p = problems_of(stores + "[[route]]\nsource = { store = \"local\", bucket = \"b\" }\n"
+                           "[[route.destinations]]\nstore = \"dst\"\nbucket = \"c\"\n");
+  CHECK(p.find("route[0].source.store: a route source must be an s3 store") != std::string::npos);
+  p = problems_of(stores + "[[route]]\nsource = { store = \"dst\", bucket = \"b\" }\nexclude_copy = [\"(unclosed\"]\n"
+                           "[[route.destinations]]\nstore = \"local\"\nbucket = \"c\"\n");
+  CHECK(p.find("route[0].exclude_copy: pattern 0 \"(unclosed\" is invalid") != std::string::npos);
+  p = problems_of(stores + "[[route]]\nsource = { store = \"dst\", bucket = \"b\" }\n");
+  CHECK(p.find("route[0].destinations: needs at least one destination") != std::string::npos);
+  auto ok = parse(stores + "[[route]]\nsource = { store = \"dst\", bucket = \"b\", prefix = \"in/\" }\n"
+                           "[[route.destinations]]\nstore = \"local\"\nbucket = \"c\"\nprefix = \"out/\"\n", "t");
+  REQUIRE(ok.cfg.routes.size() == 1);
+  CHECK(ok.cfg.routes[0].destinations[0].prefix == "out/");
+}

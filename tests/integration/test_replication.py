@@ -336,8 +336,8 @@ class LargeObjectTest(unittest.TestCase):
 
     def test_kill_9_mid_copy_then_restart_delivers_the_object_intact_with_no_orphan_upload(self):
         key = "big/kill-nine-300MiB.bin"
+        first = self.start_archie()  # provisions the stream the event goes to
         path = self.put_big(key, 300 * MiB, seed=300)
-        first = self.start_archie()
         # Wait until the copy is under way: parts are being uploaded to the destination.
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -367,10 +367,11 @@ class LargeObjectTest(unittest.TestCase):
     def test_memory_stays_within_the_buffer_budget_while_copying_2_GiB(self):
         key = "big/two-GiB.bin"
         size = 2048 * MiB
+        archie = self.start_archie()
+        time.sleep(1)
+        baseline = rss_kib(archie.proc.pid)
         path = self.put_big(key, size, seed=2048)
         os.unlink(path)  # 2 GiB less on disk; the source copy is in RGW
-        archie = self.start_archie()
-        baseline = rss_kib(archie.proc.pid)
         peak = baseline
         while not any(l.get("msg") == "replicated" and l.get("key") == key for l in archie.logs()):
             if archie.proc.poll() is not None:

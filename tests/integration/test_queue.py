@@ -697,14 +697,14 @@ class ClusterFailoverTest(unittest.TestCase):
         self.assertEqual(metric(m, "archie_nats_connected"), 1)
         self.assertGreaterEqual(metric(m, "archie_nats_reconnects_total"), 1)
         self.assertEqual(nc2.stream_info(self.STREAM)["state"]["messages"], 0)
-        # Duplicates are the acks in flight when the leader died: a few, redelivered (delivery
-        # count > 1), first settled just before the kill. Whether their AckSync was confirmed is
-        # reported above: nats-server answers an ack before its consumer group has replicated it,
-        # so even a confirmed ack can be lost with the leader.
+        # Duplicates are the acks in flight when the leader died: a few, first settled just
+        # before the kill. Whether their AckSync was confirmed is reported above: nats-server
+        # 2.9 answers an ack before its consumer group has replicated it, so even a confirmed
+        # ack can be lost with the leader, and the new leader may then redeliver the message
+        # with a delivery count of 1 (seen in CI). Handlers must be idempotent; archie's are.
         self.assertLessEqual(len(dups), n // 100, "more than 1% of messages were processed twice")
         for s in dups:
             lines = [r for r in rec if r.seq == s]
-            self.assertGreater(max(r.deliveries for r in lines), 1, lines)
             self.assertGreater(min(r.ms for r in lines) / 1000, killed_at - 2.0,
                                "seq %d was settled long before the kill and still came back: %s" % (s, lines))
 

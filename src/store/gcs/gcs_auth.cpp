@@ -1,0 +1,481 @@
+#include "store/gcs/gcs_auth.hpp"
+
+#include "http/client.hpp"
+#include "log/logger.hpp"
+#include "queue/backoff.hpp"
+#include "queue/blocking_pool.hpp"
+#include "store/checksum.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+// GCC 12 coroutine rules apply here as in s3_client.cpp: no temporaries with non-trivial
+// destructors inside co_await expressions, no string-literal aggregate initialisers in
+// coroutine bodies (errors and requests are built by the plain functions below).
+
+namespace archie::store::gcs {
+namespace asio = boost::asio;
+namespace json = boost::json;
+using namespace std::chrono_literals;
+using steady = std::chrono::steady_clock;
+
+namespace {
+
+constexpr const char* jwt_bearer_grant = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+constexpr std::int64_t assertion_lifetime = 3600;
+constexpr int token_attempts = 3;
+
+std::string form_encode(std::string_view s) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+std::string json_string(const json::object& o, std::string_view name) {
+  auto it = o.find(name);
+  if (it == o.end()) return {};
+  if (const auto* s = it->value().if_string()) return std::string(*s);
+  return {};
+}
+
+struct evp_pkey_deleter {
+  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
+};
+struct evp_md_ctx_deleter {
+  void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
+};
+
+std::string rs256_sign(std::string_view input, const std::string& pem, std::string& error) {
+  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  if (!bio) {
+    error = "out of memory";
+    return {};
+  }
+  std::unique_ptr<EVP_PKEY, evp_pkey_deleter> key(PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr));
+  BIO_free(bio);
+  if (!key) {
+    ERR_clear_error();
+    error = "private_key is not a PEM private key";
+    return {};
+  }
+  if (EVP_PKEY_get_base_id(key.get()) != EVP_PKEY_RSA) {
+    error = "private_key is not an RSA key (RS256 needs one)";
+    return {};
+  }
+  std::unique_ptr<EVP_MD_CTX, evp_md_ctx_deleter> ctx(EVP_MD_CTX_new());
+  std::size_t len = 0;
+  const auto* data = reinterpret_cast<const unsigned char*>(input.data());
+  if (!ctx || EVP_DigestSignInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key.get()) != 1 ||
+      EVP_DigestSign(ctx.get(), nullptr, &len, data, input.size()) != 1) {
+    ERR_clear_error();
+    error = "RS256 signing failed";
+    return {};
+  }
+  std::string sig(len, '\0');
+  if (EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()), &len, data, input.size()) != 1) {
+    ERR_clear_error();
+    error = "RS256 signing failed";
+    return {};
+  }
+  sig.resize(len);
+  return sig;
+}
+
+// What the blocking part of a service-account refresh produces (read file, parse, sign).
+struct signed_assertion {
+  std::string assertion;
+  std::string token_uri;
+  std::string error;  ///< empty on success; names no secret
+};
+
+signed_assertion load_and_sign(const std::string& path) {
+  signed_assertion out;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    out.error = std::string("cannot read: ") + std::strerror(errno);
+    return out;
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  std::string err;
+  auto key = parse_service_account_key(text.str(), err);
+  if (!key) {
+    out.error = err;
+    return out;
+  }
+  auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch());
+  out.assertion = make_jwt_assertion(*key, now.count(), err);
+  if (out.assertion.empty()) {
+    out.error = err;
+    return out;
+  }
+  out.token_uri = key->token_uri;
+  return out;
+}
+
+store_error auth_error(error_kind kind, int status, std::string code, std::string message) {
+  return store_error{kind, "", "FetchAccessToken", "", "", status, std::move(code), std::move(message), ""};
+}
+
+error_kind kind_for_status(int status) {
+  if (status == 408 || status == 429 || status >= 500) return error_kind::retryable;
+  return error_kind::permission;  // invalid_grant, unauthorized_client, no service account...
+}
+
+struct fetched_token {
+  std::string value;
+  std::chrono::seconds lifetime{0};
+};
+
+// {"access_token": "...", "expires_in": 3599, "token_type": "Bearer"}: the token endpoint's
+// and the metadata server's answer alike.
+std::optional<fetched_token> parse_token_response(const std::string& body) {
+  boost::system::error_code ec;
+  auto v = json::parse(body, ec);
+  if (ec || !v.is_object()) return std::nullopt;
+  const auto& o = v.as_object();
+  fetched_token t;
+  t.value = json_string(o, "access_token");
+  if (t.value.empty()) return std::nullopt;
+  std::int64_t seconds = 300;  // unstated lifetime: assume a short one
+  if (auto it = o.find("expires_in"); it != o.end()) {
+    if (it->value().is_int64()) seconds = it->value().as_int64();
+    else if (it->value().is_uint64()) seconds = static_cast<std::int64_t>(it->value().as_uint64());
+    else if (it->value().is_double()) seconds = static_cast<std::int64_t>(it->value().as_double());
+    else if (const auto* s = it->value().if_string()) seconds = std::atoll(s->c_str());
+  }
+  t.lifetime = std::chrono::seconds(std::max<std::int64_t>(seconds, 1));
+  return t;
+}
+
+// "HTTP 400 invalid_grant: Invalid JWT Signature." from an OAuth2 error body (or the first
+// line of a plain-text one, as the metadata server sends).
+std::string describe_refusal(const http::response& r) {
+  std::string what = "HTTP " + std::to_string(r.status);
+  boost::system::error_code ec;
+  auto v = json::parse(r.body, ec);
+  if (!ec && v.is_object()) {
+    const auto& o = v.as_object();
+    std::string error = json_string(o, "error");
+    std::string desc = json_string(o, "error_description");
+    if (!error.empty()) what += " " + error;
+    if (!desc.empty()) what += ": " + desc;
+    return what;
+  }
+  std::string line = r.body.substr(0, r.body.find('\n'));
+  if (line.size() > 200) line.resize(200);
+  if (!line.empty()) what += ": " + line;
+  return what;
+}
+
+std::string oauth_code(const http::response& r) {
+  boost::system::error_code ec;
+  auto v = json::parse(r.body, ec);
+  if (!ec && v.is_object()) {
+    std::string e = json_string(v.as_object(), "error");
+    if (!e.empty()) return e;
+  }
+  return "HTTP" + std::to_string(r.status);
+}
+
+http::request token_post(const http::endpoint& ep, std::span<const std::byte> body) {
+  http::request req;
+  req.method = "POST";
+  req.target = ep.base_path.empty() ? "/" : ep.base_path;
+  req.headers.emplace_back("content-type", "application/x-www-form-urlencoded");
+  req.headers.emplace_back("accept", "application/json");
+  req.body = body;
+  return req;
+}
+
+http::request metadata_get() {
+  http::request req;
+  req.method = "GET";
+  req.target = "/computeMetadata/v1/instance/service-accounts/default/token";
+  req.headers.emplace_back("metadata-flavor", "Google");
+  return req;
+}
+
+config::backoff_config token_backoff() { return config::backoff_config{200ms, 2.0, 2000ms, 0.3}; }
+
+std::string metadata_host_from_env() {
+  const char* h = std::getenv("GCE_METADATA_HOST");
+  if (h && *h) return h;
+  return default_metadata_host;
+}
+
+}  // namespace
+
+std::string base64url(std::string_view data) {
+  std::string b = base64(std::span(reinterpret_cast<const unsigned char*>(data.data()), data.size()));
+  while (!b.empty() && b.back() == '=') b.pop_back();
+  for (auto& c : b) {
+    if (c == '+') c = '-';
+    else if (c == '/') c = '_';
+  }
+  return b;
+}
+
+std::optional<service_account_key> parse_service_account_key(std::string_view json_text, std::string& error) {
+  boost::system::error_code ec;
+  auto v = json::parse(json_text, ec);
+  if (ec || !v.is_object()) {
+    error = "not a JSON object";
+    return std::nullopt;
+  }
+  const auto& o = v.as_object();
+  std::string type = json_string(o, "type");
+  if (!type.empty() && type != "service_account") {
+    error = "key type is \"" + type + "\", expected \"service_account\"";
+    return std::nullopt;
+  }
+  service_account_key key;
+  key.client_email = json_string(o, "client_email");
+  key.private_key = json_string(o, "private_key");
+  key.private_key_id = json_string(o, "private_key_id");
+  key.token_uri = json_string(o, "token_uri");
+  if (key.token_uri.empty()) key.token_uri = default_token_uri;
+  if (key.client_email.empty()) {
+    error = "no client_email";
+    return std::nullopt;
+  }
+  if (key.private_key.empty()) {
+    error = "no private_key";
+    return std::nullopt;
+  }
+  return key;
+}
+
+std::string make_jwt_assertion(const service_account_key& key, std::int64_t unix_now, std::string& error) {
+  json::object header;
+  header["alg"] = "RS256";
+  header["typ"] = "JWT";
+  if (!key.private_key_id.empty()) header["kid"] = key.private_key_id;
+  json::object claims;
+  claims["iss"] = key.client_email;
+  claims["scope"] = storage_scope;
+  claims["aud"] = key.token_uri;
+  claims["iat"] = unix_now;
+  claims["exp"] = unix_now + assertion_lifetime;
+  std::string signing_input = base64url(json::serialize(header)) + "." + base64url(json::serialize(claims));
+  std::string sig = rs256_sign(signing_input, key.private_key, error);
+  if (sig.empty()) return {};
+  return signing_input + "." + base64url(sig);
+}
+
+enum class source_kind { service_account, metadata, static_token };
+
+struct token_provider::impl {
+  asio::any_io_executor executor;
+  config::gcs_store_config cfg;
+  asio::thread_pool* blocking;
+  source_kind kind;
+  std::string source;
+  std::string metadata_host;
+
+  // The cached token.
+  bool have = false;
+  std::string token;
+  steady::time_point refresh_at{};
+  steady::time_point expires_at{};
+
+  // Single flight: one fetch at a time; the others wait on `refreshed` (never expires, is
+  // cancelled when a fetch ends) and read the outcome of the fetch they waited for.
+  bool refreshing = false;
+  std::uint64_t fetch_generation = 0;
+  std::optional<store_error> last_failure;
+  asio::steady_timer refreshed;
+  std::size_t fetched = 0;
+
+  // One pooled client per token endpoint (token_uri may change with a rotated key).
+  std::unique_ptr<http::client> http_client;
+  std::string http_client_url;
+
+  impl(asio::any_io_executor ex, const config::gcs_store_config& c, asio::thread_pool* pool)
+      : executor(ex), cfg(c), blocking(pool), refreshed(ex, steady::time_point::max()) {
+    if (cfg.credentials == "metadata") {
+      kind = source_kind::metadata;
+      metadata_host = metadata_host_from_env();
+      source = "metadata server " + metadata_host;
+    } else if (cfg.credentials == "token") {
+      kind = source_kind::static_token;
+      source = "static token (" + (cfg.token.origin().empty() ? std::string("unset") : cfg.token.origin()) + ")";
+    } else {
+      kind = source_kind::service_account;
+      source = "service account key " + (cfg.service_account_file.empty() ? std::string("(no service_account_file)")
+                                                                          : cfg.service_account_file);
+    }
+  }
+
+  // A client for `url` (scheme://host[:port]/path), reused while the URL stays the same.
+  // The store's ca_file/verify_tls apply only when the token endpoint is the storage host
+  // (an emulator); Google's token endpoint is checked against the system trust store.
+  http::client* client_for(const std::string& url, const http::endpoint& ep) {
+    if (!http_client || http_client_url != url) {
+      http::client_options opts;
+      opts.max_connections = 2;
+      opts.io_timeout = cfg.request_timeout;
+      auto storage = http::parse_endpoint(cfg.endpoint.find("://") == std::string::npos ? "https://" + cfg.endpoint
+                                                                                           : cfg.endpoint);
+      if (storage && storage->host == ep.host) {
+        opts.ca_file = cfg.ca_file;
+        opts.verify_tls = cfg.verify_tls;
+      }
+      http_client = std::make_unique<http::client>(executor, ep, opts);
+      http_client_url = url;
+    }
+    return http_client.get();
+  }
+
+  store_error failure(error_kind kind_, int status, std::string code, const std::string& detail) {
+    return auth_error(kind_, status, std::move(code), source + ": " + detail);
+  }
+
+  // One token request with retries for transient failures.
+  asio::awaitable<result<fetched_token>> request_token(http::client& client, const http::request& req,
+                                                      const std::string& where) {
+    queue::exponential_backoff backoff(executor, token_backoff());
+    for (int attempt = 1;; ++attempt) {
+      auto outcome = co_await client.send(req);
+      std::optional<store_error> err;
+      if (auto* te = std::get_if<http::transport_error>(&outcome)) {
+        err = failure(error_kind::retryable, 0, "TokenEndpointUnreachable", where + ": " + te->what);
+      } else {
+        auto& r = std::get<http::response>(outcome);
+        if (r.status == 200) {
+          auto t = parse_token_response(r.body);
+          if (t) co_return std::move(*t);
+          err = failure(error_kind::retryable, r.status, "BadTokenResponse", where + " answered without an access_token");
+        } else {
+          err = failure(kind_for_status(r.status), r.status, oauth_code(r), where + " refused: " + describe_refusal(r));
+        }
+      }
+      if (!err->retryable() || attempt >= token_attempts) co_return *err;
+      co_await backoff.wait();
+    }
+  }
+
+  asio::awaitable<result<fetched_token>> fetch_service_account() {
+    if (cfg.service_account_file.empty())
+      co_return failure(error_kind::permission, 0, "CredentialsMissing", "service_account_file is not set");
+    auto sign = [this]() { return load_and_sign(cfg.service_account_file); };
+    signed_assertion sa;
+    if (blocking) sa = co_await queue::run_blocking(*blocking, sign);
+    else sa = sign();
+    if (!sa.error.empty()) co_return failure(error_kind::permission, 0, "InvalidServiceAccountKey", sa.error);
+    auto ep = http::parse_endpoint(sa.token_uri);
+    if (!ep) co_return failure(error_kind::permission, 0, "InvalidServiceAccountKey",
+                               "token_uri " + sa.token_uri + " is not an http(s) URL");
+    std::string form = "grant_type=" + form_encode(jwt_bearer_grant) + "&assertion=" + form_encode(sa.assertion);
+    auto req = token_post(*ep, std::as_bytes(std::span(form)));
+    auto* client = client_for(sa.token_uri, *ep);
+    std::string where = "token endpoint " + sa.token_uri;
+    co_return co_await request_token(*client, req, where);
+  }
+
+  asio::awaitable<result<fetched_token>> fetch_metadata() {
+    std::string url = "http://" + metadata_host;
+    auto ep = http::parse_endpoint(url);
+    if (!ep) co_return failure(error_kind::permission, 0, "InvalidMetadataHost", "not a host[:port]");
+    auto req = metadata_get();
+    auto* client = client_for(url, *ep);
+    std::string where = "token request";
+    co_return co_await request_token(*client, req, where);
+  }
+
+  asio::awaitable<result<fetched_token>> fetch() {
+    ++fetched;
+    if (kind == source_kind::metadata) co_return co_await fetch_metadata();
+    co_return co_await fetch_service_account();
+  }
+
+  asio::awaitable<result<std::string>> get() {
+    if (kind == source_kind::static_token) {
+      if (cfg.token.empty()) co_return failure(error_kind::permission, 0, "CredentialsMissing", "the token is empty");
+      co_return cfg.token.reveal();
+    }
+    for (;;) {
+      auto now = steady::now();
+      if (have && now < refresh_at) co_return token;
+      if (refreshing) {
+        if (have && now < expires_at) co_return token;  // still good while another request refreshes
+        std::uint64_t waited_for = fetch_generation;
+        co_await refreshed.async_wait(asio::as_tuple(asio::use_awaitable));
+        if (fetch_generation != waited_for && last_failure && !(have && steady::now() < expires_at))
+          co_return *last_failure;
+        continue;
+      }
+      refreshing = true;
+      struct end_of_fetch {
+        impl* self;
+        ~end_of_fetch() {
+          self->refreshing = false;
+          ++self->fetch_generation;
+          self->refreshed.cancel();
+        }
+      } guard{this};
+      auto got = co_await fetch();
+      auto fetched_at = steady::now();
+      if (!got) {
+        last_failure = got.error();
+        if (have && fetched_at < expires_at) {
+          log::warn("GCS access token refresh failed; using the current token until it expires",
+                    {{"error", got.error().message}});
+          co_return token;
+        }
+        co_return got.error();
+      }
+      last_failure.reset();
+      auto lifetime = got->lifetime;
+      auto margin = std::min<std::chrono::seconds>(std::chrono::seconds(300), lifetime / 4);
+      token = std::move(got->value);
+      have = true;
+      expires_at = fetched_at + lifetime;
+      refresh_at = expires_at - margin;
+      log::debug("GCS access token fetched", {{"source", source}, {"expires_in_s", lifetime.count()}});
+      co_return token;
+    }
+  }
+};
+
+token_provider::token_provider(asio::any_io_executor executor, const config::gcs_store_config& cfg,
+                               asio::thread_pool* blocking)
+    : impl_(std::make_unique<impl>(executor, cfg, blocking)) {}
+token_provider::~token_provider() = default;
+
+asio::awaitable<result<std::string>> token_provider::token() { return impl_->get(); }
+
+bool token_provider::invalidate(const std::string& refused) {
+  if (impl_->kind == source_kind::static_token) return false;
+  if (impl_->have && impl_->token == refused) impl_->have = false;
+  return true;
+}
+
+const std::string& token_provider::source() const { return impl_->source; }
+std::size_t token_provider::fetches() const { return impl_->fetched; }
+
+}  // namespace archie::store::gcs

@@ -291,7 +291,7 @@ class Harness:
         if ext_s3 and not os.environ.get("BENCH_DST_ENDPOINT"):
             raise SystemExit("BENCH_SRC_ENDPOINT is set but BENCH_DST_ENDPOINT is not: set both (see bench/README.md)")
         if not (ext_s3 and ext_nats):
-            memstore = self.memstore_bytes()
+            memstore = 1 << 30 if ext_s3 else self.memstore_bytes()
             self.rig = rigmod.Rig(nats=not ext_nats, ceph=not ext_s3, memstore_bytes=memstore)
             self.rig.start()
         if ext_s3:
@@ -335,7 +335,7 @@ class Harness:
         self.durable = os.environ.get("BENCH_DURABLE") or "archie-bench"
         self.mode = mode
         self.src.ensure_bucket(self.src_bucket)
-        for b in self.dst_buckets:
+        for b in self.dst_buckets if 4 in a.scenario_set else self.dst_buckets[:1]:
             self.dst.ensure_bucket(b)
         self.nats = NatsClient(self.nats_url.split(","), timeout=10)
         self.secrets = [self.src.secret_key, self.dst.secret_key]

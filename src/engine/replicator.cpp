@@ -7,6 +7,8 @@
 #include "pipe/part_buffer_pool.hpp"
 #include "route/router.hpp"
 #include "store/fs/fs_destination.hpp"
+#include "store/gcs/gcs_client.hpp"
+#include "store/gcs/gcs_destination.hpp"
 #include "store/s3/s3_client.hpp"
 #include "store/s3/s3_destination.hpp"
 
@@ -75,6 +77,7 @@ struct replicator::impl {
   route::router router;
   pipe::part_buffer_pool pool;
   std::map<std::string, std::unique_ptr<store::s3::s3_client>> s3_clients;
+  std::map<std::string, std::unique_ptr<store::gcs::gcs_client>> gcs_clients;  // before destinations: outlives them
   std::map<std::string, std::unique_ptr<store::destination>> destinations;
   std::map<std::string, std::shared_ptr<store_health>> health;  // "store/bucket"
 
@@ -90,6 +93,11 @@ struct replicator::impl {
         auto client = std::make_unique<store::s3::s3_client>(io, name, *s3);
         destinations[name] = std::make_unique<store::s3::s3_destination>(*client);
         s3_clients[name] = std::move(client);
+      } else if (const auto* gcs = std::get_if<config::gcs_store_config>(&sc)) {
+        // The pool signs service-account JWTs and reads the key file off the I/O thread.
+        auto client = std::make_unique<store::gcs::gcs_client>(io, name, *gcs, &blocking);
+        destinations[name] = std::make_unique<store::gcs::gcs_destination>(*client);
+        gcs_clients[name] = std::move(client);
       } else if (const auto* fs = std::get_if<config::fs_store_config>(&sc)) {
         destinations[name] = std::make_unique<store::fs::fs_destination>(name, *fs, blocking);
       }
@@ -98,8 +106,7 @@ struct replicator::impl {
       health[r.source.store + "/" + r.source.bucket] = std::make_shared<store_health>();
       for (const auto& d : r.destinations) {
         if (!destinations.count(d.store))
-          throw std::runtime_error("route destination store \"" + d.store +
-                                   "\" is a gcs store; GCS destinations are not available in this build");
+          throw std::runtime_error("route destination store \"" + d.store + "\" is not configured");
         health[d.store + "/" + d.bucket] = std::make_shared<store_health>();
       }
     }

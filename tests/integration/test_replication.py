@@ -1,7 +1,8 @@
 """End to end: objects put into a Ceph RGW source bucket, their MinIO-format events published
 to JetStream, `archie run` replicating them to an RGW destination on another endpoint (other
 credentials: streamed through the pipe), to a second bucket on the source store (server-side
-copy) and to a local directory. Servers: nats-server, Ceph (mon, osd, two radosgw)."""
+copy), to Google Cloud Storage (archie's GCS test server, service-account JWT flow) and to a
+local directory. Servers: nats-server, Ceph (mon, osd, two radosgw), the GCS test server."""
 import hashlib
 import json
 import os
@@ -12,9 +13,11 @@ import sys
 import tempfile
 import time
 import unittest
+import urllib.parse
 
 from tests.integration.archie_process import REPO, ArchieProcess, http_get
 from tests.integration.minio_events import minio_event
+from tests.gcs.gcs_server import GcsTestServer
 from tests.rig.nats_client import NatsClient
 from tests.rig.rig import Rig, free_port
 
@@ -26,21 +29,28 @@ DLQ_SUBJECT = "archie.dead"
 SRC_BUCKET, DST_BUCKET, COPY_BUCKET, FS_BUCKET = "source-bucket", "replica-bucket", "same-store-copy", "mirror"
 MiB = 1 << 20
 
+GCS_BUCKET = "gcs-replica"
 rig = None
+gcs = None
 workdir = None
 
 
 def setUpModule():
-    global rig, workdir
+    global rig, gcs, workdir
     rig = Rig(nats=True, ceph=True)
     rig.start()
     workdir = tempfile.mkdtemp(prefix="archie-e2e-")
+    gcs = GcsTestServer()
+    gcs.start()
+    gcs.create_bucket(GCS_BUCKET)
     rig.ceph.make_bucket(SRC_BUCKET, user="archie", endpoint_index=0)
     rig.ceph.make_bucket(COPY_BUCKET, user="archie", endpoint_index=0)
     rig.ceph.make_bucket(DST_BUCKET, user="other", endpoint_index=1)
 
 
 def tearDownModule():
+    if gcs:
+        gcs.stop()
     if rig:
         rig.stop()
     if workdir:
@@ -56,6 +66,18 @@ def probe(user, index, *args, check=True):
     if check and not result.get("ok"):
         raise AssertionError(f"s3_probe {args}: {result}")
     return result
+
+
+def gcs_object(key):
+    status, _, body = gcs.request("GET", f"/storage/v1/b/{GCS_BUCKET}/o/{urllib.parse.quote(key, safe='')}",
+                                  query={"alt": "media"})
+    assert status == 200, (status, body[:200])
+    return body
+
+
+def gcs_metadata(key):
+    status, _, body = gcs.request("GET", f"/storage/v1/b/{GCS_BUCKET}/o/{urllib.parse.quote(key, safe='')}")
+    return json.loads(body) if status == 200 else {}
 
 
 def sha256_file(path):
@@ -119,6 +141,11 @@ secret_access_key_env = "ARCHIE_TEST_DST_SECRET"
 [stores.local]
 type = "fs"
 root = "{fs_root}"
+[stores.gcs]
+type = "gcs"
+endpoint = "{gcs.endpoint}"
+credentials = "service_account"
+service_account_file = "{gcs.sa_key_path}"
 [[route]]
 source = {{ store = "src", bucket = "{SRC_BUCKET}" }}
 exclude_copy = ["^tmp/"]
@@ -132,6 +159,9 @@ bucket = "{COPY_BUCKET}"
 [[route.destinations]]
 store = "local"
 bucket = "{FS_BUCKET}"
+[[route.destinations]]
+store = "gcs"
+bucket = "{GCS_BUCKET}"
 {extra}
 """
 
@@ -196,6 +226,10 @@ class ReplicationTest(unittest.TestCase):
                 self.assertEqual(sha256_file(self.fetch_replica("other", 1, DST_BUCKET, key)), want)
                 self.assertEqual(sha256_file(self.fetch_replica("archie", 0, COPY_BUCKET, key)), want)
                 self.assertEqual(sha256_file(os.path.join(self.fs_root, FS_BUCKET, key)), want)
+                self.assertEqual(hashlib.sha256(gcs_object(key)).hexdigest(), want)
+                gmeta = gcs_metadata(key)
+                self.assertEqual(gmeta.get("contentType"), "application/x-test")
+                self.assertEqual(gmeta.get("metadata", {}).get("origin"), "e2e")
                 head = probe("other", 1, "head", DST_BUCKET, key)
                 self.assertEqual(head["content_type"], "application/x-test")
                 self.assertEqual(head["metadata"].get("origin"), "e2e")
@@ -224,6 +258,7 @@ class ReplicationTest(unittest.TestCase):
         self.assertEqual(probe("other", 1, "head", DST_BUCKET, key, check=False)["kind"], "not_found")
         self.assertEqual(probe("archie", 0, "head", COPY_BUCKET, key, check=False)["kind"], "not_found")
         self.assertFalse(os.path.exists(os.path.join(self.fs_root, FS_BUCKET, key)))
+        self.assertEqual(gcs_metadata(key), {})
 
     def test_lifecycle_expiry_deletes_are_not_propagated(self):
         key = "expiring.log"
@@ -359,6 +394,7 @@ class LargeObjectTest(unittest.TestCase):
         probe("other", 1, "get", DST_BUCKET, key, got)
         self.assertEqual(sha256_file(got), want)
         self.assertEqual(sha256_file(os.path.join(self.fs_root, FS_BUCKET, key)), want)
+        self.assertEqual(hashlib.sha256(gcs_object(key)).hexdigest(), want)
         left = [u for u in probe("other", 1, "uploads", DST_BUCKET)["uploads"] if u["key"] == key]
         self.assertEqual(left, [], "orphaned multipart uploads remain")
         left = [u for u in probe("archie", 0, "uploads", COPY_BUCKET)["uploads"] if u["key"] == key]

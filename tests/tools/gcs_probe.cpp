@@ -390,7 +390,8 @@ int main(int argc, char** argv) {
   else if (cfg.credentials == "token") cfg.token = archie::config::secret(argv[3], "argv");
   if (const char* m = std::getenv("GCS_MAX_CONNECTIONS")) cfg.max_connections = std::atoi(m);
   destination_options dopts;
-  if (argc > 4 && std::string(argv[4]) == "gap") dopts.part_wait_timeout = std::chrono::milliseconds(std::atoi(argv[argc - 1]));
+  if (std::string(argv[4]) == "gap")  // its last argument is the wait limit
+    dopts.part_wait_timeout = std::chrono::milliseconds(std::atoi(argv[argc - 1]));
 
   asio::io_context io(1);
   asio::thread_pool blocking(1);

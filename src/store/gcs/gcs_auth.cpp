@@ -369,7 +369,8 @@ struct token_provider::impl {
         if (r.status == 200) {
           auto t = parse_token_response(r.body);
           if (t) co_return std::move(*t);
-          err = failure(error_kind::retryable, r.status, "BadTokenResponse", where + " answered without an access_token");
+          err = failure(error_kind::retryable, r.status, "BadTokenResponse",
+                        where + " answered without an access_token");
         } else {
           err = failure(kind_for_status(r.status), r.status, oauth_code(r), where + " refused: " + describe_refusal(r));
         }
@@ -451,7 +452,8 @@ struct token_provider::impl {
       }
       last_failure.reset();
       auto lifetime = got->lifetime;
-      auto margin = std::min<std::chrono::seconds>(std::chrono::seconds(300), lifetime / 4);
+      auto margin = std::min<std::chrono::milliseconds>(std::chrono::minutes(5),
+                                                        std::chrono::milliseconds(lifetime) / 4);
       token = std::move(got->value);
       have = true;
       expires_at = fetched_at + lifetime;

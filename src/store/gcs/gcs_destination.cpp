@@ -58,7 +58,8 @@ class resumable_upload final : public upload {
 
   async_result<done> write_part(int number, std::uint64_t offset, std::span<const std::byte> bytes) override {
     if (failed_) co_return *failed_;
-    if (number < next_part_ || waiters_.count(number)) co_return error_for_duplicate(number);
+    if (number < next_part_ || waiters_.count(number) || (number == next_part_ && sending_))
+      co_return error_for_duplicate(number);
     if (number != next_part_) {
       // Wait for our turn: the part before us cancels our timer once it is sent.
       auto ex = co_await asio::this_coro::executor;
@@ -221,7 +222,8 @@ async_result<std::unique_ptr<upload>> gcs_destination::begin(const std::string& 
                                                              std::size_t part_size) {
   if (size <= part_size)
     co_return std::unique_ptr<upload>(std::make_unique<single_upload>(client_, bucket, key, meta));
-  if (part_size == 0 || part_size % chunk_quantum) co_return bad_part_size(client_.store_name(), bucket, key, part_size);
+  if (part_size == 0 || part_size % chunk_quantum)
+    co_return bad_part_size(client_.store_name(), bucket, key, part_size);
   preconditions none;
   auto s = co_await client_.start_resumable_upload(bucket, key, meta, size, none);
   if (!s) co_return s.error();

@@ -53,7 +53,6 @@ from tests.rig.nats_client import NatsClient, NatsError  # noqa: E402
 
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
 
 
 def log(msg):
@@ -1439,7 +1438,11 @@ def main(argv=None):
         h.setup()
         h.run()
     except KeyboardInterrupt:
-        h.problems.append("interrupted")
+        h.problems.append("interrupted (SIGINT): the results are partial")
+    except SystemExit as e:
+        if isinstance(e.code, int) and e.code >= 128:
+            h.problems.append("interrupted (signal %d): the results are partial" % (e.code - 128))
+        raise
     finally:
         try:
             h.save()

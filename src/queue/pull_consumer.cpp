@@ -93,6 +93,7 @@ struct pull_consumer::impl : std::enable_shared_from_this<impl> {
   std::mutex slots_mutex;
   std::condition_variable slots_cv;
   std::size_t free_slots;
+  std::size_t refill_at;  ///< free slots that make a pull worth its round trip
   std::atomic<bool> stopping{false};
   std::atomic<bool> paused{false};
   std::atomic<std::size_t> in_flight{0};
@@ -101,7 +102,9 @@ struct pull_consumer::impl : std::enable_shared_from_this<impl> {
   impl(asio::any_io_executor ex, asio::thread_pool& pool, nats_connection& c, const config::queue_config& q,
        consumer_options o, message_handler h)
       : io(ex), blocking(pool), conn(c), cfg(q), opts(o), handler(std::move(h)),
-        channel(ex, o.concurrency), hard_stop(ex, steady_clock::time_point::max()), free_slots(o.concurrency) {}
+        channel(ex, o.concurrency), hard_stop(ex, steady_clock::time_point::max()), free_slots(o.concurrency),
+        refill_at(std::max<std::size_t>(1, std::min<std::size_t>(o.concurrency,
+                                                                 static_cast<std::size_t>(q.max_fetch_batch)) / 4)) {}
 
   ~impl() {
     if (sub) natsSubscription_Destroy(sub);
@@ -125,12 +128,17 @@ struct pull_consumer::impl : std::enable_shared_from_this<impl> {
   // Runs on its own thread: nats.c 3.4's fetch is blocking and not re-entrant.
   void fetch_loop() {
     auto& m = queue_metrics::get();
+
     milliseconds error_backoff{100};
     while (!stopping) {
       std::size_t batch;
       {
         std::unique_lock lock(slots_mutex);
-        slots_cv.wait(lock, [&] { return stopping || (free_slots > 0 && !paused); });
+        // Refill in batches: waking for every single freed slot would send one pull request
+        // (a server round trip) per message and defeat batching under load.
+        slots_cv.wait(lock, [&] {
+          return stopping || (!paused && (free_slots >= refill_at || (free_slots > 0 && in_flight == 0)));
+        });
         if (stopping) break;
         batch = std::min<std::size_t>(free_slots, static_cast<std::size_t>(cfg.max_fetch_batch));
       }
@@ -199,13 +207,17 @@ struct pull_consumer::impl : std::enable_shared_from_this<impl> {
   }
 
   void release_slot() {
-    in_flight--;
+    std::size_t still_in_flight = --in_flight;
     queue_metrics::get().in_flight.Decrement();
+    bool wake;
     {
       std::lock_guard lock(slots_mutex);
       ++free_slots;
+      // Wake the fetcher only when it has something to do: a thread wake-up per message
+      // costs more than the message itself at high rates.
+      wake = free_slots == refill_at || still_in_flight == 0;
     }
-    slots_cv.notify_one();
+    if (wake) slots_cv.notify_one();
   }
 
   asio::awaitable<void> worker_loop() {

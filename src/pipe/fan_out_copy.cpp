@@ -77,6 +77,9 @@ struct copy_job : std::enable_shared_from_this<copy_job> {
         auto got = co_await req.source->get_object(req.bucket, req.key, std::span<std::byte>(buf->data(), len), opts);
         if (!got) {
           if (!report.source_error) report.source_error = got.error();
+          // Later parts will never come: destinations that send in order must stop waiting.
+          for (auto& up : uploads)
+            if (up) up->stop_waiting();
           break;
         }
       }

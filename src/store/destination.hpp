@@ -29,6 +29,9 @@ class upload {
   virtual async_result<done> write_part(int number, std::uint64_t offset, std::span<const std::byte> bytes) = 0;
   virtual async_result<done> finish() = 0;
   virtual boost::asio::awaitable<void> abort() = 0;
+  /// The copy is being abandoned (the source failed): parts still waiting for their turn
+  /// must return at once. Synchronous, safe while other parts are in flight.
+  virtual void stop_waiting() {}
 };
 
 class destination {

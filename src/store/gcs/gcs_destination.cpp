@@ -140,6 +140,10 @@ class resumable_upload final : public upload {
     co_return done{};
   }
 
+  void stop_waiting() override {
+    if (!failed_) fail(error_for_abort());  // wakes any part still waiting for its turn
+  }
+
   asio::awaitable<void> abort() override {
     if (!failed_) fail(error_for_abort());  // wakes any part still waiting for its turn
     if (finished_ || cancelled_) co_return;

@@ -96,6 +96,9 @@ int run_worker(const config::config& cfg, handler_factory make_handler) {
   publish_build_info();
   int exit_code = 0;
 
+  // Signals are caught from here on: a SIGTERM that arrives during start-up still drains.
+  shutdown_coordinator shutdown(io.get_executor(), ready, cfg.worker.shutdown_wait);
+
   std::unique_ptr<http::admin_server> admin;
   try {
     admin = std::make_unique<http::admin_server>(io.get_executor(), cfg.http, ready);
@@ -117,7 +120,6 @@ int run_worker(const config::config& cfg, handler_factory make_handler) {
     return {rt.consumer != nullptr, rt.consumer ? "consuming" : "not started"};
   });
 
-  shutdown_coordinator shutdown(io.get_executor(), ready, cfg.worker.shutdown_wait);
   shutdown.add_drain_hook([&](std::chrono::steady_clock::time_point deadline) -> asio::awaitable<void> {
     rt.stopping = true;
     queue::pull_consumer* consumer;

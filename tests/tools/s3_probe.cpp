@@ -11,6 +11,7 @@
 //        abort-after-parts BUCKET KEY FILE PART_MIB N (uploads N parts, then aborts: leak check)
 //        bench-put BUCKET PREFIX COUNT SIZE CONCURRENCY | bench-get BUCKET PREFIX COUNT SIZE CONCURRENCY
 // Env: S3_REGION (default us-east-1), S3_PAYLOAD_SIGNING (auto|signed|unsigned), S3_MAX_CONNECTIONS.
+#include "mapped_file.hpp"
 #include "config/config.hpp"
 #include "store/s3/s3_client.hpp"
 
@@ -38,33 +39,8 @@ using namespace archie::store::s3;
 
 namespace {
 
-struct mapped_file {
-  std::byte* data = nullptr;
-  std::size_t size = 0;
-  int fd = -1;
-  static mapped_file open_read(const std::string& path) {
-    mapped_file m;
-    m.fd = ::open(path.c_str(), O_RDONLY);
-    if (m.fd < 0) throw std::runtime_error("cannot open " + path);
-    struct stat st{};
-    fstat(m.fd, &st);
-    m.size = static_cast<std::size_t>(st.st_size);
-    if (m.size) m.data = static_cast<std::byte*>(mmap(nullptr, m.size, PROT_READ, MAP_PRIVATE, m.fd, 0));
-    return m;
-  }
-  static mapped_file create(const std::string& path, std::size_t size) {
-    mapped_file m;
-    m.fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0644);
-    if (m.fd < 0 || ftruncate(m.fd, static_cast<off_t>(size)) != 0) throw std::runtime_error("cannot create " + path);
-    m.size = size;
-    if (size) m.data = static_cast<std::byte*>(mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, m.fd, 0));
-    return m;
-  }
-  ~mapped_file() {
-    if (data) munmap(data, size);
-    if (fd >= 0) ::close(fd);
-  }
-};
+using archie::tools::mapped_file;
+
 
 json::object error_json(const store_error& e) {
   return {{"ok", false},        {"kind", to_string(e.kind)}, {"status", e.http_status}, {"code", e.code},

@@ -1,8 +1,12 @@
 #include "config/config.hpp"
 
+#include "config/url_redaction.hpp"
+
 #include "config/detail/table_reader.hpp"
 
 #include <cerrno>
+#include <charconv>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 
@@ -28,10 +32,11 @@ void read_tls(table_reader t, tls_config& c) {
 }
 
 void read_nats(table_reader t, nats_config& c) {
-  c.urls = t.string_list("urls", c.urls);
+  c.urls = t.url_list("urls", c.urls);
   if (c.urls.empty()) t.fail("urls", "needs at least one server URL");
   for (const auto& u : c.urls)
-    if (u.find("://") == std::string::npos) t.fail("urls", "\"" + u + "\" is not a URL such as nats://host:4222");
+    if (u.find("://") == std::string::npos)
+      t.fail("urls", "\"" + redact_userinfo(u) + "\" is not a URL such as nats://host:4222");
   c.name = t.string("name", c.name);
   c.user = t.string("user", c.user);
   c.password = t.secret_value("password", false);
@@ -117,6 +122,8 @@ bool subject_matches(std::string_view pattern, std::string_view subject) {
 
 void read_queue(table_reader t, queue_config& c) {
   c.dead_letter_subject = t.string("dead_letter_subject", c.dead_letter_subject);
+  c.dead_letter_max_bytes = t.integer("dead_letter_max_bytes", c.dead_letter_max_bytes, -1, i64_max);
+  c.dead_letter_max_age = t.duration("dead_letter_max_age", c.dead_letter_max_age, 0ms, 24h * 3650);
   c.ack_mode = t.choice("ack_mode", c.ack_mode, {"sync", "async"});
   c.fetch_expires = t.duration("fetch_expires", c.fetch_expires, 100ms, 5min);
   c.max_fetch_batch = t.integer("max_fetch_batch", c.max_fetch_batch, 1, 10'000);
@@ -163,11 +170,27 @@ gcs_store_config read_gcs(table_reader& t) {
   return c;
 }
 
+// Permission bits as an octal string ("0640"), the way chmod and Kubernetes write them.
+unsigned read_mode(table_reader& t, const char* key, unsigned fallback) {
+  char dflt[8];
+  std::snprintf(dflt, sizeof dflt, "0%o", fallback);
+  std::string text = t.string(key, dflt);
+  unsigned value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value, 8);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || value > 0777) {
+    t.fail(key, "\"" + text + "\" is not an octal permission mode such as \"0600\"");
+    return fallback;
+  }
+  return value;
+}
+
 fs_store_config read_fs(table_reader& t) {
   fs_store_config c;
   c.root = t.string("root", c.root);
   if (c.root.empty() || c.root.front() != '/') t.fail("root", "must be an absolute directory path");
   c.fsync = t.boolean("fsync", c.fsync);
+  c.file_mode = read_mode(t, "file_mode", c.file_mode);
+  c.dir_mode = read_mode(t, "dir_mode", c.dir_mode);
   return c;
 }
 
@@ -240,6 +263,7 @@ void read_replication(table_reader t, replication_config& c) {
   c.delete_not_found = t.choice("delete_not_found", c.delete_not_found, {"done", "retry"});
   c.max_retries = t.integer("max_retries", c.max_retries, 1, 1'000'000);
   c.wait_for_matching_etag = t.boolean("wait_for_matching_etag", c.wait_for_matching_etag);
+  c.max_records_per_message = t.integer("max_records_per_message", c.max_records_per_message, 1, 100'000);
 }
 
 }  // namespace

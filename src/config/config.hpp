@@ -79,6 +79,10 @@ struct queue_config {
   consumer_config consumer;
   backoff_config nak_backoff;
   std::string dead_letter_subject;  ///< empty: terminated messages are not republished
+  /// Limits of the provisioned dead-letter stream (oldest dropped first): dead letters are for
+  /// people to read, and an unbounded stream would eventually fill the JetStream server.
+  std::int64_t dead_letter_max_bytes = 1ll << 30;
+  milliseconds dead_letter_max_age{30ll * 24 * 3600 * 1000};
   std::string ack_mode = "sync";    ///< sync: wait for the server to confirm each ack | async
   milliseconds fetch_expires{5000};
   std::int64_t max_fetch_batch = 256;
@@ -113,6 +117,8 @@ struct gcs_store_config {
 struct fs_store_config {
   std::string root;
   bool fsync = true;
+  unsigned file_mode = 0600;  ///< replicas are private by default: the source's ACLs do not travel
+  unsigned dir_mode = 0700;
 };
 
 using store_config = std::variant<s3_store_config, gcs_store_config, fs_store_config>;
@@ -138,8 +144,11 @@ struct replication_config {
   std::string unrouted_events = "skip";  ///< skip (ack) | term: buckets no route covers
   bool ignore_lifecycle_expiry = true;
   std::string delete_not_found = "done";  ///< done | retry (original archie: retry then term)
-  std::int64_t max_retries = 5;          ///< deliveries before a missing source is terminated
+  std::int64_t max_retries = 5;          ///< deliveries before a missing source counts as superseded
   bool wait_for_matching_etag = false;
+  /// A message with more records is refused (term): one message must not fan out into
+  /// thousands of copies that a single nak would all redo.
+  std::int64_t max_records_per_message = 1000;
 };
 
 struct worker_config {

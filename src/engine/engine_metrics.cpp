@@ -46,6 +46,13 @@ engine_metrics& engine_metrics::get() {
           .Name("archie_stale_deletes_total")
           .Help("Delete events not propagated because the key exists again at the source")
           .Register(metrics::registry()),
+      prometheus::BuildCounter()
+          .Name("archie_superseded_events_total")
+          .Help("Copy events settled without copying because the source object is gone or changed; "
+                "the newer state has its own event")
+          .Register(metrics::registry()),
+      counter("archie_convergence_repairs_total",
+              "Extra replication rounds because the source changed while an event was being handled"),
   };
   return m;
 }

@@ -1,6 +1,7 @@
 #include "engine/replicator.hpp"
 
 #include "engine/engine_metrics.hpp"
+#include "engine/key_locks.hpp"
 #include "event/minio_event.hpp"
 #include "log/logger.hpp"
 #include "pipe/fan_out_copy.hpp"
@@ -62,6 +63,46 @@ const char* state_name(message_outcome::kind k) {
   return "ack";
 }
 
+constexpr int max_convergence_rounds = 5;  // writes per event before giving the key a rest (nak)
+
+// What the source holds for a key: nothing, or one version of an object.
+struct source_state {
+  bool exists = false;
+  store::object_info info;
+};
+
+// Same version: same existence, and for objects the same ETag, size and modification time
+// (an in-place metadata change keeps the ETag but not Last-Modified).
+bool same_version(const source_state& a, const source_state& b) {
+  if (a.exists != b.exists) return false;
+  if (!a.exists) return true;
+  return a.info.etag == b.info.etag && a.info.size == b.info.size && a.info.last_modified == b.info.last_modified;
+}
+
+// The metadata a copy carries: the source's, with archie's marker set to this source's ETag.
+// A source that is itself a replica (chained A -> B -> C, or restored from an archie copy)
+// already has a marker: it is replaced, never sent twice.
+store::object_info with_source_etag(const store::object_info& info) {
+  store::object_info meta = info;
+  std::erase_if(meta.user_metadata, [](const auto& kv) { return kv.first == store::source_etag_metadata; });
+  meta.user_metadata.emplace_back(store::source_etag_metadata, meta.etag);
+  return meta;
+}
+
+// One destination's part in one event.
+struct target_work {
+  route::target target;
+  store::destination* dest = nullptr;
+  std::optional<store_error> failure;  ///< set once; the destination takes no further part
+};
+
+struct round_result {
+  bool wrote = false;           ///< something was written or removed: the source must be re-read
+  bool source_changed = false;  ///< the version we were copying vanished mid-copy (412 / 404)
+  std::optional<store_error> source_error;  ///< the source could not be read (retry later)
+  std::uint64_t copied_bytes = 0;
+};
+
 struct store_health {
   std::mutex mutex;
   bool ok = true;
@@ -80,6 +121,7 @@ struct replicator::impl {
   std::map<std::string, std::unique_ptr<store::gcs::gcs_client>> gcs_clients;  // before destinations: outlives them
   std::map<std::string, std::unique_ptr<store::destination>> destinations;
   std::map<std::string, std::shared_ptr<store_health>> health;  // "store/bucket"
+  key_locks locks;
 
   impl(asio::any_io_executor ex, asio::thread_pool& pool_threads, const config::config& c)
       : io(ex),
@@ -87,7 +129,8 @@ struct replicator::impl {
         cfg(c),
         router(c.routes),
         pool(ex, static_cast<std::size_t>(c.replication.part_size_mib) << 20,
-             static_cast<std::size_t>(c.replication.buffer_budget_mib) << 20) {
+             static_cast<std::size_t>(c.replication.buffer_budget_mib) << 20),
+        locks(ex) {
     for (const auto& [name, sc] : cfg.stores) {
       if (const auto* s3 = std::get_if<config::s3_store_config>(&sc)) {
         auto client = std::make_unique<store::s3::s3_client>(io, name, *s3);
@@ -113,132 +156,242 @@ struct replicator::impl {
     if (cfg.routes.empty()) log::warn("no [[route]] configured: every event will be handled as unrouted");
   }
 
-  void count(const message_outcome& o, const std::string& event, const char* type) {
+  void count(const message_outcome& o, std::string_view event, const char* type) {
     engine_metrics::get()
-        .processed.Add({{"state", state_name(o.what)}, {"code", o.code}, {"event", event}, {"eventType", type}})
+        .processed.Add({{"state", state_name(o.what)}, {"code", o.code}, {"event", std::string(event)}, {"eventType", type}})
         .Increment();
   }
 
-  // Source missing or not yet at the expected ETag: wait with backoff, then give up.
-  message_outcome retry_then_term(const queue::delivery_info& d, std::string code, std::string reason) {
-    if (static_cast<std::int64_t>(d.deliveries) >= cfg.replication.max_retries)
-      return message_outcome::term(code, reason + " (after " + std::to_string(d.deliveries) + " deliveries)");
+  // The source has nothing (yet) for this event: wait with backoff in case the source shows
+  // it late, then settle the event as superseded. The newer state of the key (a delete or an
+  // overwrite) has its own event, so nothing is lost and nobody needs to look at it.
+  message_outcome retry_then_superseded(const queue::delivery_info& d, std::string code, std::string reason) {
+    if (static_cast<std::int64_t>(d.deliveries) >= cfg.replication.max_retries) {
+      engine_metrics::get().superseded.Add({{"cause", code}}).Increment();
+      return message_outcome::ack("superseded");
+    }
     return message_outcome::nak(std::move(code), std::move(reason));
   }
 
-  asio::awaitable<message_outcome> copy(const event::object_event& ev, const route::decision& d,
-                                        const queue::delivery_info& delivery, bool force) {
-    auto started = steady::now();
-    const auto& src_cfg = d.route->cfg.source;
-    auto& source = *s3_clients.at(src_cfg.store);
-    auto head = co_await source.head_object(ev.bucket, ev.key);
-    if (!head) {
-      if (head.error().kind == error_kind::not_found)
-        co_return retry_then_term(delivery, "source_not_found", head.error().describe());
-      co_return outcome_for(head.error(), "source");
-    }
-    store::object_info meta = head.value();
-    if (cfg.replication.wait_for_matching_etag && !ev.etag.empty() && meta.etag != ev.etag)
-      co_return retry_then_term(delivery, "etag_mismatch",
-                                "source ETag " + meta.etag + " differs from the event's " + ev.etag);
-    meta.user_metadata.emplace_back(store::source_etag_metadata, meta.etag);
+  // HEAD of the source key: absent is a state, not an error.
+  asio::awaitable<store::result<source_state>> read_source(store::s3::s3_client& source, const std::string& bucket,
+                                                           const std::string& key) {
+    auto head = co_await source.head_object(bucket, key);
+    if (head) co_return source_state{true, std::move(head.value())};
+    if (head.error().kind == error_kind::not_found) co_return source_state{};
+    co_return head.error();
+  }
 
-    // Idempotency: a destination that already holds this source ETag is done.
-    std::vector<route::target> pending;
-    for (const auto& t : d.targets) {
-      auto& dest = *destinations.at(t.store);
-      auto recorded = co_await dest.recorded_source_etag(t.bucket, t.key);
-      if (!recorded) co_return outcome_for(recorded.error(), "destination");
+  // One pass writing `state` (an object version) to every destination still in play.
+  asio::awaitable<round_result> copy_round(const event::object_event& ev, const source_state& state,
+                                           std::vector<target_work>& work, bool force,
+                                           store::s3::s3_client& source, const std::string& source_store) {
+    round_result out;
+    store::object_info meta = with_source_etag(state.info);
+    std::vector<target_work*> pending;
+    for (auto& w : work) {
+      if (w.failure) continue;
+      // Idempotency: a destination that already holds this source ETag is done.
+      auto recorded = co_await w.dest->recorded_source_etag(w.target.bucket, w.target.key);
+      if (!recorded) {
+        w.failure = recorded.error();
+        continue;
+      }
       if (!force && recorded.value() == meta.etag) continue;
-      pending.push_back(t);
+      pending.push_back(&w);
     }
-    if (pending.empty()) {
-      log::info("already replicated", {{"key", ev.key}, {"bucket", ev.bucket}, {"etag", meta.etag}});
-      co_return message_outcome::ack("already_replicated");
-    }
-
-    // Same S3 store (endpoint and credentials) as the source: let the server copy.
-    std::optional<store_error> failure;
     pipe::copy_request req;
     req.source = &source;
     req.bucket = ev.bucket;
     req.key = ev.key;
     req.meta = meta;
     req.parts_in_flight = static_cast<std::size_t>(cfg.replication.parts_in_flight);
-    for (const auto& t : pending) {
-      if (t.store == src_cfg.store && meta.size <= max_single_copy) {
-        auto r = co_await source.copy_object(ev.bucket, ev.key, t.bucket, t.key, &meta);
-        if (!r && !failure) failure = r.error();
+    std::vector<target_work*> piped;
+    for (auto* w : pending) {
+      // Same S3 store (endpoint and credentials) as the source: let the server copy.
+      if (w->target.store == source_store && meta.size <= max_single_copy) {
+        auto r = co_await source.copy_object(ev.bucket, ev.key, w->target.bucket, w->target.key, &meta);
+        if (r) {
+          out.wrote = true;
+        } else if (r.error().kind == error_kind::precondition_failed || r.error().kind == error_kind::not_found) {
+          out.source_changed = true;  // the version we meant to copy is gone
+        } else {
+          w->failure = r.error();
+        }
         continue;
       }
-      req.targets.push_back({destinations.at(t.store).get(), t.bucket, t.key});
+      req.targets.push_back({w->dest, w->target.bucket, w->target.key});
+      piped.push_back(w);
     }
     if (!req.targets.empty()) {
       auto report = co_await pipe::fan_out_copy(io, pool, req);
-      if (const auto* e = report.first_error(); e && !failure) failure = *e;
-      if (report.source_error && report.source_error->kind == error_kind::precondition_failed)
-        failure = *report.source_error;  // changed mid-copy: the newer version has its own event
+      if (report.source_error) {
+        auto kind = report.source_error->kind;
+        if (kind == error_kind::precondition_failed || kind == error_kind::not_found) out.source_changed = true;
+        else out.source_error = *report.source_error;
+      }
+      for (std::size_t i = 0; i < piped.size(); ++i) {
+        if (report.target_errors[i]) piped[i]->failure = *report.target_errors[i];
+        else if (!report.source_error) out.wrote = true;
+      }
     }
+    out.copied_bytes = out.wrote ? meta.size : 0;
+    co_return out;
+  }
+
+  // One pass removing the key from every destination still in play.
+  asio::awaitable<round_result> remove_round(std::vector<target_work>& work) {
+    round_result out;
+    for (auto& w : work) {
+      if (w.failure) continue;
+      auto r = co_await w.dest->remove(w.target.bucket, w.target.key);
+      if (r) out.wrote = true;
+      else w.failure = r.error();
+    }
+    co_return out;
+  }
+
+  // Makes every destination equal to the source for one key, starting from `desired` (what
+  // the source held when we looked). After each write, the source is read again: if it still
+  // holds what we wrote, the destinations are right at that moment, and any later change has
+  // its own event; if not, a concurrent change (or a concurrent worker's stale write) may
+  // have been undone by ours, so write the new state and check again. Destinations are
+  // independent: one that refuses does not hold back the others.
+  asio::awaitable<message_outcome> converge(const event::object_event& ev, const route::decision& d,
+                                            const queue::delivery_info& delivery, const source_state& start,
+                                            bool force) {
+    source_state desired = start;
+    auto started = steady::now();
+    const auto& src_cfg = d.route->cfg.source;
+    auto& source = *s3_clients.at(src_cfg.store);
+    std::vector<target_work> work;
+    for (const auto& t : d.targets) work.push_back({t, destinations.at(t.store).get(), std::nullopt});
+
+    bool wrote_any = false;
+    std::uint64_t copied_bytes = 0;
+    for (int round = 0;; ++round) {
+      round_result r;
+      if (desired.exists) r = co_await copy_round(ev, desired, work, force, source, src_cfg.store);
+      else r = co_await remove_round(work);
+      if (r.source_error) co_return outcome_for(*r.source_error, "source");
+      wrote_any = wrote_any || r.wrote;
+      copied_bytes += r.copied_bytes;
+      if (!r.wrote && !r.source_changed) break;  // nothing written by us: nothing to re-check
+      auto now = co_await read_source(source, ev.bucket, ev.key);
+      if (!now) co_return outcome_for(now.error(), "source");
+      if (!r.source_changed && same_version(now.value(), desired)) break;
+      if (round + 1 >= max_convergence_rounds)
+        co_return message_outcome::nak("source_churn", "the source kept changing while " + ev.key +
+                                                           " was replicated; trying again later");
+      engine_metrics::get().convergence_repairs.Increment();
+      log::info("source changed while replicating; converging",
+                {{"key", ev.key}, {"bucket", ev.bucket}, {"seq", delivery.stream_sequence}, {"round", round + 1},
+                 {"had", desired.exists ? desired.info.etag : std::string("absent")},
+                 {"now", now->exists ? now->info.etag : std::string("absent")}});
+      desired = std::move(now.value());
+      force = true;  // a repair must not trust ETags recorded by writes it is correcting
+    }
+
+    // Destinations that could not take the change decide the outcome; the rest are done and
+    // a redelivery finds them so (recorded ETag, or absent).
+    std::string reasons;
+    bool retry = false;
+    const store_error* first = nullptr;
+    for (const auto& w : work) {
+      if (!w.failure) continue;
+      if (!first) first = &*w.failure;
+      if (w.failure->kind != error_kind::permanent) retry = true;
+      reasons += (reasons.empty() ? "" : "; ") + w.failure->describe();
+    }
+    if (first) {
+      std::string code = std::string("destination_") + store::to_string(first->kind);
+      if (retry) co_return message_outcome::nak(code == "destination_permanent" ? "destination_retryable" : code, reasons);
+      co_return message_outcome::term(code, reasons);
+    }
+
     auto& m = engine_metrics::get();
-    if (failure) {
-      if (failure->kind == error_kind::precondition_failed)
-        co_return message_outcome::nak("source_changed", failure->describe());
-      if (failure->kind == error_kind::not_found && failure->store == src_cfg.store)
-        co_return retry_then_term(delivery, "source_not_found", failure->describe());
-      co_return outcome_for(*failure, failure->store == src_cfg.store ? "source" : "destination");
-    }
     double secs = seconds_since(started);
+    double queued = std::chrono::duration<double>(std::chrono::system_clock::now() - delivery.published).count();
+    if (!desired.exists) {
+      m.delete_duration.Observe(secs);
+      m.delete_delivered.Increment();
+      m.delete_queue_duration.Observe(queued);
+      log::info("removed", {{"key", ev.key}, {"bucket", ev.bucket}, {"seq", delivery.stream_sequence},
+                            {"deliveries", delivery.deliveries}, {"destinations", d.targets.size()}});
+      co_return message_outcome::ack("removed");
+    }
+    if (!wrote_any) {
+      log::info("already replicated", {{"key", ev.key}, {"bucket", ev.bucket}, {"etag", desired.info.etag}});
+      co_return message_outcome::ack("already_replicated");
+    }
     m.transfer_duration.Observe(secs);
-    m.transfer_size.Observe(static_cast<double>(meta.size));
-    if (secs > 0) m.transfer_rate.Observe(static_cast<double>(meta.size) / secs);
+    m.transfer_size.Observe(static_cast<double>(desired.info.size));
+    if (secs > 0) m.transfer_rate.Observe(static_cast<double>(desired.info.size) / secs);
     m.transfer_delivered.Increment();
-    m.transfer_queue_duration.Observe(
-        std::chrono::duration<double>(std::chrono::system_clock::now() - delivery.published).count());
+    m.transfer_queue_duration.Observe(queued);
     std::string dests;
-    for (const auto& t : pending) dests += (dests.empty() ? "" : ",") + t.store + ":" + t.bucket + "/" + t.key;
+    for (const auto& t : d.targets) dests += (dests.empty() ? "" : ",") + t.store + ":" + t.bucket + "/" + t.key;
     log::info("replicated", {{"key", ev.key},
                              {"bucket", ev.bucket},
                              {"event", ev.event_name},
                              {"seq", delivery.stream_sequence},
                              {"deliveries", delivery.deliveries},
-                             {"bytes", meta.size},
+                             {"etag", desired.info.etag},
+                             {"bytes", desired.info.size},
+                             {"bytes_copied", copied_bytes},
                              {"duration_ms", static_cast<std::int64_t>(secs * 1000)},
-                             {"rate_mb_s", secs > 0 ? static_cast<double>(meta.size) / secs / 1e6 : 0.0},
+                             {"rate_mb_s", secs > 0 ? static_cast<double>(desired.info.size) / secs / 1e6 : 0.0},
                              {"destinations", dests}});
     co_return message_outcome::ack("copied");
   }
 
+  asio::awaitable<message_outcome> copy(const event::object_event& ev, const route::decision& d,
+                                        const queue::delivery_info& delivery, bool force) {
+    auto& source = *s3_clients.at(d.route->cfg.source.store);
+    auto head = co_await read_source(source, ev.bucket, ev.key);
+    if (!head) co_return outcome_for(head.error(), "source");
+    if (!head->exists)
+      co_return retry_then_superseded(delivery, "source_not_found",
+                                      "source " + ev.bucket + "/" + ev.key + " does not exist (deleted since?)");
+    if (cfg.replication.wait_for_matching_etag && !ev.etag.empty() && head->info.etag != ev.etag)
+      co_return retry_then_superseded(delivery, "etag_mismatch",
+                                      "source ETag " + head->info.etag + " differs from the event's " + ev.etag);
+    // Whatever version the source holds now is what the destinations must end with; an
+    // event for an older version simply brings them up to date.
+    const source_state& desired = head.value();
+    co_return co_await converge(ev, d, delivery, desired, force);
+  }
+
   asio::awaitable<message_outcome> remove(const event::object_event& ev, const route::decision& d,
                                           const queue::delivery_info& delivery) {
-    auto started = steady::now();
     auto& source = *s3_clients.at(d.route->cfg.source.store);
-    // The payload has no ordering guarantee: if the key exists again, this delete is stale.
-    auto head = co_await source.head_object(ev.bucket, ev.key);
-    if (head) {
+    // The payload has no ordering guarantee: if the key exists again, this delete is stale and
+    // the newer object's own event brings it.
+    auto head = co_await read_source(source, ev.bucket, ev.key);
+    if (!head) co_return outcome_for(head.error(), "source");
+    if (head->exists) {
       engine_metrics::get().stale_deletes.Add({}).Increment();
       log::info("stale delete not propagated: the key exists again at the source",
                 {{"key", ev.key}, {"bucket", ev.bucket}, {"seq", delivery.stream_sequence}});
       co_return message_outcome::ack("stale_delete");
     }
-    if (head.error().kind != error_kind::not_found) co_return outcome_for(head.error(), "source");
-    for (const auto& t : d.targets) {
-      auto& dest = *destinations.at(t.store);
-      if (cfg.replication.delete_not_found == "retry") {
-        auto recorded = co_await dest.recorded_source_etag(t.bucket, t.key);
+    if (cfg.replication.delete_not_found == "retry") {
+      for (const auto& t : d.targets) {
+        auto recorded = co_await destinations.at(t.store)->recorded_source_etag(t.bucket, t.key);
         if (recorded && recorded.value().empty())
           co_return retry_then_term(delivery, "destination_not_found", t.store + ":" + t.bucket + "/" + t.key);
       }
-      auto r = co_await dest.remove(t.bucket, t.key);
-      if (!r) co_return outcome_for(r.error(), "destination");
     }
-    auto& m = engine_metrics::get();
-    m.delete_duration.Observe(seconds_since(started));
-    m.delete_delivered.Increment();
-    m.delete_queue_duration.Observe(
-        std::chrono::duration<double>(std::chrono::system_clock::now() - delivery.published).count());
-    log::info("removed", {{"key", ev.key}, {"bucket", ev.bucket}, {"seq", delivery.stream_sequence},
-                          {"deliveries", delivery.deliveries}, {"destinations", d.targets.size()}});
-    co_return message_outcome::ack("removed");
+    source_state absent;
+    co_return co_await converge(ev, d, delivery, absent, false);
+  }
+
+  // Waiting for a destination copy to appear (delete_not_found = "retry"): the original
+  // archie's behaviour, which ends in a dead letter.
+  message_outcome retry_then_term(const queue::delivery_info& d, std::string code, std::string reason) {
+    if (static_cast<std::int64_t>(d.deliveries) >= cfg.replication.max_retries)
+      return message_outcome::term(code, reason + " (after " + std::to_string(d.deliveries) + " deliveries)");
+    return message_outcome::nak(std::move(code), std::move(reason));
   }
 
   asio::awaitable<message_outcome> handle_record(const event::object_event& ev, const queue::delivery_info& delivery) {
@@ -256,9 +409,13 @@ struct replicator::impl {
     }
     if (ev.action == event_action::remove) {
       if (d.route->exclude_remove.matches(ev.key)) co_return message_outcome::ack("excluded");
-      co_return co_await remove(ev, d, delivery);
+    } else if (d.route->exclude_copy.matches(ev.key)) {
+      co_return message_outcome::ack("excluded");
     }
-    if (d.route->exclude_copy.matches(ev.key)) co_return message_outcome::ack("excluded");
+    // One event per key at a time in this process (see key_locks.hpp).
+    std::string lock_key = d.route->cfg.source.store + '\n' + ev.bucket + '\n' + ev.key;
+    auto held = co_await locks.lock(lock_key);
+    if (ev.action == event_action::remove) co_return co_await remove(ev, d, delivery);
     // Metadata-only events must overwrite even when the ETag is unchanged.
     co_return co_await copy(ev, d, delivery, ev.action == event_action::copy_metadata);
   }
@@ -271,17 +428,24 @@ struct replicator::impl {
       count(o, "unknown", "malformed");
       co_return o;
     }
+    auto& records = std::get<0>(decoded);
+    if (static_cast<std::int64_t>(records.size()) > cfg.replication.max_records_per_message) {
+      message_outcome o = message_outcome::term(
+          "too_many_records", std::to_string(records.size()) + " records in one message; replication.max_records_per_message is " +
+                                  std::to_string(cfg.replication.max_records_per_message));
+      log::warn("event refused", {{"seq", msg.delivery().stream_sequence}, {"code", o.code}, {"reason", o.reason}});
+      count(o, "unknown", "malformed");
+      co_return o;
+    }
     message_outcome overall = message_outcome::ack("empty");
-    for (const auto& ev : std::get<0>(decoded)) {
+    for (const auto& ev : records) {
       message_outcome o;
       try {
         o = co_await handle_record(ev, msg.delivery());
       } catch (const std::exception& e) {
         o = message_outcome::nak("internal_error", e.what());
       }
-      // Unknown names come from outside: label them "other" to keep the label set bounded.
-      bool unknown = ev.action == event::event_action::skip && ev.skip_reason == "unknown_event_name";
-      count(o, unknown ? std::string("other") : ev.event_name, event::to_string(ev.action));
+      count(o, event::metric_event_name(ev.event_name), event::to_string(ev.action));
       if (o.what == message_outcome::kind::ack && o.code != "copied" && o.code != "removed")
         log::info("event skipped", {{"key", ev.key}, {"bucket", ev.bucket}, {"event", ev.event_name},
                                     {"seq", msg.delivery().stream_sequence}, {"code", o.code}});

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <optional>
+#include <span>
 
 namespace archie::event {
 
@@ -39,20 +40,20 @@ std::string normalise_event_name(std::string_view name) {
   return starts_with(name, "s3:") ? std::string(name) : "s3:" + std::string(name);
 }
 
-classification classify(std::string_view name) {
-  static constexpr std::string_view data_created[] = {
-      "s3:ObjectCreated:Put", "s3:ObjectCreated:Post", "s3:ObjectCreated:Copy",
-      "s3:ObjectCreated:CompleteMultipartUpload"};
-  static constexpr std::string_view metadata_changed[] = {
-      "s3:ObjectCreated:PutRetention", "s3:ObjectCreated:PutLegalHold", "s3:ObjectCreated:PutTagging",
-      "s3:ObjectCreated:DeleteTagging"};
-  static constexpr std::string_view removed[] = {
-      "s3:ObjectRemoved:Delete", "s3:ObjectRemoved:DeleteMarkerCreated", "s3:ObjectRemoved:DeleteAllVersions",
-      "s3:LifecycleDelMarkerExpiration:Delete"};
-  static constexpr std::string_view other_families[] = {
-      "s3:ObjectAccessed:", "s3:Replication:", "s3:ObjectRestore:", "s3:ObjectTransition:", "s3:Scanner:",
-      "s3:Bucket"};
+constexpr std::string_view data_created[] = {
+    "s3:ObjectCreated:Put", "s3:ObjectCreated:Post", "s3:ObjectCreated:Copy",
+    "s3:ObjectCreated:CompleteMultipartUpload"};
+constexpr std::string_view metadata_changed[] = {
+    "s3:ObjectCreated:PutRetention", "s3:ObjectCreated:PutLegalHold", "s3:ObjectCreated:PutTagging",
+    "s3:ObjectCreated:DeleteTagging"};
+constexpr std::string_view removed[] = {
+    "s3:ObjectRemoved:Delete", "s3:ObjectRemoved:DeleteMarkerCreated", "s3:ObjectRemoved:DeleteAllVersions",
+    "s3:LifecycleDelMarkerExpiration:Delete"};
+constexpr std::string_view other_families[] = {
+    "s3:ObjectAccessed:", "s3:Replication:", "s3:ObjectRestore:", "s3:ObjectTransition:", "s3:Scanner:",
+    "s3:Bucket"};
 
+classification classify(std::string_view name) {
   for (auto n : data_created)
     if (name == n) return {event_action::copy, ""};
   for (auto n : metadata_changed)
@@ -67,6 +68,22 @@ classification classify(std::string_view name) {
   // change data) shows up in metrics instead of vanishing silently.
   return {event_action::skip, "unknown_event_name"};
 }
+
+}  // namespace
+
+std::string_view metric_event_name(std::string_view name) {
+  using names = std::span<const std::string_view>;
+  for (names list : {names(data_created), names(metadata_changed), names(removed)})
+    for (auto n : list)
+      if (name == n) return n;
+  if (name == "s3:ObjectRemoved:NoOP") return "s3:ObjectRemoved:NoOP";
+  // Families match by prefix, so the rest of the name is the sender's: never a label value.
+  for (auto f : other_families)
+    if (starts_with(name, f)) return f;
+  return "other";
+}
+
+namespace {
 
 // Reasons land in logs and in dead-letter headers, where a raw key could smuggle a newline or
 // run on for kilobytes: escape everything outside printable ASCII and cap the length.

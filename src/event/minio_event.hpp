@@ -21,6 +21,10 @@ enum class event_action {
 
 const char* to_string(event_action a);
 
+/// The event name as a metric label: one of a closed set (the names archie knows, a known
+/// family's prefix such as "s3:ObjectAccessed:", or "other"), whatever the sender put there.
+std::string_view metric_event_name(std::string_view event_name);
+
 struct object_event {
   std::string event_name;  ///< always "s3:"-prefixed, even when the sender (AWS) omits it
   event_action action = event_action::skip;

@@ -5,6 +5,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -15,6 +16,8 @@
 #include <cctype>
 #include <cstring>
 #include <deque>
+#include <memory>
+#include <optional>
 #include <variant>
 
 namespace archie::http {
@@ -27,7 +30,23 @@ using steady = std::chrono::steady_clock;
 
 namespace {
 
-constexpr std::size_t max_small_body = 64 * 1024 * 1024;
+constexpr std::size_t max_small_body = 64 * 1024 * 1024;  // 2xx answers read into memory (listings)
+// Error answers are read up to this much and the connection is then dropped, so a proxy that
+// answers a part upload with a huge error page cannot break the memory bound.
+constexpr std::size_t max_error_body = 64 * 1024;
+constexpr int max_interim_responses = 8;  // 100 Continue, 103 Early Hints...
+
+// One DNS resolution. The resolver runs getaddrinfo on a thread of its own and cannot be
+// interrupted, so the state lives apart from the waiting coroutine: on timeout the waiter
+// leaves and the late answer lands here, harmlessly.
+struct resolution {
+  explicit resolution(asio::any_io_executor ex) : resolver(ex), deadline(ex) {}
+  tcp::resolver resolver;
+  asio::steady_timer deadline;
+  boost::system::error_code ec;
+  tcp::resolver::results_type results;
+  bool done = false;
+};
 
 using tls_stream = beast::ssl_stream<beast::tcp_stream>;
 
@@ -53,12 +72,6 @@ std::string lower(std::string_view s) {
 }
 
 }  // namespace
-
-std::optional<std::string> response::header(std::string_view lower_name) const {
-  for (const auto& [k, v] : headers)
-    if (k == lower_name) return v;
-  return std::nullopt;
-}
 
 struct client::impl {
   asio::any_io_executor executor;
@@ -86,11 +99,25 @@ struct client::impl {
   std::string where() const { return ep.host + ":" + std::to_string(ep.port); }
 
   asio::awaitable<std::variant<std::unique_ptr<connection>, transport_error>> open() {
-    tcp::resolver resolver(executor);
-    // Resolved for every new connection, so a moved endpoint is followed without restart.
-    auto [rec, results] = co_await resolver.async_resolve(ep.host, std::to_string(ep.port),
-                                                          asio::as_tuple(asio::use_awaitable));
-    if (rec) co_return transport_error{rec, "resolve " + where() + ": " + rec.message(), false};
+    // Resolved for every new connection, so a moved endpoint is followed without restart;
+    // bounded by connect_timeout, since a stuck DNS server would otherwise hold the slot.
+    auto dns = std::make_shared<resolution>(executor);
+    dns->resolver.async_resolve(ep.host, std::to_string(ep.port),
+                                [dns](boost::system::error_code ec, tcp::resolver::results_type r) {
+                                  dns->ec = ec;
+                                  dns->results = std::move(r);
+                                  dns->done = true;
+                                  dns->deadline.cancel();
+                                });
+    dns->deadline.expires_after(opts.connect_timeout);
+    co_await dns->deadline.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (!dns->done) {
+      dns->resolver.cancel();
+      co_return transport_error{asio::error::timed_out, "resolve " + where() + ": timed out after " +
+                                                            std::to_string(opts.connect_timeout.count()) + " ms", false};
+    }
+    if (dns->ec) co_return transport_error{dns->ec, "resolve " + where() + ": " + dns->ec.message(), false};
+    auto results = dns->results;
     beast::tcp_stream tcp_s(executor);
     tcp_s.expires_after(opts.connect_timeout);
     auto [cec, _] = co_await tcp_s.async_connect(results, asio::as_tuple(asio::use_awaitable));
@@ -148,16 +175,29 @@ struct client::impl {
     auto [wec, wn] = co_await c.visit([&](auto& s) { return bhttp::async_write(s, sr, asio::as_tuple(asio::use_awaitable)); });
     if (wec) co_return transport_error{wec, req.method + " " + where() + ": send failed: " + wec.message(), false};
 
-    bhttp::response_parser<bhttp::buffer_body> p;
-    p.body_limit(boost::none);
-    if (req.method == "HEAD") p.skip(true);
-    c.tcp_layer().expires_after(opts.io_timeout);
-    auto [hec, hn] = co_await c.visit([&](auto& s) { return bhttp::async_read_header(s, c.buffer, p, asio::as_tuple(asio::use_awaitable)); });
-    if (hec) co_return transport_error{hec, req.method + " " + where() + ": no response: " + hec.message(), true};
+    // Interim answers (100 Continue, 103 Early Hints) precede the real one on the same
+    // connection: skip them, or the real answer would be left unread in a pooled connection.
+    std::optional<bhttp::response_parser<bhttp::buffer_body>> parser;
+    for (int interim = 0;; ++interim) {
+      parser.emplace();
+      parser->body_limit(boost::none);
+      if (req.method == "HEAD") parser->skip(true);
+      c.tcp_layer().expires_after(opts.io_timeout);
+      auto& pr = *parser;
+      auto [hec, hn] = co_await c.visit([&](auto& s) { return bhttp::async_read_header(s, c.buffer, pr, asio::as_tuple(asio::use_awaitable)); });
+      if (hec) co_return transport_error{hec, req.method + " " + where() + ": no response: " + hec.message(), true};
+      unsigned status = parser->get().result_int();
+      if (status < 100 || status >= 200 || status == 101) break;
+      if (interim + 1 >= max_interim_responses)
+        co_return transport_error{{}, req.method + " " + where() + ": too many interim responses", true, true};
+    }
+    auto& p = *parser;
 
     response out;
     auto& msg = p.get();
     out.status = static_cast<int>(msg.result_int());
+    bool error_answer = out.status < 200 || out.status >= 300;
+    bool truncated = false;
     for (const auto& f : msg) out.headers.emplace_back(lower(f.name_string()), std::string(f.value()));
     bool to_caller = !into.empty() && out.status >= 200 && out.status < 300;
 
@@ -170,6 +210,10 @@ struct client::impl {
             co_return transport_error{{}, req.method + " " + where() + ": body is " + std::to_string(*length) +
                                               " bytes, expected " + std::to_string(into.size()), true};
           target = into;
+        } else if (error_answer && *length > max_error_body) {
+          out.body.resize(max_error_body);  // enough to read the error code; the rest is dropped
+          target = std::as_writable_bytes(std::span(out.body));
+          truncated = true;
         } else {
           if (*length > max_small_body)
             co_return transport_error{{}, req.method + " " + where() + ": unexpected " + std::to_string(*length) +
@@ -192,6 +236,10 @@ struct client::impl {
             room = into.size() - filled;
             if (room == 0) co_return transport_error{{}, req.method + " " + where() + ": body larger than buffer", true};
           } else {
+            if (error_answer && filled >= max_error_body) {
+              truncated = true;
+              break;
+            }
             if (sink.size() - filled < 64 * 1024) sink.resize(filled + 256 * 1024);
             if (sink.size() > max_small_body) co_return transport_error{{}, "response body too large", true};
             base = reinterpret_cast<std::byte*>(sink.data()) + filled;
@@ -211,7 +259,7 @@ struct client::impl {
           co_return transport_error{{}, req.method + " " + where() + ": short body", true};
       }
     }
-    reusable = msg.keep_alive();
+    reusable = msg.keep_alive() && !truncated;  // unread bytes would corrupt the next exchange
     co_return out;
   }
 

@@ -5,6 +5,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/this_coro.hpp>
 
 #include <memory>
 
@@ -22,6 +23,20 @@ const store::store_error* copy_report::first_error() const {
 
 namespace {
 
+// Outside coroutines: GCC 12 rejects string-literal aggregate members in coroutine frames.
+store::store_error size_changed(const copy_request& req, std::uint64_t total) {
+  return store::store_error{store::error_kind::precondition_failed, req.source->store_name(), "GetObject", req.bucket,
+                            req.key, 0, "SizeChanged",
+                            "ranged GET reports " + std::to_string(total) + " bytes in all, HEAD said " +
+                                std::to_string(req.meta.size),
+                            ""};
+}
+
+store::store_error cancelled_error(const copy_request& req) {
+  return store::store_error{store::error_kind::retryable, req.source->store_name(), "GetObject", req.bucket, req.key,
+                            0, "Cancelled", "copy cancelled (message timeout or shutdown); uploads aborted", ""};
+}
+
 // Everything the part workers touch lives here, owned by shared_ptr: if the waiting handler
 // is cancelled (timeout, shutdown), workers still finish safely and abort what they started.
 struct copy_job : std::enable_shared_from_this<copy_job> {
@@ -34,6 +49,7 @@ struct copy_job : std::enable_shared_from_this<copy_job> {
   std::size_t next_part = 0;
   wait_group workers;
   std::shared_ptr<wait_group> finished;  ///< signalled when run() is over; shared with the waiter
+  bool cancelled = false;
 
   copy_job(asio::any_io_executor ex, part_buffer_pool& p, const copy_request& r)
       : executor(ex), pool(p), req(r), workers(ex), finished(std::make_shared<wait_group>(ex)) {
@@ -64,10 +80,20 @@ struct copy_job : std::enable_shared_from_this<copy_job> {
     group->done();
   }
 
+  // The waiter was cancelled (message timeout, shutdown): start no more parts, let parts
+  // waiting for their turn return, and abort what was started. In-flight part requests end
+  // on their own (bounded by the store's I/O timeout).
+  void cancel() {
+    if (cancelled) return;
+    cancelled = true;
+    for (auto& up : uploads)
+      if (up) up->stop_waiting();
+  }
+
   asio::awaitable<void> part_worker() {
     auto self = shared_from_this();
     const std::size_t part_size = pool.part_size();
-    while (next_part < parts && !report.source_error && any_target_alive()) {
+    while (!cancelled && next_part < parts && !report.source_error && any_target_alive()) {
       std::size_t part = next_part++;
       std::uint64_t offset = static_cast<std::uint64_t>(part) * part_size;
       std::size_t len = static_cast<std::size_t>(std::min<std::uint64_t>(part_size, req.meta.size - offset));
@@ -75,6 +101,9 @@ struct copy_job : std::enable_shared_from_this<copy_job> {
       if (len > 0) {
         store::s3::get_options opts{offset, req.meta.etag};
         auto got = co_await req.source->get_object(req.bucket, req.key, std::span<std::byte>(buf->data(), len), opts);
+        // The total in Content-Range must be the size we planned the parts for; a server or
+        // proxy that disagrees would leave a truncated or padded copy.
+        if (got && got->size != req.meta.size) got = size_changed(req, got->size);
         if (!got) {
           if (!report.source_error) report.source_error = got.error();
           // Later parts will never come: destinations that send in order must stop waiting.
@@ -112,6 +141,7 @@ struct copy_job : std::enable_shared_from_this<copy_job> {
     for (std::size_t w = 0; w < width; ++w) asio::co_spawn(executor, part_worker(), asio::detached);
     co_await workers.wait();
 
+    if (cancelled && !report.source_error) report.source_error = cancelled_error(req);
     for (std::size_t t = 0; t < uploads.size(); ++t) {
       if (!uploads[t]) continue;
       if (report.source_error || report.target_errors[t] || next_part < parts) {
@@ -133,10 +163,29 @@ struct copy_job : std::enable_shared_from_this<copy_job> {
 
 asio::awaitable<copy_report> fan_out_copy(asio::any_io_executor executor, part_buffer_pool& pool,
                                           const copy_request& request) {
+  // A waiter that is already cancelled starts nothing: its next co_await would throw and
+  // leave a job running that nobody waits for.
+  auto state = co_await asio::this_coro::cancellation_state;
+  if (state.cancelled() != asio::cancellation_type::none) {
+    copy_report r;
+    r.source_error = cancelled_error(request);
+    r.target_errors.resize(request.targets.size());
+    co_return r;
+  }
   auto job = std::make_shared<copy_job>(executor, pool, request);
   auto finished = job->finished;
   asio::co_spawn(executor, job->run(), asio::detached);
-  co_await finished->wait();
+  // Structured: the copy never outlives this call. When the waiter is cancelled, the job is
+  // told to stop and abort its uploads, and we keep waiting until it has, so that the buffer
+  // pool, the stores and the concurrency slot all stay held by a live transfer.
+  while (finished->pending() > 0) {
+    co_await finished->wait();
+    auto now = co_await asio::this_coro::cancellation_state;
+    if (now.cancelled() != asio::cancellation_type::none) {
+      job->cancel();
+      co_await asio::this_coro::reset_cancellation_state();
+    }
+  }
   co_return job->report;
 }
 

@@ -5,6 +5,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <cstddef>
@@ -19,8 +20,12 @@ class wait_group {
     if (--pending_ == 0) timer_.cancel();
   }
   std::size_t pending() const { return pending_; }
+  /// Returns when every child is done, or early when the waiting coroutine is cancelled
+  /// (check pending()): the caller decides whether to stop the children and wait again.
   boost::asio::awaitable<void> wait() {
     while (pending_ > 0) {
+      auto state = co_await boost::asio::this_coro::cancellation_state;
+      if (state.cancelled() != boost::asio::cancellation_type::none) co_return;
       timer_.expires_at(boost::asio::steady_timer::time_point::max());
       co_await timer_.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
     }

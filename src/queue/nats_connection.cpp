@@ -1,5 +1,7 @@
 #include "queue/nats_connection.hpp"
 
+#include "config/url_redaction.hpp"
+
 #include "log/logger.hpp"
 #include "metrics/registry.hpp"
 #include "queue/nats_error.hpp"
@@ -38,7 +40,7 @@ void check(natsStatus s, std::string_view what) {
 
 std::string current_url(natsConnection* nc) {
   char buf[256] = {0};
-  if (natsConnection_GetConnectedUrl(nc, buf, sizeof buf) == NATS_OK) return buf;
+  if (natsConnection_GetConnectedUrl(nc, buf, sizeof buf) == NATS_OK) return config::redact_userinfo(buf);
   return {};
 }
 
@@ -89,7 +91,7 @@ std::unique_ptr<nats_connection> nats_connection::connect(const config::nats_con
   }
 
   std::string servers;
-  for (const auto& u : cfg.urls) servers += (servers.empty() ? "" : ",") + u;
+  for (const auto& u : cfg.urls) servers += (servers.empty() ? "" : ",") + config::redact_userinfo(u);
   natsStatus s = natsConnection_Connect(&self->conn_, o);
   if (s != NATS_OK) throw nats_error("connect to NATS at " + servers, s);
   s = natsConnection_JetStream(&self->js_, self->conn_, nullptr);

@@ -1,5 +1,7 @@
 #include "queue/nats_error.hpp"
 
+#include "config/url_redaction.hpp"
+
 namespace archie::queue {
 
 std::string nats_error_text(std::string_view operation, natsStatus status, jsErrCode js_code) {
@@ -10,7 +12,7 @@ std::string nats_error_text(std::string_view operation, natsStatus status, jsErr
   natsStatus last_status = NATS_OK;
   if (const char* detail = nats_GetLastError(&last_status); detail && *detail && last_status == status) {
     text += " (";
-    text += detail;
+    text += config::redact_userinfo_in_text(detail);  // nats.c names the server URL, userinfo included
     text += ")";
   }
   if (js_code != 0) text += " [jetstream error " + std::to_string(static_cast<int>(js_code)) + "]";

@@ -159,6 +159,8 @@ provision_result provision(jsCtx* js, const config::queue_config& cfg) {
     dlq.subjects = {cfg.dead_letter_subject};
     dlq.retention = "limits";
     dlq.replicas = cfg.stream.replicas;
+    dlq.max_bytes = cfg.dead_letter_max_bytes;
+    dlq.max_age = cfg.dead_letter_max_age;
     provision_stream(js, dlq, r.differences);
   }
   if (cfg.consumer.provision) r.consumer = provision_consumer(js, cfg.stream.name, cfg.consumer, r.differences);

@@ -64,6 +64,11 @@ struct queue_metrics {
   }
 };
 
+// Bytes kept free for the dead-letter headers (codes, a reason capped at 1 KiB, sequence).
+constexpr std::size_t dead_letter_header_room = 4096;
+// Deliveries after which a term whose dead letter cannot be published ends anyway.
+constexpr std::uint64_t dead_letter_attempts = 5;
+
 const char* kind_name(message_outcome::kind k) {
   switch (k) {
     case message_outcome::kind::ack: return "ack";
@@ -272,6 +277,11 @@ struct pull_consumer::impl : std::enable_shared_from_this<impl> {
         outcome = message_outcome::nak("shutdown", "worker shutting down", milliseconds(0));
         break;
     }
+    // The handler has returned by now (its copies aborted); say why its work did not count.
+    if (result.index() != 0)
+      log::warn("message not finished", {{"seq", msg.delivery().stream_sequence},
+                                         {"deliveries", msg.delivery().deliveries},
+                                         {"code", outcome.code}});
     co_await settle(msg, outcome);
   }
 
@@ -305,12 +315,26 @@ struct pull_consumer::impl : std::enable_shared_from_this<impl> {
 
   asio::awaitable<bool> dead_letter(queue_message& msg, const message_outcome& outcome) {
     auto publish_dead_letter = [&]() -> std::string {
+      // The copy carries headers the original did not: a body near the server's max_payload
+      // would no longer fit. Keep its head and say so, rather than never dead-lettering it.
+      std::string_view body = msg.data();
+      const std::int64_t max_payload = natsConnection_GetMaxPayload(conn.raw());
+      const std::size_t room = max_payload > static_cast<std::int64_t>(2 * dead_letter_header_room)
+                                   ? static_cast<std::size_t>(max_payload) - dead_letter_header_room
+                                   : body.size();
+      bool truncated = body.size() > room;
+      if (truncated) body = body.substr(0, room);
       natsMsg* dlq = nullptr;
-      natsStatus s = natsMsg_Create(&dlq, cfg.dead_letter_subject.c_str(), nullptr, msg.data().data(),
-                                    static_cast<int>(msg.data().size()));
+      natsStatus s = natsMsg_Create(&dlq, cfg.dead_letter_subject.c_str(), nullptr, body.data(),
+                                    static_cast<int>(body.size()));
       if (s != NATS_OK) return nats_error_text("dead-letter message", s);
+      if (truncated) {
+        natsMsgHeader_Set(dlq, "Archie-Truncated", "true");
+        natsMsgHeader_Set(dlq, "Archie-Original-Size", std::to_string(msg.data().size()).c_str());
+      }
       natsMsgHeader_Set(dlq, "Archie-Term-Code", outcome.code.c_str());
-      natsMsgHeader_Set(dlq, "Archie-Term-Reason", outcome.reason.c_str());
+      // Reasons are single-line already; cap them so headers stay within the room kept above.
+      natsMsgHeader_Set(dlq, "Archie-Term-Reason", outcome.reason.substr(0, 1024).c_str());
       natsMsgHeader_Set(dlq, "Archie-Stream", cfg.stream.name.c_str());
       natsMsgHeader_Set(dlq, "Archie-Stream-Sequence", std::to_string(msg.delivery().stream_sequence).c_str());
       natsMsgHeader_Set(dlq, "Archie-Deliveries", std::to_string(msg.delivery().deliveries).c_str());
@@ -333,7 +357,18 @@ struct pull_consumer::impl : std::enable_shared_from_this<impl> {
   asio::awaitable<void> settle(queue_message& msg, const message_outcome& decided) {
     message_outcome outcome = decided;
     if (outcome.what == message_outcome::kind::term && !cfg.dead_letter_subject.empty()) {
-      if (!co_await dead_letter(msg, outcome)) outcome = message_outcome::nak("dead_letter_failed", outcome.reason);
+      if (!co_await dead_letter(msg, outcome)) {
+        // Keep the message while the dead-letter stream may come back, but not forever: a
+        // message that can never be dead-lettered must not hold an ack-pending slot for good.
+        if (msg.delivery().deliveries < dead_letter_attempts) {
+          outcome = message_outcome::nak("dead_letter_failed", outcome.reason);
+        } else {
+          log::error("dead-lettering failed repeatedly; terminating without a dead letter",
+                     {{"seq", msg.delivery().stream_sequence}, {"deliveries", msg.delivery().deliveries},
+                      {"code", outcome.code}, {"reason", outcome.reason}});
+          count_outcome("dead_letter_abandoned", outcome.code);
+        }
+      }
     }
     natsStatus s = NATS_OK;
     switch (outcome.what) {

@@ -1,10 +1,26 @@
 #include "route/router.hpp"
 
+#include "log/logger.hpp"
+#include "metrics/registry.hpp"
+
 #include <pcre2.h>
+#include <prometheus/counter.h>
 
 #include <stdexcept>
 
 namespace archie::route {
+namespace {
+
+prometheus::Counter& match_errors() {
+  static auto& c = prometheus::BuildCounter()
+                       .Name("archie_exclude_match_errors_total")
+                       .Help("Exclude-pattern matches that failed (limits); the key was treated as excluded")
+                       .Register(metrics::registry())
+                       .Add({});
+  return c;
+}
+
+}  // namespace
 
 struct key_filter::impl {
   std::vector<pcre2_code*> codes;
@@ -17,7 +33,10 @@ key_filter::key_filter(const std::vector<std::string>& patterns) : impl_(std::ma
   for (const auto& p : patterns) {
     int code = 0;
     PCRE2_SIZE offset = 0;
-    pcre2_code* re = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(p.c_str()), p.size(), PCRE2_UTF, &code, &offset, nullptr);
+    // MATCH_INVALID_UTF: a key that is not valid UTF-8 is still matched (its invalid bytes
+    // match nothing) instead of making every match fail with an error.
+    pcre2_code* re = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(p.c_str()), p.size(),
+                                   PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &code, &offset, nullptr);
     if (!re) throw std::invalid_argument("invalid exclude pattern \"" + p + "\" at offset " + std::to_string(offset));
     pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);  // falls back to the interpreter where JIT is unavailable
     impl_->codes.push_back(re);
@@ -35,6 +54,14 @@ bool key_filter::matches(std::string_view key) const {
     int rc = pcre2_match(re, reinterpret_cast<PCRE2_SPTR>(key.data()), key.size(), 0, 0, md, nullptr);
     pcre2_match_data_free(md);
     if (rc >= 0) return true;
+    // Fail closed: a match that could not be decided (match or depth limit hit) counts as
+    // excluded, so an exclude_remove rule can never be bypassed by a key crafted to error.
+    if (rc != PCRE2_ERROR_NOMATCH) {
+      match_errors().Increment();
+      log::warn("exclude pattern could not be evaluated; treating the key as excluded",
+                {{"pcre2_error", rc}, {"key_bytes", static_cast<std::int64_t>(key.size())}});
+      return true;
+    }
   }
   return false;
 }

@@ -4,6 +4,7 @@
 #include "http/admin_server.hpp"
 #include "log/logger.hpp"
 #include "metrics/registry.hpp"
+#include "queue/backlog_monitor.hpp"
 #include "queue/backoff.hpp"
 #include "queue/blocking_pool.hpp"
 #include "queue/nats_connection.hpp"
@@ -42,6 +43,7 @@ struct queue_runtime {
   std::mutex mutex;
   std::unique_ptr<queue::nats_connection> connection;
   std::unique_ptr<queue::pull_consumer> consumer;
+  std::unique_ptr<queue::backlog_monitor> backlog;
   std::atomic<bool> stopping{false};
 };
 
@@ -71,9 +73,14 @@ asio::awaitable<void> start_queue(const config::config& cfg, worker_context& ctx
         queue::consumer_options{static_cast<std::size_t>(cfg.worker.concurrency), cfg.worker.message_timeout},
         std::move(handler));
     co_await consumer->start();
+    // Same cadence as KEDA's default polling; two JetStream API requests per poll and worker.
+    auto backlog = std::make_unique<queue::backlog_monitor>(ctx.io, ctx.blocking, js, cfg.queue.stream.name,
+                                                            cfg.queue.consumer.durable, 15s);
+    if (!rt.stopping) asio::co_spawn(ctx.io, backlog->run(), asio::detached);
     std::lock_guard lock(rt.mutex);
     rt.connection = std::move(conn);
     rt.consumer = std::move(consumer);
+    rt.backlog = std::move(backlog);
   } catch (const std::exception& e) {
     log::error("cannot start consuming", {{"error", e.what()}});
     exit_code = 1;
@@ -123,10 +130,13 @@ int run_worker(const config::config& cfg, handler_factory make_handler) {
   shutdown.add_drain_hook([&](std::chrono::steady_clock::time_point deadline) -> asio::awaitable<void> {
     rt.stopping = true;
     queue::pull_consumer* consumer;
+    queue::backlog_monitor* backlog;
     {
       std::lock_guard lock(rt.mutex);
       consumer = rt.consumer.get();
+      backlog = rt.backlog.get();
     }
+    if (backlog) co_await backlog->stop();
     if (consumer) co_await consumer->drain(deadline);
     std::unique_ptr<queue::nats_connection> conn;
     {

@@ -18,6 +18,7 @@ import urllib.parse
 from tests.integration.archie_process import REPO, ArchieProcess, http_get
 from tests.integration.minio_events import minio_event
 from tests.gcs.gcs_server import GcsTestServer
+from tests.rig.delay_proxy import DelayProxy
 from tests.rig.nats_client import NatsClient
 from tests.rig.rig import Rig, free_port
 
@@ -99,7 +100,7 @@ def make_file(size, seed):
     return path
 
 
-def archie_config(fs_root, concurrency=8, budget_mib=64, extra=""):
+def archie_config(fs_root, concurrency=8, budget_mib=64, extra="", dst_endpoint=None, shutdown_wait="5s"):
     a_key, a_secret = rig.ceph.users["archie"]
     o_key, o_secret = rig.ceph.users["other"]
     return f"""
@@ -110,7 +111,7 @@ address = "127.0.0.1"
 port = {free_port()}
 [worker]
 concurrency = {concurrency}
-shutdown_wait = "5s"
+shutdown_wait = "{shutdown_wait}"
 [nats]
 urls = ["{rig.nats.url}"]
 [queue]
@@ -135,7 +136,7 @@ access_key_id = "{a_key}"
 secret_access_key = "{a_secret}"
 [stores.dst]
 type = "s3"
-endpoint = "{rig.ceph.endpoints[1]}"
+endpoint = "{dst_endpoint or rig.ceph.endpoints[1]}"
 access_key_id = "{o_key}"
 secret_access_key_env = "ARCHIE_TEST_DST_SECRET"
 [stores.local]
@@ -260,6 +261,33 @@ class ReplicationTest(unittest.TestCase):
         self.assertFalse(os.path.exists(os.path.join(self.fs_root, FS_BUCKET, key)))
         self.assertEqual(gcs_metadata(key), {})
 
+    def test_a_source_that_is_itself_a_replica_is_copied_with_its_own_etag_recorded(self):
+        # Chained replication (A -> B -> C) or a bucket restored from an archie replica: the
+        # source already carries archie's marker. It must be replaced, not sent twice.
+        key = "chained/replica-of-a-replica.txt"
+        _, etag = self.put_source(key, 700, seed=13, meta="origin=e2e;archie-source-etag=0123456789abcdef")
+        self.publish("s3:ObjectCreated:Put", key, size=700, etag=etag)
+        self.archie.wait_for_log("replicated", key=key, timeout=60)
+        head = probe("other", 1, "head", DST_BUCKET, key)
+        self.assertEqual(head["metadata"].get("archie-source-etag"), etag)
+        self.assertEqual(head["metadata"].get("origin"), "e2e")
+        self.assertEqual(os.getxattr(os.path.join(self.fs_root, FS_BUCKET, key), "user.archie-source-etag").decode(),
+                         etag)
+
+    def test_a_key_one_destination_cannot_hold_still_reaches_the_others(self):
+        key = "odd//double-slash.txt"  # an empty path segment: no fs destination can hold it
+        path, etag = self.put_source(key, 300, seed=14)
+        before = len(self.dead_letters())
+        self.publish("s3:ObjectCreated:Put", key, size=300, etag=etag)
+        self.wait_for(lambda: any(l.get("msg") == "event not done" and l.get("key") == key and l.get("outcome") == "term"
+                                  for l in self.archie.logs()), 60, "term for the fs destination alone")
+        self.assertEqual(sha256_file(self.fetch_replica("other", 1, DST_BUCKET, key)), sha256_file(path))
+        self.assertEqual(hashlib.sha256(gcs_object(key)).hexdigest(), sha256_file(path))
+        self.wait_for(lambda: len(self.dead_letters()) > before, 30, "the dead letter")
+        letter = self.dead_letters()[-1]["headers"]
+        self.assertEqual(letter.get("Archie-Term-Code"), "destination_permanent")
+        self.assertIn("store local", letter.get("Archie-Term-Reason", ""))
+
     def test_lifecycle_expiry_deletes_are_not_propagated(self):
         key = "expiring.log"
         _, etag = self.put_source(key, 300, seed=8)
@@ -320,14 +348,17 @@ class ReplicationTest(unittest.TestCase):
     def archie_port(self):
         return self.archie.wait_for_log("admin server listening")["port"]
 
-    def test_missing_source_is_retried_then_terminated(self):
+    def test_missing_source_is_retried_then_settled_as_superseded_not_dead_lettered(self):
         key = "never-existed.bin"
+        before = len(self.dead_letters())
         self.publish("s3:ObjectCreated:Put", key, size=10, etag="0123")
-        self.wait_for(lambda: any(l.get("msg") == "event not done" and l.get("key") == key and l.get("outcome") == "term"
-                                  for l in self.archie.logs()), 60, "term after max_retries")
+        self.wait_for(lambda: any(l.get("msg") == "event skipped" and l.get("key") == key and l.get("code") == "superseded"
+                                  for l in self.archie.logs()), 60, "superseded after max_retries")
         attempts = [l for l in self.archie.logs() if l.get("msg") == "event not done" and l.get("key") == key]
-        self.assertEqual([l["outcome"] for l in attempts], ["nak", "nak", "term"])
-        self.assertEqual([l["deliveries"] for l in attempts], [1, 2, 3])
+        self.assertEqual([l["outcome"] for l in attempts], ["nak", "nak"])
+        self.assertEqual([l["deliveries"] for l in attempts], [1, 2])
+        time.sleep(0.5)
+        self.assertEqual(len(self.dead_letters()), before, "normal churn must not be dead-lettered")
 
 
 if __name__ == "__main__":
@@ -399,6 +430,39 @@ class LargeObjectTest(unittest.TestCase):
         self.assertEqual(left, [], "orphaned multipart uploads remain")
         left = [u for u in probe("archie", 0, "uploads", COPY_BUCKET)["uploads"] if u["key"] == key]
         self.assertEqual(left, [])
+
+    def test_sigterm_mid_copy_to_a_slow_destination_exits_cleanly_with_no_open_upload(self):
+        key = "big/sigterm-mid-copy.bin"
+        host, port = rig.ceph.endpoints[1].split("//")[1].split(":")
+        slow = DelayProxy(host, int(port), min_delay=0.5, max_delay=1.0).start()  # every request waits
+        self.addCleanup(slow.stop)
+        self.config = archie_config(self.fs_root, concurrency=4, budget_mib=self.BUDGET_MIB,
+                                    dst_endpoint=slow.endpoint, shutdown_wait="1s")
+        archie = self.start_archie()
+        self.put_big(key, 120 * MiB, seed=120)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # the multipart upload at the slow destination is open
+            if any(u["key"] == key for u in probe("other", 1, "uploads", DST_BUCKET)["uploads"]):
+                break
+            time.sleep(0.05)
+        else:
+            self.fail("the copy never started")
+        time.sleep(1)
+        archie.proc.send_signal(signal.SIGTERM)
+        code = archie.wait(timeout=120)
+        with open(archie.raw_log_path) as f:
+            raw = f.read()
+        self.assertNotIn("AddressSanitizer", raw)
+        self.assertEqual(code, 0, raw[-2000:])
+        self.assertTrue(any(l.get("msg") == "archie stopped" for l in archie.logs()))
+        left = [u for u in probe("other", 1, "uploads", DST_BUCKET)["uploads"] if u["key"] == key]
+        self.assertEqual(left, [], "the cancelled copy left its multipart upload open")
+        given_back = [l for l in archie.logs() if l.get("msg") == "message not finished"]
+        self.assertEqual([l["code"] for l in given_back], ["shutdown"], "the in-flight event was not given back")
+        # Nothing was lost: the event comes back and a new worker finishes it.
+        self.config = archie_config(self.fs_root, concurrency=4, budget_mib=self.BUDGET_MIB)
+        again = self.start_archie()
+        again.wait_for_log("replicated", key=key, timeout=300)
 
     def test_memory_stays_within_the_buffer_budget_while_copying_2_GiB(self):
         key = "big/two-GiB.bin"

@@ -1,5 +1,7 @@
 #include "config/detail/table_reader.hpp"
 
+#include "config/url_redaction.hpp"
+
 #include "config/duration.hpp"
 
 #include <algorithm>
@@ -172,6 +174,14 @@ std::vector<std::string> table_reader::string_list(std::string_view key, std::ve
   toml::array rec;
   for (const auto& s : out) rec.push_back(s);
   record(key, std::move(rec));
+  return out;
+}
+
+std::vector<std::string> table_reader::url_list(std::string_view key, std::vector<std::string> fallback) {
+  auto out = string_list(key, std::move(fallback));
+  toml::array shown;
+  for (const auto& u : out) shown.push_back(redact_userinfo(u));
+  record(key, std::move(shown));
   return out;
 }
 

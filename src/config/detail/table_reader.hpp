@@ -53,6 +53,9 @@ class table_reader {
   void fail(std::string_view key, std::string reason);
   const std::string& path() const { return path_; }
 
+  /// A list of server URLs; the effective config shows them without userinfo (credentials).
+  std::vector<std::string> url_list(std::string_view key, std::vector<std::string> fallback);
+
   /// Reports every key that was never read. Called by the destructor if not called earlier.
   void finish();
 

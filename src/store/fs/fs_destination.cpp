@@ -1,6 +1,10 @@
 #include "store/fs/fs_destination.hpp"
 
+#include "log/logger.hpp"
 #include "queue/blocking_pool.hpp"
+#include "store/fs/beneath.hpp"
+
+#include <boost/asio/post.hpp>
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -29,19 +33,14 @@ store_error fs_error(const std::string& store, const char* op, const std::string
 
 class fs_upload final : public upload {
  public:
-  fs_upload(boost::asio::thread_pool& pool, std::string store, std::string bucket, std::string key, std::string final_path,
-            std::string tmp_path, int fd, object_info meta, bool fsync)
+  fs_upload(boost::asio::thread_pool& pool, std::string store, std::string bucket, std::string key,
+            directory_chain chain, std::string tmp_name, int fd, object_info meta, bool fsync)
       : pool_(pool), store_(std::move(store)), bucket_(std::move(bucket)), key_(std::move(key)),
-        final_(std::move(final_path)), tmp_(std::move(tmp_path)), fd_(fd), meta_(std::move(meta)), fsync_(fsync) {}
-  ~fs_upload() override {
-    if (fd_ >= 0) {
-      ::close(fd_);
-      ::unlink(tmp_.c_str());
-    }
-  }
+        chain_(std::move(chain)), tmp_(std::move(tmp_name)), fd_(fd), meta_(std::move(meta)), fsync_(fsync) {}
+  ~fs_upload() override { discard(); }
 
   async_result<done> write_part(int, std::uint64_t offset, std::span<const std::byte> bytes) override {
-    auto write_all = [fd = fd_, offset, bytes]() -> int {
+    auto write_all = [fd = fd_.get(), offset, bytes]() -> int {
       std::size_t pos = 0;
       while (pos < bytes.size()) {
         ssize_t n = ::pwrite(fd, bytes.data() + pos, bytes.size() - pos, static_cast<off_t>(offset + pos));
@@ -54,58 +53,61 @@ class fs_upload final : public upload {
       return 0;
     };
     int err = co_await queue::run_blocking(pool_, write_all);
-    if (err) co_return fs_error(store_, "write", bucket_, key_, err, "write " + tmp_ + " failed");
+    if (err) co_return fs_error(store_, "write", bucket_, key_, err, "write temp file for " + key_ + " failed");
     co_return done{};
   }
 
   async_result<done> finish() override {
     auto* self = this;
-    // errno and what failed; 0 on success.
+    // errno and what failed; 0 on success. Everything is relative to the parent directory's
+    // fd, so a symlink swapped in meanwhile cannot redirect the rename.
     auto finish_file = [self]() -> std::pair<int, std::string> {
+      int fd = self->fd_.get();
       const auto* etag = self->meta_.metadata(source_etag_metadata);
-      if (etag && ::fsetxattr(self->fd_, etag_xattr, etag->data(), etag->size(), 0) != 0 && errno != ENOTSUP)
+      if (etag && ::fsetxattr(fd, etag_xattr, etag->data(), etag->size(), 0) != 0 && errno != ENOTSUP)
         return {errno, "setxattr"};
       if (!self->meta_.content_type.empty())
-        ::fsetxattr(self->fd_, content_type_xattr, self->meta_.content_type.data(), self->meta_.content_type.size(), 0);
-      if (self->fsync_ && ::fsync(self->fd_) != 0) return {errno, "fsync"};
-      int rc = ::close(self->fd_);
-      self->fd_ = -1;
+        ::fsetxattr(fd, content_type_xattr, self->meta_.content_type.data(), self->meta_.content_type.size(), 0);
+      if (self->fsync_ && ::fsync(fd) != 0) return {errno, "fsync"};
+      int rc = ::close(self->fd_.release());
       if (rc != 0) return {errno, "close"};
-      if (::rename(self->tmp_.c_str(), self->final_.c_str()) != 0) return {errno, "rename"};
-      if (self->fsync_) {  // make the rename itself durable
-        std::string dir = std::filesystem::path(self->final_).parent_path().string();
-        int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-        if (dfd >= 0) {
-          ::fsync(dfd);
-          ::close(dfd);
-        }
-      }
+      int dir = self->chain_.parent();
+      if (::renameat(dir, self->tmp_.c_str(), dir, self->chain_.leaf().c_str()) != 0) return {errno, "rename"};
+      self->renamed_ = true;
+      if (self->fsync_) ::fsync(dir);  // make the rename itself durable
       return {0, {}};
     };
     auto [err, step] = co_await queue::run_blocking(pool_, finish_file);
     if (err) {
-      ::unlink(tmp_.c_str());
+      auto remove_temp = [self] { self->discard(); };
+      co_await queue::run_blocking(pool_, remove_temp);
       // EISDIR/ENOTDIR (a key that is also a "directory" key) stay permanent via fs_error.
-      co_return fs_error(store_, "finish", bucket_, key_, err, step + " " + final_);
+      co_return fs_error(store_, "finish", bucket_, key_, err, step + " " + key_);
     }
     co_return done{};
   }
 
   boost::asio::awaitable<void> abort() override {
-    if (fd_ >= 0) {
-      ::close(fd_);
-      fd_ = -1;
-    }
-    ::unlink(tmp_.c_str());
-    co_return;
+    auto* self = this;
+    auto remove_temp = [self] { self->discard(); };
+    co_await queue::run_blocking(pool_, remove_temp);
   }
 
  private:
+  void discard() {
+    fd_ = unique_fd();
+    if (!renamed_ && !tmp_.empty() && chain_.dirs.size()) ::unlinkat(chain_.parent(), tmp_.c_str(), 0);
+    tmp_.clear();
+  }
+
   boost::asio::thread_pool& pool_;
-  std::string store_, bucket_, key_, final_, tmp_;
-  int fd_;
+  std::string store_, bucket_, key_;
+  directory_chain chain_;
+  std::string tmp_;  ///< temp file name inside chain_.parent()
+  unique_fd fd_;
   object_info meta_;
   bool fsync_;
+  bool renamed_ = false;
 };
 
 }  // namespace
@@ -128,53 +130,97 @@ std::optional<std::string> safe_path(const std::string& root, const std::string&
 }
 
 fs_destination::fs_destination(std::string name, const config::fs_store_config& cfg, boost::asio::thread_pool& blocking)
-    : name_(std::move(name)), cfg_(cfg), blocking_(blocking) {}
+    : name_(std::move(name)), cfg_(cfg), blocking_(blocking) {
+  // A killed worker leaves its temp files behind; sweep those that nobody is writing any more.
+  auto root = cfg_.root;
+  auto store = name_;
+  boost::asio::post(blocking_, [root, store] {
+    std::size_t n = sweep_temp_files(root, 60);
+    if (n) log::info("removed leftover temp files", {{"store", store}, {"count", static_cast<std::int64_t>(n)}});
+  });
+}
 
 async_result<std::string> fs_destination::recorded_source_etag(const std::string& bucket, const std::string& key) {
-  auto path = safe_path(cfg_.root, bucket, key);
-  if (!path) co_return fs_error(name_, "stat", bucket, key, 0, "key cannot be stored safely under the root");
-  char buf[256];
-  ssize_t n = ::getxattr(path->c_str(), etag_xattr, buf, sizeof buf);
-  if (n < 0) {
-    if (errno == ENOENT || errno == ENODATA || errno == ENOTSUP || errno == ENOTDIR) co_return std::string();
-    co_return fs_error(name_, "getxattr", bucket, key, errno, *path);
-  }
-  co_return std::string(buf, static_cast<std::size_t>(n));
+  if (!safe_path(cfg_.root, bucket, key))
+    co_return fs_error(name_, "stat", bucket, key, 0, "key cannot be stored safely under the root");
+  std::string relative = bucket + "/" + key;
+  const std::string& root = cfg_.root;
+  // The recorded ETag, or an errno (negative) for a real failure.
+  auto read_marker = [&root, &relative]() -> std::pair<int, std::string> {
+    directory_chain chain;
+    int err = open_chain(root, relative, false, 0, chain);
+    if (err == ENOENT || err == ENOTDIR) return {0, {}};
+    if (err) return {err, {}};
+    unique_fd fd(::openat(chain.parent(), chain.leaf().c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
+    if (!fd) return {errno == ENOENT || errno == ENOTDIR ? 0 : errno, {}};
+    char buf[256];
+    ssize_t n = ::fgetxattr(fd.get(), etag_xattr, buf, sizeof buf);
+    if (n < 0) return {errno == ENODATA || errno == ENOTSUP ? 0 : errno, {}};
+    return {0, std::string(buf, static_cast<std::size_t>(n))};
+  };
+  auto [err, etag] = co_await queue::run_blocking(blocking_, read_marker);
+  if (err) co_return fs_error(name_, "getxattr", bucket, key, err, "read marker of " + relative);
+  co_return etag;
 }
 
 async_result<std::unique_ptr<upload>> fs_destination::begin(const std::string& bucket, const std::string& key,
                                                             const object_info& meta, std::uint64_t,
                                                             std::size_t) {
-  auto path = safe_path(cfg_.root, bucket, key);
-  if (!path) co_return fs_error(name_, "open", bucket, key, 0, "key cannot be stored safely under the root " + cfg_.root);
+  if (!safe_path(cfg_.root, bucket, key))
+    co_return fs_error(name_, "open", bucket, key, 0, "key cannot be stored safely under the root " + cfg_.root);
   thread_local std::mt19937_64 rng{std::random_device{}()};
-  std::string dir = std::filesystem::path(*path).parent_path().string();
-  std::string tmp = dir + "/.archie-" + std::to_string(rng()) + ".tmp";
-  std::string p = *path;
-  auto open_temp = [dir, tmp]() -> int {
-    std::error_code ec;
-    std::filesystem::create_directories(dir, ec);
-    if (ec) return -ec.value();
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    return fd >= 0 ? fd : -errno;
+  std::string tmp = ".archie-" + std::to_string(rng()) + ".tmp";
+  std::string relative = bucket + "/" + key;
+  directory_chain chain;
+  const auto& c = cfg_;
+  auto open_temp = [&c, &relative, &tmp, &chain]() -> std::pair<int, int> {  // fd, errno
+    int err = open_chain(c.root, relative, true, static_cast<mode_t>(c.dir_mode), chain);
+    if (err) return {-1, err};
+    int fd = ::openat(chain.parent(), tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                      static_cast<mode_t>(c.file_mode));
+    if (fd < 0) return {-1, errno};
+    // The umask must not widen or narrow what the operator configured.
+    ::fchmod(fd, static_cast<mode_t>(c.file_mode));
+    return {fd, 0};
   };
-  int result_fd = co_await queue::run_blocking(blocking_, open_temp);
-  if (result_fd < 0) co_return fs_error(name_, "open", bucket, key, -result_fd, "create " + tmp);
+  auto [fd, err] = co_await queue::run_blocking(blocking_, open_temp);
+  if (fd < 0)
+    co_return fs_error(name_, "open", bucket, key, err,
+                       err == ELOOP || err == ENOTDIR ? "a path component of " + relative + " is a symlink or a file"
+                                                      : "create temp file for " + relative);
   co_return std::unique_ptr<upload>(
-      std::make_unique<fs_upload>(blocking_, name_, bucket, key, p, tmp, result_fd, meta, cfg_.fsync));
+      std::make_unique<fs_upload>(blocking_, name_, bucket, key, std::move(chain), tmp, fd, meta, cfg_.fsync));
 }
 
 async_result<done> fs_destination::remove(const std::string& bucket, const std::string& key) {
-  auto path = safe_path(cfg_.root, bucket, key);
-  if (!path) co_return fs_error(name_, "unlink", bucket, key, 0, "key cannot be stored safely under the root");
-  if (::unlink(path->c_str()) != 0 && errno != ENOENT) co_return fs_error(name_, "unlink", bucket, key, errno, *path);
+  if (!safe_path(cfg_.root, bucket, key))
+    co_return fs_error(name_, "unlink", bucket, key, 0, "key cannot be stored safely under the root");
+  std::string relative = bucket + "/" + key;
+  const std::string& root = cfg_.root;
+  auto unlink_and_prune = [&root, &relative]() -> int {
+    directory_chain chain;
+    int err = open_chain(root, relative, false, 0, chain);
+    if (err == ENOENT || err == ENOTDIR) return 0;  // nothing there: done
+    if (err) return err;
+    if (::unlinkat(chain.parent(), chain.leaf().c_str(), 0) != 0 && errno != ENOENT) return errno;
+    // Empty parents would turn a later object named like the directory into EISDIR.
+    prune_empty_directories(chain, 1);
+    return 0;
+  };
+  int err = co_await queue::run_blocking(blocking_, unlink_and_prune);
+  if (err) co_return fs_error(name_, "unlink", bucket, key, err, relative);
   co_return done{};
 }
 
 async_result<done> fs_destination::check_bucket(const std::string&) {
-  struct stat st{};
-  if (::stat(cfg_.root.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
-    co_return fs_error(name_, "stat", "", "", errno ? errno : ENOTDIR, "root " + cfg_.root + " is not a directory");
+  const std::string& root = cfg_.root;
+  auto stat_root = [&root]() -> int {
+    struct stat st{};
+    if (::stat(root.c_str(), &st) != 0) return errno;
+    return S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
+  };
+  int err = co_await queue::run_blocking(blocking_, stat_root);
+  if (err) co_return fs_error(name_, "stat", "", "", err, "root " + cfg_.root + " is not a directory");
   co_return done{};
 }
 

@@ -55,13 +55,6 @@ std::string form_encode(std::string_view s) {
   return out;
 }
 
-std::string json_string(const json::object& o, std::string_view name) {
-  auto it = o.find(name);
-  if (it == o.end()) return {};
-  if (const auto* s = it->value().if_string()) return std::string(*s);
-  return {};
-}
-
 struct evp_pkey_deleter {
   void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
 };
@@ -146,62 +139,6 @@ error_kind kind_for_status(int status) {
   return error_kind::permission;  // invalid_grant, unauthorized_client, no service account...
 }
 
-struct fetched_token {
-  std::string value;
-  std::chrono::seconds lifetime{0};
-};
-
-// {"access_token": "...", "expires_in": 3599, "token_type": "Bearer"}: the token endpoint's
-// and the metadata server's answer alike.
-std::optional<fetched_token> parse_token_response(const std::string& body) {
-  boost::system::error_code ec;
-  auto v = json::parse(body, ec);
-  if (ec || !v.is_object()) return std::nullopt;
-  const auto& o = v.as_object();
-  fetched_token t;
-  t.value = json_string(o, "access_token");
-  if (t.value.empty()) return std::nullopt;
-  std::int64_t seconds = 300;  // unstated lifetime: assume a short one
-  if (auto it = o.find("expires_in"); it != o.end()) {
-    if (it->value().is_int64()) seconds = it->value().as_int64();
-    else if (it->value().is_uint64()) seconds = static_cast<std::int64_t>(it->value().as_uint64());
-    else if (it->value().is_double()) seconds = static_cast<std::int64_t>(it->value().as_double());
-    else if (const auto* s = it->value().if_string()) seconds = std::atoll(s->c_str());
-  }
-  t.lifetime = std::chrono::seconds(std::max<std::int64_t>(seconds, 1));
-  return t;
-}
-
-// "HTTP 400 invalid_grant: Invalid JWT Signature." from an OAuth2 error body (or the first
-// line of a plain-text one, as the metadata server sends).
-std::string describe_refusal(const http::response& r) {
-  std::string what = "HTTP " + std::to_string(r.status);
-  boost::system::error_code ec;
-  auto v = json::parse(r.body, ec);
-  if (!ec && v.is_object()) {
-    const auto& o = v.as_object();
-    std::string error = json_string(o, "error");
-    std::string desc = json_string(o, "error_description");
-    if (!error.empty()) what += " " + error;
-    if (!desc.empty()) what += ": " + desc;
-    return what;
-  }
-  std::string line = r.body.substr(0, r.body.find('\n'));
-  if (line.size() > 200) line.resize(200);
-  if (!line.empty()) what += ": " + line;
-  return what;
-}
-
-std::string oauth_code(const http::response& r) {
-  boost::system::error_code ec;
-  auto v = json::parse(r.body, ec);
-  if (!ec && v.is_object()) {
-    std::string e = json_string(v.as_object(), "error");
-    if (!e.empty()) return e;
-  }
-  return "HTTP" + std::to_string(r.status);
-}
-
 http::request token_post(const http::endpoint& ep, std::span<const std::byte> body) {
   http::request req;
   req.method = "POST";
@@ -238,36 +175,6 @@ std::string base64url(std::string_view data) {
     else if (c == '/') c = '_';
   }
   return b;
-}
-
-std::optional<service_account_key> parse_service_account_key(std::string_view json_text, std::string& error) {
-  boost::system::error_code ec;
-  auto v = json::parse(json_text, ec);
-  if (ec || !v.is_object()) {
-    error = "not a JSON object";
-    return std::nullopt;
-  }
-  const auto& o = v.as_object();
-  std::string type = json_string(o, "type");
-  if (!type.empty() && type != "service_account") {
-    error = "key type is \"" + type + "\", expected \"service_account\"";
-    return std::nullopt;
-  }
-  service_account_key key;
-  key.client_email = json_string(o, "client_email");
-  key.private_key = json_string(o, "private_key");
-  key.private_key_id = json_string(o, "private_key_id");
-  key.token_uri = json_string(o, "token_uri");
-  if (key.token_uri.empty()) key.token_uri = default_token_uri;
-  if (key.client_email.empty()) {
-    error = "no client_email";
-    return std::nullopt;
-  }
-  if (key.private_key.empty()) {
-    error = "no private_key";
-    return std::nullopt;
-  }
-  return key;
 }
 
 std::string make_jwt_assertion(const service_account_key& key, std::int64_t unix_now, std::string& error) {

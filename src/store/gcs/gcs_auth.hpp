@@ -16,6 +16,7 @@
 // invalidates the refused token and retries once. Errors name the source (key file path,
 // metadata host, "static token (<origin>)"), never a token, key or assertion.
 #include "config/config.hpp"
+#include "store/gcs/gcs_token.hpp"
 #include "store/store_error.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
@@ -33,20 +34,7 @@ namespace archie::store::gcs {
 
 /// The scope archie asks for: read and write objects, nothing else.
 inline constexpr const char* storage_scope = "https://www.googleapis.com/auth/devstorage.read_write";
-inline constexpr const char* default_token_uri = "https://oauth2.googleapis.com/token";
 inline constexpr const char* default_metadata_host = "metadata.google.internal";
-
-/// The fields of a service-account JSON key that archie uses.
-struct service_account_key {
-  std::string client_email;
-  std::string private_key;     ///< PEM
-  std::string private_key_id;  ///< becomes the JWT's "kid"
-  std::string token_uri;       ///< default_token_uri when the key has none
-};
-
-/// Parses a key file's text; nullopt with `error` set ("not JSON", "no client_email", ...; the
-/// message never quotes the key).
-std::optional<service_account_key> parse_service_account_key(std::string_view json_text, std::string& error);
 
 /// The signed JWT-bearer assertion: iss=client_email, scope=storage_scope, aud=token_uri,
 /// iat=now, exp=now+3600, RS256 over the key's private_key. Empty with `error` set on failure.

@@ -6,16 +6,15 @@
 #include "queue/backoff.hpp"
 #include "store/checksum.hpp"
 #include "store/gcs/gcs_auth.hpp"
+#include "store/gcs/gcs_response.hpp"
 
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 
-#include <openssl/evp.h>
 #include <prometheus/histogram.h>
 
 #include <algorithm>
-#include <charconv>
 #include <stdexcept>
 
 // GCC 12: requests and errors are built by the plain functions in the anonymous namespace,
@@ -58,38 +57,6 @@ error_kind classify(int status) {
   return error_kind::permanent;
 }
 
-template <class Int>
-Int to_int(std::string_view s) {
-  Int v = 0;
-  std::from_chars(s.data(), s.data() + s.size(), v);
-  return v;
-}
-
-std::string base64_to_hex(const std::string& b64) {
-  if (b64.empty() || b64.size() % 4) return {};
-  std::string raw(b64.size() / 4 * 3, '\0');
-  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(raw.data()),
-                          reinterpret_cast<const unsigned char*>(b64.data()), static_cast<int>(b64.size()));
-  if (n < 0) return {};
-  std::size_t len = static_cast<std::size_t>(n);
-  for (auto it = b64.rbegin(); it != b64.rend() && *it == '='; ++it) --len;  // DecodeBlock counts padding
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (std::size_t i = 0; i < len; ++i) {
-    auto c = static_cast<unsigned char>(raw[i]);
-    out += hex[c >> 4];
-    out += hex[c & 15];
-  }
-  return out;
-}
-
-std::string json_str(const json::object& o, std::string_view name) {
-  auto it = o.find(name);
-  if (it == o.end()) return {};
-  if (const auto* s = it->value().if_string()) return std::string(*s);
-  return {};
-}
-
 void add_query(std::string& target, std::string_view name, const std::string& value) {
   target += target.find('?') == std::string::npos ? '?' : '&';
   target += name;
@@ -101,85 +68,6 @@ void add_preconditions(std::string& target, const preconditions& pre) {
   if (pre.if_generation_match) add_query(target, "ifGenerationMatch", std::to_string(*pre.if_generation_match));
   if (pre.if_metageneration_match)
     add_query(target, "ifMetagenerationMatch", std::to_string(*pre.if_metageneration_match));
-}
-
-object_metadata object_from_json(const json::object& o) {
-  object_metadata m;
-  m.info.size = to_int<std::uint64_t>(json_str(o, "size"));
-  m.generation = to_int<std::int64_t>(json_str(o, "generation"));
-  m.metageneration = to_int<std::int64_t>(json_str(o, "metageneration"));
-  m.md5_base64 = json_str(o, "md5Hash");
-  m.crc32c_base64 = json_str(o, "crc32c");
-  m.json_etag = json_str(o, "etag");
-  m.info.etag = m.md5_base64.empty() ? m.json_etag : base64_to_hex(m.md5_base64);
-  m.info.version_id = json_str(o, "generation");
-  m.info.content_type = json_str(o, "contentType");
-  m.info.content_encoding = json_str(o, "contentEncoding");
-  m.info.content_disposition = json_str(o, "contentDisposition");
-  m.info.cache_control = json_str(o, "cacheControl");
-  m.info.last_modified = json_str(o, "updated");
-  if (auto it = o.find("metadata"); it != o.end() && it->value().is_object()) {
-    for (const auto& kv : it->value().as_object()) {
-      std::string v;
-      if (const auto* s = kv.value().if_string()) v = std::string(*s);
-      m.info.user_metadata.emplace_back(std::string(kv.key()), std::move(v));
-    }
-  }
-  return m;
-}
-
-std::optional<object_metadata> parse_object(const std::string& body) {
-  boost::system::error_code ec;
-  auto v = json::parse(body, ec);
-  if (ec || !v.is_object()) return std::nullopt;
-  return object_from_json(v.as_object());
-}
-
-object_metadata object_from_headers(const http::response& r) {
-  object_metadata m;
-  bool stored_length = false;
-  for (const auto& [k, v] : r.headers) {
-    if (k == "x-goog-generation") {
-      m.generation = to_int<std::int64_t>(v);
-      m.info.version_id = v;
-    } else if (k == "x-goog-metageneration") {
-      m.metageneration = to_int<std::int64_t>(v);
-    } else if (k == "x-goog-hash") {  // "crc32c=AAAAAA==,md5=..." (or one header per hash)
-      std::size_t pos = 0;
-      while (pos < v.size()) {
-        auto comma = v.find(',', pos);
-        std::string item = v.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
-        item.erase(0, item.find_first_not_of(' '));
-        if (item.rfind("crc32c=", 0) == 0) m.crc32c_base64 = item.substr(7);
-        else if (item.rfind("md5=", 0) == 0) m.md5_base64 = item.substr(4);
-        if (comma == std::string::npos) break;
-        pos = comma + 1;
-      }
-    } else if (k == "x-goog-stored-content-length") {
-      m.info.size = to_int<std::uint64_t>(v);
-      stored_length = true;
-    } else if (k == "etag") {
-      m.json_etag = v.size() >= 2 && v.front() == '"' ? v.substr(1, v.size() - 2) : v;
-    } else if (k == "content-type") {
-      m.info.content_type = v;
-    } else if (k == "content-encoding") {
-      m.info.content_encoding = v;
-    } else if (k == "content-disposition") {
-      m.info.content_disposition = v;
-    } else if (k == "last-modified") {
-      m.info.last_modified = v;
-    } else if (k.rfind("x-goog-meta-", 0) == 0) {
-      m.info.user_metadata.emplace_back(k.substr(12), v);
-    }
-  }
-  if (!stored_length) {
-    if (auto range = r.header("content-range"); range && range->rfind('/') != std::string::npos)
-      m.info.size = to_int<std::uint64_t>(std::string_view(*range).substr(range->rfind('/') + 1));
-    else if (auto len = r.header("content-length"))
-      m.info.size = to_int<std::uint64_t>(*len);
-  }
-  m.info.etag = m.md5_base64.empty() ? m.json_etag : base64_to_hex(m.md5_base64);
-  return m;
 }
 
 std::string metadata_json(const object_info& meta) {
@@ -194,34 +82,6 @@ std::string metadata_json(const object_info& meta) {
     o["metadata"] = std::move(md);
   }
   return json::serialize(o);
-}
-
-// "bytes=0-N" -> N+1; no header -> 0 (nothing persisted yet); nullopt when malformed.
-std::optional<std::uint64_t> persisted_from_308(const http::response& r) {
-  auto range = r.header("range");
-  if (!range) return 0;
-  auto dash = range->rfind('-');
-  if (range->rfind("bytes=", 0) != 0 || dash == std::string::npos) return std::nullopt;
-  std::uint64_t last = 0;
-  auto [p, ec] = std::from_chars(range->data() + dash + 1, range->data() + range->size(), last);
-  if (ec != std::errc{}) return std::nullopt;
-  return last + 1;
-}
-
-// Applies a session request's answer (308 or the finished object); empty on success, else
-// what was wrong with it.
-std::string apply_session_answer(resumable_session& s, const http::response& r) {
-  if (r.status == 308) {
-    auto p = persisted_from_308(r);
-    if (!p) return "malformed Range header in a 308 answer";
-    s.persisted = *p;
-    return {};
-  }
-  auto m = parse_object(r.body);
-  if (!m) return "the finished upload's answer is not an object resource";
-  s.result = std::move(*m);
-  s.persisted = s.total;
-  return {};
 }
 
 // The session URI's origin-form target ("/upload/storage/v1/b/...&upload_id=..."); it is
@@ -383,12 +243,6 @@ http::request build_request(const call& c) {
   return req;
 }
 
-int retry_after_seconds(const http::response& r) {
-  auto v = r.header("retry-after");
-  if (!v) return 0;
-  return std::clamp(to_int<int>(*v), 0, max_retry_after_seconds);
-}
-
 }  // namespace
 
 std::string percent_encode(std::string_view s) {
@@ -441,21 +295,8 @@ struct gcs_client::impl {
 
   // {"error": {"code": 404, "message": "...", "errors": [{"reason": "notFound", ...}]}}
   store_error error_from_response(const call& c, const http::response& r) const {
-    std::string code, message;
-    boost::system::error_code ec;
-    auto v = json::parse(r.body, ec);
-    if (!ec && v.is_object()) {
-      if (auto it = v.as_object().find("error"); it != v.as_object().end() && it->value().is_object()) {
-        const auto& e = it->value().as_object();
-        message = json_str(e, "message");
-        if (auto errs = e.find("errors"); errs != e.end() && errs->value().is_array() &&
-                                          !errs->value().as_array().empty() &&
-                                          errs->value().as_array()[0].is_object())
-          code = json_str(errs->value().as_array()[0].as_object(), "reason");
-      }
-    } else if (!r.body.empty()) {
-      message = r.body.substr(0, std::min<std::size_t>(r.body.find('\n'), 200));
-    }
+    auto body = parse_error_body(r.body);
+    std::string code = std::move(body.reason), message = std::move(body.message);
     if (code.empty()) code = r.status == 404 ? "notFound" : "HTTP" + std::to_string(r.status);
     if (r.status == 401 || r.status == 403) message += " (credentials: " + tokens.source() + ")";
     // Session answers carry the upload id in X-GUploader-UploadID: part of the session
@@ -508,7 +349,7 @@ struct gcs_client::impl {
           continue;
         }
         err = error_from_response(c, r);
-        wait_seconds = retry_after_seconds(r);
+        wait_seconds = retry_after_seconds(r, max_retry_after_seconds);
       }
       if (!err->retryable() || attempt >= c.attempts || err->http_status == 410) co_return *err;
       log::debug("retrying GCS request", {{"store", store}, {"operation", c.operation}, {"attempt", attempt},
@@ -562,25 +403,9 @@ task<list_page> gcs_client::list_objects(const std::string& bucket, const std::s
   auto c = list_call(impl_->base(), bucket, prefix, page_token, max_results);
   auto r = co_await impl_->execute(c);
   if (!r) co_return r.error();
-  boost::system::error_code ec;
-  auto v = json::parse(r->body, ec);
-  if (ec || !v.is_object()) co_return impl_->error(c, error_kind::retryable, "BadResponse", "the listing is not JSON");
-  const auto& o = v.as_object();
-  list_page page;
-  if (auto it = o.find("items"); it != o.end() && it->value().is_array()) {
-    for (const auto& item : it->value().as_array()) {
-      if (!item.is_object()) continue;
-      const auto& io = item.as_object();
-      listed_object lo;
-      lo.name = json_str(io, "name");
-      lo.size = to_int<std::uint64_t>(json_str(io, "size"));
-      lo.generation = to_int<std::int64_t>(json_str(io, "generation"));
-      lo.md5_base64 = json_str(io, "md5Hash");
-      page.objects.push_back(std::move(lo));
-    }
-  }
-  page.next_page_token = json_str(o, "nextPageToken");
-  co_return page;
+  auto page = parse_list_page(r->body);
+  if (!page) co_return impl_->error(c, error_kind::retryable, "BadResponse", "the listing is not JSON");
+  co_return std::move(*page);
 }
 
 task<done> gcs_client::get_bucket(const std::string& bucket) {

@@ -5,6 +5,7 @@
 #include "metrics/registry.hpp"
 #include "queue/backoff.hpp"
 #include "store/checksum.hpp"
+#include "store/s3/s3_response.hpp"
 #include "store/s3/sigv4.hpp"
 #include "store/s3/xml_reader.hpp"
 
@@ -14,7 +15,6 @@
 #include <prometheus/histogram.h>
 
 #include <algorithm>
-#include <charconv>
 #include <mutex>
 #include <random>
 
@@ -32,11 +32,6 @@ prometheus::Family<prometheus::Histogram>& request_durations() {
                        .Help("Store HTTP requests by store, operation and status (0: no response)")
                        .Register(metrics::registry());
   return f;
-}
-
-std::string unquote(std::string s) {
-  if (s.size() >= 2 && s.front() == '"' && s.back() == '"') return s.substr(1, s.size() - 2);
-  return s;
 }
 
 std::string canonical_query_string(const std::vector<std::pair<std::string, std::string>>& query) {
@@ -67,26 +62,6 @@ void add_metadata_headers(http::header_list& h, const object_info& meta) {
   if (!meta.content_disposition.empty()) h.emplace_back("content-disposition", meta.content_disposition);
   if (!meta.cache_control.empty()) h.emplace_back("cache-control", meta.cache_control);
   for (const auto& [k, v] : meta.user_metadata) h.emplace_back("x-amz-meta-" + k, v);
-}
-
-object_info info_from_headers(const http::response& r) {
-  object_info info;
-  for (const auto& [k, v] : r.headers) {
-    if (k == "etag") info.etag = unquote(v);
-    else if (k == "content-length") std::from_chars(v.data(), v.data() + v.size(), info.size);
-    else if (k == "content-type") info.content_type = v;
-    else if (k == "content-encoding") info.content_encoding = v;
-    else if (k == "content-disposition") info.content_disposition = v;
-    else if (k == "cache-control") info.cache_control = v;
-    else if (k == "last-modified") info.last_modified = v;
-    else if (k == "x-amz-version-id") info.version_id = v;
-    else if (k.rfind("x-amz-meta-", 0) == 0) info.user_metadata.emplace_back(k.substr(11), v);
-  }
-  if (auto range = r.header("content-range")) {  // "bytes 0-99/1234": the total is what we want
-    if (auto slash = range->rfind('/'); slash != std::string::npos)
-      std::from_chars(range->data() + slash + 1, range->data() + range->size(), info.size);
-  }
-  return info;
 }
 
 // One S3 request before signing. Built by plain functions, not inside coroutines: GCC 12
@@ -132,6 +107,9 @@ call copy_call(const std::string& src_bucket, const std::string& src_key, const 
   if (replace) {
     c.headers.emplace_back("x-amz-metadata-directive", "REPLACE");
     add_metadata_headers(c.headers, *replace);
+    // Copy exactly the version whose metadata we write: an overwrite between our HEAD and
+    // this copy must fail (412), not give new bytes labelled with the old ETag.
+    if (!replace->etag.empty()) c.headers.emplace_back("x-amz-copy-source-if-match", "\"" + replace->etag + "\"");
   }
   return c;
 }
@@ -150,6 +128,12 @@ call part_copy_call(const std::string& src_bucket, const std::string& src_key, s
 store_error missing_upload_id(const std::string& store, const std::string& bucket, const std::string& key, int status) {
   return store_error{error_kind::retryable, store, "CreateMultipartUpload", bucket, key, status, "MissingUploadId",
                      "response carried no UploadId", ""};
+}
+
+store_error missing_content_length(const std::string& store, const std::string& bucket, const std::string& key,
+                                   int status) {
+  return store_error{error_kind::retryable, store, "HeadObject", bucket, key, status, "MissingContentLength",
+                     "HEAD answer carried no Content-Length (a proxy in the way?)", ""};
 }
 
 }  // namespace
@@ -186,9 +170,8 @@ struct s3_client::impl {
   }
 
   store_error error_from_response(const call& c, const http::response& r) {
-    std::string code = xml_first(r.body, "Code").value_or("");
-    std::string message = xml_first(r.body, "Message").value_or("");  // RGW leaves it empty
-    std::string request_id = xml_first(r.body, "RequestId").value_or(r.header("x-amz-request-id").value_or(""));
+    auto e = parse_error(r);
+    std::string code = std::move(e.code), message = std::move(e.message), request_id = std::move(e.request_id);
     if (code.empty()) code = r.status == 404 ? "NotFound" : "HTTP" + std::to_string(r.status);
     return make_error(c, classify(r.status, code), r.status, std::move(code), std::move(message), std::move(request_id));
   }
@@ -283,6 +266,8 @@ task<object_info> s3_client::head_object(const std::string& bucket, const std::s
   auto c = make_call("HeadObject", "HEAD", bucket, key, {}, {}, {}, {});
   auto r = co_await impl_->execute(c);
   if (!r) co_return r.error();
+  // Without a size the copy would be an empty object acked as replicated: refuse the answer.
+  if (!r->header("content-length")) co_return missing_content_length(impl_->store, bucket, key, r->status);
   co_return info_from_headers(r.value());
 }
 
@@ -324,18 +309,7 @@ task<list_page> s3_client::list_objects(const std::string& bucket, const std::st
   auto c = make_call("ListObjectsV2", "GET", bucket, "", std::move(q), {}, {}, {});
   auto r = co_await impl_->execute(c);
   if (!r) co_return r.error();
-  list_page page;
-  for (auto contents : xml_elements(r->body, "Contents")) {
-    listed_object o;
-    o.key = xml_first(contents, "Key").value_or("");
-    auto size = xml_first(contents, "Size").value_or("0");
-    std::from_chars(size.data(), size.data() + size.size(), o.size);
-    o.etag = unquote(xml_first(contents, "ETag").value_or(""));
-    page.objects.push_back(std::move(o));
-  }
-  if (xml_first(r->body, "IsTruncated").value_or("false") == "true")
-    page.next_continuation_token = xml_first(r->body, "NextContinuationToken").value_or("");
-  co_return page;
+  co_return parse_list_objects(r->body);
 }
 
 task<std::string> s3_client::create_multipart_upload(const std::string& bucket, const std::string& key,
@@ -403,11 +377,11 @@ task<std::vector<multipart_upload>> s3_client::list_multipart_uploads(const std:
     auto c = make_call("ListMultipartUploads", "GET", bucket, "", std::move(q), {}, {}, {});
     auto r = co_await impl_->execute(c);
     if (!r) co_return r.error();
-    for (auto u : xml_elements(r->body, "Upload"))
-      out.push_back({xml_first(u, "Key").value_or(""), xml_first(u, "UploadId").value_or("")});
-    if (xml_first(r->body, "IsTruncated").value_or("false") != "true") break;
-    key_marker = xml_first(r->body, "NextKeyMarker").value_or("");
-    upload_marker = xml_first(r->body, "NextUploadIdMarker").value_or("");
+    auto page = parse_multipart_uploads(r->body);
+    for (auto& u : page.uploads) out.push_back(std::move(u));
+    if (!page.truncated) break;
+    key_marker = std::move(page.next_key_marker);
+    upload_marker = std::move(page.next_upload_id_marker);
     if (key_marker.empty() && upload_marker.empty()) break;  // a server that pages without markers
   }
   co_return out;

@@ -559,3 +559,13 @@ TEST_CASE("random mutations of the fixtures never throw and always decode or fai
   CHECK(empty_results == 0);
   MESSAGE("mutations that still decoded: " << decoded << " of 20000");
 }
+
+TEST_CASE("event names become metric labels from a closed set, whatever the sender invents") {
+  using archie::event::metric_event_name;
+  CHECK(metric_event_name("s3:ObjectCreated:Put") == "s3:ObjectCreated:Put");
+  CHECK(metric_event_name("s3:ObjectRemoved:Delete") == "s3:ObjectRemoved:Delete");
+  CHECK(metric_event_name("s3:BucketCreated:0b7e6c1e-uuid") == "s3:Bucket");
+  CHECK(metric_event_name("s3:ObjectAccessed:Get") == "s3:ObjectAccessed:");
+  CHECK(metric_event_name(std::string(100000, 'x')) == "other");
+  CHECK(metric_event_name("s3:ObjectCreated:Something-new") == "other");
+}

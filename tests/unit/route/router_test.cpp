@@ -47,3 +47,10 @@ TEST_CASE("exclude patterns are PCRE2, unanchored unless anchored, UTF-8 aware")
   CHECK(route::key_filter({}).empty());
   CHECK_THROWS_AS(route::key_filter({"(unclosed"}), std::invalid_argument);
 }
+
+TEST_CASE("an exclude pattern still matches a key that is not valid UTF-8 (fails closed, never open)") {
+  route::key_filter keep({"^keep/"});
+  CHECK(keep.matches(std::string("keep/\xff\xfe" "-broken")));
+  CHECK(keep.matches("keep/ok.txt"));
+  CHECK_FALSE(keep.matches(std::string("other/\xff")));
+}

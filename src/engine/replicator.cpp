@@ -71,14 +71,6 @@ struct source_state {
   store::object_info info;
 };
 
-// Same version: same existence, and for objects the same ETag, size and modification time
-// (an in-place metadata change keeps the ETag but not Last-Modified).
-bool same_version(const source_state& a, const source_state& b) {
-  if (a.exists != b.exists) return false;
-  if (!a.exists) return true;
-  return a.info.etag == b.info.etag && a.info.size == b.info.size && a.info.last_modified == b.info.last_modified;
-}
-
 // The metadata a copy carries: the source's, with archie's marker set to this source's ETag.
 // A source that is itself a replica (chained A -> B -> C, or restored from an archie copy)
 // already has a marker: it is replaced, never sent twice.
@@ -87,6 +79,18 @@ store::object_info with_source_etag(const store::object_info& info) {
   std::erase_if(meta.user_metadata, [](const auto& kv) { return kv.first == store::source_etag_metadata; });
   meta.user_metadata.emplace_back(store::source_etag_metadata, meta.etag);
   return meta;
+}
+
+// Same version: same existence, and for objects the same ETag, size, modification time and
+// metadata. The ETag names the content only: the same bytes put again with other metadata
+// (within the same second of Last-Modified) are another version.
+bool same_version(const source_state& a, const source_state& b) {
+  if (a.exists != b.exists) return false;
+  if (!a.exists) return true;
+  const auto& x = a.info;
+  const auto& y = b.info;
+  return x.etag == y.etag && x.size == y.size && x.last_modified == y.last_modified &&
+         store::replica_is_current(with_source_etag(x), with_source_etag(y), store::metadata_kept::all);
 }
 
 // One destination's part in one event.
@@ -191,13 +195,13 @@ struct replicator::impl {
     std::vector<target_work*> pending;
     for (auto& w : work) {
       if (w.failure) continue;
-      // Idempotency: a destination that already holds this source ETag is done.
-      auto recorded = co_await w.dest->recorded_source_etag(w.target.bucket, w.target.key);
-      if (!recorded) {
-        w.failure = recorded.error();
+      // Idempotency: a destination that already holds this version (marker and metadata) is done.
+      auto replica = co_await w.dest->replica_info(w.target.bucket, w.target.key);
+      if (!replica) {
+        w.failure = replica.error();
         continue;
       }
-      if (!force && recorded.value() == meta.etag) continue;
+      if (!force && replica.value() && store::replica_is_current(*replica.value(), meta, w.dest->keeps())) continue;
       pending.push_back(&w);
     }
     pipe::copy_request req;

@@ -34,12 +34,28 @@ class upload {
   virtual void stop_waiting() {}
 };
 
+/// Which of an object's metadata a destination stores, and so can be compared with the source.
+enum class metadata_kept {
+  content_type,  ///< the marker and the content type (local directories: extended attributes)
+  all,           ///< content headers and user metadata (S3, GCS)
+};
+
+/// True when `replica` (what a destination holds) is the version `wanted` describes: the
+/// marker names wanted's source ETag and the metadata the destination keeps is the same. The
+/// ETag alone is not enough: one content can be put again with other metadata (every empty
+/// object has the same ETag).
+bool replica_is_current(const object_info& replica, const object_info& wanted, metadata_kept kept);
+
 class destination {
  public:
   virtual ~destination() = default;
+  /// What the destination holds for `key` (the metadata it keeps, archie's marker among the
+  /// user metadata); nullopt when absent.
+  virtual async_result<std::optional<object_info>> replica_info(const std::string& bucket, const std::string& key) = 0;
+  virtual metadata_kept keeps() const = 0;
   /// The source ETag recorded on an existing copy; empty when the object is absent or was not
   /// written by archie.
-  virtual async_result<std::string> recorded_source_etag(const std::string& bucket, const std::string& key) = 0;
+  async_result<std::string> recorded_source_etag(const std::string& bucket, const std::string& key);
   /// Starts writing `key`; meta already carries source_etag_metadata. `size` and `part_size`
   /// decide single-request vs multipart.
   virtual async_result<std::unique_ptr<upload>> begin(const std::string& bucket, const std::string& key,

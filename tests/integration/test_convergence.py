@@ -2,7 +2,8 @@
 a Ceph RGW source, their MinIO-format events published (some twice, some replayed late and
 out of order), handled by two `archie run` processes with many workers each, while a proxy
 holds every request to the S3 destination back by up to a second. Once the consumer is quiet,
-every destination must equal the source key by key: existence, bytes, content-type and user
+every destination (an S3 store behind the delay proxy, a local directory, and a bucket of
+the source store itself, written by server-side copy) must equal the source key by key: existence, bytes, content-type and user
 metadata. Servers: nats-server, Ceph (mon, osd, two radosgw).
 
 Knobs (environment), used by scripts/soak-convergence for the long version:
@@ -28,7 +29,7 @@ from tests.rig.nats_client import NatsClient
 from tests.rig.rig import Rig, free_port, s3_request
 
 SUBJECT, STREAM, DURABLE, DLQ_SUBJECT = "minio.events", "minio-events", "archie", "archie.dead"
-SRC_BUCKET, DST_BUCKET, FS_BUCKET = "conv-source", "conv-replica", "conv-mirror"
+SRC_BUCKET, DST_BUCKET, FS_BUCKET, SAME_BUCKET = "conv-source", "conv-replica", "conv-mirror", "conv-same-store"
 KEYS = [f"k{i:02d}" for i in range(28)] + ["dir/nested key+plus", "ü-nfc-\u00e9"]
 CONTENT_TYPES = ["application/octet-stream", "text/plain", "image/png", "application/x-archie-test"]
 
@@ -43,6 +44,7 @@ def setUpModule():
     workdir = tempfile.mkdtemp(prefix="archie-conv-")
     rig.ceph.make_bucket(SRC_BUCKET, user="archie", endpoint_index=0)
     rig.ceph.make_bucket(DST_BUCKET, user="other", endpoint_index=1)
+    rig.ceph.make_bucket(SAME_BUCKET, user="archie", endpoint_index=0)
 
 
 def tearDownModule():
@@ -108,6 +110,9 @@ bucket = "{DST_BUCKET}"
 [[route.destinations]]
 store = "local"
 bucket = "{FS_BUCKET}"
+[[route.destinations]]
+store = "src"
+bucket = "{SAME_BUCKET}"
 """
 
 
@@ -166,10 +171,10 @@ def describe(headers, body):
     return {"sha256": hashlib.sha256(body).hexdigest(), "content_type": headers.get("content-type"), "meta": meta}
 
 
-def s3_replica_objects():
+def s3_replica_objects(user="other", index=1, bucket=DST_BUCKET):
     out = {}
     for key in KEYS:
-        status, headers, body = s3("other", 1, "GET", DST_BUCKET, key)
+        status, headers, body = s3(user, index, "GET", bucket, key)
         if status == 200:
             out[key] = describe(headers, body)
     return out
@@ -195,7 +200,8 @@ def compare(source, replica, fields):
     but different."""
     missing = sorted(k for k in source if k not in replica)
     resurrected = sorted(k for k in replica if k not in source)
-    stale = sorted(k for k in source if k in replica and any(source[k][f] != replica[k][f] for f in fields))
+    stale = sorted(f"{k} ({','.join(f for f in fields if source[k][f] != replica[k][f])})"
+                   for k in source if k in replica and any(source[k][f] != replica[k][f] for f in fields))
     return {"missing": missing, "resurrected": resurrected, "stale": stale}
 
 
@@ -248,6 +254,8 @@ class ConvergenceTest(unittest.TestCase):
         results = {
             "s3": compare(source, s3_replica_objects(), ("sha256", "content_type", "meta")),
             "fs": compare(source, fs_replica_objects(fs_root), ("sha256", "content_type")),
+            # server-side CopyObject within the source store
+            "same-store": compare(source, s3_replica_objects("archie", 0, SAME_BUCKET), ("sha256", "content_type", "meta")),
         }
         logs = [l for w in workers for l in w.logs()]
         codes = {}

@@ -335,6 +335,31 @@ class ReplicationTest(unittest.TestCase):
         self.assertRegex(body.decode(), r'archie_messages_processed_count\{code="malformed_event",event="unknown",'
                                         r'eventType="malformed",state="term"\} [1-9]')
 
+    def test_the_dead_letter_stream_has_size_and_age_limits(self):
+        config = self.nats.stream_info(STREAM + "-dead-letter")["config"]
+        self.assertEqual(config["max_bytes"], 1 << 30)
+        self.assertEqual(config["max_age"], 30 * 24 * 3600 * 10**9)
+
+    def test_a_malformed_event_near_max_payload_is_dead_lettered_truncated(self):
+        # The dead letter adds headers: the whole body no longer fits under max_payload (1 MiB).
+        body = b"not json " + b"x" * ((1 << 20) - 300)
+        before = len(self.dead_letters())
+        self.nats.js_publish(SUBJECT, body)
+        self.wait_for(lambda: len(self.dead_letters()) > before, 60, "the dead letter")
+        letter = self.dead_letters()[-1]
+        self.assertEqual(letter["headers"].get("Archie-Term-Code"), "malformed_event")
+        self.assertEqual(letter["headers"].get("Archie-Truncated"), "true")
+        self.assertEqual(letter["headers"].get("Archie-Original-Size"), str(len(body)))
+        self.assertTrue(body.startswith(letter["data"]))
+
+    def test_a_message_with_more_records_than_allowed_is_refused_whole(self):
+        event = json.loads(minio_event("s3:ObjectCreated:Put", SRC_BUCKET, "many-records.txt", size=1, etag="00"))
+        event["Records"] = event["Records"] * 1001  # max_records_per_message defaults to 1000
+        before = len(self.dead_letters())
+        self.nats.js_publish(SUBJECT, json.dumps(event).encode())
+        self.wait_for(lambda: len(self.dead_letters()) > before, 60, "the dead letter")
+        self.assertEqual(self.dead_letters()[-1]["headers"].get("Archie-Term-Code"), "too_many_records")
+
     def dead_letters(self):
         info = self.nats.stream_info(STREAM + "-dead-letter")
         last = info["state"]["last_seq"]

@@ -140,27 +140,50 @@ fs_destination::fs_destination(std::string name, const config::fs_store_config& 
   });
 }
 
-async_result<std::string> fs_destination::recorded_source_etag(const std::string& bucket, const std::string& key) {
+async_result<std::optional<object_info>> fs_destination::replica_info(const std::string& bucket,
+                                                                    const std::string& key) {
   if (!safe_path(cfg_.root, bucket, key))
     co_return fs_error(name_, "stat", bucket, key, 0, "key cannot be stored safely under the root");
   std::string relative = bucket + "/" + key;
   const std::string& root = cfg_.root;
-  // The recorded ETag, or an errno (negative) for a real failure.
-  auto read_marker = [&root, &relative]() -> std::pair<int, std::string> {
+  struct found {
+    int err = 0;  ///< a real failure (errno)
+    bool exists = false;
+    object_info info;
+  };
+  auto failed = [](int err) {
+    found f;
+    f.err = err;
+    return f;
+  };
+  // What the extended attributes say; absent files and attributes are not errors.
+  auto read_replica = [&root, &relative, &failed]() -> found {
     directory_chain chain;
     int err = open_chain(root, relative, false, 0, chain);
-    if (err == ENOENT || err == ENOTDIR) return {0, {}};
-    if (err) return {err, {}};
+    if (err == ENOENT || err == ENOTDIR) return {};
+    if (err) return failed(err);
     unique_fd fd(::openat(chain.parent(), chain.leaf().c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
-    if (!fd) return {errno == ENOENT || errno == ENOTDIR ? 0 : errno, {}};
-    char buf[256];
-    ssize_t n = ::fgetxattr(fd.get(), etag_xattr, buf, sizeof buf);
-    if (n < 0) return {errno == ENODATA || errno == ENOTSUP ? 0 : errno, {}};
-    return {0, std::string(buf, static_cast<std::size_t>(n))};
+    if (!fd) return failed(errno == ENOENT || errno == ENOTDIR ? 0 : errno);
+    found out;
+    out.exists = true;
+    struct stat st{};
+    if (::fstat(fd.get(), &st) == 0) out.info.size = static_cast<std::uint64_t>(st.st_size);
+    auto read_attr = [&](const char* name, std::string& into) -> int {
+      char buf[1024];
+      ssize_t n = ::fgetxattr(fd.get(), name, buf, sizeof buf);
+      if (n >= 0) into.assign(buf, static_cast<std::size_t>(n));
+      return n < 0 && errno != ENODATA && errno != ENOTSUP ? errno : 0;
+    };
+    std::string marker;
+    if (int e = read_attr(etag_xattr, marker)) return failed(e);
+    if (int e = read_attr(content_type_xattr, out.info.content_type)) return failed(e);
+    if (!marker.empty()) out.info.user_metadata.emplace_back(source_etag_metadata, std::move(marker));
+    return out;
   };
-  auto [err, etag] = co_await queue::run_blocking(blocking_, read_marker);
-  if (err) co_return fs_error(name_, "getxattr", bucket, key, err, "read marker of " + relative);
-  co_return etag;
+  auto r = co_await queue::run_blocking(blocking_, read_replica);
+  if (r.err) co_return fs_error(name_, "getxattr", bucket, key, r.err, "read marker of " + relative);
+  if (!r.exists) co_return std::optional<object_info>();
+  co_return std::optional<object_info>(std::move(r.info));
 }
 
 async_result<std::unique_ptr<upload>> fs_destination::begin(const std::string& bucket, const std::string& key,

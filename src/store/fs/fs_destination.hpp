@@ -17,7 +17,8 @@ std::optional<std::string> safe_path(const std::string& root, const std::string&
 class fs_destination final : public destination {
  public:
   fs_destination(std::string name, const config::fs_store_config& cfg, boost::asio::thread_pool& blocking);
-  async_result<std::string> recorded_source_etag(const std::string& bucket, const std::string& key) override;
+  async_result<std::optional<object_info>> replica_info(const std::string& bucket, const std::string& key) override;
+  metadata_kept keeps() const override { return metadata_kept::content_type; }
   async_result<std::unique_ptr<upload>> begin(const std::string& bucket, const std::string& key,
                                               const object_info& meta, std::uint64_t size,
                                               std::size_t part_size) override;

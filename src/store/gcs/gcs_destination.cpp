@@ -211,14 +211,14 @@ store_error bad_part_size(const std::string& store, const std::string& bucket, c
 
 }  // namespace
 
-async_result<std::string> gcs_destination::recorded_source_etag(const std::string& bucket, const std::string& key) {
+async_result<std::optional<object_info>> gcs_destination::replica_info(const std::string& bucket,
+                                                                     const std::string& key) {
   auto r = co_await client_.get_object_metadata(bucket, key);
   if (!r) {
-    if (r.error().kind == error_kind::not_found) co_return std::string();
+    if (r.error().kind == error_kind::not_found) co_return std::optional<object_info>();
     co_return r.error();
   }
-  const std::string* v = r->info.metadata(source_etag_metadata);
-  co_return v ? *v : std::string();
+  co_return std::optional<object_info>(std::move(r.value().info));
 }
 
 async_result<std::unique_ptr<upload>> gcs_destination::begin(const std::string& bucket, const std::string& key,

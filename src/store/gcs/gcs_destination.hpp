@@ -33,7 +33,8 @@ class gcs_destination final : public destination {
  public:
   explicit gcs_destination(gcs_client& client) : client_(client) {}
   gcs_destination(gcs_client& client, const destination_options& opts) : client_(client), opts_(opts) {}
-  async_result<std::string> recorded_source_etag(const std::string& bucket, const std::string& key) override;
+  async_result<std::optional<object_info>> replica_info(const std::string& bucket, const std::string& key) override;
+  metadata_kept keeps() const override { return metadata_kept::all; }
   async_result<std::unique_ptr<upload>> begin(const std::string& bucket, const std::string& key,
                                               const object_info& meta, std::uint64_t size,
                                               std::size_t part_size) override;

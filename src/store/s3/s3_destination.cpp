@@ -72,14 +72,14 @@ class multipart final : public upload {
 
 }  // namespace
 
-async_result<std::string> s3_destination::recorded_source_etag(const std::string& bucket, const std::string& key) {
+async_result<std::optional<object_info>> s3_destination::replica_info(const std::string& bucket,
+                                                                    const std::string& key) {
   auto r = co_await client_.head_object(bucket, key);
   if (!r) {
-    if (r.error().kind == error_kind::not_found) co_return std::string();
+    if (r.error().kind == error_kind::not_found) co_return std::optional<object_info>();
     co_return r.error();
   }
-  const std::string* v = r->metadata(source_etag_metadata);
-  co_return v ? *v : std::string();
+  co_return std::optional<object_info>(std::move(r.value()));
 }
 
 async_result<std::unique_ptr<upload>> s3_destination::begin(const std::string& bucket, const std::string& key,

@@ -9,7 +9,8 @@ namespace archie::store::s3 {
 class s3_destination final : public destination {
  public:
   explicit s3_destination(s3_client& client) : client_(client) {}
-  async_result<std::string> recorded_source_etag(const std::string& bucket, const std::string& key) override;
+  async_result<std::optional<object_info>> replica_info(const std::string& bucket, const std::string& key) override;
+  metadata_kept keeps() const override { return metadata_kept::all; }
   async_result<std::unique_ptr<upload>> begin(const std::string& bucket, const std::string& key,
                                               const object_info& meta, std::uint64_t size,
                                               std::size_t part_size) override;

@@ -1,0 +1,37 @@
+#include "store/destination.hpp"
+
+#include <algorithm>
+
+namespace archie::store {
+namespace {
+
+// User metadata as a sorted list without archie's marker: order is not meaningful.
+std::vector<std::pair<std::string, std::string>> user_metadata_of(const object_info& o) {
+  auto out = o.user_metadata;
+  std::erase_if(out, [](const auto& kv) { return kv.first == source_etag_metadata; });
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace
+
+bool replica_is_current(const object_info& replica, const object_info& wanted, metadata_kept kept) {
+  const std::string* marker = replica.metadata(source_etag_metadata);
+  if (!marker || *marker != wanted.etag) return false;
+  // A store gives an object without a content type its own default: compare only a real one.
+  if (!wanted.content_type.empty() && replica.content_type != wanted.content_type) return false;
+  if (kept == metadata_kept::content_type) return true;
+  return replica.content_encoding == wanted.content_encoding &&
+         replica.content_disposition == wanted.content_disposition &&
+         replica.cache_control == wanted.cache_control && user_metadata_of(replica) == user_metadata_of(wanted);
+}
+
+async_result<std::string> destination::recorded_source_etag(const std::string& bucket, const std::string& key) {
+  auto r = co_await replica_info(bucket, key);
+  if (!r) co_return r.error();
+  if (!r.value()) co_return std::string();
+  const std::string* v = r.value()->metadata(source_etag_metadata);
+  co_return v ? *v : std::string();
+}
+
+}  // namespace archie::store

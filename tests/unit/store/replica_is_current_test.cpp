@@ -1,0 +1,44 @@
+#include "store/destination.hpp"
+
+#include <doctest/doctest.h>
+
+using namespace archie::store;
+
+namespace {
+
+object_info version(std::string etag, std::string content_type, std::string generation) {
+  object_info o;
+  o.etag = std::move(etag);
+  o.content_type = std::move(content_type);
+  o.user_metadata = {{"generation", std::move(generation)}, {source_etag_metadata, o.etag}};
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("a replica with the source's marker and metadata is current") {
+  auto wanted = version("d41d8cd98f00b204e9800998ecf8427e", "text/plain", "7");
+  auto replica = wanted;
+  std::swap(replica.user_metadata[0], replica.user_metadata[1]);  // order does not matter
+  CHECK(replica_is_current(replica, wanted, metadata_kept::all));
+}
+
+TEST_CASE("the same content put again with other metadata is not current (one ETag, two versions)") {
+  auto old_version = version("d41d8cd98f00b204e9800998ecf8427e", "text/plain", "7");
+  auto new_version = version("d41d8cd98f00b204e9800998ecf8427e", "image/png", "8");
+  CHECK_FALSE(replica_is_current(old_version, new_version, metadata_kept::all));
+  auto same_type = version("d41d8cd98f00b204e9800998ecf8427e", "image/png", "7");
+  CHECK_FALSE(replica_is_current(same_type, new_version, metadata_kept::all));
+  // A local directory keeps only the content type: that is all it can be compared on.
+  CHECK(replica_is_current(same_type, new_version, metadata_kept::content_type));
+  CHECK_FALSE(replica_is_current(old_version, new_version, metadata_kept::content_type));
+}
+
+TEST_CASE("a replica without archie's marker, or with another source ETag, is not current") {
+  auto wanted = version("aaaa", "text/plain", "1");
+  auto foreign = wanted;
+  foreign.user_metadata.pop_back();
+  CHECK_FALSE(replica_is_current(foreign, wanted, metadata_kept::all));
+  auto older = version("bbbb", "text/plain", "1");
+  CHECK_FALSE(replica_is_current(older, wanted, metadata_kept::content_type));
+}

@@ -856,6 +856,34 @@ class FaultInjectionTest(unittest.TestCase):
         self.assertEqual((r["kind"], r["status"], r["code"]), ("retryable", 503, "SlowDown"), r)
         self.assertEqual(len(self.proxy.requests_matching(r"^GET /%s/\?" % self.bucket)), 4)
 
+    def test_interim_1xx_answers_are_skipped_and_the_real_answer_is_read(self):
+        raw = (b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"
+               b"HTTP/1.1 100 Continue\r\n\r\n"
+               b"HTTP/1.1 200 OK\r\nETag: \"0123abcd\"\r\nContent-Length: 5\r\nContent-Type: text/x-hint\r\n"
+               b"Connection: close\r\n\r\n")
+        self.proxy.respond(r"^HEAD %s HTTP" % re.escape(self.path("hinted")), raw)
+        r = self.via_proxy("head", self.bucket, "hinted")
+        self.assertTrue(r["ok"], r)
+        self.assertEqual((r["etag"], r["size"], r["content_type"]), ("0123abcd", 5, "text/x-hint"))
+
+    def test_a_huge_error_body_is_read_only_up_to_a_cap_and_the_error_still_classified(self):
+        # Content-Length says 100 MiB (above any in-memory limit); the first 64 KiB carry the
+        # error document, which is all the client needs.
+        doc = b"<?xml version=\"1.0\"?><Error><Code>InternalError</Code><Message>big</Message></Error>"
+        raw = (b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/xml\r\n"
+               b"Content-Length: 104857600\r\n\r\n" + doc + b" " * (200 * 1024))
+        self.proxy.respond(r"^GET /%s/\?" % self.bucket, raw, times=1000)
+        r = self.via_proxy("list", self.bucket, "")
+        self.assertFalse(r["ok"], r)
+        self.assertEqual((r["kind"], r["status"], r["code"]), ("retryable", 500, "InternalError"), r)
+
+    def test_a_head_answer_without_content_length_is_refused_not_taken_as_empty(self):
+        raw = b"HTTP/1.1 200 OK\r\nETag: \"feed\"\r\nConnection: close\r\n\r\n"
+        self.proxy.respond(r"^HEAD %s HTTP" % re.escape(self.path("no-length")), raw, times=1000)
+        r = self.via_proxy("head", self.bucket, "no-length")
+        self.assertFalse(r["ok"], r)
+        self.assertEqual(r["code"], "MissingContentLength", r)
+
     def test_download_of_an_object_replaced_midway_fails_precondition_not_mixed(self):
         self.assertTrue(probe("mput", self.bucket, "replaced", self.data, 5)["ok"])
         release = threading.Event()

@@ -2,6 +2,7 @@
 // archie's whole configuration, loaded from one TOML file. CONFIGURE.md documents every key;
 // keep the two in step.
 #include "config/config_error.hpp"
+#include "async/backoff_policy.hpp"
 #include "config/secret.hpp"
 #include "log/logger.hpp"
 
@@ -66,12 +67,7 @@ struct consumer_config {
   std::vector<milliseconds> backoff;
 };
 
-struct backoff_config {
-  milliseconds base{1000};
-  double multiplier = 2.0;
-  milliseconds ceiling{600000};
-  double jitter = 0.2;  ///< fraction of the delay randomised, spreads retry storms
-};
+using backoff_config = async::backoff_policy;
 
 struct queue_config {
   nats_config nats;

@@ -34,15 +34,6 @@ engine_metrics& engine_metrics::get() {
       counter("archie_messages_delete_delivered_count", "Deletes propagated to all destinations"),
       histogram("archie_messages_delete_queue_duration", "Seconds from event publish to delete done", seconds_buckets),
       prometheus::BuildCounter()
-          .Name("archie_destination_bytes_total")
-          .Help("Bytes written to each destination store")
-          .Register(metrics::registry()),
-      prometheus::BuildGauge()
-          .Name("archie_transfers_in_flight")
-          .Help("Object copies in progress")
-          .Register(metrics::registry())
-          .Add({}),
-      prometheus::BuildCounter()
           .Name("archie_stale_deletes_total")
           .Help("Delete events not propagated because the key exists again at the source")
           .Register(metrics::registry()),

@@ -20,8 +20,6 @@ struct engine_metrics {
   prometheus::Histogram& delete_duration;
   prometheus::Counter& delete_delivered;
   prometheus::Histogram& delete_queue_duration;
-  prometheus::Family<prometheus::Counter>& destination_bytes;  ///< {destination}
-  prometheus::Gauge& transfers_in_flight;
   prometheus::Family<prometheus::Counter>& stale_deletes;
   prometheus::Family<prometheus::Counter>& superseded;  ///< {cause}: events whose object is gone or changed
   prometheus::Counter& convergence_repairs;             ///< extra writes after the source changed mid-event

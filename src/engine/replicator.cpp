@@ -486,10 +486,10 @@ replicator::~replicator() = default;
 
 asio::awaitable<message_outcome> replicator::handle(queue::queue_message& msg) { return impl_->handle(msg); }
 
-void replicator::register_checks(service::readiness& ready) {
+void replicator::register_checks(health::readiness& ready) {
   for (auto& [id, h] : impl_->health) {
     auto health = h;
-    ready.add_check("store " + id, [health]() -> service::check_result {
+    ready.add_check("store " + id, [health]() -> health::check_result {
       std::lock_guard lock(health->mutex);
       return {health->ok, health->detail};
     });

@@ -5,7 +5,7 @@
 #include "config/config.hpp"
 #include "queue/message_outcome.hpp"
 #include "queue/queue_message.hpp"
-#include "service/readiness.hpp"
+#include "health/readiness.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -24,7 +24,7 @@ class replicator {
 
   boost::asio::awaitable<queue::message_outcome> handle(queue::queue_message& msg);
   /// One check per store used by a route (HEAD bucket), refreshed in the background.
-  void register_checks(service::readiness& ready);
+  void register_checks(health::readiness& ready);
   /// Starts the periodic store checks.
   void start_health_checks();
 

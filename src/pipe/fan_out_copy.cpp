@@ -1,7 +1,7 @@
 #include "pipe/fan_out_copy.hpp"
 
-#include "engine/engine_metrics.hpp"
-#include "pipe/wait_group.hpp"
+#include "pipe/pipe_metrics.hpp"
+#include "async/wait_group.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -10,6 +10,7 @@
 #include <memory>
 
 namespace archie::pipe {
+using async::wait_group;
 namespace asio = boost::asio;
 
 bool copy_report::ok() const { return first_error() == nullptr; }
@@ -23,7 +24,7 @@ const store::store_error* copy_report::first_error() const {
 
 namespace {
 
-// Outside coroutines: GCC 12 rejects string-literal aggregate members in coroutine frames.
+// Outside any coroutine: GCC 12 rule 3 (async/gcc12_coroutines.hpp).
 store::store_error size_changed(const copy_request& req, std::uint64_t total) {
   return store::store_error{store::error_kind::precondition_failed, req.source->store_name(), "GetObject", req.bucket,
                             req.key, 0, "SizeChanged",
@@ -63,9 +64,9 @@ struct copy_job : std::enable_shared_from_this<copy_job> {
     return false;
   }
 
-  // Raw pointers, not shared_ptr parameters: GCC 12 mishandles non-trivially destructible
-  // by-value coroutine parameters. part_worker keeps `buf` and `group` alive until
-  // group->wait() returns, which is after every write_to has finished.
+  // Raw pointers, not shared_ptr parameters (GCC 12 rule 2, async/gcc12_coroutines.hpp).
+  // part_worker keeps `buf` and `group` alive until group->wait() returns, which is after
+  // every write_to has finished.
   asio::awaitable<void> write_to(std::size_t t, std::size_t part, std::uint64_t offset, const part_buffer* buf,
                                  std::size_t len, wait_group* group) {
     auto self = shared_from_this();
@@ -74,7 +75,7 @@ struct copy_job : std::enable_shared_from_this<copy_job> {
                                                std::span<const std::byte>(buf->data(), len));
       if (!r && !report.target_errors[t]) report.target_errors[t] = r.error();
       else if (r)
-        engine::engine_metrics::get().destination_bytes.Add({{"destination", req.targets[t].dest->name()}})
+        pipe_metrics::get().destination_bytes.Add({{"destination", req.targets[t].dest->name()}})
             .Increment(static_cast<double>(len));
     }
     group->done();
@@ -125,7 +126,7 @@ struct copy_job : std::enable_shared_from_this<copy_job> {
 
   asio::awaitable<void> run() {
     auto self = shared_from_this();
-    auto& m = engine::engine_metrics::get();
+    auto& m = pipe_metrics::get();
     m.transfers_in_flight.Increment();
     const std::size_t part_size = pool.part_size();
     parts = req.meta.size == 0 ? 1 : static_cast<std::size_t>((req.meta.size + part_size - 1) / part_size);

@@ -2,8 +2,8 @@
 
 #include "log/logger.hpp"
 #include "metrics/registry.hpp"
-#include "queue/backoff.hpp"
-#include "queue/blocking_pool.hpp"
+#include "async/exponential_backoff.hpp"
+#include "async/run_blocking.hpp"
 #include "queue/nats_error.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -24,6 +24,9 @@
 #include <thread>
 
 namespace archie::queue {
+using async::backoff_delay;
+using async::exponential_backoff;
+using async::run_blocking;
 namespace asio = boost::asio;
 using namespace asio::experimental::awaitable_operators;
 using std::chrono::milliseconds;

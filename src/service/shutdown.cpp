@@ -15,7 +15,7 @@ namespace archie::service {
 namespace asio = boost::asio;
 using namespace boost::asio::experimental::awaitable_operators;
 
-shutdown_coordinator::shutdown_coordinator(asio::any_io_executor executor, readiness& ready,
+shutdown_coordinator::shutdown_coordinator(asio::any_io_executor executor, health::readiness& ready,
                                            std::chrono::milliseconds wait)
     : signals_(executor, SIGINT, SIGTERM),
       stop_requested_(executor, std::chrono::steady_clock::time_point::max()),

@@ -2,7 +2,7 @@
 // Graceful shutdown: the first SIGTERM/SIGINT flips readiness, runs every registered drain
 // hook with one shared deadline (worker.shutdown_wait), then stops the loop. A second SIGINT
 // exits at once, for the operator who really means it.
-#include "service/readiness.hpp"
+#include "health/readiness.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -20,7 +20,7 @@ using drain_hook = std::function<boost::asio::awaitable<void>(std::chrono::stead
 
 class shutdown_coordinator {
  public:
-  shutdown_coordinator(boost::asio::any_io_executor executor, readiness& ready, std::chrono::milliseconds wait);
+  shutdown_coordinator(boost::asio::any_io_executor executor, health::readiness& ready, std::chrono::milliseconds wait);
 
   /// Hooks run in registration order; each must return by the deadline (cancel what is left).
   void add_drain_hook(drain_hook hook);
@@ -37,7 +37,7 @@ class shutdown_coordinator {
   boost::asio::signal_set signals_;
   boost::asio::steady_timer stop_requested_;
   std::string stop_reason_;
-  readiness& ready_;
+  health::readiness& ready_;
   std::chrono::milliseconds wait_;
   std::vector<drain_hook> hooks_;
   std::vector<std::function<void()>> finished_;

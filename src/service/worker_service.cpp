@@ -1,16 +1,16 @@
 #include "service/worker_service.hpp"
 
 #include "archie_version.hpp"
-#include "http/admin_server.hpp"
+#include "service/admin_server.hpp"
 #include "log/logger.hpp"
 #include "metrics/registry.hpp"
 #include "queue/backlog_monitor.hpp"
-#include "queue/backoff.hpp"
-#include "queue/blocking_pool.hpp"
+#include "async/exponential_backoff.hpp"
+#include "async/run_blocking.hpp"
 #include "queue/nats_connection.hpp"
 #include "queue/nats_error.hpp"
 #include "queue/provisioning.hpp"
-#include "service/readiness.hpp"
+#include "health/readiness.hpp"
 #include "service/shutdown.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -51,12 +51,12 @@ struct queue_runtime {
 // starts consuming. A refused provisioning or binding is fatal: it needs an operator.
 asio::awaitable<void> start_queue(const config::config& cfg, worker_context& ctx, queue_runtime& rt,
                                   queue::message_handler handler, shutdown_coordinator& shutdown, int& exit_code) {
-  queue::exponential_backoff retry(ctx.io, config::backoff_config{500ms, 2.0, cfg.queue.nats.reconnect_wait_max, 0.2});
+  async::exponential_backoff retry(ctx.io, config::backoff_config{500ms, 2.0, cfg.queue.nats.reconnect_wait_max, 0.2});
   std::unique_ptr<queue::nats_connection> conn;
   while (!rt.stopping) {
     try {
       auto connect_call = [&] { return queue::nats_connection::connect(cfg.queue.nats); };
-      conn = co_await queue::run_blocking(ctx.blocking, connect_call);
+      conn = co_await async::run_blocking(ctx.blocking, connect_call);
       break;
     } catch (const std::exception& e) {
       log::warn("cannot connect to NATS yet; retrying", {{"error", e.what()}, {"attempt", retry.attempts() + 1}});
@@ -67,7 +67,7 @@ asio::awaitable<void> start_queue(const config::config& cfg, worker_context& ctx
   try {
     jsCtx* js = conn->jetstream();
     auto provision_call = [&] { return queue::provision(js, cfg.queue); };
-    co_await queue::run_blocking(ctx.blocking, provision_call);
+    co_await async::run_blocking(ctx.blocking, provision_call);
     auto consumer = std::make_unique<queue::pull_consumer>(
         ctx.io, ctx.blocking, *conn, cfg.queue,
         queue::consumer_options{static_cast<std::size_t>(cfg.worker.concurrency), cfg.worker.message_timeout},
@@ -98,7 +98,7 @@ int run_worker(const config::config& cfg, handler_factory make_handler) {
   // Blocking nats.c calls (AckSync, JetStream API, connect) and file I/O run here, never on
   // the loop; one thread per transfer slot so acks never queue behind each other.
   asio::thread_pool blocking(static_cast<std::size_t>(std::clamp<std::int64_t>(cfg.worker.concurrency, 4, 64)));
-  readiness ready;
+  health::readiness ready;
   worker_context ctx{io.get_executor(), blocking, ready};
   publish_build_info();
   int exit_code = 0;
@@ -106,9 +106,9 @@ int run_worker(const config::config& cfg, handler_factory make_handler) {
   // Signals are caught from here on: a SIGTERM that arrives during start-up still drains.
   shutdown_coordinator shutdown(io.get_executor(), ready, cfg.worker.shutdown_wait);
 
-  std::unique_ptr<http::admin_server> admin;
+  std::unique_ptr<admin_server> admin;
   try {
-    admin = std::make_unique<http::admin_server>(io.get_executor(), cfg.http, ready);
+    admin = std::make_unique<admin_server>(io.get_executor(), cfg.http, ready);
   } catch (const std::exception& e) {
     log::error("cannot start admin HTTP server",
                {{"address", cfg.http.address}, {"port", cfg.http.port}, {"error", e.what()}});
@@ -117,12 +117,12 @@ int run_worker(const config::config& cfg, handler_factory make_handler) {
   log::info("admin server listening", {{"address", cfg.http.address}, {"port", admin->port()}});
 
   queue_runtime rt;
-  ready.add_check("nats", [&rt]() -> check_result {
+  ready.add_check("nats", [&rt]() -> health::check_result {
     std::lock_guard lock(rt.mutex);
     if (!rt.connection) return {false, "not connected yet"};
     return {rt.connection->connected(), rt.connection->state_text()};
   });
-  ready.add_check("consumer", [&rt]() -> check_result {
+  ready.add_check("consumer", [&rt]() -> health::check_result {
     std::lock_guard lock(rt.mutex);
     return {rt.consumer != nullptr, rt.consumer ? "consuming" : "not started"};
   });
@@ -144,7 +144,7 @@ int run_worker(const config::config& cfg, handler_factory make_handler) {
       conn = std::move(rt.connection);
     }
     auto close_call = [&] { conn->close(); };
-    if (conn) co_await queue::run_blocking(blocking, close_call);
+    if (conn) co_await async::run_blocking(blocking, close_call);
   });
   shutdown.on_finished([&] {
     admin->stop();

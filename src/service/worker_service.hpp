@@ -3,7 +3,7 @@
 // io_context and owns the process lifecycle (signals, graceful drain, exit code).
 #include "config/config.hpp"
 #include "queue/pull_consumer.hpp"
-#include "service/readiness.hpp"
+#include "health/readiness.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/thread_pool.hpp>
@@ -16,7 +16,7 @@ namespace archie::service {
 struct worker_context {
   boost::asio::any_io_executor io;
   boost::asio::thread_pool& blocking;
-  readiness& ready;
+  health::readiness& ready;
 };
 
 using handler_factory = std::function<queue::message_handler(worker_context&)>;

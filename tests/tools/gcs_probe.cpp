@@ -20,7 +20,7 @@
 //      GCS_META ("k1=v1;k2=v2"), GCS_PART_ORDER, GCS_MAX_CONNECTIONS.
 #include "mapped_file.hpp"
 #include "config/config.hpp"
-#include "pipe/wait_group.hpp"
+#include "async/wait_group.hpp"
 #include "store/gcs/gcs_client.hpp"
 #include "store/gcs/gcs_destination.hpp"
 
@@ -131,7 +131,7 @@ std::vector<std::size_t> part_order(std::size_t parts) {
 template <class Fn>
 asio::awaitable<void> parallel_for(std::size_t n, std::size_t width, Fn& fn) {
   auto ex = co_await asio::this_coro::executor;
-  archie::pipe::wait_group group(ex);
+  archie::async::wait_group group(ex);
   std::size_t next = 0;
   auto worker = [&]() -> asio::awaitable<void> {
     while (next < n) {
@@ -167,7 +167,7 @@ asio::awaitable<json::object> op_put(run_context& ctx) {
   auto order = part_order(parts);
   std::optional<store_error> failure;
   auto ex = co_await asio::this_coro::executor;
-  archie::pipe::wait_group group(ex);
+  archie::async::wait_group group(ex);
   std::mt19937_64 rng{std::random_device{}()};
   auto writer = [&](std::size_t i, int delay_ms) -> asio::awaitable<void> {
     asio::steady_timer jitter(ex, std::chrono::milliseconds(delay_ms));

@@ -1,7 +1,7 @@
 #include "store/fs/fs_destination.hpp"
 
 #include "log/logger.hpp"
-#include "queue/blocking_pool.hpp"
+#include "async/run_blocking.hpp"
 #include "store/fs/beneath.hpp"
 
 #include <boost/asio/post.hpp>
@@ -52,7 +52,7 @@ class fs_upload final : public upload {
       }
       return 0;
     };
-    int err = co_await queue::run_blocking(pool_, write_all);
+    int err = co_await async::run_blocking(pool_, write_all);
     if (err) co_return fs_error(store_, "write", bucket_, key_, err, "write temp file for " + key_ + " failed");
     co_return done{};
   }
@@ -77,10 +77,10 @@ class fs_upload final : public upload {
       if (self->fsync_) ::fsync(dir);  // make the rename itself durable
       return {0, {}};
     };
-    auto [err, step] = co_await queue::run_blocking(pool_, finish_file);
+    auto [err, step] = co_await async::run_blocking(pool_, finish_file);
     if (err) {
       auto remove_temp = [self] { self->discard(); };
-      co_await queue::run_blocking(pool_, remove_temp);
+      co_await async::run_blocking(pool_, remove_temp);
       // EISDIR/ENOTDIR (a key that is also a "directory" key) stay permanent via fs_error.
       co_return fs_error(store_, "finish", bucket_, key_, err, step + " " + key_);
     }
@@ -90,7 +90,7 @@ class fs_upload final : public upload {
   boost::asio::awaitable<void> abort() override {
     auto* self = this;
     auto remove_temp = [self] { self->discard(); };
-    co_await queue::run_blocking(pool_, remove_temp);
+    co_await async::run_blocking(pool_, remove_temp);
   }
 
  private:
@@ -180,7 +180,7 @@ async_result<std::optional<object_info>> fs_destination::replica_info(const std:
     if (!marker.empty()) out.info.user_metadata.emplace_back(source_etag_metadata, std::move(marker));
     return out;
   };
-  auto r = co_await queue::run_blocking(blocking_, read_replica);
+  auto r = co_await async::run_blocking(blocking_, read_replica);
   if (r.err) co_return fs_error(name_, "getxattr", bucket, key, r.err, "read marker of " + relative);
   if (!r.exists) co_return std::optional<object_info>();
   co_return std::optional<object_info>(std::move(r.info));
@@ -206,7 +206,7 @@ async_result<std::unique_ptr<upload>> fs_destination::begin(const std::string& b
     ::fchmod(fd, static_cast<mode_t>(c.file_mode));
     return {fd, 0};
   };
-  auto [fd, err] = co_await queue::run_blocking(blocking_, open_temp);
+  auto [fd, err] = co_await async::run_blocking(blocking_, open_temp);
   if (fd < 0)
     co_return fs_error(name_, "open", bucket, key, err,
                        err == ELOOP || err == ENOTDIR ? "a path component of " + relative + " is a symlink or a file"
@@ -230,7 +230,7 @@ async_result<done> fs_destination::remove(const std::string& bucket, const std::
     prune_empty_directories(chain, 1);
     return 0;
   };
-  int err = co_await queue::run_blocking(blocking_, unlink_and_prune);
+  int err = co_await async::run_blocking(blocking_, unlink_and_prune);
   if (err) co_return fs_error(name_, "unlink", bucket, key, err, relative);
   co_return done{};
 }
@@ -242,7 +242,7 @@ async_result<done> fs_destination::check_bucket(const std::string&) {
     if (::stat(root.c_str(), &st) != 0) return errno;
     return S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
   };
-  int err = co_await queue::run_blocking(blocking_, stat_root);
+  int err = co_await async::run_blocking(blocking_, stat_root);
   if (err) co_return fs_error(name_, "stat", "", "", err, "root " + cfg_.root + " is not a directory");
   co_return done{};
 }

@@ -2,8 +2,8 @@
 
 #include "http/client.hpp"
 #include "log/logger.hpp"
-#include "queue/backoff.hpp"
-#include "queue/blocking_pool.hpp"
+#include "async/exponential_backoff.hpp"
+#include "async/run_blocking.hpp"
 #include "store/checksum.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -24,9 +24,8 @@
 #include <fstream>
 #include <sstream>
 
-// GCC 12 coroutine rules apply here as in s3_client.cpp: no temporaries with non-trivial
-// destructors inside co_await expressions, no string-literal aggregate initialisers in
-// coroutine bodies (errors and requests are built by the plain functions below).
+// GCC 12 rules (async/gcc12_coroutines.hpp): errors and requests are built by the plain
+// functions below.
 
 namespace archie::store::gcs {
 namespace asio = boost::asio;
@@ -265,7 +264,7 @@ struct token_provider::impl {
   // One token request with retries for transient failures.
   asio::awaitable<result<fetched_token>> request_token(http::client& client, const http::request& req,
                                                       const std::string& where) {
-    queue::exponential_backoff backoff(executor, token_backoff());
+    async::exponential_backoff backoff(executor, token_backoff());
     for (int attempt = 1;; ++attempt) {
       auto outcome = co_await client.send(req);
       std::optional<store_error> err;
@@ -292,7 +291,7 @@ struct token_provider::impl {
       co_return failure(error_kind::permission, 0, "CredentialsMissing", "service_account_file is not set");
     auto sign = [this]() { return load_and_sign(cfg.service_account_file); };
     signed_assertion sa;
-    if (blocking) sa = co_await queue::run_blocking(*blocking, sign);
+    if (blocking) sa = co_await async::run_blocking(*blocking, sign);
     else sa = sign();
     if (!sa.error.empty()) co_return failure(error_kind::permission, 0, "InvalidServiceAccountKey", sa.error);
     auto ep = http::parse_endpoint(sa.token_uri);

@@ -3,7 +3,7 @@
 #include "http/client.hpp"
 #include "log/logger.hpp"
 #include "metrics/registry.hpp"
-#include "queue/backoff.hpp"
+#include "async/exponential_backoff.hpp"
 #include "store/checksum.hpp"
 #include "store/gcs/gcs_auth.hpp"
 #include "store/gcs/gcs_response.hpp"
@@ -17,9 +17,8 @@
 #include <algorithm>
 #include <stdexcept>
 
-// GCC 12: requests and errors are built by the plain functions in the anonymous namespace,
-// never as braced temporaries or string-literal aggregates inside a coroutine; everything a
-// co_await borrows (bodies, calls, sessions) is a named object in the caller's frame.
+// GCC 12 rules (async/gcc12_coroutines.hpp): requests and errors are built by the plain
+// functions in the anonymous namespace; what a co_await borrows is a named object.
 
 namespace archie::store::gcs {
 namespace asio = boost::asio;
@@ -318,7 +317,7 @@ struct gcs_client::impl {
   // One logical request: token, send, classify; transient failures retried with backoff
   // (or after Retry-After) up to c.attempts; a 401 refreshes the token and retries once.
   asio::awaitable<result<http::response>> execute(const call& c) {
-    queue::exponential_backoff backoff(executor, retry_backoff());
+    async::exponential_backoff backoff(executor, retry_backoff());
     bool reauthorized = false;
     for (int attempt = 1;; ++attempt) {
       http::request req = build_request(c);
@@ -445,7 +444,7 @@ task<done> gcs_client::upload_chunk(resumable_session& s, std::uint64_t offset, 
     co_return impl_->error(probe, error_kind::permanent, "BadChunk",
                            "chunk [" + std::to_string(offset) + ", " + std::to_string(end) +
                                ") is not on 256 KiB boundaries");
-  queue::exponential_backoff backoff(impl_->executor, retry_backoff());
+  async::exponential_backoff backoff(impl_->executor, retry_backoff());
   int failures = 0;
   for (;;) {
     if (s.result) co_return done{};  // finalized, perhaps by a request whose answer was lost

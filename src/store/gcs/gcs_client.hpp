@@ -31,9 +31,8 @@
 #include <string>
 #include <vector>
 
-// GCC 12 mis-destroys temporaries with non-trivial destructors that are bound to coroutine
-// parameters inside a co_await expression (bad frees under ASan). So no defaulted string or
-// struct parameters here, and callers pass named objects, never braced temporaries.
+// GCC 12 rules 1-2 (async/gcc12_coroutines.hpp): no defaulted string or struct parameters
+// here, and callers pass named objects.
 
 namespace archie::store::gcs {
 

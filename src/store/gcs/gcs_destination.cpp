@@ -15,7 +15,7 @@ namespace asio = boost::asio;
 
 namespace {
 
-// Outside any coroutine: GCC 12 rejects string-literal aggregate members in coroutine frames.
+// Outside any coroutine: GCC 12 rule 3 (async/gcc12_coroutines.hpp).
 store_error upload_error(const std::string& store, const char* operation, const std::string& bucket,
                          const std::string& key, error_kind kind, const char* code, std::string message) {
   return store_error{kind, store, operation, bucket, key, 0, code, std::move(message), ""};

@@ -3,7 +3,7 @@
 #include "http/client.hpp"
 #include "log/logger.hpp"
 #include "metrics/registry.hpp"
-#include "queue/backoff.hpp"
+#include "async/exponential_backoff.hpp"
 #include "store/checksum.hpp"
 #include "store/s3/s3_response.hpp"
 #include "store/s3/sigv4.hpp"
@@ -64,9 +64,8 @@ void add_metadata_headers(http::header_list& h, const object_info& meta) {
   for (const auto& [k, v] : meta.user_metadata) h.emplace_back("x-amz-meta-" + k, v);
 }
 
-// One S3 request before signing. Built by plain functions, not inside coroutines: GCC 12
-// miscompiles string-literal aggregate initialisers in coroutine frames ("array used as
-// initializer").
+// One S3 request before signing, built by plain functions (GCC 12 rule 3,
+// async/gcc12_coroutines.hpp).
 struct call {
   const char* operation;
   std::string method;
@@ -124,7 +123,7 @@ call part_copy_call(const std::string& src_bucket, const std::string& src_key, s
           {}, {}};
 }
 
-// Outside any coroutine: GCC 12 rejects string-literal aggregate members in coroutine frames.
+// Outside any coroutine: GCC 12 rule 3 (async/gcc12_coroutines.hpp).
 store_error missing_upload_id(const std::string& store, const std::string& bucket, const std::string& key, int status) {
   return store_error{error_kind::retryable, store, "CreateMultipartUpload", bucket, key, status, "MissingUploadId",
                      "response carried no UploadId", ""};
@@ -218,7 +217,7 @@ struct s3_client::impl {
     std::string target = uri_encode(path, false);
     if (!c.query.empty()) target += "?" + canonical_query_string(c.query);
 
-    queue::exponential_backoff backoff(executor, config::backoff_config{200ms, 2.0, 5000ms, 0.3});
+    async::exponential_backoff backoff(executor, config::backoff_config{200ms, 2.0, 5000ms, 0.3});
     for (int attempt = 1;; ++attempt) {
       http::header_list headers = c.headers;
       auto signed_req = sign(c, headers, path, host);

@@ -1,7 +1,7 @@
 #pragma once
 // Exponential backoff: the nak delay for a message on its Nth delivery, and an awaiter that
 // sleeps between bounded retries of one operation (e.g. a lost ack).
-#include "config/config.hpp"
+#include "async/backoff_policy.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -10,27 +10,27 @@
 #include <cstdint>
 #include <random>
 
-namespace archie::queue {
+namespace archie::async {
 
 /// min(ceiling, base * multiplier^(deliveries-1)), then spread by +-jitter/2 of itself so a
 /// burst of failures does not come back as a burst. deliveries counts from 1.
-std::chrono::milliseconds backoff_delay(const config::backoff_config& cfg, std::uint64_t deliveries, std::mt19937_64& rng);
+std::chrono::milliseconds backoff_delay(const backoff_policy& cfg, std::uint64_t deliveries, std::mt19937_64& rng);
 
 /// The same curve without jitter: the bounds tests and docs quote.
-std::chrono::milliseconds backoff_delay_nominal(const config::backoff_config& cfg, std::uint64_t deliveries);
+std::chrono::milliseconds backoff_delay_nominal(const backoff_policy& cfg, std::uint64_t deliveries);
 
 /// `co_await backoff.wait()` sleeps for the next step; attempts() tells how many were taken.
 class exponential_backoff {
  public:
-  exponential_backoff(boost::asio::any_io_executor executor, config::backoff_config cfg, std::uint64_t seed = std::random_device{}());
+  exponential_backoff(boost::asio::any_io_executor executor, backoff_policy cfg, std::uint64_t seed = std::random_device{}());
   boost::asio::awaitable<void> wait();
   std::uint64_t attempts() const { return attempts_; }
 
  private:
   boost::asio::any_io_executor executor_;
-  config::backoff_config cfg_;
+  backoff_policy cfg_;
   std::mt19937_64 rng_;
   std::uint64_t attempts_ = 0;
 };
 
-}  // namespace archie::queue
+}  // namespace archie::async

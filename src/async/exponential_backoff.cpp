@@ -1,4 +1,4 @@
-#include "queue/backoff.hpp"
+#include "async/exponential_backoff.hpp"
 
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -6,16 +6,16 @@
 #include <algorithm>
 #include <cmath>
 
-namespace archie::queue {
+namespace archie::async {
 
-std::chrono::milliseconds backoff_delay_nominal(const config::backoff_config& cfg, std::uint64_t deliveries) {
+std::chrono::milliseconds backoff_delay_nominal(const backoff_policy& cfg, std::uint64_t deliveries) {
   double steps = static_cast<double>(std::max<std::uint64_t>(deliveries, 1) - 1);
   double ms = static_cast<double>(cfg.base.count()) * std::pow(cfg.multiplier, std::min(steps, 200.0));
   double ceiling = static_cast<double>(cfg.ceiling.count());
   return std::chrono::milliseconds(static_cast<std::int64_t>(std::min(ms, ceiling)));
 }
 
-std::chrono::milliseconds backoff_delay(const config::backoff_config& cfg, std::uint64_t deliveries, std::mt19937_64& rng) {
+std::chrono::milliseconds backoff_delay(const backoff_policy& cfg, std::uint64_t deliveries, std::mt19937_64& rng) {
   auto nominal = backoff_delay_nominal(cfg, deliveries);
   if (cfg.jitter <= 0 || nominal.count() == 0) return nominal;
   std::uniform_real_distribution<double> spread(-cfg.jitter / 2, cfg.jitter / 2);
@@ -23,7 +23,7 @@ std::chrono::milliseconds backoff_delay(const config::backoff_config& cfg, std::
   return std::chrono::milliseconds(static_cast<std::int64_t>(std::max(ms, 0.0)));
 }
 
-exponential_backoff::exponential_backoff(boost::asio::any_io_executor executor, config::backoff_config cfg, std::uint64_t seed)
+exponential_backoff::exponential_backoff(boost::asio::any_io_executor executor, backoff_policy cfg, std::uint64_t seed)
     : executor_(std::move(executor)), cfg_(cfg), rng_(seed) {}
 
 boost::asio::awaitable<void> exponential_backoff::wait() {
@@ -32,4 +32,4 @@ boost::asio::awaitable<void> exponential_backoff::wait() {
   co_await timer.async_wait(boost::asio::use_awaitable);
 }
 
-}  // namespace archie::queue
+}  // namespace archie::async

@@ -1,6 +1,6 @@
-#include "service/readiness.hpp"
+#include "health/readiness.hpp"
 
-namespace archie::service {
+namespace archie::health {
 
 void readiness::add_check(std::string name, std::function<check_result()> check) {
   std::lock_guard lock(mutex_);
@@ -30,4 +30,4 @@ readiness_report readiness::evaluate() const {
   return report;
 }
 
-}  // namespace archie::service
+}  // namespace archie::health

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-namespace archie::service {
+namespace archie::health {
 
 struct check_result {
   bool ok = false;
@@ -32,4 +32,4 @@ class readiness {
   bool shutting_down_ = false;
 };
 
-}  // namespace archie::service
+}  // namespace archie::health

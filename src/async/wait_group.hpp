@@ -10,7 +10,7 @@
 
 #include <cstddef>
 
-namespace archie::pipe {
+namespace archie::async {
 
 class wait_group {
  public:
@@ -36,4 +36,4 @@ class wait_group {
   boost::asio::steady_timer timer_;
 };
 
-}  // namespace archie::pipe
+}  // namespace archie::async

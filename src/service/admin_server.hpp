@@ -2,7 +2,7 @@
 // The operator-facing HTTP endpoint: /live, /ready, /metrics. Beast stays out of this header
 // so including it does not cost every translation unit a Beast compile.
 #include "config/config.hpp"
-#include "service/readiness.hpp"
+#include "health/readiness.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -10,12 +10,12 @@
 #include <cstdint>
 #include <memory>
 
-namespace archie::http {
+namespace archie::service {
 
 class admin_server {
  public:
   /// Binds immediately so a busy port fails start-up with a clear error (throws system_error).
-  admin_server(boost::asio::any_io_executor executor, const config::http_config& cfg, service::readiness& ready);
+  admin_server(boost::asio::any_io_executor executor, const config::http_config& cfg, health::readiness& ready);
   ~admin_server();
 
   /// The bound port (useful when the config asked for port 0).
@@ -30,4 +30,4 @@ class admin_server {
   std::unique_ptr<impl> impl_;
 };
 
-}  // namespace archie::http
+}  // namespace archie::service

@@ -1,4 +1,4 @@
-#include "http/admin_server.hpp"
+#include "service/admin_server.hpp"
 
 #include "log/logger.hpp"
 #include "metrics/registry.hpp"
@@ -18,7 +18,7 @@
 
 #include <chrono>
 
-namespace archie::http {
+namespace archie::service {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
@@ -38,7 +38,7 @@ prometheus::Family<prometheus::Counter>& request_counter() {
 }
 
 bhttp::response<bhttp::string_body> respond(const bhttp::request<bhttp::string_body>& req,
-                                            service::readiness& ready) {
+                                            health::readiness& ready) {
   bhttp::response<bhttp::string_body> res;
   res.version(req.version());
   res.keep_alive(req.keep_alive());
@@ -86,7 +86,7 @@ bhttp::response<bhttp::string_body> respond(const bhttp::request<bhttp::string_b
   return res;
 }
 
-asio::awaitable<void> serve_connection(beast::tcp_stream stream, service::readiness& ready) {
+asio::awaitable<void> serve_connection(beast::tcp_stream stream, health::readiness& ready) {
   beast::flat_buffer buffer;
   try {
     for (;;) {
@@ -113,11 +113,11 @@ asio::awaitable<void> serve_connection(beast::tcp_stream stream, service::readin
 
 struct admin_server::impl {
   tcp::acceptor acceptor;
-  service::readiness& ready;
-  impl(asio::any_io_executor ex, service::readiness& r) : acceptor(ex), ready(r) {}
+  health::readiness& ready;
+  impl(asio::any_io_executor ex, health::readiness& r) : acceptor(ex), ready(r) {}
 };
 
-admin_server::admin_server(asio::any_io_executor executor, const config::http_config& cfg, service::readiness& ready)
+admin_server::admin_server(asio::any_io_executor executor, const config::http_config& cfg, health::readiness& ready)
     : impl_(std::make_unique<impl>(executor, ready)) {
   tcp::endpoint ep(asio::ip::make_address(cfg.address), cfg.port);
   auto& a = impl_->acceptor;
@@ -151,4 +151,4 @@ void admin_server::stop() {
   impl_->acceptor.close(ignored);
 }
 
-}  // namespace archie::http
+}  // namespace archie::service

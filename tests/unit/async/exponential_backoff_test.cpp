@@ -1,13 +1,13 @@
-#include "queue/backoff.hpp"
+#include "async/exponential_backoff.hpp"
 
 #include <doctest/doctest.h>
 
 using namespace std::chrono_literals;
-using archie::queue::backoff_delay;
-using archie::queue::backoff_delay_nominal;
+using archie::async::backoff_delay;
+using archie::async::backoff_delay_nominal;
 
 TEST_CASE("the nak delay grows with the delivery count up to the ceiling") {
-  archie::config::backoff_config c{1000ms, 2.0, 10000ms, 0.0};
+  archie::async::backoff_policy c{1000ms, 2.0, 10000ms, 0.0};
   CHECK(backoff_delay_nominal(c, 1) == 1000ms);
   CHECK(backoff_delay_nominal(c, 2) == 2000ms);
   CHECK(backoff_delay_nominal(c, 4) == 8000ms);
@@ -17,7 +17,7 @@ TEST_CASE("the nak delay grows with the delivery count up to the ceiling") {
 }
 
 TEST_CASE("jitter spreads delays within +-jitter/2 of the nominal value") {
-  archie::config::backoff_config c{1000ms, 2.0, 60000ms, 0.2};
+  archie::async::backoff_policy c{1000ms, 2.0, 60000ms, 0.2};
   std::mt19937_64 rng(7);
   bool varied = false;
   auto first = backoff_delay(c, 3, rng);

@@ -3,10 +3,8 @@
 // thread until done. They run on a thread pool, never on the io_context thread, and the
 // calling coroutine resumes on its own executor when the call returns.
 //
-// GCC 12 double-destroys temporaries with non-trivial destructors that appear in a co_await
-// expression (double frees under ASan). So the callable must be a named object in the
-// caller's frame, passed as an lvalue (enforced below), and only a pointer to it travels to
-// the pool; it outlives the call because the caller is suspended until completion.
+// The callable must be a named object in the caller's frame, passed as an lvalue (enforced
+// below): GCC 12 rule 4 (async/gcc12_coroutines.hpp).
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -18,11 +16,11 @@
 #include <type_traits>
 #include <utility>
 
-namespace archie::queue {
+namespace archie::async {
 
 template <class FnRef>
 auto run_blocking(boost::asio::thread_pool& pool, FnRef&& callable) {
-  static_assert(std::is_lvalue_reference_v<FnRef>, "pass a named callable (see the GCC 12 note above)");
+  static_assert(std::is_lvalue_reference_v<FnRef>, "pass a named callable (GCC 12 rule 4, async/gcc12_coroutines.hpp)");
   namespace asio = boost::asio;
   using Fn = std::remove_reference_t<FnRef>;
   using result = std::invoke_result_t<Fn&>;
@@ -63,4 +61,4 @@ auto run_blocking(boost::asio::thread_pool& pool, FnRef&& callable) {
   }
 }
 
-}  // namespace archie::queue
+}  // namespace archie::async

@@ -2,7 +2,7 @@
 
 #include "log/logger.hpp"
 #include "metrics/registry.hpp"
-#include "queue/blocking_pool.hpp"
+#include "async/run_blocking.hpp"
 #include "queue/nats_error.hpp"
 
 #include <boost/asio/redirect_error.hpp>
@@ -15,6 +15,7 @@
 #include <memory>
 
 namespace archie::queue {
+using async::run_blocking;
 namespace asio = boost::asio;
 
 namespace {

@@ -64,10 +64,12 @@ int main_impl(int argc, char** argv) {
 
   log::set_level(level_override.value_or(loaded.cfg.log_level));
   return service::run_worker(loaded.cfg, [&loaded](service::worker_context& ctx) -> queue::message_handler {
-    auto engine = std::make_shared<engine::replicator>(ctx.io, ctx.blocking, loaded.cfg);
-    engine->register_checks(ctx.ready);
-    engine->start_health_checks();
-    return [engine](queue::queue_message& msg) { return engine->handle(msg); };
+    auto stores = std::make_shared<store::store_set>(ctx.io, ctx.blocking, loaded.cfg);
+    stores->register_checks(ctx.ready);
+    stores->start_health_checks();
+    auto engine = std::make_shared<engine::replicator>(ctx.io, loaded.cfg, *stores);
+    // The handler owns both; the stores outlive the engine that borrows them.
+    return [stores, engine](queue::queue_message& msg) { return engine->handle(msg); };
   });
 }
 

@@ -7,20 +7,11 @@
 #include "pipe/fan_out_copy.hpp"
 #include "pipe/part_buffer_pool.hpp"
 #include "route/router.hpp"
-#include "store/fs/fs_destination.hpp"
-#include "store/gcs/gcs_client.hpp"
-#include "store/gcs/gcs_destination.hpp"
-#include "store/s3/s3_client.hpp"
-#include "store/s3/s3_destination.hpp"
+#include "store/store_set.hpp"
 
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <chrono>
-#include <map>
-#include <mutex>
 #include <stdexcept>
 
 namespace archie::engine {
@@ -32,7 +23,6 @@ using steady = std::chrono::steady_clock;
 
 namespace {
 
-constexpr std::uint64_t max_single_copy = 5ull << 30;  // S3 CopyObject limit
 
 double seconds_since(steady::time_point t) { return std::chrono::duration<double>(steady::now() - t).count(); }
 
@@ -107,56 +97,24 @@ struct round_result {
   std::uint64_t copied_bytes = 0;
 };
 
-struct store_health {
-  std::mutex mutex;
-  bool ok = true;
-  std::string detail = "not checked yet";
-};
-
 }  // namespace
 
 struct replicator::impl {
   asio::any_io_executor io;
-  asio::thread_pool& blocking;
   config::config cfg;
+  store::store_set& stores;
   route::router router;
   pipe::part_buffer_pool pool;
-  std::map<std::string, std::unique_ptr<store::s3::s3_client>> s3_clients;
-  std::map<std::string, std::unique_ptr<store::gcs::gcs_client>> gcs_clients;  // before destinations: outlives them
-  std::map<std::string, std::unique_ptr<store::destination>> destinations;
-  std::map<std::string, std::shared_ptr<store_health>> health;  // "store/bucket"
   key_locks locks;
 
-  impl(asio::any_io_executor ex, asio::thread_pool& pool_threads, const config::config& c)
+  impl(asio::any_io_executor ex, const config::config& c, store::store_set& s)
       : io(ex),
-        blocking(pool_threads),
         cfg(c),
+        stores(s),
         router(c.routes),
         pool(ex, static_cast<std::size_t>(c.replication.part_size_mib) << 20,
              static_cast<std::size_t>(c.replication.buffer_budget_mib) << 20),
         locks(ex) {
-    for (const auto& [name, sc] : cfg.stores) {
-      if (const auto* s3 = std::get_if<config::s3_store_config>(&sc)) {
-        auto client = std::make_unique<store::s3::s3_client>(io, name, *s3);
-        destinations[name] = std::make_unique<store::s3::s3_destination>(*client);
-        s3_clients[name] = std::move(client);
-      } else if (const auto* gcs = std::get_if<config::gcs_store_config>(&sc)) {
-        // The pool signs service-account JWTs and reads the key file off the I/O thread.
-        auto client = std::make_unique<store::gcs::gcs_client>(io, name, *gcs, &blocking);
-        destinations[name] = std::make_unique<store::gcs::gcs_destination>(*client);
-        gcs_clients[name] = std::move(client);
-      } else if (const auto* fs = std::get_if<config::fs_store_config>(&sc)) {
-        destinations[name] = std::make_unique<store::fs::fs_destination>(name, *fs, blocking);
-      }
-    }
-    for (const auto& r : cfg.routes) {
-      health[r.source.store + "/" + r.source.bucket] = std::make_shared<store_health>();
-      for (const auto& d : r.destinations) {
-        if (!destinations.count(d.store))
-          throw std::runtime_error("route destination store \"" + d.store + "\" is not configured");
-        health[d.store + "/" + d.bucket] = std::make_shared<store_health>();
-      }
-    }
     if (cfg.routes.empty()) log::warn("no [[route]] configured: every event will be handled as unrouted");
   }
 
@@ -178,9 +136,9 @@ struct replicator::impl {
   }
 
   // HEAD of the source key: absent is a state, not an error.
-  asio::awaitable<store::result<source_state>> read_source(store::s3::s3_client& source, const std::string& bucket,
+  asio::awaitable<store::result<source_state>> read_source(store::source& source, const std::string& bucket,
                                                            const std::string& key) {
-    auto head = co_await source.head_object(bucket, key);
+    auto head = co_await source.head(bucket, key);
     if (head) co_return source_state{true, std::move(head.value())};
     if (head.error().kind == error_kind::not_found) co_return source_state{};
     co_return head.error();
@@ -188,8 +146,8 @@ struct replicator::impl {
 
   // One pass writing `state` (an object version) to every destination still in play.
   asio::awaitable<round_result> copy_round(const event::object_event& ev, const source_state& state,
-                                           std::vector<target_work>& work, bool force,
-                                           store::s3::s3_client& source, const std::string& source_store) {
+                                           std::vector<target_work>& work, bool force, store::source& source,
+                                           const std::string& source_store) {
     round_result out;
     store::object_info meta = with_source_etag(state.info);
     std::vector<target_work*> pending;
@@ -213,8 +171,8 @@ struct replicator::impl {
     std::vector<target_work*> piped;
     for (auto* w : pending) {
       // Same S3 store (endpoint and credentials) as the source: let the server copy.
-      if (w->target.store == source_store && meta.size <= max_single_copy) {
-        auto r = co_await source.copy_object(ev.bucket, ev.key, w->target.bucket, w->target.key, &meta);
+      if (w->target.store == source_store && meta.size <= source.max_server_side_copy()) {
+        auto r = co_await source.copy_within(ev.bucket, ev.key, w->target.bucket, w->target.key, meta);
         if (r) {
           out.wrote = true;
         } else if (r.error().kind == error_kind::precondition_failed || r.error().kind == error_kind::not_found) {
@@ -267,9 +225,9 @@ struct replicator::impl {
     source_state desired = start;
     auto started = steady::now();
     const auto& src_cfg = d.route->cfg.source;
-    auto& source = *s3_clients.at(src_cfg.store);
+    auto& source = stores.source_for(src_cfg.store);
     std::vector<target_work> work;
-    for (const auto& t : d.targets) work.push_back({t, destinations.at(t.store).get(), std::nullopt});
+    for (const auto& t : d.targets) work.push_back({t, &stores.destination_for(t.store), std::nullopt});
 
     bool wrote_any = false;
     std::uint64_t copied_bytes = 0;
@@ -351,7 +309,7 @@ struct replicator::impl {
 
   asio::awaitable<message_outcome> copy(const event::object_event& ev, const route::decision& d,
                                         const queue::delivery_info& delivery, bool force) {
-    auto& source = *s3_clients.at(d.route->cfg.source.store);
+    auto& source = stores.source_for(d.route->cfg.source.store);
     auto head = co_await read_source(source, ev.bucket, ev.key);
     if (!head) co_return outcome_for(head.error(), "source");
     if (!head->exists)
@@ -368,7 +326,7 @@ struct replicator::impl {
 
   asio::awaitable<message_outcome> remove(const event::object_event& ev, const route::decision& d,
                                           const queue::delivery_info& delivery) {
-    auto& source = *s3_clients.at(d.route->cfg.source.store);
+    auto& source = stores.source_for(d.route->cfg.source.store);
     // The payload has no ordering guarantee: if the key exists again, this delete is stale and
     // the newer object's own event brings it.
     auto head = co_await read_source(source, ev.bucket, ev.key);
@@ -381,7 +339,7 @@ struct replicator::impl {
     }
     if (cfg.replication.delete_not_found == "retry") {
       for (const auto& t : d.targets) {
-        auto recorded = co_await destinations.at(t.store)->recorded_source_etag(t.bucket, t.key);
+        auto recorded = co_await stores.destination_for(t.store).recorded_source_etag(t.bucket, t.key);
         if (recorded && recorded.value().empty())
           co_return retry_then_term(delivery, "destination_not_found", t.store + ":" + t.bucket + "/" + t.key);
       }
@@ -461,43 +419,12 @@ struct replicator::impl {
     }
     co_return overall;
   }
-
-  asio::awaitable<void> health_loop() {
-    asio::steady_timer timer(io);
-    for (;;) {
-      for (auto& [id, h] : health) {
-        auto slash = id.find('/');
-        std::string store_name = id.substr(0, slash), bucket = id.substr(slash + 1);
-        auto& dest = *destinations.at(store_name);
-        auto r = co_await dest.check_bucket(bucket);
-        std::lock_guard lock(h->mutex);
-        h->ok = r.ok();
-        h->detail = r ? "reachable" : r.error().describe();
-      }
-      timer.expires_after(std::chrono::seconds(10));
-      co_await timer.async_wait(asio::use_awaitable);
-    }
-  }
 };
 
-replicator::replicator(asio::any_io_executor io, asio::thread_pool& blocking, const config::config& cfg)
-    : impl_(std::make_unique<impl>(io, blocking, cfg)) {}
+replicator::replicator(asio::any_io_executor io, const config::config& cfg, store::store_set& stores)
+    : impl_(std::make_unique<impl>(io, cfg, stores)) {}
 replicator::~replicator() = default;
 
 asio::awaitable<message_outcome> replicator::handle(queue::queue_message& msg) { return impl_->handle(msg); }
-
-void replicator::register_checks(health::readiness& ready) {
-  for (auto& [id, h] : impl_->health) {
-    auto health = h;
-    ready.add_check("store " + id, [health]() -> health::check_result {
-      std::lock_guard lock(health->mutex);
-      return {health->ok, health->detail};
-    });
-  }
-}
-
-void replicator::start_health_checks() {
-  asio::co_spawn(impl_->io, impl_->health_loop(), asio::detached);
-}
 
 }  // namespace archie::engine

@@ -26,7 +26,7 @@ namespace {
 
 // Outside any coroutine: GCC 12 rule 3 (async/gcc12_coroutines.hpp).
 store::store_error size_changed(const copy_request& req, std::uint64_t total) {
-  return store::store_error{store::error_kind::precondition_failed, req.source->store_name(), "GetObject", req.bucket,
+  return store::store_error{store::error_kind::precondition_failed, req.source->name(), "GetObject", req.bucket,
                             req.key, 0, "SizeChanged",
                             "ranged GET reports " + std::to_string(total) + " bytes in all, HEAD said " +
                                 std::to_string(req.meta.size),
@@ -34,7 +34,7 @@ store::store_error size_changed(const copy_request& req, std::uint64_t total) {
 }
 
 store::store_error cancelled_error(const copy_request& req) {
-  return store::store_error{store::error_kind::retryable, req.source->store_name(), "GetObject", req.bucket, req.key,
+  return store::store_error{store::error_kind::retryable, req.source->name(), "GetObject", req.bucket, req.key,
                             0, "Cancelled", "copy cancelled (message timeout or shutdown); uploads aborted", ""};
 }
 
@@ -100,8 +100,8 @@ struct copy_job : std::enable_shared_from_this<copy_job> {
       std::size_t len = static_cast<std::size_t>(std::min<std::uint64_t>(part_size, req.meta.size - offset));
       shared_part buf = co_await pool.acquire();
       if (len > 0) {
-        store::s3::get_options opts{offset, req.meta.etag};
-        auto got = co_await req.source->get_object(req.bucket, req.key, std::span<std::byte>(buf->data(), len), opts);
+        store::range_read range{offset, req.meta.etag};
+        auto got = co_await req.source->read(req.bucket, req.key, std::span<std::byte>(buf->data(), len), range);
         // The total in Content-Range must be the size we planned the parts for; a server or
         // proxy that disagrees would leave a truncated or padded copy.
         if (got && got->size != req.meta.size) got = size_changed(req, got->size);

@@ -6,7 +6,7 @@
 // redoes what is missing.
 #include "pipe/part_buffer_pool.hpp"
 #include "store/destination.hpp"
-#include "store/s3/s3_client.hpp"
+#include "store/source.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -24,7 +24,7 @@ struct copy_target {
 };
 
 struct copy_request {
-  store::s3::s3_client* source = nullptr;
+  store::source* source = nullptr;
   std::string bucket;
   std::string key;
   store::object_info meta;  ///< source HEAD: size, ETag (every GET is If-Match on it), metadata to write

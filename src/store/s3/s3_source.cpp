@@ -1,0 +1,23 @@
+#include "store/s3/s3_source.hpp"
+
+namespace archie::store::s3 {
+
+async_result<object_info> s3_source::head(const std::string& bucket, const std::string& key) {
+  co_return co_await client_.head_object(bucket, key);
+}
+
+async_result<object_info> s3_source::read(const std::string& bucket, const std::string& key, std::span<std::byte> into,
+                                          const range_read& range) {
+  get_options opts;
+  opts.offset = range.offset;
+  opts.if_match = range.if_match;
+  co_return co_await client_.get_object(bucket, key, into, opts);
+}
+
+async_result<std::string> s3_source::copy_within(const std::string& bucket, const std::string& key,
+                                                 const std::string& to_bucket, const std::string& to_key,
+                                                 const object_info& meta) {
+  co_return co_await client_.copy_object(bucket, key, to_bucket, to_key, &meta);
+}
+
+}  // namespace archie::store::s3

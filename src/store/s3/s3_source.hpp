@@ -1,0 +1,23 @@
+#pragma once
+// An S3 bucket (MinIO, RGW, AWS...) as the source of replication.
+#include "store/s3/s3_client.hpp"
+#include "store/source.hpp"
+
+namespace archie::store::s3 {
+
+class s3_source final : public source {
+ public:
+  explicit s3_source(s3_client& client) : client_(client) {}
+  async_result<object_info> head(const std::string& bucket, const std::string& key) override;
+  async_result<object_info> read(const std::string& bucket, const std::string& key, std::span<std::byte> into,
+                                 const range_read& range) override;
+  async_result<std::string> copy_within(const std::string& bucket, const std::string& key, const std::string& to_bucket,
+                                        const std::string& to_key, const object_info& meta) override;
+  std::uint64_t max_server_side_copy() const override { return 5ull << 30; }  // CopyObject's limit
+  const std::string& name() const override { return client_.store_name(); }
+
+ private:
+  s3_client& client_;
+};
+
+}  // namespace archie::store::s3

@@ -1,0 +1,36 @@
+#pragma once
+// Where replicated objects are read from. The engine and the pipe see only this interface, so
+// they can be tested with a fake, and a non-S3 source could be added without touching them.
+#include "store/destination.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+
+namespace archie::store {
+
+/// One ranged read: exactly into.size() bytes from `offset`, only from the version `if_match`.
+struct range_read {
+  std::uint64_t offset = 0;
+  std::string if_match;  ///< the ETag every part must come from; a changed object fails (412)
+};
+
+class source {
+ public:
+  virtual ~source() = default;
+  /// Size, ETag and metadata of the current version; not_found when absent.
+  virtual async_result<object_info> head(const std::string& bucket, const std::string& key) = 0;
+  /// Reads into `into`; the returned info carries the ETag and the object's total size.
+  virtual async_result<object_info> read(const std::string& bucket, const std::string& key, std::span<std::byte> into,
+                                         const range_read& range) = 0;
+  /// Server-side copy to another bucket of the same store, of exactly the version meta.etag
+  /// names, with meta's metadata (objects up to max_server_side_copy bytes).
+  virtual async_result<std::string> copy_within(const std::string& bucket, const std::string& key,
+                                                const std::string& to_bucket, const std::string& to_key,
+                                                const object_info& meta) = 0;
+  virtual std::uint64_t max_server_side_copy() const = 0;
+  virtual const std::string& name() const = 0;
+};
+
+}  // namespace archie::store

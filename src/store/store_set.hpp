@@ -1,0 +1,38 @@
+#pragma once
+// Every configured store, built once from the config: the clients, the sources and the
+// destinations the engine works with, and the periodic reachability checks behind /ready.
+// The engine receives a store_set and never builds a client itself.
+#include "config/config.hpp"
+#include "health/readiness.hpp"
+#include "store/destination.hpp"
+#include "store/source.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include <memory>
+#include <string>
+
+namespace archie::store {
+
+class store_set {
+ public:
+  /// Throws std::runtime_error naming the store or route that cannot be used.
+  store_set(boost::asio::any_io_executor io, boost::asio::thread_pool& blocking, const config::config& cfg);
+  ~store_set();
+
+  /// The source for an S3 store; throws std::out_of_range for a store that cannot be a source.
+  source& source_for(const std::string& store);
+  destination& destination_for(const std::string& store);
+
+  /// One check per store and bucket used by a route (HEAD bucket, or the fs root).
+  void register_checks(health::readiness& ready);
+  /// Starts refreshing the checks every 10 s on the I/O executor.
+  void start_health_checks();
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace archie::store

@@ -1,0 +1,251 @@
+// fan_out_copy's decisions with a fake source and fake destinations on an io_context: no
+// servers, exact faults (a source that fails at one offset, a destination that refuses one
+// part), and the buffer accounting checked after each copy.
+#include "pipe/fan_out_copy.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <doctest/doctest.h>
+
+#include <cstring>
+#include <optional>
+
+namespace asio = boost::asio;
+using namespace archie;
+using store::async_result;
+using store::done;
+using store::error_kind;
+using store::object_info;
+using store::store_error;
+
+namespace {
+
+store_error injected(error_kind kind, const char* op) {
+  return store_error{kind, "fake", op, "b", "k", 500, "Injected", "injected by the test", ""};
+}
+
+struct fake_source final : store::source {
+  std::vector<std::byte> data;
+  std::string etag = "etag-1";
+  std::optional<std::uint64_t> fail_at_offset;
+  error_kind fail_kind = error_kind::retryable;
+  std::uint64_t bytes_read = 0;
+  std::string name_ = "src";
+
+  async_result<object_info> head(const std::string&, const std::string&) override {
+    object_info i;
+    i.size = data.size();
+    i.etag = etag;
+    co_return i;
+  }
+  async_result<object_info> read(const std::string&, const std::string&, std::span<std::byte> into,
+                                 const store::range_read& range) override {
+    if (fail_at_offset && *fail_at_offset == range.offset) co_return injected(fail_kind, "GetObject");
+    REQUIRE(range.if_match == etag);  // every part from the one version
+    std::memcpy(into.data(), data.data() + range.offset, into.size());
+    bytes_read += into.size();
+    object_info i;
+    i.size = data.size();
+    i.etag = etag;
+    co_return i;
+  }
+  async_result<std::string> copy_within(const std::string&, const std::string&, const std::string&,
+                                        const std::string&, const object_info&) override {
+    co_return std::string();
+  }
+  std::uint64_t max_server_side_copy() const override { return 0; }
+  const std::string& name() const override { return name_; }
+};
+
+struct fake_destination;
+
+struct fake_upload final : store::upload {
+  explicit fake_upload(fake_destination& d) : dest(d) {}
+  fake_destination& dest;
+  async_result<done> write_part(int number, std::uint64_t offset, std::span<const std::byte> bytes) override;
+  async_result<done> finish() override;
+  asio::awaitable<void> abort() override;
+  void stop_waiting() override;
+};
+
+struct fake_destination final : store::destination {
+  explicit fake_destination(std::string n) : name_(std::move(n)) {}
+  std::string name_;
+  std::vector<std::byte> written;
+  std::vector<int> parts;
+  int refuse_part = 0;  ///< 1-based part number to refuse; 0: none
+  std::chrono::milliseconds per_part{0};  ///< a slow destination
+  bool finished = false, aborted = false, stopped_waiting = false;
+
+  async_result<std::optional<object_info>> replica_info(const std::string&, const std::string&) override {
+    co_return std::optional<object_info>();
+  }
+  store::metadata_kept keeps() const override { return store::metadata_kept::all; }
+  async_result<std::unique_ptr<store::upload>> begin(const std::string&, const std::string&, const object_info&,
+                                                     std::uint64_t size, std::size_t) override {
+    written.assign(size, std::byte{0});
+    co_return std::unique_ptr<store::upload>(std::make_unique<fake_upload>(*this));
+  }
+  async_result<done> remove(const std::string&, const std::string&) override { co_return done{}; }
+  async_result<done> check_bucket(const std::string&) override { co_return done{}; }
+  const std::string& name() const override { return name_; }
+};
+
+async_result<done> fake_upload::write_part(int number, std::uint64_t offset, std::span<const std::byte> bytes) {
+  if (number == dest.refuse_part) co_return injected(error_kind::permanent, "UploadPart");
+  if (dest.per_part.count()) {
+    asio::steady_timer slow(co_await asio::this_coro::executor, dest.per_part);
+    co_await slow.async_wait(asio::use_awaitable);
+  }
+  std::memcpy(dest.written.data() + offset, bytes.data(), bytes.size());
+  dest.parts.push_back(number);
+  co_return done{};
+}
+async_result<done> fake_upload::finish() {
+  dest.finished = true;
+  co_return done{};
+}
+asio::awaitable<void> fake_upload::abort() {
+  dest.aborted = true;
+  co_return;
+}
+void fake_upload::stop_waiting() { dest.stopped_waiting = true; }
+
+constexpr std::size_t part = 1024;
+
+std::vector<std::byte> pattern(std::size_t n) {
+  std::vector<std::byte> v(n);
+  for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<std::byte>((i * 31 + 7) & 0xff);
+  return v;
+}
+
+pipe::copy_report copy(asio::io_context& io, pipe::part_buffer_pool& pool, fake_source& src,
+                       std::vector<fake_destination*> dests) {
+  pipe::copy_request req;
+  req.source = &src;
+  req.bucket = "b";
+  req.key = "k";
+  req.meta.size = src.data.size();
+  req.meta.etag = src.etag;
+  req.parts_in_flight = 3;
+  for (auto* d : dests) req.targets.push_back({d, "db", "dk"});
+  std::optional<pipe::copy_report> out;
+  std::exception_ptr failure;
+  asio::co_spawn(io, pipe::fan_out_copy(io.get_executor(), pool, req),
+                 [&](std::exception_ptr e, pipe::copy_report r) {
+                   failure = e;
+                   out = std::move(r);
+                 });
+  io.run();
+  io.restart();
+  if (failure) std::rethrow_exception(failure);
+  return std::move(*out);
+}
+
+}  // namespace
+
+TEST_CASE("the source is read once and every part reaches every destination; all buffers come back") {
+  asio::io_context io;
+  pipe::part_buffer_pool pool(io.get_executor(), part, 4 * part);
+  fake_source src;
+  src.data = pattern(3 * part + 100);
+  fake_destination a("a"), b("b");
+  auto report = copy(io, pool, src, {&a, &b});
+  CHECK(report.ok());
+  CHECK(src.bytes_read == src.data.size());  // once, not once per destination
+  for (auto* d : {&a, &b}) {
+    CHECK(d->written == src.data);
+    CHECK(d->finished);
+    CHECK_FALSE(d->aborted);
+    CHECK(d->parts.size() == 4);
+  }
+  CHECK(pool.in_use() == 0);
+}
+
+TEST_CASE("a source failure aborts every upload and tells in-order destinations to stop waiting") {
+  asio::io_context io;
+  pipe::part_buffer_pool pool(io.get_executor(), part, 2 * part);
+  fake_source src;
+  src.data = pattern(6 * part);
+  src.fail_at_offset = 2 * part;
+  fake_destination a("a"), b("b");
+  auto report = copy(io, pool, src, {&a, &b});
+  REQUIRE(report.source_error);
+  CHECK(report.source_error->kind == error_kind::retryable);
+  for (auto* d : {&a, &b}) {
+    CHECK(d->aborted);
+    CHECK_FALSE(d->finished);
+    CHECK(d->stopped_waiting);
+  }
+  CHECK(pool.in_use() == 0);
+}
+
+TEST_CASE("one destination refusing a part is aborted alone; the others complete") {
+  asio::io_context io;
+  pipe::part_buffer_pool pool(io.get_executor(), part, 3 * part);
+  fake_source src;
+  src.data = pattern(4 * part);
+  fake_destination good("good"), bad("bad");
+  bad.refuse_part = 2;
+  auto report = copy(io, pool, src, {&good, &bad});
+  CHECK_FALSE(report.source_error);
+  REQUIRE(report.target_errors.size() == 2);
+  CHECK_FALSE(report.target_errors[0]);
+  REQUIRE(report.target_errors[1]);
+  CHECK(report.target_errors[1]->kind == error_kind::permanent);
+  CHECK(good.finished);
+  CHECK(good.written == src.data);
+  CHECK(bad.aborted);
+  CHECK_FALSE(bad.finished);
+  CHECK(pool.in_use() == 0);
+}
+
+TEST_CASE("an empty object is one empty part, finished at every destination") {
+  asio::io_context io;
+  pipe::part_buffer_pool pool(io.get_executor(), part, part);
+  fake_source src;
+  fake_destination a("a");
+  auto report = copy(io, pool, src, {&a});
+  CHECK(report.ok());
+  CHECK(a.finished);
+  CHECK(a.written.empty());
+}
+
+TEST_CASE("a cancelled waiter stops the copy, waits for it, and every upload is aborted") {
+  asio::io_context io;
+  pipe::part_buffer_pool pool(io.get_executor(), part, 2 * part);
+  fake_source src;
+  src.data = pattern(40 * part);
+  fake_destination slow("slow");
+  slow.per_part = std::chrono::milliseconds(10);
+  pipe::copy_request req;
+  req.source = &src;
+  req.bucket = "b";
+  req.key = "k";
+  req.meta.size = src.data.size();
+  req.meta.etag = src.etag;
+  req.parts_in_flight = 2;
+  req.targets.push_back({&slow, "db", "dk"});
+  asio::cancellation_signal cancel;
+  std::optional<pipe::copy_report> out;
+  asio::co_spawn(io, pipe::fan_out_copy(io.get_executor(), pool, req),
+                 asio::bind_cancellation_slot(cancel.slot(), [&](std::exception_ptr, pipe::copy_report r) {
+                   out = std::move(r);
+                 }));
+  asio::steady_timer later(io, std::chrono::milliseconds(35));
+  later.async_wait([&](boost::system::error_code) { cancel.emit(asio::cancellation_type::terminal); });
+  io.run();
+  REQUIRE(out);
+  REQUIRE(out->source_error);
+  CHECK(out->source_error->code == "Cancelled");
+  CHECK(slow.aborted);
+  CHECK_FALSE(slow.finished);
+  CHECK(slow.parts.size() < 40);  // stopped early, not run to the end
+  CHECK(pool.in_use() == 0);      // the job was over before the waiter returned
+}

@@ -124,7 +124,7 @@ void read_queue(table_reader t, queue_config& c) {
   c.dead_letter_subject = t.string("dead_letter_subject", c.dead_letter_subject);
   c.dead_letter_max_bytes = t.integer("dead_letter_max_bytes", c.dead_letter_max_bytes, -1, i64_max);
   c.dead_letter_max_age = t.duration("dead_letter_max_age", c.dead_letter_max_age, 0ms, 24h * 3650);
-  c.ack_mode = t.choice("ack_mode", c.ack_mode, {"sync", "async"});
+  c.ack_mode = t.enum_choice("ack_mode", c.ack_mode, {{"sync", ack_policy::sync}, {"async", ack_policy::async}});
   c.fetch_expires = t.duration("fetch_expires", c.fetch_expires, 100ms, 5min);
   c.max_fetch_batch = t.integer("max_fetch_batch", c.max_fetch_batch, 1, 10'000);
   read_stream(t.table("stream"), c.stream);
@@ -146,7 +146,10 @@ s3_store_config read_s3(table_reader& t) {
   c.secret_access_key = t.secret_value("secret_access_key", true);
   c.session_token = t.secret_value("session_token", false);
   c.path_style = t.boolean("path_style", c.path_style);
-  c.payload_signing = t.choice("payload_signing", c.payload_signing, {"auto", "unsigned", "signed"});
+  c.payload_signing = t.enum_choice("payload_signing", c.payload_signing,
+                                    {{"auto", payload_signing_mode::automatic},
+                                     {"unsigned", payload_signing_mode::unsigned_payload},
+                                     {"signed", payload_signing_mode::signed_payload}});
   c.ca_file = t.string("ca_file", c.ca_file);
   c.verify_tls = t.boolean("verify_tls", c.verify_tls);
   c.max_connections = t.integer("max_connections", c.max_connections, 1, 4096);
@@ -158,10 +161,13 @@ s3_store_config read_s3(table_reader& t) {
 gcs_store_config read_gcs(table_reader& t) {
   gcs_store_config c;
   c.endpoint = t.string("endpoint", c.endpoint);
-  c.credentials = t.choice("credentials", c.credentials, {"service_account", "metadata", "token"});
+  c.credentials = t.enum_choice("credentials", c.credentials,
+                                {{"service_account", gcs_credentials::service_account},
+                                 {"metadata", gcs_credentials::metadata},
+                                 {"token", gcs_credentials::token}});
   c.service_account_file = t.string("service_account_file", c.service_account_file);
-  c.token = t.secret_value("token", c.credentials == "token");
-  if (c.credentials == "service_account" && c.service_account_file.empty())
+  c.token = t.secret_value("token", c.credentials == gcs_credentials::token);
+  if (c.credentials == gcs_credentials::service_account && c.service_account_file.empty())
     t.fail("service_account_file", "is required when credentials = \"service_account\"");
   c.ca_file = t.string("ca_file", c.ca_file);
   c.verify_tls = t.boolean("verify_tls", c.verify_tls);
@@ -257,10 +263,13 @@ void read_replication(table_reader t, replication_config& c) {
   if (c.buffer_budget_mib < c.part_size_mib)
     t.fail("buffer_budget_mib", "must hold at least one part (part_size_mib = " + std::to_string(c.part_size_mib) + ")");
   c.parts_in_flight = t.integer("parts_in_flight", c.parts_in_flight, 1, 256);
-  c.metadata_events = t.choice("metadata_events", c.metadata_events, {"copy", "skip"});
-  c.unrouted_events = t.choice("unrouted_events", c.unrouted_events, {"skip", "term"});
+  c.metadata_events = t.enum_choice("metadata_events", c.metadata_events,
+                                    {{"copy", metadata_events_policy::copy}, {"skip", metadata_events_policy::skip}});
+  c.unrouted_events = t.enum_choice("unrouted_events", c.unrouted_events,
+                                    {{"skip", unrouted_policy::skip}, {"term", unrouted_policy::term}});
   c.ignore_lifecycle_expiry = t.boolean("ignore_lifecycle_expiry", c.ignore_lifecycle_expiry);
-  c.delete_not_found = t.choice("delete_not_found", c.delete_not_found, {"done", "retry"});
+  c.delete_not_found = t.enum_choice("delete_not_found", c.delete_not_found,
+                                     {{"done", delete_not_found_policy::done}, {"retry", delete_not_found_policy::retry}});
   c.max_retries = t.integer("max_retries", c.max_retries, 1, 1'000'000);
   c.wait_for_matching_etag = t.boolean("wait_for_matching_etag", c.wait_for_matching_etag);
   c.max_records_per_message = t.integer("max_records_per_message", c.max_records_per_message, 1, 100'000);

@@ -17,6 +17,15 @@ namespace archie::config {
 
 using std::chrono::milliseconds;
 
+// Closed choices, parsed from their TOML names once at load: a typo is a config error, never
+// a comparison that silently fails where the value is used.
+enum class ack_policy { sync, async };
+enum class payload_signing_mode { automatic, unsigned_payload, signed_payload };  ///< auto | unsigned | signed
+enum class gcs_credentials { service_account, metadata, token };
+enum class metadata_events_policy { copy, skip };
+enum class unrouted_policy { skip, term };
+enum class delete_not_found_policy { done, retry };
+
 struct http_config {
   std::string address = "0.0.0.0";  ///< Kubernetes probes come from the node, not loopback.
   std::uint16_t port = 9090;         ///< 0 picks a free port (tests).
@@ -79,7 +88,7 @@ struct queue_config {
   /// people to read, and an unbounded stream would eventually fill the JetStream server.
   std::int64_t dead_letter_max_bytes = 1ll << 30;
   milliseconds dead_letter_max_age{30ll * 24 * 3600 * 1000};
-  std::string ack_mode = "sync";    ///< sync: wait for the server to confirm each ack | async
+  ack_policy ack_mode = ack_policy::sync;  ///< sync: wait for the server to confirm each ack
   milliseconds fetch_expires{5000};
   std::int64_t max_fetch_batch = 256;
 };
@@ -91,7 +100,7 @@ struct s3_store_config {
   secret secret_access_key;
   secret session_token;
   bool path_style = true;
-  std::string payload_signing = "auto";  ///< auto | unsigned | signed
+  payload_signing_mode payload_signing = payload_signing_mode::automatic;
   std::string ca_file;
   bool verify_tls = true;
   std::int64_t max_connections = 64;
@@ -101,7 +110,7 @@ struct s3_store_config {
 
 struct gcs_store_config {
   std::string endpoint = "https://storage.googleapis.com";
-  std::string credentials = "service_account";  ///< service_account | metadata | token
+  gcs_credentials credentials = gcs_credentials::service_account;
   std::string service_account_file;
   secret token;
   std::string ca_file;
@@ -136,10 +145,10 @@ struct replication_config {
   std::int64_t part_size_mib = 16;       ///< multipart part size and small-object threshold
   std::int64_t buffer_budget_mib = 256;  ///< all part buffers together: bounds memory per worker
   std::int64_t parts_in_flight = 8;      ///< per object: parallel ranged GETs / part uploads
-  std::string metadata_events = "copy";  ///< copy | skip: PutTagging & co.
-  std::string unrouted_events = "skip";  ///< skip (ack) | term: buckets no route covers
+  metadata_events_policy metadata_events = metadata_events_policy::copy;  ///< PutTagging & co.
+  unrouted_policy unrouted_events = unrouted_policy::skip;  ///< buckets no route covers
   bool ignore_lifecycle_expiry = true;
-  std::string delete_not_found = "done";  ///< done | retry (original archie: retry then term)
+  delete_not_found_policy delete_not_found = delete_not_found_policy::done;  ///< retry: the original archie
   std::int64_t max_retries = 5;          ///< deliveries before a missing source counts as superseded
   bool wait_for_matching_etag = false;
   /// A message with more records is refused (term): one message must not fan out into

@@ -44,15 +44,6 @@ int severity(const message_outcome& o) {
   return 0;
 }
 
-const char* state_name(message_outcome::kind k) {
-  switch (k) {
-    case message_outcome::kind::ack: return "ack";
-    case message_outcome::kind::nak: return "nak";
-    case message_outcome::kind::term: return "term";
-  }
-  return "ack";
-}
-
 constexpr int max_convergence_rounds = 5;  // writes per event before giving the key a rest (nak)
 
 // What the source holds for a key: nothing, or one version of an object.
@@ -120,7 +111,7 @@ struct replicator::impl {
 
   void count(const message_outcome& o, std::string_view event, const char* type) {
     engine_metrics::get()
-        .processed.Add({{"state", state_name(o.what)}, {"code", o.code}, {"event", std::string(event)}, {"eventType", type}})
+        .processed.Add({{"state", queue::to_string(o.what)}, {"code", o.code}, {"event", std::string(event)}, {"eventType", type}})
         .Increment();
   }
 
@@ -337,7 +328,7 @@ struct replicator::impl {
                 {{"key", ev.key}, {"bucket", ev.bucket}, {"seq", delivery.stream_sequence}});
       co_return message_outcome::ack("stale_delete");
     }
-    if (cfg.replication.delete_not_found == "retry") {
+    if (cfg.replication.delete_not_found == config::delete_not_found_policy::retry) {
       for (const auto& t : d.targets) {
         auto recorded = co_await stores.destination_for(t.store).recorded_source_etag(t.bucket, t.key);
         if (recorded && recorded.value().empty())
@@ -359,13 +350,13 @@ struct replicator::impl {
   asio::awaitable<message_outcome> handle_record(const event::object_event& ev, const queue::delivery_info& delivery) {
     using event::event_action;
     if (ev.action == event_action::skip) co_return message_outcome::ack("skipped");
-    if (ev.action == event_action::copy_metadata && cfg.replication.metadata_events == "skip")
+    if (ev.action == event_action::copy_metadata && cfg.replication.metadata_events == config::metadata_events_policy::skip)
       co_return message_outcome::ack("metadata_skipped");
     if (ev.action == event_action::remove && ev.lifecycle_expiry && cfg.replication.ignore_lifecycle_expiry)
       co_return message_outcome::ack("lifecycle_skipped");
     auto d = router.route(ev.bucket, ev.key);
     if (!d.route) {
-      if (cfg.replication.unrouted_events == "term")
+      if (cfg.replication.unrouted_events == config::unrouted_policy::term)
         co_return message_outcome::term("unrouted", "no route covers bucket " + ev.bucket);
       co_return message_outcome::ack("unrouted");
     }
@@ -414,7 +405,7 @@ struct replicator::impl {
       if (o.what != message_outcome::kind::ack)
         log::warn("event not done", {{"key", ev.key}, {"bucket", ev.bucket}, {"event", ev.event_name},
                                      {"seq", msg.delivery().stream_sequence}, {"deliveries", msg.delivery().deliveries},
-                                     {"outcome", state_name(o.what)}, {"code", o.code}, {"reason", o.reason}});
+                                     {"outcome", queue::to_string(o.what)}, {"code", o.code}, {"reason", o.reason}});
       if (severity(o) >= severity(overall)) overall = std::move(o);
     }
     co_return overall;

@@ -27,4 +27,14 @@ struct message_outcome {
   }
 };
 
+/// "ack", "nak" or "term": log fields and metric labels.
+inline const char* to_string(message_outcome::kind k) {
+  switch (k) {
+    case message_outcome::kind::ack: return "ack";
+    case message_outcome::kind::nak: return "nak";
+    case message_outcome::kind::term: return "term";
+  }
+  return "ack";
+}
+
 }  // namespace archie::queue

@@ -72,15 +72,6 @@ constexpr std::size_t dead_letter_header_room = 4096;
 // Deliveries after which a term whose dead letter cannot be published ends anyway.
 constexpr std::uint64_t dead_letter_attempts = 5;
 
-const char* kind_name(message_outcome::kind k) {
-  switch (k) {
-    case message_outcome::kind::ack: return "ack";
-    case message_outcome::kind::nak: return "nak";
-    case message_outcome::kind::term: return "term";
-  }
-  return "unknown";
-}
-
 }  // namespace
 
 struct pull_consumer::impl : std::enable_shared_from_this<impl> {
@@ -289,7 +280,7 @@ struct pull_consumer::impl : std::enable_shared_from_this<impl> {
   }
 
   asio::awaitable<bool> ack(queue_message& msg) {
-    if (cfg.ack_mode == "async") co_return natsMsg_Ack(msg.raw(), nullptr) == NATS_OK;
+    if (cfg.ack_mode == config::ack_policy::async) co_return natsMsg_Ack(msg.raw(), nullptr) == NATS_OK;
     // AckSync waits for the server's confirmation, so a lost ack cannot silently turn into a
     // duplicate copy. Retry a few times; if all fail, the message is redelivered after AckWait.
     // Keep trying for up to ack_wait: during a JetStream leader election every ack gets "no
@@ -396,9 +387,9 @@ struct pull_consumer::impl : std::enable_shared_from_this<impl> {
     }
     if (s != NATS_OK)
       log::warn("acknowledgement not sent; the message will be redelivered after ack_wait",
-                {{"seq", msg.delivery().stream_sequence}, {"outcome", kind_name(outcome.what)},
+                {{"seq", msg.delivery().stream_sequence}, {"outcome", to_string(outcome.what)},
                  {"error", nats_error_text("settle", s)}});
-    count_outcome(kind_name(outcome.what), outcome.code);
+    count_outcome(to_string(outcome.what), outcome.code);
   }
 };
 

@@ -46,6 +46,14 @@ enum class metadata_kept {
 /// object has the same ETag).
 bool replica_is_current(const object_info& replica, const object_info& wanted, metadata_kept kept);
 
+/// A lookup whose not-found answer means "absent": the value, nullopt, or the real error.
+template <class T>
+result<std::optional<T>> absent_if_not_found(result<T> r) {
+  if (r) return std::optional<T>(std::move(r.value()));
+  if (r.error().kind == error_kind::not_found) return std::optional<T>();
+  return r.error();
+}
+
 class destination {
  public:
   virtual ~destination() = default;

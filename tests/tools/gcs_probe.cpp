@@ -356,9 +356,13 @@ int main(int argc, char** argv) {
   }
   archie::config::gcs_store_config cfg;
   cfg.endpoint = argv[1];
-  cfg.credentials = argv[2];
-  if (cfg.credentials == "service_account") cfg.service_account_file = argv[3];
-  else if (cfg.credentials == "token") cfg.token = archie::config::secret(argv[3], "argv");
+  std::string_view kind = argv[2];
+  using archie::config::gcs_credentials;
+  cfg.credentials = kind == "service_account" ? gcs_credentials::service_account
+                    : kind == "token"         ? gcs_credentials::token
+                                              : gcs_credentials::metadata;
+  if (cfg.credentials == gcs_credentials::service_account) cfg.service_account_file = argv[3];
+  else if (cfg.credentials == gcs_credentials::token) cfg.token = archie::config::secret(argv[3], "argv");
   if (const char* m = std::getenv("GCS_MAX_CONNECTIONS")) cfg.max_connections = std::atoi(m);
   destination_options dopts;
   if (std::string(argv[4]) == "gap")  // its last argument is the wait limit

@@ -255,7 +255,12 @@ int main(int argc, char** argv) {
   cfg.access_key_id = archie::config::secret(argv[2], "argv");
   cfg.secret_access_key = archie::config::secret(argv[3], "argv");
   if (const char* r = std::getenv("S3_REGION")) cfg.region = r;
-  if (const char* p = std::getenv("S3_PAYLOAD_SIGNING")) cfg.payload_signing = p;
+  if (const char* p = std::getenv("S3_PAYLOAD_SIGNING")) {
+    std::string_view v = p;
+    cfg.payload_signing = v == "signed"     ? archie::config::payload_signing_mode::signed_payload
+                          : v == "unsigned" ? archie::config::payload_signing_mode::unsigned_payload
+                                            : archie::config::payload_signing_mode::automatic;
+  }
   if (const char* m = std::getenv("S3_MAX_CONNECTIONS")) cfg.max_connections = std::atoi(m);
   std::vector<std::string> args(argv + 4, argv + argc);
   asio::io_context io(1);

@@ -94,6 +94,11 @@ std::string table_reader::string(std::string_view key, std::string fallback) {
 
 std::string table_reader::choice(std::string_view key, std::string fallback,
                                  std::initializer_list<std::string_view> allowed) {
+  return choice_among(key, std::move(fallback), std::vector<std::string_view>(allowed));
+}
+
+std::string table_reader::choice_among(std::string_view key, std::string fallback,
+                                       const std::vector<std::string_view>& allowed) {
   std::string v = typed<std::string>(key, "a string").value_or(fallback);
   if (std::find(allowed.begin(), allowed.end(), v) == allowed.end()) {
     std::string list;

@@ -31,6 +31,20 @@ class table_reader {
 
   std::string string(std::string_view key, std::string fallback);
   std::string choice(std::string_view key, std::string fallback, std::initializer_list<std::string_view> allowed);
+  /// A closed choice read into an enum: `names` maps every TOML spelling to its value.
+  template <class E>
+  E enum_choice(std::string_view key, E fallback, std::initializer_list<std::pair<std::string_view, E>> names) {
+    std::vector<std::string_view> allowed;
+    std::string fallback_name;
+    for (const auto& [name, value] : names) {
+      allowed.push_back(name);
+      if (value == fallback) fallback_name = name;
+    }
+    std::string chosen = choice_among(key, fallback_name, allowed);
+    for (const auto& [name, value] : names)
+      if (name == chosen) return value;
+    return fallback;
+  }
   std::int64_t integer(std::string_view key, std::int64_t fallback, std::int64_t min, std::int64_t max);
   double number(std::string_view key, double fallback, double min, double max);
   bool boolean(std::string_view key, bool fallback);
@@ -60,6 +74,7 @@ class table_reader {
   void finish();
 
  private:
+  std::string choice_among(std::string_view key, std::string fallback, const std::vector<std::string_view>& allowed);
   const toml::node* lookup(std::string_view key);
   std::string key_path(std::string_view key) const;
   int line_of(std::string_view key) const;

@@ -1,5 +1,7 @@
 #include "store/gcs/gcs_auth.hpp"
 
+#include "http/percent_encoding.hpp"
+
 #include "http/client.hpp"
 #include "log/logger.hpp"
 #include "async/exponential_backoff.hpp"
@@ -39,20 +41,6 @@ constexpr const char* jwt_bearer_grant = "urn:ietf:params:oauth:grant-type:jwt-b
 constexpr std::int64_t assertion_lifetime = 3600;
 constexpr int token_attempts = 3;
 
-std::string form_encode(std::string_view s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
 
 struct evp_pkey_deleter {
   void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
@@ -223,11 +211,11 @@ struct token_provider::impl {
 
   impl(asio::any_io_executor ex, const config::gcs_store_config& c, asio::thread_pool* pool)
       : executor(ex), cfg(c), blocking(pool), refreshed(ex, steady::time_point::max()) {
-    if (cfg.credentials == "metadata") {
+    if (cfg.credentials == config::gcs_credentials::metadata) {
       kind = source_kind::metadata;
       metadata_host = metadata_host_from_env();
       source = "metadata server " + metadata_host;
-    } else if (cfg.credentials == "token") {
+    } else if (cfg.credentials == config::gcs_credentials::token) {
       kind = source_kind::static_token;
       source = "static token (" + (cfg.token.origin().empty() ? std::string("unset") : cfg.token.origin()) + ")";
     } else {
@@ -297,7 +285,7 @@ struct token_provider::impl {
     auto ep = http::parse_endpoint(sa.token_uri);
     if (!ep) co_return failure(error_kind::permission, 0, "InvalidServiceAccountKey",
                                "token_uri " + sa.token_uri + " is not an http(s) URL");
-    std::string form = "grant_type=" + form_encode(jwt_bearer_grant) + "&assertion=" + form_encode(sa.assertion);
+    std::string form = "grant_type=" + http::percent_encode(jwt_bearer_grant) + "&assertion=" + http::percent_encode(sa.assertion);
     auto req = token_post(*ep, std::as_bytes(std::span(form)));
     auto* client = client_for(sa.token_uri, *ep);
     std::string where = "token endpoint " + sa.token_uri;

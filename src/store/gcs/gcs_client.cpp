@@ -1,5 +1,8 @@
 #include "store/gcs/gcs_client.hpp"
 
+#include "http/percent_encoding.hpp"
+#include "store/request_metrics.hpp"
+
 #include "http/client.hpp"
 #include "log/logger.hpp"
 #include "metrics/registry.hpp"
@@ -31,20 +34,8 @@ constexpr int max_attempts = 4;
 constexpr int max_chunk_failures = 5;  // consecutive failed chunk requests that persisted nothing
 constexpr int max_retry_after_seconds = 30;
 
-prometheus::Family<prometheus::Histogram>& request_durations() {
-  // The same family as the S3 client's (the registry merges same-name families).
-  static auto& f = prometheus::BuildHistogram()
-                       .Name("archie_store_request_duration_seconds")
-                       .Help("Store HTTP requests by store, operation and status (0: no response)")
-                       .Register(metrics::registry());
-  return f;
-}
-
 void observe(const std::string& store, const char* operation, int status, double seconds) {
-  request_durations()
-      .Add({{"store", store}, {"operation", operation}, {"status", std::to_string(status)}},
-           prometheus::Histogram::BucketBoundaries{0.005, 0.02, 0.1, 0.5, 2, 10, 60})
-      .Observe(seconds);
+  observe_request(store, operation, status, seconds);
 }
 
 error_kind classify(int status) {
@@ -244,22 +235,7 @@ http::request build_request(const call& c) {
 
 }  // namespace
 
-std::string percent_encode(std::string_view s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(s.size());
-  for (unsigned char c : s) {
-    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-        c == '_' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
+std::string percent_encode(std::string_view s) { return http::percent_encode(s); }
 
 struct gcs_client::impl {
   asio::any_io_executor executor;

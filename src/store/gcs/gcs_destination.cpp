@@ -214,10 +214,7 @@ store_error bad_part_size(const std::string& store, const std::string& bucket, c
 async_result<std::optional<object_info>> gcs_destination::replica_info(const std::string& bucket,
                                                                      const std::string& key) {
   auto r = co_await client_.get_object_metadata(bucket, key);
-  if (!r) {
-    if (r.error().kind == error_kind::not_found) co_return std::optional<object_info>();
-    co_return r.error();
-  }
+  if (!r) co_return absent_if_not_found(result<object_info>(r.error()));
   co_return std::optional<object_info>(std::move(r.value().info));
 }
 

@@ -5,6 +5,7 @@
 #include "metrics/registry.hpp"
 #include "async/exponential_backoff.hpp"
 #include "store/checksum.hpp"
+#include "store/request_metrics.hpp"
 #include "store/s3/s3_response.hpp"
 #include "store/s3/sigv4.hpp"
 #include "store/s3/xml_reader.hpp"
@@ -25,14 +26,6 @@ using namespace std::chrono_literals;
 namespace {
 
 constexpr int max_attempts = 4;
-
-prometheus::Family<prometheus::Histogram>& request_durations() {
-  static auto& f = prometheus::BuildHistogram()
-                       .Name("archie_store_request_duration_seconds")
-                       .Help("Store HTTP requests by store, operation and status (0: no response)")
-                       .Register(metrics::registry());
-  return f;
-}
 
 std::string canonical_query_string(const std::vector<std::pair<std::string, std::string>>& query) {
   std::vector<std::pair<std::string, std::string>> enc;
@@ -160,7 +153,8 @@ struct s3_client::impl {
                http::client_options{static_cast<std::size_t>(c.max_connections), c.connect_timeout, c.request_timeout,
                                     std::chrono::milliseconds(20000), c.ca_file, c.verify_tls}),
         creds{c.access_key_id.reveal(), c.secret_access_key.reveal(), c.session_token.reveal()},
-        sign_payload(c.payload_signing == "signed" || (c.payload_signing == "auto" && !ep.tls)) {}
+        sign_payload(c.payload_signing == config::payload_signing_mode::signed_payload ||
+                     (c.payload_signing == config::payload_signing_mode::automatic && !ep.tls)) {}
 
   store_error make_error(const call& c, error_kind kind, int status, std::string code, std::string message,
                          std::string request_id = {}) {
@@ -230,15 +224,13 @@ struct s3_client::impl {
 
       std::optional<store_error> err;
       if (auto* te = std::get_if<http::transport_error>(&outcome)) {
-        request_durations().Add({{"store", store}, {"operation", c.operation}, {"status", "0"}},
-                                prometheus::Histogram::BucketBoundaries{0.005, 0.02, 0.1, 0.5, 2, 10, 60}).Observe(seconds);
+        observe_request(store, c.operation, 0, seconds);
         // Transient either way; whether this call may be re-sent is decided below.
         err = make_error(c, error_kind::retryable, 0, te->ec ? te->ec.message() : "transport", te->what);
         if (te->request_sent && !c.idempotent) co_return *err;
       } else {
         auto& r = std::get<http::response>(outcome);
-        request_durations().Add({{"store", store}, {"operation", c.operation}, {"status", std::to_string(r.status)}},
-                                prometheus::Histogram::BucketBoundaries{0.005, 0.02, 0.1, 0.5, 2, 10, 60}).Observe(seconds);
+        observe_request(store, c.operation, r.status, seconds);
         // CompleteMultipartUpload and CopyObject can fail inside a 200 response.
         bool error_in_200 = r.status == 200 && r.body.find("<Error>") != std::string::npos &&
                             r.body.find("<Code>") != std::string::npos;

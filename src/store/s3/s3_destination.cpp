@@ -74,12 +74,8 @@ class multipart final : public upload {
 
 async_result<std::optional<object_info>> s3_destination::replica_info(const std::string& bucket,
                                                                     const std::string& key) {
-  auto r = co_await client_.head_object(bucket, key);
-  if (!r) {
-    if (r.error().kind == error_kind::not_found) co_return std::optional<object_info>();
-    co_return r.error();
-  }
-  co_return std::optional<object_info>(std::move(r.value()));
+  auto head = co_await client_.head_object(bucket, key);
+  co_return absent_if_not_found(std::move(head));
 }
 
 async_result<std::unique_ptr<upload>> s3_destination::begin(const std::string& bucket, const std::string& key,

@@ -1,5 +1,7 @@
 #include "store/s3/sigv4.hpp"
 
+#include "http/percent_encoding.hpp"
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -22,11 +24,6 @@ std::string to_hex(const unsigned char* bytes, std::size_t n) {
     out[2 * i + 1] = hex_digits[bytes[i] & 0xf];
   }
   return out;
-}
-
-bool is_unreserved(unsigned char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-         c == '.' || c == '~';
 }
 
 char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
@@ -148,22 +145,7 @@ struct wiped_key {
 
 }  // namespace
 
-std::string uri_encode(std::string_view s, bool encode_slash) {
-  static constexpr char upper_hex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(s.size() * 3);
-  for (char ch : s) {
-    auto c = static_cast<unsigned char>(ch);
-    if (is_unreserved(c) || (c == '/' && !encode_slash)) {
-      out.push_back(ch);
-    } else {
-      out.push_back('%');
-      out.push_back(upper_hex[c >> 4]);
-      out.push_back(upper_hex[c & 0xf]);
-    }
-  }
-  return out;
-}
+std::string uri_encode(std::string_view s, bool encode_slash) { return http::percent_encode(s, !encode_slash); }
 
 struct sha256_hasher::state {
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();

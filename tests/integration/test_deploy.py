@@ -1,7 +1,10 @@
 """The deploy bundle and the shipped configs as an operator uses them: promtool accepts the
-alert rules and their unit tests, `archie check-config` accepts the ConfigMap's archie.toml,
-examples/archie.toml and the example in CONFIGURE.md, and the manifests agree with the config
-they carry. Servers: none (runs the archie binary and /usr/bin/promtool)."""
+alert rules and their unit tests, `archie check-config` accepts the bundle's archie.toml,
+examples/archie.toml and the example in CONFIGURE.md, the manifests agree with the config
+they carry, and `kubectl kustomize` renders the base, the complete bundle and a namePrefix
+overlay with every reference intact. Servers: none (runs the archie binary, /usr/bin/promtool
+and kubectl's built-in kustomize)."""
+import json
 import os
 import re
 import shutil
@@ -18,6 +21,11 @@ except ImportError:  # the manifest checks need PyYAML (Debian: python3-yaml)
     yaml = None
 
 DEPLOY = os.path.join(REPO, "deploy")
+BASE = os.path.join(DEPLOY, "base")
+BUNDLE_TOML = os.path.join(BASE, "archie.toml")
+SCALED_OBJECT = os.path.join("components", "keda", "scaledobject.yaml")
+PROMETHEUS_RULE = os.path.join(DEPLOY, "components", "monitoring", "prometheusrule.yaml")
+DASHBOARD = os.path.join(DEPLOY, "components", "monitoring", "archie-dashboard.json")
 ALERTS = os.path.join(DEPLOY, "prometheus", "archie-alerts.yaml")
 ALERT_TESTS = os.path.join(DEPLOY, "prometheus", "archie-alerts.test.yaml")
 EXAMPLE = os.path.join(REPO, "examples", "archie.toml")
@@ -56,8 +64,34 @@ def seconds(duration):
 
 
 def load_yaml(name):
-    with open(os.path.join(DEPLOY, name)) as f:
+    """A manifest of the bundle, by its path under deploy/ (base/ is tried first)."""
+    path = os.path.join(BASE, name)
+    if not os.path.exists(path):
+        path = os.path.join(DEPLOY, name)
+    with open(path) as f:
         return yaml.safe_load(f)
+
+
+def kubectl():
+    path = shutil.which("kubectl")
+    if not path:
+        raise AssertionError("kubectl not found (its built-in kustomize renders the bundle)")
+    return path
+
+
+def kustomize(directory):
+    """The objects `kubectl kustomize DIRECTORY` renders, as a list of dicts."""
+    r = subprocess.run([kubectl(), "kustomize", directory], capture_output=True, text=True, timeout=120)
+    if r.returncode != 0:
+        raise AssertionError(f"kubectl kustomize {directory} failed: {r.stderr}")
+    return [d for d in yaml.safe_load_all(r.stdout) if d]
+
+
+def by_kind(objects, kind):
+    found = [o for o in objects if o["kind"] == kind]
+    if len(found) != 1:
+        raise AssertionError(f"expected one {kind}, found {len(found)}")
+    return found[0]
 
 
 def configure_md_example():
@@ -88,7 +122,8 @@ class PrometheusRulesTest(unittest.TestCase):
             cases = [c for t in yaml.safe_load(f)["tests"] for c in t.get("alert_rule_test", [])]
         self.assertEqual({r["alert"] for r in rules},
                          {"ArchieDown", "ArchieNatsDisconnected", "ArchieNotReady", "ArchieDeadLetters",
-                          "ArchieNakRateHigh", "ArchieAckFailures"})
+                          "ArchieNakRateHigh", "ArchieAckFailures", "ArchieBacklogGrowing", "ArchieBacklogOld",
+                          "ArchieProcessingStalled", "ArchieStoreErrors", "ArchieRestartLoop"})
         for rule in rules:
             name = rule["alert"]
             with self.subTest(alert=name):
@@ -103,7 +138,8 @@ class PrometheusRulesTest(unittest.TestCase):
 @unittest.skipIf(yaml is None, "PyYAML missing")
 class DeployConfigTest(unittest.TestCase):
     def setUp(self):
-        self.toml_text = load_yaml("configmap.yaml")["data"]["archie.toml"]
+        with open(BUNDLE_TOML) as f:
+            self.toml_text = f.read()
         self.cfg = tomllib.loads(self.toml_text)
         self.secret_values = load_yaml("secret.example.yaml")["stringData"]
 
@@ -134,7 +170,10 @@ class DeployConfigTest(unittest.TestCase):
         mounts = {m["name"]: m["mountPath"] for m in c["volumeMounts"]}
         volumes = {v["name"]: v for v in pod["volumes"]}
         self.assertEqual(mounts["config"], "/etc/archie")
-        self.assertEqual(volumes["config"]["configMap"]["name"], load_yaml("configmap.yaml")["metadata"]["name"])
+        (generator,) = load_yaml("kustomization.yaml")["configMapGenerator"]
+        self.assertEqual(volumes["config"]["configMap"]["name"], generator["name"])
+        self.assertEqual(generator["files"], ["archie.toml"])
+        self.assertEqual([i["key"] for i in volumes["config"]["configMap"]["items"]], ["archie.toml"])
         self.assertEqual(mounts["secrets"].rstrip("/") + "/", SECRET_MOUNT)
         self.assertEqual(volumes["secrets"]["secret"]["secretName"],
                          load_yaml("secret.example.yaml")["metadata"]["name"])
@@ -166,13 +205,15 @@ class DeployConfigTest(unittest.TestCase):
         self.assertRegex(c["resources"]["limits"]["memory"], r"^\d+Mi$")
         self.assertGreater(int(c["resources"]["limits"]["memory"][:-2]), 64)
 
-    def test_memory_limit_is_the_buffer_budget_plus_64_mib(self):
+    def test_memory_request_and_limit_are_the_buffer_budget_plus_64_mib(self):
         (c,) = load_yaml("deployment.yaml")["spec"]["template"]["spec"]["containers"]
         budget = self.cfg["replication"]["buffer_budget_mib"]
         self.assertEqual(c["resources"]["limits"]["memory"], f"{budget + 64}Mi")
+        # A busy worker's RSS reaches budget + 64 MiB and stays: the request reserves it.
+        self.assertEqual(c["resources"]["requests"]["memory"], f"{budget + 64}Mi")
 
     def test_keda_watches_the_configured_consumer_and_cannot_outgrow_max_ack_pending(self):
-        so = load_yaml("scaledobject.yaml")["spec"]
+        so = load_yaml(SCALED_OBJECT)["spec"]
         (trigger,) = so["triggers"]
         meta = trigger["metadata"]
         self.assertEqual(trigger["type"], "nats-jetstream")
@@ -189,15 +230,263 @@ class DeployConfigTest(unittest.TestCase):
 
     def test_kustomization_lists_the_manifests_but_not_the_example_secret(self):
         resources = load_yaml("kustomization.yaml")["resources"]
-        self.assertEqual(sorted(resources), ["configmap.yaml", "deployment.yaml", "scaledobject.yaml", "service.yaml"])
+        self.assertEqual(sorted(resources), ["deployment.yaml", "networkpolicy.yaml", "poddisruptionbudget.yaml",
+                                             "service.yaml", "serviceaccount.yaml"])
+        with open(os.path.join(DEPLOY, "kustomization.yaml")) as f:
+            bundle = yaml.safe_load(f)
+        self.assertEqual(bundle["resources"], ["base"])
+        self.assertEqual(sorted(bundle["components"]), ["components/keda", "components/monitoring"])
 
-    def test_every_deploy_file_is_valid_yaml(self):
+    def test_network_policy_opens_the_admin_port_and_reaches_nats_dns_and_every_store(self):
+        policy = load_yaml("networkpolicy.yaml")["spec"]
+        (c,) = load_yaml("deployment.yaml")["spec"]["template"]["spec"]["containers"]
+        self.assertEqual(policy["podSelector"]["matchLabels"],
+                         load_yaml("deployment.yaml")["spec"]["selector"]["matchLabels"])
+        self.assertEqual(sorted(policy["policyTypes"]), ["Egress", "Ingress"])
+        (ingress,) = policy["ingress"]
+        (port,) = ingress["ports"]
+        admin = next(p for p in c["ports"] if p["name"] == port["port"])
+        self.assertEqual(admin["containerPort"], self.cfg["http"]["port"])
+        egress_ports = {(p["port"], p.get("protocol", "TCP")) for rule in policy["egress"] for p in rule["ports"]}
+        self.assertIn((53, "UDP"), egress_ports)
+        for url in self.cfg["nats"]["urls"]:
+            self.assertIn((int(url.rsplit(":", 1)[1]), "TCP"), egress_ports, url)
+        for name, store in self.cfg["stores"].items():
+            if "endpoint" in store:
+                scheme, rest = store["endpoint"].split("://", 1)
+                host = rest.split("/", 1)[0]
+                port = int(host.rsplit(":", 1)[1]) if ":" in host else {"http": 80, "https": 443}[scheme]
+                self.assertIn((port, "TCP"), egress_ports, f"store {name} at {store['endpoint']}")
+
+    def test_pod_disruption_budget_lets_a_single_replica_drain(self):
+        pdb = load_yaml("poddisruptionbudget.yaml")["spec"]
+        # minAvailable: 1 with one replica (KEDA's minimum) would block every node drain.
+        self.assertNotIn("minAvailable", pdb)
+        self.assertEqual(pdb["maxUnavailable"], 1)
+        pod_selector = load_yaml("deployment.yaml")["spec"]["selector"]["matchLabels"]
+        self.assertEqual(pdb["selector"]["matchLabels"], pod_selector)
+
+    def test_pods_run_as_the_service_account_without_a_token(self):
+        sa = load_yaml("serviceaccount.yaml")
+        pod = load_yaml("deployment.yaml")["spec"]["template"]["spec"]
+        self.assertEqual(pod["serviceAccountName"], sa["metadata"]["name"])
+        self.assertFalse(sa["automountServiceAccountToken"])
+        self.assertFalse(pod["automountServiceAccountToken"])
+
+    def test_every_deploy_file_is_valid_yaml_or_json(self):
         for root, _, files in os.walk(DEPLOY):
             for name in files:
-                if name.endswith((".yaml", ".yml")):
-                    with self.subTest(file=name), open(os.path.join(root, name)) as f:
+                with self.subTest(file=name), open(os.path.join(root, name)) as f:
+                    if name.endswith((".yaml", ".yml")):
                         docs = [d for d in yaml.safe_load_all(f) if d is not None]
                         self.assertTrue(docs)
+                    elif name.endswith(".json"):
+                        self.assertIsInstance(json.load(f), dict)
+
+
+@unittest.skipIf(yaml is None, "PyYAML missing")
+class KustomizeTest(unittest.TestCase):
+    """What `kubectl apply -k` would send, rendered by kubectl's own kustomize."""
+
+    def pod_labels(self, objects):
+        return by_kind(objects, "Deployment")["spec"]["template"]["metadata"]["labels"]
+
+    def assert_selects(self, selector, labels):
+        self.assertTrue(selector)
+        self.assertLessEqual(selector.items(), labels.items(), f"{selector} does not select {labels}")
+
+    def test_base_needs_no_custom_resources(self):
+        objects = kustomize(BASE)
+        self.assertEqual(sorted(o["kind"] for o in objects),
+                         ["ConfigMap", "Deployment", "NetworkPolicy", "PodDisruptionBudget", "Service",
+                          "ServiceAccount"])
+        for o in objects:
+            self.assertNotRegex(o["apiVersion"], r"keda\.sh|monitoring\.coreos\.com")
+            self.assertEqual(o["metadata"]["namespace"], "archie")
+
+    def test_complete_bundle_puts_everything_in_one_namespace(self):
+        objects = kustomize(DEPLOY)
+        kinds = sorted(o["kind"] for o in objects)
+        self.assertEqual(kinds, ["ConfigMap", "ConfigMap", "Deployment", "NetworkPolicy", "PodDisruptionBudget",
+                                 "PrometheusRule", "ScaledObject", "Service", "ServiceAccount", "ServiceMonitor"])
+        self.assertEqual({o["metadata"]["namespace"] for o in objects}, {"archie"})
+
+    def test_a_config_change_renames_the_config_map_and_so_rolls_the_pods(self):
+        before = kustomize(BASE)
+        with tempfile.TemporaryDirectory() as tmp:
+            copy = os.path.join(tmp, "base")
+            shutil.copytree(BASE, copy)
+            with open(os.path.join(copy, "archie.toml"), "a") as f:
+                f.write("\n# an edit\n")
+            after = kustomize(copy)
+        names = []
+        for objects in (before, after):
+            cm = by_kind(objects, "ConfigMap")
+            self.assertRegex(cm["metadata"]["name"], r"^archie-config-[a-z0-9]{10}$")
+            volumes = {v["name"]: v for v in by_kind(objects, "Deployment")["spec"]["template"]["spec"]["volumes"]}
+            self.assertEqual(volumes["config"]["configMap"]["name"], cm["metadata"]["name"])
+            names.append(cm["metadata"]["name"])
+        self.assertNotEqual(names[0], names[1])  # a new pod template, hence a rollout
+
+    def test_name_prefix_and_suffix_overlay_keeps_every_reference(self):
+        with tempfile.TemporaryDirectory() as overlay:
+            with open(os.path.join(overlay, "kustomization.yaml"), "w") as f:
+                yaml.safe_dump({"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+                                "namePrefix": "blue-", "nameSuffix": "-eu",
+                                "resources": [os.path.relpath(DEPLOY, overlay)]}, f)
+            objects = kustomize(overlay)
+        deployment = by_kind(objects, "Deployment")
+        self.assertEqual(deployment["metadata"]["name"], "blue-archie-eu")
+        # Without components/keda/keda-name-reference.yaml this stays "archie": KEDA would
+        # scale nothing.
+        self.assertEqual(by_kind(objects, "ScaledObject")["spec"]["scaleTargetRef"]["name"], "blue-archie-eu")
+        pod = deployment["spec"]["template"]["spec"]
+        self.assertEqual(pod["serviceAccountName"], by_kind(objects, "ServiceAccount")["metadata"]["name"])
+        config_maps = {o["metadata"]["name"] for o in objects if o["kind"] == "ConfigMap"}
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        self.assertIn(volumes["config"]["configMap"]["name"], config_maps)
+        self.assertTrue(volumes["config"]["configMap"]["name"].startswith("blue-archie-config-"))
+        # Selectors are labels, which prefixes do not touch: they still find the pods.
+        labels = self.pod_labels(objects)
+        service = by_kind(objects, "Service")
+        self.assert_selects(service["spec"]["selector"], labels)
+        self.assert_selects(by_kind(objects, "PodDisruptionBudget")["spec"]["selector"]["matchLabels"], labels)
+        self.assert_selects(by_kind(objects, "NetworkPolicy")["spec"]["podSelector"]["matchLabels"], labels)
+        self.assert_selects(by_kind(objects, "ServiceMonitor")["spec"]["selector"]["matchLabels"],
+                            service["metadata"]["labels"])
+
+    def test_service_monitor_scrapes_the_admin_port_as_job_archie(self):
+        objects = kustomize(DEPLOY)
+        monitor = by_kind(objects, "ServiceMonitor")["spec"]
+        service = by_kind(objects, "Service")
+        (endpoint,) = monitor["endpoints"]
+        self.assertEqual(endpoint["port"], service["spec"]["ports"][0]["name"])
+        self.assertEqual(endpoint["path"], "/metrics")
+        # The rules and the dashboard select job="archie".
+        self.assertEqual(service["metadata"]["labels"][monitor["jobLabel"]], "archie")
+
+    def test_prometheus_rule_holds_exactly_the_tested_rule_file(self):
+        with open(ALERTS) as f:
+            tested = yaml.safe_load(f)
+        rule = by_kind(kustomize(DEPLOY), "PrometheusRule")
+        self.assertEqual(rule["spec"]["groups"], tested["groups"])
+        r = subprocess.run([os.path.join(REPO, "scripts", "gen-prometheusrule"), "--check"], capture_output=True,
+                           text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_grafana_dashboard_is_shipped_with_the_sidecar_label(self):
+        objects = kustomize(DEPLOY)
+        (cm,) = [o for o in objects if o["kind"] == "ConfigMap" and "archie-dashboard.json" in o.get("data", {})]
+        self.assertEqual(cm["metadata"]["labels"]["grafana_dashboard"], "1")
+        with open(DASHBOARD) as f:
+            self.assertEqual(json.loads(cm["data"]["archie-dashboard.json"]), json.load(f))
+
+
+K8S_SCHEMAS = os.path.join(REPO, "tests", "k8s")
+
+
+def schema_check(objects):
+    """tests/k8s/validate.mjs on objects: one {kind, name, known, errors, unknown} per object."""
+    node = shutil.which("node")
+    if not node:
+        raise AssertionError("node not found (scripts/install-deps node installs it)")
+    if not os.path.isdir(os.path.join(K8S_SCHEMAS, "node_modules", "kubernetes-models")):
+        raise AssertionError("tests/k8s/node_modules missing: run scripts/install-deps node")
+    r = subprocess.run([node, os.path.join(K8S_SCHEMAS, "validate.mjs")], input=json.dumps(objects),
+                       capture_output=True, text=True, timeout=120)
+    if r.returncode != 0:
+        raise AssertionError(f"validate.mjs failed: {r.stderr}")
+    return json.loads(r.stdout)
+
+
+@unittest.skipIf(yaml is None, "PyYAML missing")
+class SchemaTest(unittest.TestCase):
+    """Every rendered object against the real schemas from npm (kubernetes-models,
+    @kubernetes-models/keda, @kubernetes-models/prometheus-operator), unknown fields rejected."""
+
+    def assert_valid(self, objects, where):
+        for result in schema_check(objects):
+            with self.subTest(where=where, kind=result["kind"], name=result["name"]):
+                self.assertTrue(result["known"], "no schema for this apiVersion/kind")
+                self.assertEqual(result["errors"], [])
+                self.assertEqual(result["unknown"], [])
+
+    def test_base_bundle_and_name_prefix_overlay_match_their_schemas(self):
+        self.assert_valid(kustomize(BASE), "base")
+        self.assert_valid(kustomize(DEPLOY), "complete bundle")
+        with tempfile.TemporaryDirectory() as overlay:
+            with open(os.path.join(overlay, "kustomization.yaml"), "w") as f:
+                yaml.safe_dump({"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+                                "namespace": "replication", "namePrefix": "blue-",
+                                "resources": [os.path.relpath(BASE, overlay)],
+                                "components": [os.path.relpath(os.path.join(DEPLOY, "components", c), overlay)
+                                               for c in ("keda", "monitoring")]}, f)
+            self.assert_valid(kustomize(overlay), "namePrefix overlay")
+
+    def test_the_example_secret_matches_its_schema(self):
+        self.assert_valid([load_yaml("secret.example.yaml")], "secret.example.yaml")
+
+    def test_a_misspelt_field_a_wrong_type_and_an_unknown_kind_are_caught(self):
+        objects = kustomize(DEPLOY)
+        scaled = json.loads(json.dumps(by_kind(objects, "ScaledObject")))
+        scaled["spec"]["scaleTargetRef"]["nmae"] = scaled["spec"]["scaleTargetRef"].pop("name")
+        monitor = json.loads(json.dumps(by_kind(objects, "ServiceMonitor")))
+        monitor["spec"]["endpoints"][0]["intervall"] = "30s"
+        deployment = json.loads(json.dumps(by_kind(objects, "Deployment")))
+        deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = "45"
+        unknown_kind = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}
+        scaled_r, monitor_r, deployment_r, widget_r = schema_check([scaled, monitor, deployment, unknown_kind])
+        self.assertIn("/spec/scaleTargetRef/nmae", scaled_r["unknown"])
+        self.assertTrue(scaled_r["errors"], "the required scaleTargetRef.name is missing")
+        self.assertEqual(monitor_r["unknown"], ["/spec/endpoints/0/intervall"])
+        self.assertTrue(any("terminationGracePeriodSeconds" in e for e in deployment_r["errors"]), deployment_r)
+        self.assertFalse(widget_r["known"])
+
+
+@unittest.skipIf(yaml is None, "PyYAML missing")
+class DashboardTest(unittest.TestCase):
+    def panels(self):
+        with open(DASHBOARD) as f:
+            dashboard = json.load(f)
+        return [p for p in dashboard["panels"] if p["type"] != "row"]
+
+    def queries(self):
+        """(panel title, PromQL) with Grafana's variables replaced as Grafana would."""
+        for panel in self.panels():
+            for target in panel["targets"]:
+                expr = target["expr"].replace("$__rate_interval", "5m").replace("$namespace", ".*")
+                yield panel["title"], expr
+
+    def test_every_panel_has_a_query(self):
+        for panel in self.panels():
+            with self.subTest(panel=panel["title"]):
+                self.assertTrue(panel["targets"])
+                self.assertTrue(all(t["expr"].strip() for t in panel["targets"]))
+
+    def test_every_panel_query_is_valid_promql(self):
+        # promtool parses every expression of a rule file: each query becomes a recording rule.
+        rules = {"groups": [{"name": "dashboard", "rules": [
+            {"record": f"dashboard:query_{i}", "expr": expr} for i, (_, expr) in enumerate(self.queries())]}]}
+        with tempfile.NamedTemporaryFile("w", suffix=".yaml") as f:
+            json.dump(rules, f)  # JSON is YAML
+            f.flush()
+            r = subprocess.run([promtool(), "check", "rules", f.name], capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
+    def test_dashboard_and_alerts_use_only_metrics_archie_exports(self):
+        exported = set()
+        for root, _, files in os.walk(os.path.join(REPO, "src")):
+            for name in files:
+                if name.endswith(".cpp"):
+                    with open(os.path.join(root, name)) as f:
+                        exported |= set(re.findall(r'"(archie_[a-z0-9_]+)"', f.read()))
+        with open(ALERTS) as f:
+            exprs = [r["expr"] for g in yaml.safe_load(f)["groups"] for r in g["rules"]]
+        used = set(re.findall(r"\b(archie_[a-z0-9_]+)", " ".join(exprs + [e for _, e in self.queries()])))
+        for metric in sorted(used):
+            base = re.sub(r"_(bucket|count|sum)$", "", metric)
+            with self.subTest(metric=metric):
+                self.assertTrue(metric in exported or base in exported, f"{metric} is not registered in src/")
 
 
 class ExampleConfigTest(unittest.TestCase):

@@ -1,0 +1,222 @@
+"""The container image as an operator runs it: podman loads the OCI archive that
+scripts/build-image wrote (ARCHIE_IMAGE), the image runs archie as UID 65532 with no shell,
+`check-config` accepts the bundle's deploy/base/archie.toml with the Secret mounted where the
+Deployment mounts it, and archie inside the container replicates an object between two RGW
+endpoints of the test rig. Run by scripts/test-image (which builds the image first).
+Servers: nats-server and Ceph RGW on 127.0.0.1 (the container shares the host's network)."""
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import unittest
+
+import yaml
+
+from tests.integration import rgw_to_rgw
+from tests.integration.archie_process import REPO, http_get
+from tests.integration.minio_events import minio_event
+from tests.rig.nats_client import NatsClient
+from tests.rig.rig import Rig, free_port
+
+IMAGE_ARCHIVE = os.environ.get("ARCHIE_IMAGE")
+PODMAN = shutil.which("podman") or "/usr/bin/podman"
+SECRET_MOUNT = "/var/run/secrets/archie"
+CONFIG_MOUNT = "/etc/archie"
+SUBJECT = rgw_to_rgw.SUBJECT
+SRC_BUCKET, DST_BUCKET = "image-source", "image-replica"
+
+store_dir = None
+image = None
+
+
+class Podman:
+    """podman with its own storage under a temp dir, configured as this VM needs it
+    (../shared/TOOLCHAIN.md): runc (crun cannot handle the hybrid cgroup setup), cgroupfs,
+    and explicit ulimits, which this VM refuses to raise even for root."""
+
+    def __init__(self, root):
+        self.base = [PODMAN, "--root", os.path.join(root, "storage"), "--runroot", os.path.join(root, "run"),
+                     "--runtime", "runc", "--cgroup-manager", "cgroupfs", "--events-backend", "file"]
+
+    def __call__(self, *args, timeout=120, check=True):
+        r = subprocess.run(self.base + list(args), capture_output=True, text=True, timeout=timeout)
+        if check and r.returncode != 0:
+            raise AssertionError(f"podman {' '.join(args)} failed ({r.returncode}): {r.stderr}")
+        return r
+
+    def run(self, *args, timeout=60, check=False):
+        return self("run", "--rm", "--network", "host", "--ulimit", "nofile=1024:1024",
+                    "--ulimit", "nproc=4096:4096", *args, timeout=timeout, check=check)
+
+
+podman = None
+
+
+def setUpModule():
+    global store_dir, podman, image
+    if not IMAGE_ARCHIVE:
+        raise unittest.SkipTest("ARCHIE_IMAGE is not set: scripts/test-image builds the image and runs this test")
+    if not os.path.exists(IMAGE_ARCHIVE):
+        raise AssertionError(f"ARCHIE_IMAGE={IMAGE_ARCHIVE} does not exist")
+    store_dir = tempfile.mkdtemp(prefix="archie-podman-")
+    podman = Podman(store_dir)
+    out = podman("load", "--input", IMAGE_ARCHIVE, timeout=300).stdout
+    loaded = [line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Loaded image")]
+    if len(loaded) != 1:
+        raise AssertionError(f"podman load did not name one image: {out}")
+    image = loaded[0]
+
+
+def tearDownModule():
+    if podman:
+        podman("rm", "--all", "--force", check=False)
+        podman("rmi", "--all", "--force", check=False)
+        podman("system", "reset", "--force", check=False, timeout=120)
+    if store_dir:
+        shutil.rmtree(store_dir, ignore_errors=True)
+
+
+def readable_dir(prefix):
+    """A temp dir the container's UID 65532 can read (mkdtemp makes them 0700)."""
+    path = tempfile.mkdtemp(prefix=prefix)
+    os.chmod(path, 0o755)
+    return path
+
+
+def write(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, 0o644)
+
+
+class ImageTest(unittest.TestCase):
+    def inspect(self):
+        (info,) = json.loads(podman("image", "inspect", image).stdout)
+        return info
+
+    def test_version_matches_the_version_label(self):
+        r = podman.run(image, "version")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        labels = self.inspect()["Config"]["Labels"]
+        self.assertEqual(r.stdout.strip(), f"archie {labels['org.opencontainers.image.version']}")
+        self.assertRegex(labels["org.opencontainers.image.revision"], r"^[0-9a-f]{40}(-dirty)?$|^unknown$")
+
+    def test_runs_as_65532_with_archie_as_entrypoint_and_no_shell(self):
+        config = self.inspect()["Config"]
+        self.assertEqual(config["User"], "65532:65532")
+        self.assertEqual(config["Entrypoint"], ["/usr/local/bin/archie"])
+        self.assertEqual(config["Cmd"], ["run", "--config", "/etc/archie/archie.toml"])
+        for shell in ("/bin/sh", "/bin/bash", "/usr/bin/perl"):
+            with self.subTest(shell=shell):
+                r = podman.run("--entrypoint", shell, image, "-c", "true")
+                self.assertNotEqual(r.returncode, 0, f"{shell} ran inside the image")
+
+    def test_check_config_accepts_the_bundle_config_with_the_secret_mounted(self):
+        with open(os.path.join(REPO, "deploy", "secret.example.yaml")) as f:
+            secrets = yaml.safe_load(f)["stringData"]
+        config_dir, secret_dir = readable_dir("archie-config-"), readable_dir("archie-secret-")
+        try:
+            shutil.copy(os.path.join(REPO, "deploy", "base", "archie.toml"), os.path.join(config_dir, "archie.toml"))
+            os.chmod(os.path.join(config_dir, "archie.toml"), 0o644)
+            for key, value in secrets.items():
+                write(os.path.join(secret_dir, key), value + "\n")
+            # Mounted read-only where deploy/base/deployment.yaml mounts them, on a read-only root.
+            r = podman.run("--read-only", "-v", f"{config_dir}:{CONFIG_MOUNT}:ro",
+                           "-v", f"{secret_dir}:{SECRET_MOUNT}:ro",
+                           image, "check-config", "--config", f"{CONFIG_MOUNT}/archie.toml")
+        finally:
+            shutil.rmtree(config_dir, ignore_errors=True)
+            shutil.rmtree(secret_dir, ignore_errors=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("is valid", r.stderr)
+        self.assertIn(f"<redacted, file {SECRET_MOUNT}/nats-password>", r.stdout)
+        for value in secrets.values():
+            self.assertNotIn(value, r.stdout + r.stderr)
+
+    def test_check_config_without_a_config_exits_2_and_with_a_missing_file_exits_3(self):
+        r = podman.run(image, "check-config")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        r = podman.run(image, "check-config", "--config", "/etc/archie/archie.toml")
+        self.assertEqual(r.returncode, 3, r.stderr)
+
+
+class ImageReplicationTest(unittest.TestCase):
+    """archie in the container, the rig on the host's loopback (--network host)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.rig = Rig(nats=True, ceph=True, num_rgw=2)
+        cls.rig.start()
+        rgw_to_rgw.make_buckets(cls.rig, SRC_BUCKET, DST_BUCKET)
+        cls.port = free_port()
+        cls.config_dir = readable_dir("archie-image-config-")
+        write(os.path.join(cls.config_dir, "archie.toml"),
+              rgw_to_rgw.config(cls.rig, cls.port, SRC_BUCKET, DST_BUCKET))
+        cls.container = None
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.container:
+            podman("rm", "--force", cls.container, check=False)
+        shutil.rmtree(cls.config_dir, ignore_errors=True)
+        cls.rig.close()
+
+    def wait_for(self, pred, timeout, what):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = pred()
+            if value:
+                return value
+            time.sleep(0.2)
+        logs = podman("logs", self.container, check=False).stderr[-3000:] if self.container else ""
+        self.fail(f"timed out waiting for {what}; container log tail:\n{logs}")
+
+    def test_archie_in_the_container_replicates_an_object_and_drains_on_sigterm(self):
+        # The image's own CMD (run --config /etc/archie/archie.toml) on a read-only root.
+        r = podman("run", "--detach", "--network", "host", "--read-only", "--ulimit", "nofile=1024:1024",
+                   "--ulimit", "nproc=4096:4096", "-v", f"{self.config_dir}:{CONFIG_MOUNT}:ro", image)
+        type(self).container = r.stdout.strip()
+        ready = f"http://127.0.0.1:{self.port}/ready"
+        self.wait_for(lambda: http_get(ready, timeout=2)[0] == 200 if self.container_running() else None, 90,
+                      "/ready to answer 200")
+
+        body = os.urandom(3 * 1024 * 1024 + 17)
+        status, headers, _ = self.rig.ceph.s3("PUT", f"/{SRC_BUCKET}/in/image.bin", body=body)
+        self.assertEqual(status, 200)
+        etag = headers["etag"].strip('"')
+        with NatsClient([self.rig.nats.url]) as nc:
+            nc.js_publish(SUBJECT, minio_event("s3:ObjectCreated:Put", SRC_BUCKET, "in/image.bin", size=len(body),
+                                               etag=etag))
+
+        def replica():
+            status, _, data = self.rig.ceph.s3("GET", f"/{DST_BUCKET}/in/image.bin", user="other", endpoint_index=1)
+            return data if status == 200 else None
+
+        self.assertEqual(self.wait_for(replica, 60, "the replica in the destination bucket"), body)
+        _, _, metrics = http_get(f"http://127.0.0.1:{self.port}/metrics")
+        self.assertRegex(metrics.decode(), r'archie_queue_outcomes_total\{[^}]*outcome="ack"[^}]*\} 1\b')
+        # The consumer's backlog, polled from JetStream by archie itself (backlog_monitor).
+        for gauge in ("archie_consumer_pending_messages", "archie_consumer_ack_pending_messages",
+                      "archie_consumer_oldest_unacked_age_seconds"):
+            self.assertRegex(metrics.decode(), gauge + r'\{[^}]*consumer="archie"[^}]*\} \d')
+
+        # SIGTERM (what the kubelet sends) drains and exits 0 well within the grace period.
+        r = podman("stop", "--time", "30", self.container, timeout=60)
+        state = json.loads(podman("inspect", self.container).stdout)[0]["State"]
+        self.assertEqual(state["ExitCode"], 0, podman("logs", self.container, check=False).stderr[-3000:])
+        logs = podman("logs", self.container).stderr
+        self.assertIn('"archie stopped"', logs)
+        for user in ("archie", "other"):
+            self.assertNotIn(self.rig.ceph.users[user][1], logs)
+
+    def container_running(self):
+        r = podman("inspect", "--format", "{{.State.Running}}", self.container, check=False)
+        if r.stdout.strip() != "true":
+            self.fail(f"the container exited: {podman('logs', self.container, check=False).stderr[-3000:]}")
+        return True
+
+
+if __name__ == "__main__":
+    unittest.main()

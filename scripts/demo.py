@@ -184,10 +184,10 @@ bucket = "{FS_BUCKET}"
             dead = nats.stream_info("minio-events-dead-letter")["state"]["messages"]
             print(f"   reason: {entry['code']}: {entry['reason']}; dead-letter stream holds {dead} message(s)")
 
-            say("metrics (archie_messages_processed_count)")
+            say("metrics (archie_messages_processed_total)")
             metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode()
             for line in metrics.splitlines():
-                if line.startswith("archie_messages_processed_count{"):
+                if line.startswith("archie_messages_processed_total{"):
                     print("   " + line)
             nats.close()
         finally:

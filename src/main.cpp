@@ -24,12 +24,16 @@ int main_impl(int argc, char** argv) {
     return exit_usage;
   }
   auto inv = std::get<cli::invocation>(parsed);
+  if (inv.missing_command) {
+    std::cerr << cli::help_text(std::nullopt);
+    return exit_usage;
+  }
   if (inv.help) {
     std::cout << cli::help_text(inv.cmd);
     return 0;
   }
   if (inv.cmd == cli::command::version) {
-    std::cout << "archie " << ARCHIE_VERSION << "\n";
+    std::cout << "archie " << ARCHIE_VERSION << " (commit " << ARCHIE_COMMIT << ", built " << ARCHIE_BUILD_DATE << ")\n";
     return 0;
   }
 

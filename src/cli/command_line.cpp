@@ -18,7 +18,8 @@ constexpr const char* global_options =
     "  -c, --config PATH      TOML config file (default: $ARCHIE_CONFIG)\n"
     "      --log-level LEVEL  trace|debug|info|warn|error; overrides log.level\n"
     "                         (default: $ARCHIE_LOG_LEVEL, then the config)\n"
-    "  -h, --help             show help for archie or for the command\n";
+    "  -h, --help             show help for archie or for the command\n"
+    "  -V, --version          print the version, commit and build date\n";
 
 }  // namespace
 
@@ -33,7 +34,10 @@ std::variant<invocation, usage_error> parse_command_line(const std::vector<std::
       if (i + 1 < args.size()) return args[++i];
       return std::nullopt;
     };
-    if (a == "-h" || a == "--help") {
+    if (a == "-V" || a == "--version") {
+      inv.cmd = command::version;
+      have_command = true;
+    } else if (a == "-h" || a == "--help") {
       inv.help = true;
     } else if (a == "-c" || a == "--config" || a.rfind("--config=", 0) == 0) {
       auto v = value_of("--config");
@@ -59,7 +63,10 @@ std::variant<invocation, usage_error> parse_command_line(const std::vector<std::
       return usage_error{"unexpected argument \"" + a + "\""};
     }
   }
-  if (!have_command) inv.help = true;
+  if (!have_command) {
+    inv.missing_command = !inv.help;
+    inv.help = true;
+  }
   if (!inv.config_path)
     if (const char* env = std::getenv("ARCHIE_CONFIG"); env && *env) inv.config_path = env;
   if (!inv.log_level)
@@ -98,7 +105,7 @@ std::string help_text(std::optional<command> cmd) {
                  "one line per problem as FILE:LINE: KEY: REASON and exits 3.\n\n") +
              global_options;
     case command::version:
-      return "Usage: archie version\n\nPrints the archie version.\n";
+      return "Usage: archie version   (or archie --version, -V)\n\nPrints the version, the commit and the build date.\n";
     case command::help:
       break;
   }

@@ -12,6 +12,7 @@ enum class command { run, check_config, version, help };
 struct invocation {
   command cmd = command::help;
   bool help = false;                     ///< --help given for `cmd`
+  bool missing_command = false;          ///< no command and no --help: usage to stderr, exit 2
   std::optional<std::string> config_path;  ///< --config, else $ARCHIE_CONFIG
   std::optional<std::string> log_level;    ///< --log-level, else $ARCHIE_LOG_LEVEL, else config
 };

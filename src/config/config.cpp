@@ -330,7 +330,9 @@ loaded_config parse(std::string_view toml_text, std::string source_name) {
   if (!ctx.problems.empty()) throw config_error(std::move(source_name), std::move(ctx.problems));
 
   std::ostringstream os;
-  os << toml::toml_formatter(effective) << "\n";
+  // Relaxed precision: floats as an operator writes them (0.2, not 0.20000000000000001).
+  os << toml::toml_formatter(effective, toml::toml_formatter::default_flags | toml::format_flags::relaxed_float_precision)
+     << "\n";
   out.effective_toml = os.str();
   return out;
 }

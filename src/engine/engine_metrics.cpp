@@ -22,17 +22,17 @@ prometheus::Counter& counter(const char* name, const char* help) {
 engine_metrics& engine_metrics::get() {
   static engine_metrics m{
       prometheus::BuildCounter()
-          .Name("archie_messages_processed_count")
+          .Name("archie_messages_processed_total")
           .Help("Messages processed, by outcome state, cause code, event name and event type")
           .Register(metrics::registry()),
-      histogram("archie_messages_transfer_duration", "Seconds to replicate one object to all destinations", seconds_buckets),
-      histogram("archie_messages_transfer_rate", "Bytes per second of each replicated object", rate_buckets),
-      histogram("archie_messages_transfer_size", "Bytes of each replicated object", byte_buckets),
-      counter("archie_messages_transfer_delivered_count", "Objects replicated to all their destinations"),
-      histogram("archie_messages_transfer_queue_duration", "Seconds from event publish to replication done", seconds_buckets),
-      histogram("archie_messages_delete_duration", "Seconds to propagate one delete", seconds_buckets),
-      counter("archie_messages_delete_delivered_count", "Deletes propagated to all destinations"),
-      histogram("archie_messages_delete_queue_duration", "Seconds from event publish to delete done", seconds_buckets),
+      histogram("archie_messages_transfer_duration_seconds", "Seconds to replicate one object to all destinations", seconds_buckets),
+      histogram("archie_messages_transfer_rate_bytes_per_second", "Bytes per second of each replicated object", rate_buckets),
+      histogram("archie_messages_transfer_size_bytes", "Bytes of each replicated object", byte_buckets),
+      counter("archie_messages_transfer_delivered_total", "Objects replicated to all their destinations"),
+      histogram("archie_messages_transfer_queue_duration_seconds", "Seconds from event publish to replication done", seconds_buckets),
+      histogram("archie_messages_delete_duration_seconds", "Seconds to propagate one delete", seconds_buckets),
+      counter("archie_messages_delete_delivered_total", "Deletes propagated to all destinations"),
+      histogram("archie_messages_delete_queue_duration_seconds", "Seconds from event publish to delete done", seconds_buckets),
       prometheus::BuildCounter()
           .Name("archie_stale_deletes_total")
           .Help("Delete events not propagated because the key exists again at the source")

@@ -1,6 +1,7 @@
 #pragma once
-// Replication metrics. The archie_messages_* names and labels are the original Go archie's,
-// so existing dashboards keep working; the rest are new.
+// Replication metrics. The archie_messages_* families follow the original Go archie's
+// (deploy/README.md maps each one), named by Prometheus conventions: counters end in _total,
+// histograms carry their unit, labels are snake_case (`promtool check metrics` is clean).
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
@@ -11,7 +12,7 @@
 namespace archie::engine {
 
 struct engine_metrics {
-  prometheus::Family<prometheus::Counter>& processed;      ///< archie_messages_processed_count{state,code,event,eventType}
+  prometheus::Family<prometheus::Counter>& processed;      ///< archie_messages_processed_total{state,code,event,event_type}
   prometheus::Histogram& transfer_duration;                ///< seconds
   prometheus::Histogram& transfer_rate;                    ///< bytes per second
   prometheus::Histogram& transfer_size;                    ///< bytes

@@ -111,7 +111,7 @@ struct replicator::impl {
 
   void count(const message_outcome& o, std::string_view event, const char* type) {
     engine_metrics::get()
-        .processed.Add({{"state", queue::to_string(o.what)}, {"code", o.code}, {"event", std::string(event)}, {"eventType", type}})
+        .processed.Add({{"state", queue::to_string(o.what)}, {"code", o.code}, {"event", std::string(event)}, {"event_type", type}})
         .Increment();
   }
 

@@ -1,5 +1,7 @@
 #include "metrics/registry.hpp"
 
+#include "metrics/process_metrics.hpp"
+
 #include <prometheus/text_serializer.h>
 
 namespace archie::metrics {
@@ -11,7 +13,10 @@ prometheus::Registry& registry() {
 
 std::string serialize_text() {
   prometheus::TextSerializer serializer;
-  return serializer.Serialize(registry().Collect());
+  auto families = registry().Collect();
+  auto process = process_families();
+  families.insert(families.end(), process.begin(), process.end());
+  return serializer.Serialize(families);
 }
 
 }  // namespace archie::metrics

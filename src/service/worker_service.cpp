@@ -34,7 +34,7 @@ void publish_build_info() {
       .Name("archie_build_info")
       .Help("Always 1; labels carry the running archie version")
       .Register(metrics::registry())
-      .Add({{"version", ARCHIE_VERSION}})
+      .Add({{"version", ARCHIE_VERSION}, {"commit", ARCHIE_COMMIT}, {"build_date", ARCHIE_BUILD_DATE}})
       .Set(1);
 }
 

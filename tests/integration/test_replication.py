@@ -332,8 +332,15 @@ class ReplicationTest(unittest.TestCase):
         codes = {m["headers"].get("Archie-Term-Code") for m in self.dead_letters()[len(before):]}
         self.assertEqual(codes, {"malformed_event"})
         status, _, body = http_get(f"http://127.0.0.1:{self.archie_port()}/metrics")
-        self.assertRegex(body.decode(), r'archie_messages_processed_count\{code="malformed_event",event="unknown",'
-                                        r'eventType="malformed",state="term"\} [1-9]')
+        self.assertRegex(body.decode(), r'archie_messages_processed_total\{code="malformed_event",event="unknown",'
+                                        r'event_type="malformed",state="term"\} [1-9]')
+
+    def test_exported_metrics_pass_promtool_lint(self):
+        status, _, body = http_get(f"http://127.0.0.1:{self.archie_port()}/metrics")
+        self.assertEqual(status, 200)
+        self.assertIn(b"archie_messages_processed_total", body)
+        r = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True, timeout=60)
+        self.assertEqual((r.returncode, r.stdout + r.stderr), (0, b""), "promtool check metrics complains")
 
     def test_the_dead_letter_stream_has_size_and_age_limits(self):
         config = self.nats.stream_info(STREAM + "-dead-letter")["config"]

@@ -1,6 +1,7 @@
 """The archie binary as an operator meets it: CLI, config errors, admin HTTP endpoints,
 signals. Servers: none beyond archie itself (its admin HTTP server on 127.0.0.1)."""
 import json
+import re
 import os
 import signal
 import time
@@ -25,10 +26,18 @@ shutdown_wait = "5s"
 
 
 class CommandLineTest(unittest.TestCase):
-    def test_version_prints_the_version(self):
-        r = run_cli("version")
-        self.assertEqual(r.returncode, 0)
-        self.assertRegex(r.stdout, r"^archie \d+\.\d+\.\d+")
+    def test_version_prints_the_version_commit_and_build_date(self):
+        for args in (["version"], ["--version"], ["-V"]):
+            r = run_cli(*args)
+            self.assertEqual(r.returncode, 0, args)
+            self.assertRegex(r.stdout, r"^archie \d+\.\d+\.\d+ \(commit ([0-9a-f]{12}|unknown), built "
+                                       r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ|unknown)\)\n$")
+
+    def test_no_arguments_prints_usage_and_exits_2(self):
+        r = run_cli()
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("Usage: archie", r.stderr)
+        self.assertEqual(r.stdout, "")
 
     def test_every_command_has_help(self):
         for cmd in ("run", "check-config", "version"):
@@ -138,7 +147,12 @@ class AdminServerTest(unittest.TestCase):
         self.assertEqual(status, 200)
         self.assertTrue(headers["Content-Type"].startswith("text/plain; version=0.0.4"))
         text = body.decode()
-        self.assertRegex(text, r'archie_build_info\{version="\d+\.\d+\.\d+"\} 1')
+        self.assertRegex(text, r'archie_build_info\{build_date="[^"]+",commit="[^"]+",version="\d+\.\d+\.\d+"\} 1')
+        for name in ("process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds",
+                     "process_max_fds", "process_start_time_seconds"):
+            self.assertRegex(text, r"(?m)^%s [0-9.e+]+$" % name)
+        rss = float(re.search(r"(?m)^process_resident_memory_bytes ([0-9.e+]+)$", text).group(1))
+        self.assertGreater(rss, 1 << 20)
         self.assertRegex(text, r'archie_admin_http_requests_total\{code="200",path="/live"\} [1-9]')
 
     def test_unknown_path_is_404_and_post_is_405(self):

@@ -41,3 +41,14 @@ TEST_CASE("unknown commands and options are usage errors naming them") {
   CHECK(bad({"run", "--config"}).find("--config needs a file path") != std::string::npos);
   CHECK(bad({"run", "extra"}).find("unexpected argument") != std::string::npos);
 }
+
+TEST_CASE("--version and -V select the version command") {
+  CHECK(ok({"--version"}).cmd == command::version);
+  CHECK(ok({"-V"}).cmd == command::version);
+}
+
+TEST_CASE("no command at all is a usage error (exit 2), while --help alone is not") {
+  CHECK(ok({}).missing_command);
+  CHECK_FALSE(ok({"--help"}).missing_command);
+  CHECK_FALSE(ok({"run"}).missing_command);
+}

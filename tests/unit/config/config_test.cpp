@@ -223,3 +223,10 @@ TEST_CASE("routes must name defined stores, an s3 source and valid patterns") {
   REQUIRE(ok.cfg.routes.size() == 1);
   CHECK(ok.cfg.routes[0].destinations[0].prefix == "out/");
 }
+
+TEST_CASE("check-config prints floats as they are written") {
+  auto loaded = parse("[queue.nak_backoff]\njitter = 0.2\nmultiplier = 1.5\n", "t.toml");
+  CHECK(loaded.effective_toml.find("jitter = 0.2\n") != std::string::npos);
+  CHECK(loaded.effective_toml.find("multiplier = 1.5\n") != std::string::npos);
+  CHECK(loaded.effective_toml.find("0.20000000000000001") == std::string::npos);
+}

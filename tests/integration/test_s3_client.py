@@ -97,7 +97,7 @@ def probe_argv(args, endpoint, user, secret):
 def probe_env(env):
     e = dict(os.environ)
     for k in ("S3_CONTENT_TYPE", "S3_CACHE_CONTROL", "S3_META", "S3_PAYLOAD_SIGNING",
-              "S3_MAX_CONNECTIONS", "S3_REGION"):
+              "S3_MAX_CONNECTIONS", "S3_REGION", "S3_CONNECT_TIMEOUT_MS"):
         e.pop(k, None)
     e["ASAN_OPTIONS"] = "detect_leaks=0"
     e.update(env or {})
@@ -800,6 +800,50 @@ def slow_down(body_code="SlowDown"):
             '<Message>injected by the test proxy</Message></Error>' % body_code).encode()
     return (b"HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\nContent-Length: %d\r\n"
             b"Connection: close\r\n\r\n" % len(body)) + body
+
+
+SILENT_DNS = """
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 53))
+print("listening", flush=True)
+while True:
+    s.recvfrom(4096)  # read every query, answer none
+"""
+
+
+@unittest.skipUnless(os.geteuid() == 0 and shutil.which("ip"), "needs root and iproute2 for a network namespace")
+class DnsTimeoutTest(unittest.TestCase):
+    """A DNS server that never answers, in a network namespace of the test's own (its
+    /etc/netns resolv.conf names a server on the namespace's 127.0.0.1): no real server can
+    be made to hang on demand."""
+
+    def test_a_dns_server_that_never_answers_fails_within_connect_timeout(self):
+        ns = "archie-dns-%d" % os.getpid()
+        subprocess.run(["ip", "netns", "add", ns], check=True)
+        self.addCleanup(subprocess.run, ["ip", "netns", "delete", ns])
+        etc = "/etc/netns/" + ns
+        os.makedirs(etc, exist_ok=True)
+        self.addCleanup(shutil.rmtree, etc, True)
+        with open(os.path.join(etc, "resolv.conf"), "w") as f:
+            f.write("nameserver 127.0.0.1\noptions timeout:5 attempts:2\n")  # glibc waits 5 s x 2 per lookup
+        subprocess.run(["ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up"], check=True)
+        dns = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", SILENT_DNS],
+                               stdout=subprocess.PIPE, text=True)
+        self.addCleanup(dns.wait)
+        self.addCleanup(dns.kill)
+        self.assertEqual(dns.stdout.readline().strip(), "listening")
+        argv = ["ip", "netns", "exec", ns, PROBE, "http://s3.silent-dns.test:7480", "AK", "SK", "head", "b", "k"]
+        started = time.monotonic()
+        cp = subprocess.run(argv, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+                            env=probe_env({"S3_CONNECT_TIMEOUT_MS": "1000"}))
+        elapsed = time.monotonic() - started
+        r = parse_probe(argv, cp.returncode, cp.stdout, cp.stderr)
+        self.assertFalse(r["ok"], r)
+        self.assertEqual(r["kind"], "retryable", r)
+        self.assertIn("timed out", r["message"], r)
+        # 4 attempts of 1 s plus backoff; without the bound one attempt alone waits 10 s.
+        self.assertLess(elapsed, 12, r)
 
 
 class FaultInjectionTest(unittest.TestCase):

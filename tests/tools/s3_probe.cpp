@@ -262,6 +262,7 @@ int main(int argc, char** argv) {
                                             : archie::config::payload_signing_mode::automatic;
   }
   if (const char* m = std::getenv("S3_MAX_CONNECTIONS")) cfg.max_connections = std::atoi(m);
+  if (const char* t = std::getenv("S3_CONNECT_TIMEOUT_MS")) cfg.connect_timeout = std::chrono::milliseconds(std::atoi(t));
   std::vector<std::string> args(argv + 4, argv + argc);
   asio::io_context io(1);
   s3_client client(io.get_executor(), "probe", cfg);

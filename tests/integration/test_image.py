@@ -96,12 +96,17 @@ class ImageTest(unittest.TestCase):
         (info,) = json.loads(podman("image", "inspect", image).stdout)
         return info
 
-    def test_version_matches_the_version_label(self):
-        r = podman.run(image, "version")
-        self.assertEqual(r.returncode, 0, r.stderr)
+    def test_version_matches_the_version_and_revision_labels(self):
         labels = self.inspect()["Config"]["Labels"]
-        self.assertEqual(r.stdout.strip(), f"archie {labels['org.opencontainers.image.version']}")
-        self.assertRegex(labels["org.opencontainers.image.revision"], r"^[0-9a-f]{40}(-dirty)?$|^unknown$")
+        revision = labels["org.opencontainers.image.revision"]
+        self.assertRegex(revision, r"^[0-9a-f]{40}(-dirty)?$|^unknown$")
+        for args in (["version"], ["--version"], ["-V"]):
+            r = podman.run(image, *args)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertTrue(r.stdout.startswith(f"archie {labels['org.opencontainers.image.version']} (commit "),
+                            r.stdout)
+            if revision != "unknown":
+                self.assertIn(f"(commit {revision[:12]}, built ", r.stdout)
 
     def test_runs_as_65532_with_archie_as_entrypoint_and_no_shell(self):
         config = self.inspect()["Config"]

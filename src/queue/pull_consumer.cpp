@@ -5,6 +5,7 @@
 #include "async/exponential_backoff.hpp"
 #include "async/run_blocking.hpp"
 #include "queue/nats_error.hpp"
+#include "queue/settlement.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -24,7 +25,6 @@
 #include <thread>
 
 namespace archie::queue {
-using async::backoff_delay;
 using async::exponential_backoff;
 using async::run_blocking;
 namespace asio = boost::asio;
@@ -69,8 +69,6 @@ struct queue_metrics {
 
 // Bytes kept free for the dead-letter headers (codes, a reason capped at 1 KiB, sequence).
 constexpr std::size_t dead_letter_header_room = 4096;
-// Deliveries after which a term whose dead letter cannot be published ends anyway.
-constexpr std::uint64_t dead_letter_attempts = 5;
 
 }  // namespace
 
@@ -349,20 +347,18 @@ struct pull_consumer::impl : std::enable_shared_from_this<impl> {
   }
 
   asio::awaitable<void> settle(queue_message& msg, const message_outcome& decided) {
-    message_outcome outcome = decided;
-    if (outcome.what == message_outcome::kind::term && !cfg.dead_letter_subject.empty()) {
-      if (!co_await dead_letter(msg, outcome)) {
-        // Keep the message while the dead-letter stream may come back, but not forever: a
-        // message that can never be dead-lettered must not hold an ack-pending slot for good.
-        if (msg.delivery().deliveries < dead_letter_attempts) {
-          outcome = message_outcome::nak("dead_letter_failed", outcome.reason);
-        } else {
-          log::error("dead-lettering failed repeatedly; terminating without a dead letter",
-                     {{"seq", msg.delivery().stream_sequence}, {"deliveries", msg.delivery().deliveries},
-                      {"code", outcome.code}, {"reason", outcome.reason}});
-          count_outcome("dead_letter_abandoned", outcome.code);
-        }
-      }
+    auto dead_letter_step = dead_letter_result::not_needed;
+    if (needs_dead_letter(decided, !cfg.dead_letter_subject.empty())) {
+      bool published = co_await dead_letter(msg, decided);
+      dead_letter_step = published ? dead_letter_result::published : dead_letter_result::failed;
+    }
+    settlement decision = settle_after_dead_letter(decided, dead_letter_step, msg.delivery().deliveries);
+    const message_outcome& outcome = decision.outcome;
+    if (decision.dead_letter_abandoned) {
+      log::error("dead-lettering failed repeatedly; terminating without a dead letter",
+                 {{"seq", msg.delivery().stream_sequence}, {"deliveries", msg.delivery().deliveries},
+                  {"code", outcome.code}, {"reason", outcome.reason}});
+      count_outcome("dead_letter_abandoned", outcome.code);
     }
     natsStatus s = NATS_OK;
     switch (outcome.what) {
@@ -373,7 +369,7 @@ struct pull_consumer::impl : std::enable_shared_from_this<impl> {
         }
         break;
       case message_outcome::kind::nak: {
-        auto delay = outcome.delay.value_or(backoff_delay(cfg.nak_backoff, msg.delivery().deliveries, rng));
+        auto delay = nak_delay(outcome, cfg.nak_backoff, msg.delivery().deliveries, rng);
         s = natsMsg_NakWithDelay(msg.raw(), delay.count(), nullptr);  // milliseconds in nats.c 3.4
         log::debug("nak", {{"seq", msg.delivery().stream_sequence},
                            {"deliveries", msg.delivery().deliveries},

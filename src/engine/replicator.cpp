@@ -2,6 +2,7 @@
 
 #include "engine/engine_metrics.hpp"
 #include "engine/key_locks.hpp"
+#include "engine/record_policy.hpp"
 #include "event/minio_event.hpp"
 #include "log/logger.hpp"
 #include "pipe/fan_out_copy.hpp"
@@ -33,15 +34,6 @@ message_outcome outcome_for(const store_error& e, const char* code_prefix) {
   std::string code = std::string(code_prefix) + "_" + store::to_string(e.kind);
   if (e.kind == error_kind::permanent) return message_outcome::term(code, e.describe());
   return message_outcome::nak(code, e.describe());
-}
-
-int severity(const message_outcome& o) {
-  switch (o.what) {
-    case message_outcome::kind::ack: return 0;
-    case message_outcome::kind::term: return 1;
-    case message_outcome::kind::nak: return 2;  // a retry must not be swallowed by a term
-  }
-  return 0;
 }
 
 constexpr int max_convergence_rounds = 5;  // writes per event before giving the key a rest (nak)
@@ -348,29 +340,14 @@ struct replicator::impl {
   }
 
   asio::awaitable<message_outcome> handle_record(const event::object_event& ev, const queue::delivery_info& delivery) {
-    using event::event_action;
-    if (ev.action == event_action::skip) co_return message_outcome::ack("skipped");
-    if (ev.action == event_action::copy_metadata && cfg.replication.metadata_events == config::metadata_events_policy::skip)
-      co_return message_outcome::ack("metadata_skipped");
-    if (ev.action == event_action::remove && ev.lifecycle_expiry && cfg.replication.ignore_lifecycle_expiry)
-      co_return message_outcome::ack("lifecycle_skipped");
-    auto d = router.route(ev.bucket, ev.key);
-    if (!d.route) {
-      if (cfg.replication.unrouted_events == config::unrouted_policy::term)
-        co_return message_outcome::term("unrouted", "no route covers bucket " + ev.bucket);
-      co_return message_outcome::ack("unrouted");
-    }
-    if (ev.action == event_action::remove) {
-      if (d.route->exclude_remove.matches(ev.key)) co_return message_outcome::ack("excluded");
-    } else if (d.route->exclude_copy.matches(ev.key)) {
-      co_return message_outcome::ack("excluded");
-    }
+    record_plan plan = plan_record(ev, cfg.replication, router);
+    if (plan.settled) co_return *plan.settled;
+    const route::decision& d = plan.route;
     // One event per key at a time in this process (see key_locks.hpp).
     std::string lock_key = d.route->cfg.source.store + '\n' + ev.bucket + '\n' + ev.key;
     auto held = co_await locks.lock(lock_key);
-    if (ev.action == event_action::remove) co_return co_await remove(ev, d, delivery);
-    // Metadata-only events must overwrite even when the ETag is unchanged.
-    co_return co_await copy(ev, d, delivery, ev.action == event_action::copy_metadata);
+    if (plan.what == record_plan::work::remove) co_return co_await remove(ev, d, delivery);
+    co_return co_await copy(ev, d, delivery, plan.force);
   }
 
   asio::awaitable<message_outcome> handle(queue::queue_message& msg) {
@@ -406,7 +383,7 @@ struct replicator::impl {
         log::warn("event not done", {{"key", ev.key}, {"bucket", ev.bucket}, {"event", ev.event_name},
                                      {"seq", msg.delivery().stream_sequence}, {"deliveries", msg.delivery().deliveries},
                                      {"outcome", queue::to_string(o.what)}, {"code", o.code}, {"reason", o.reason}});
-      if (severity(o) >= severity(overall)) overall = std::move(o);
+      overall = merge_outcomes(overall, std::move(o));
     }
     co_return overall;
   }

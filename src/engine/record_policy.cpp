@@ -1,0 +1,52 @@
+#include "engine/record_policy.hpp"
+
+namespace archie::engine {
+namespace {
+
+int severity(const queue::message_outcome& o) {
+  switch (o.what) {
+    case queue::message_outcome::kind::ack: return 0;
+    case queue::message_outcome::kind::term: return 1;
+    case queue::message_outcome::kind::nak: return 2;  // a retry must not be swallowed by a term
+  }
+  return 0;
+}
+
+record_plan settle(queue::message_outcome o) {
+  record_plan p;
+  p.settled = std::move(o);
+  return p;
+}
+
+}  // namespace
+
+record_plan plan_record(const event::object_event& ev, const config::replication_config& cfg,
+                        const route::router& router) {
+  using event::event_action;
+  using queue::message_outcome;
+  if (ev.action == event_action::skip) return settle(message_outcome::ack("skipped"));
+  if (ev.action == event_action::copy_metadata && cfg.metadata_events == config::metadata_events_policy::skip)
+    return settle(message_outcome::ack("metadata_skipped"));
+  if (ev.action == event_action::remove && ev.lifecycle_expiry && cfg.ignore_lifecycle_expiry)
+    return settle(message_outcome::ack("lifecycle_skipped"));
+  auto d = router.route(ev.bucket, ev.key);
+  if (!d.route) {
+    if (cfg.unrouted_events == config::unrouted_policy::term)
+      return settle(message_outcome::term("unrouted", "no route covers bucket " + ev.bucket));
+    return settle(message_outcome::ack("unrouted"));
+  }
+  const bool remove = ev.action == event_action::remove;
+  if ((remove ? d.route->exclude_remove : d.route->exclude_copy).matches(ev.key))
+    return settle(message_outcome::ack("excluded"));
+  record_plan p;
+  p.what = remove ? record_plan::work::remove : record_plan::work::copy;
+  p.force = ev.action == event_action::copy_metadata;  // metadata changes keep the ETag
+  p.route = std::move(d);
+  return p;
+}
+
+queue::message_outcome merge_outcomes(const queue::message_outcome& so_far, queue::message_outcome next) {
+  return severity(next) >= severity(so_far) ? std::move(next) : so_far;
+}
+
+}  // namespace archie::engine

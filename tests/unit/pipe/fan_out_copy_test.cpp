@@ -125,16 +125,22 @@ std::vector<std::byte> pattern(std::size_t n) {
   return v;
 }
 
-pipe::copy_report copy(asio::io_context& io, pipe::part_buffer_pool& pool, fake_source& src,
-                       std::vector<fake_destination*> dests) {
+pipe::copy_request request_for(fake_source& src, const std::vector<fake_destination*>& dests,
+                                std::size_t parts_in_flight) {
   pipe::copy_request req;
   req.source = &src;
   req.bucket = "b";
   req.key = "k";
   req.meta.size = src.data.size();
   req.meta.etag = src.etag;
-  req.parts_in_flight = 3;
+  req.parts_in_flight = parts_in_flight;
   for (auto* d : dests) req.targets.push_back({d, "db", "dk"});
+  return req;
+}
+
+pipe::copy_report copy(asio::io_context& io, pipe::part_buffer_pool& pool, fake_source& src,
+                       std::vector<fake_destination*> dests) {
+  pipe::copy_request req = request_for(src, dests, 3);
   std::optional<pipe::copy_report> out;
   std::exception_ptr failure;
   asio::co_spawn(io, pipe::fan_out_copy(io.get_executor(), pool, req),
@@ -224,14 +230,7 @@ TEST_CASE("a cancelled waiter stops the copy, waits for it, and every upload is 
   src.data = pattern(40 * part);
   fake_destination slow("slow");
   slow.per_part = std::chrono::milliseconds(10);
-  pipe::copy_request req;
-  req.source = &src;
-  req.bucket = "b";
-  req.key = "k";
-  req.meta.size = src.data.size();
-  req.meta.etag = src.etag;
-  req.parts_in_flight = 2;
-  req.targets.push_back({&slow, "db", "dk"});
+  pipe::copy_request req = request_for(src, {&slow}, 2);
   asio::cancellation_signal cancel;
   std::optional<pipe::copy_report> out;
   asio::co_spawn(io, pipe::fan_out_copy(io.get_executor(), pool, req),

@@ -54,11 +54,17 @@ void read_nats(table_reader t, nats_config& c) {
   if (c.reconnect_wait_max < c.reconnect_wait) t.fail("reconnect_wait_max", "must not be below reconnect_wait");
 }
 
+// Stream and consumer names become subject tokens of the JetStream API.
+std::string read_jetstream_name(table_reader& t, const char* key, const std::string& fallback, const char* what) {
+  std::string name = t.string(key, fallback);
+  if (name.empty() || name.find_first_of(". *>") != std::string::npos)
+    t.fail(key, std::string("a ") + what + " name must be non-empty and contain no '.', ' ', '*' or '>'");
+  return name;
+}
+
 void read_stream(table_reader t, stream_config& c) {
   c.provision = t.boolean("provision", c.provision);
-  c.name = t.string("name", c.name);
-  if (c.name.empty() || c.name.find_first_of(". *>") != std::string::npos)
-    t.fail("name", "a stream name must be non-empty and contain no '.', ' ', '*' or '>'");
+  c.name = read_jetstream_name(t, "name", c.name, "stream");
   c.subjects = t.string_list("subjects", c.subjects);
   if (c.provision && c.subjects.empty()) t.fail("subjects", "needs at least one subject when provision = true");
   c.replicas = t.integer("replicas", c.replicas, 1, 5);
@@ -73,9 +79,7 @@ void read_stream(table_reader t, stream_config& c) {
 
 void read_consumer(table_reader t, consumer_config& c) {
   c.provision = t.boolean("provision", c.provision);
-  c.durable = t.string("durable", c.durable);
-  if (c.durable.empty() || c.durable.find_first_of(". *>") != std::string::npos)
-    t.fail("durable", "a consumer name must be non-empty and contain no '.', ' ', '*' or '>'");
+  c.durable = read_jetstream_name(t, "durable", c.durable, "consumer");
   c.filter_subject = t.string("filter_subject", c.filter_subject);
   c.deliver_policy = t.choice("deliver_policy", c.deliver_policy, {"all", "new", "last"});
   c.ack_wait = t.duration("ack_wait", c.ack_wait, 1s, 12h);

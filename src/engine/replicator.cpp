@@ -111,11 +111,13 @@ struct replicator::impl {
   // it late, then settle the event as superseded. The newer state of the key (a delete or an
   // overwrite) has its own event, so nothing is lost and nobody needs to look at it.
   message_outcome retry_then_superseded(const queue::delivery_info& d, std::string code, std::string reason) {
-    if (static_cast<std::int64_t>(d.deliveries) >= cfg.replication.max_retries) {
-      engine_metrics::get().superseded.Add({{"cause", code}}).Increment();
-      return message_outcome::ack("superseded");
-    }
-    return message_outcome::nak(std::move(code), std::move(reason));
+    if (!retries_exhausted(d)) return message_outcome::nak(std::move(code), std::move(reason));
+    engine_metrics::get().superseded.Add({{"cause", code}}).Increment();
+    return message_outcome::ack("superseded");
+  }
+
+  bool retries_exhausted(const queue::delivery_info& d) const {
+    return static_cast<std::int64_t>(d.deliveries) >= cfg.replication.max_retries;
   }
 
   // HEAD of the source key: absent is a state, not an error.
@@ -334,9 +336,8 @@ struct replicator::impl {
   // Waiting for a destination copy to appear (delete_not_found = "retry"): the original
   // archie's behaviour, which ends in a dead letter.
   message_outcome retry_then_term(const queue::delivery_info& d, std::string code, std::string reason) {
-    if (static_cast<std::int64_t>(d.deliveries) >= cfg.replication.max_retries)
-      return message_outcome::term(code, reason + " (after " + std::to_string(d.deliveries) + " deliveries)");
-    return message_outcome::nak(std::move(code), std::move(reason));
+    if (!retries_exhausted(d)) return message_outcome::nak(std::move(code), std::move(reason));
+    return message_outcome::term(code, reason + " (after " + std::to_string(d.deliveries) + " deliveries)");
   }
 
   asio::awaitable<message_outcome> handle_record(const event::object_event& ev, const queue::delivery_info& delivery) {
@@ -352,13 +353,14 @@ struct replicator::impl {
 
   asio::awaitable<message_outcome> handle(queue::queue_message& msg) {
     auto decoded = event::decode_minio_event(msg.data());
-    if (auto* err = std::get_if<event::decode_error>(&decoded)) {
-      message_outcome o = message_outcome::term("malformed_event", err->code + ": " + err->reason);
-      log::warn("malformed event", {{"seq", msg.delivery().stream_sequence}, {"code", err->code}, {"reason", err->reason}});
+    if (!decoded) {
+      const event::decode_error err = decoded.error();
+      message_outcome o = message_outcome::term("malformed_event", err.code + ": " + err.reason);
+      log::warn("malformed event", {{"seq", msg.delivery().stream_sequence}, {"code", err.code}, {"reason", err.reason}});
       count(o, "unknown", "malformed");
       co_return o;
     }
-    auto& records = std::get<0>(decoded);
+    auto& records = *decoded;
     if (static_cast<std::int64_t>(records.size()) > cfg.replication.max_records_per_message) {
       message_outcome o = message_outcome::term(
           "too_many_records", std::to_string(records.size()) + " records in one message; replication.max_records_per_message is " +

@@ -272,7 +272,7 @@ bool is_blank(std::string_view s) { return s.find_first_not_of(" \t\r\n") == std
 
 }  // namespace
 
-std::variant<std::vector<object_event>, decode_error> decode_minio_event(std::string_view payload) {
+decode_result decode_minio_event(std::string_view payload) {
   if (is_blank(payload)) return fail("empty", "payload is empty");
 
   boost::system::error_code ec;

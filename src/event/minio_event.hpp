@@ -2,12 +2,13 @@
 // Turns one MinIO bucket notification (the NATS message body) into the replication work it
 // implies. Pure and total: no I/O, and malformed input comes back as a decode_error, never as an
 // exception, because one poisoned message must not take the worker down.
+#include <boost/system/result.hpp>
+
 #include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <utility>
-#include <variant>
 #include <vector>
 
 namespace archie::event {
@@ -68,6 +69,8 @@ struct decode_error {
 /// has a Key, each record's "<bucket>/<decoded key>" must equal it, so a corrupted event cannot
 /// copy or delete the wrong object. Damage inside a record whose action is skip is tolerated:
 /// the record is returned with only its name, action and skip_reason.
-std::variant<std::vector<object_event>, decode_error> decode_minio_event(std::string_view payload);
+using decode_result = boost::system::result<std::vector<object_event>, decode_error>;
+
+decode_result decode_minio_event(std::string_view payload);
 
 }  // namespace archie::event

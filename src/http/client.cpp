@@ -98,7 +98,7 @@ struct client::impl {
 
   std::string where() const { return ep.host + ":" + std::to_string(ep.port); }
 
-  asio::awaitable<std::variant<std::unique_ptr<connection>, transport_error>> open() {
+  asio::awaitable<boost::system::result<std::unique_ptr<connection>, transport_error>> open() {
     // Resolved for every new connection, so a moved endpoint is followed without restart;
     // bounded by connect_timeout, since a stuck DNS server would otherwise hold the slot.
     auto dns = std::make_shared<resolution>(executor);
@@ -155,7 +155,7 @@ struct client::impl {
     co_return boost::system::error_code{};
   }
 
-  asio::awaitable<std::variant<response, transport_error>> exchange(connection& c, const request& req,
+  asio::awaitable<send_result> exchange(connection& c, const request& req,
                                                                     std::span<std::byte> into, bool& reusable) {
     reusable = false;
     bhttp::request<bhttp::buffer_body> r;
@@ -263,7 +263,7 @@ struct client::impl {
     co_return out;
   }
 
-  asio::awaitable<std::variant<response, transport_error>> send(const request& req, std::span<std::byte> into) {
+  asio::awaitable<send_result> send(const request& req, std::span<std::byte> into) {
     co_await tokens.async_receive(asio::use_awaitable);
     struct token_guard {
       impl* self;
@@ -284,15 +284,16 @@ struct client::impl {
         pooled = true;
       } else {
         auto opened_conn = co_await open();
-        if (auto* err = std::get_if<transport_error>(&opened_conn)) co_return *err;
-        c = std::move(std::get<0>(opened_conn));
+        if (!opened_conn) co_return opened_conn.error();
+        c = std::move(*opened_conn);
       }
       bool reusable = false;
       auto result = co_await exchange(*c, req, into, reusable);
-      if (auto* err = std::get_if<transport_error>(&result)) {
-        bool stale = pooled && attempt == 0 && !err->response_started &&
-                     (err->ec == bhttp::error::end_of_stream || err->ec == asio::error::connection_reset ||
-                      err->ec == asio::error::broken_pipe || err->ec == asio::error::eof);
+      if (!result) {
+        const transport_error err = result.error();
+        bool stale = pooled && attempt == 0 && !err.response_started &&
+                     (err.ec == bhttp::error::end_of_stream || err.ec == asio::error::connection_reset ||
+                      err.ec == asio::error::broken_pipe || err.ec == asio::error::eof);
         if (stale) continue;
         co_return result;
       }
@@ -310,7 +311,7 @@ client::client(asio::any_io_executor executor, endpoint ep, client_options opts)
 
 client::~client() = default;
 
-asio::awaitable<std::variant<response, transport_error>> client::send(const request& req, std::span<std::byte> into) {
+asio::awaitable<send_result> client::send(const request& req, std::span<std::byte> into) {
   auto self = impl_;  // keep the pool alive while the request runs
   co_return co_await self->send(req, into);
 }

@@ -6,6 +6,7 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/system/result.hpp>
 #include <boost/system/error_code.hpp>
 
 #include <chrono>
@@ -16,7 +17,6 @@
 #include <string>
 #include <string_view>
 #include <utility>
-#include <variant>
 #include <vector>
 
 namespace archie::http {
@@ -61,6 +61,9 @@ struct transport_error {
   bool response_started = false;  ///< some of the response was read before the failure
 };
 
+/// The answer to one request, or why none arrived.
+using send_result = boost::system::result<response, transport_error>;
+
 class client {
  public:
   client(boost::asio::any_io_executor executor, endpoint ep, client_options opts);
@@ -68,8 +71,7 @@ class client {
 
   /// Sends one request on a pooled connection. A 2xx body goes into `into` when given (an
   /// error if it does not fit exactly), otherwise into response.body (up to 64 MiB).
-  boost::asio::awaitable<std::variant<response, transport_error>> send(const request& req,
-                                                                       std::span<std::byte> into = {});
+  boost::asio::awaitable<send_result> send(const request& req, std::span<std::byte> into = {});
   const endpoint& target() const;
   /// Connections opened since start (tests use it to prove reuse).
   std::size_t connections_opened() const;

@@ -1,78 +1,30 @@
 #include "queue/pull_consumer.hpp"
 
-#include "log/logger.hpp"
-#include "metrics/registry.hpp"
-#include "async/exponential_backoff.hpp"
 #include "async/run_blocking.hpp"
+#include "async/task_group.hpp"
+#include "log/logger.hpp"
+#include "queue/consumer_metrics.hpp"
+#include "queue/message_settler.hpp"
 #include "queue/nats_error.hpp"
-#include "queue/settlement.hpp"
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/experimental/concurrent_channel.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-#include <prometheus/counter.h>
-#include <prometheus/gauge.h>
-#include <prometheus/histogram.h>
-
 #include <condition_variable>
 #include <mutex>
-#include <random>
 #include <thread>
 
 namespace archie::queue {
-using async::exponential_backoff;
 using async::run_blocking;
 namespace asio = boost::asio;
 using namespace asio::experimental::awaitable_operators;
 using std::chrono::milliseconds;
 using std::chrono::steady_clock;
 
-namespace {
-
-struct queue_metrics {
-  prometheus::Family<prometheus::Counter>& outcomes = prometheus::BuildCounter()
-      .Name("archie_queue_outcomes_total")
-      .Help("Messages settled, by outcome (ack, nak, term, dead_lettered, ack_failed) and cause code")
-      .Register(metrics::registry());
-  prometheus::Counter& fetched = prometheus::BuildCounter()
-      .Name("archie_queue_fetched_messages_total")
-      .Help("Messages pulled from the JetStream consumer")
-      .Register(metrics::registry()).Add({});
-  prometheus::Family<prometheus::Counter>& fetches = prometheus::BuildCounter()
-      .Name("archie_queue_fetch_requests_total")
-      .Help("Pull requests sent, by result (messages, empty, error)")
-      .Register(metrics::registry());
-  prometheus::Gauge& in_flight = prometheus::BuildGauge()
-      .Name("archie_queue_in_flight_messages")
-      .Help("Messages fetched and not yet settled")
-      .Register(metrics::registry()).Add({});
-  prometheus::Histogram& latency = prometheus::BuildHistogram()
-      .Name("archie_queue_latency_seconds")
-      .Help("Time from the stream storing a message to this worker receiving it")
-      .Register(metrics::registry())
-      .Add({}, prometheus::Histogram::BucketBoundaries{0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60, 300, 1800, 3600});
-  prometheus::Counter& heartbeats = prometheus::BuildCounter()
-      .Name("archie_queue_in_progress_heartbeats_total")
-      .Help("In-progress acknowledgements sent for long-running messages")
-      .Register(metrics::registry()).Add({});
-
-  static queue_metrics& get() {
-    static queue_metrics m;
-    return m;
-  }
-};
-
-// Bytes kept free for the dead-letter headers (codes, a reason capped at 1 KiB, sequence).
-constexpr std::size_t dead_letter_header_room = 4096;
-
-}  // namespace
-
-struct pull_consumer::impl : std::enable_shared_from_this<impl> {
+struct pull_consumer::impl {
   using channel_t = asio::experimental::concurrent_channel<void(boost::system::error_code, std::shared_ptr<queue_message>)>;
 
   asio::any_io_executor io;
@@ -85,7 +37,8 @@ struct pull_consumer::impl : std::enable_shared_from_this<impl> {
   asio::steady_timer hard_stop;
   natsSubscription* sub = nullptr;
   std::thread fetcher;
-  std::mt19937_64 rng{std::random_device{}()};
+  message_settler settler;
+  async::task_group workers;
 
   std::mutex slots_mutex;
   std::condition_variable slots_cv;
@@ -94,12 +47,12 @@ struct pull_consumer::impl : std::enable_shared_from_this<impl> {
   std::atomic<bool> stopping{false};
   std::atomic<bool> paused{false};
   std::atomic<std::size_t> in_flight{0};
-  std::atomic<std::size_t> workers_running{0};
 
   impl(asio::any_io_executor ex, asio::thread_pool& pool, nats_connection& c, const config::queue_config& q,
        consumer_options o, message_handler h)
       : io(ex), blocking(pool), conn(c), cfg(q), opts(o), handler(std::move(h)),
-        channel(ex, o.concurrency), hard_stop(ex, steady_clock::time_point::max()), free_slots(o.concurrency),
+        channel(ex, 2 * o.concurrency), hard_stop(ex, steady_clock::time_point::max()),
+        settler(ex, pool, c, q), workers(ex, "queue workers"), free_slots(o.concurrency),
         refill_at(std::max<std::size_t>(1, std::min<std::size_t>(o.concurrency,
                                                                  static_cast<std::size_t>(q.max_fetch_batch)) / 4)) {}
 
@@ -124,7 +77,7 @@ struct pull_consumer::impl : std::enable_shared_from_this<impl> {
 
   // Runs on its own thread: nats.c 3.4's fetch is blocking and not re-entrant.
   void fetch_loop() {
-    auto& m = queue_metrics::get();
+    auto& m = consumer_metrics::get();
 
     milliseconds error_backoff{100};
     while (!stopping) {
@@ -190,8 +143,7 @@ struct pull_consumer::impl : std::enable_shared_from_this<impl> {
         m.in_flight.Increment();
         if (stopping || !channel.try_send(boost::system::error_code{}, msg)) {
           // Shutting down (or, impossibly, no room): hand it straight back for redelivery.
-          natsMsg_Nak(msg->raw(), nullptr);
-          count_outcome("nak", "shutdown");
+          settler.give_back(*msg);
           release_slot();
         }
       }
@@ -199,13 +151,9 @@ struct pull_consumer::impl : std::enable_shared_from_this<impl> {
     }
   }
 
-  void count_outcome(const char* outcome, const std::string& code) {
-    queue_metrics::get().outcomes.Add({{"outcome", outcome}, {"code", code}}).Increment();
-  }
-
   void release_slot() {
     std::size_t still_in_flight = --in_flight;
-    queue_metrics::get().in_flight.Decrement();
+    consumer_metrics::get().in_flight.Decrement();
     bool wake;
     {
       std::lock_guard lock(slots_mutex);
@@ -217,15 +165,24 @@ struct pull_consumer::impl : std::enable_shared_from_this<impl> {
     if (wake) slots_cv.notify_one();
   }
 
+  // Until it receives the stop sentinel (a null message) queued behind the real ones.
   asio::awaitable<void> worker_loop() {
-    auto self = shared_from_this();
     for (;;) {
       auto [ec, msg] = co_await channel.async_receive(asio::as_tuple(asio::use_awaitable));
-      if (ec) break;
+      if (ec || !msg) break;
       co_await process(*msg);
       release_slot();
     }
-    workers_running--;
+  }
+
+  // Messages left in the channel once every worker has gone: back to the queue at once.
+  void give_back_leftovers() {
+    while (channel.try_receive([this](boost::system::error_code, std::shared_ptr<queue_message> msg) {
+      if (!msg) return;
+      settler.give_back(*msg);
+      release_slot();
+    })) {
+    }
   }
 
   asio::awaitable<void> heartbeat(queue_message& msg) {
@@ -235,7 +192,7 @@ struct pull_consumer::impl : std::enable_shared_from_this<impl> {
       timer.expires_after(std::max(cfg.consumer.ack_wait / 3, milliseconds(100)));
       co_await timer.async_wait(asio::use_awaitable);
       natsMsg_InProgress(msg.raw(), nullptr);
-      queue_metrics::get().heartbeats.Increment();
+      consumer_metrics::get().heartbeats.Increment();
     }
   }
 
@@ -274,118 +231,7 @@ struct pull_consumer::impl : std::enable_shared_from_this<impl> {
       log::warn("message not finished", {{"seq", msg.delivery().stream_sequence},
                                          {"deliveries", msg.delivery().deliveries},
                                          {"code", outcome.code}});
-    co_await settle(msg, outcome);
-  }
-
-  asio::awaitable<bool> ack(queue_message& msg) {
-    if (cfg.ack_mode == config::ack_policy::async) co_return natsMsg_Ack(msg.raw(), nullptr) == NATS_OK;
-    // AckSync waits for the server's confirmation, so a lost ack cannot silently turn into a
-    // duplicate copy. Retry a few times; if all fail, the message is redelivered after AckWait.
-    // Keep trying for up to ack_wait: during a JetStream leader election every ack gets "no
-    // responders" for several seconds, and giving up early turns each in-flight message into a
-    // duplicate. In-progress before each retry keeps the server from redelivering meanwhile.
-    auto give_up = steady_clock::now() + cfg.consumer.ack_wait;
-    config::backoff_config retry{milliseconds(50), 2.0, milliseconds(1000), 0.2};
-    exponential_backoff backoff(io, retry);
-    for (;;) {
-      auto ack_sync = [raw = msg.raw()] {
-        jsErrCode jerr = static_cast<jsErrCode>(0);
-        natsStatus st = natsMsg_AckSync(raw, nullptr, &jerr);
-        return std::pair{st, st == NATS_OK ? std::string() : nats_error_text("ack", st, jerr)};
-      };
-      auto [s, text] = co_await run_blocking(blocking, ack_sync);
-      if (s == NATS_OK) co_return true;
-      if (s == NATS_ILLEGAL_STATE || s == NATS_CONNECTION_CLOSED || steady_clock::now() >= give_up) {
-        log::error("ack failed; the message will be redelivered after ack_wait",
-                   {{"seq", msg.delivery().stream_sequence}, {"error", text}});
-        co_return false;
-      }
-      natsMsg_InProgress(msg.raw(), nullptr);
-      co_await backoff.wait();
-    }
-  }
-
-  asio::awaitable<bool> dead_letter(queue_message& msg, const message_outcome& outcome) {
-    auto publish_dead_letter = [&]() -> std::string {
-      // The copy carries headers the original did not: a body near the server's max_payload
-      // would no longer fit. Keep its head and say so, rather than never dead-lettering it.
-      std::string_view body = msg.data();
-      const std::int64_t max_payload = natsConnection_GetMaxPayload(conn.raw());
-      const std::size_t room = max_payload > static_cast<std::int64_t>(2 * dead_letter_header_room)
-                                   ? static_cast<std::size_t>(max_payload) - dead_letter_header_room
-                                   : body.size();
-      bool truncated = body.size() > room;
-      if (truncated) body = body.substr(0, room);
-      natsMsg* dlq = nullptr;
-      natsStatus s = natsMsg_Create(&dlq, cfg.dead_letter_subject.c_str(), nullptr, body.data(),
-                                    static_cast<int>(body.size()));
-      if (s != NATS_OK) return nats_error_text("dead-letter message", s);
-      if (truncated) {
-        natsMsgHeader_Set(dlq, "Archie-Truncated", "true");
-        natsMsgHeader_Set(dlq, "Archie-Original-Size", std::to_string(msg.data().size()).c_str());
-      }
-      natsMsgHeader_Set(dlq, "Archie-Term-Code", outcome.code.c_str());
-      // Reasons are single-line already; cap them so headers stay within the room kept above.
-      natsMsgHeader_Set(dlq, "Archie-Term-Reason", outcome.reason.substr(0, 1024).c_str());
-      natsMsgHeader_Set(dlq, "Archie-Stream", cfg.stream.name.c_str());
-      natsMsgHeader_Set(dlq, "Archie-Stream-Sequence", std::to_string(msg.delivery().stream_sequence).c_str());
-      natsMsgHeader_Set(dlq, "Archie-Deliveries", std::to_string(msg.delivery().deliveries).c_str());
-      natsMsgHeader_Set(dlq, "Archie-Original-Subject", std::string(msg.subject()).c_str());
-      jsErrCode jerr = static_cast<jsErrCode>(0);
-      s = js_PublishMsg(nullptr, conn.jetstream(), dlq, nullptr, &jerr);
-      natsMsg_Destroy(dlq);
-      return s == NATS_OK ? std::string() : nats_error_text("publish to " + cfg.dead_letter_subject, s, jerr);
-    };
-    auto result = co_await run_blocking(blocking, publish_dead_letter);
-    if (!result.empty()) {
-      log::error("dead-lettering failed; keeping the message (nak) instead of terminating it",
-                 {{"seq", msg.delivery().stream_sequence}, {"error", result}});
-      co_return false;
-    }
-    count_outcome("dead_lettered", outcome.code);
-    co_return true;
-  }
-
-  asio::awaitable<void> settle(queue_message& msg, const message_outcome& decided) {
-    auto dead_letter_step = dead_letter_result::not_needed;
-    if (needs_dead_letter(decided, !cfg.dead_letter_subject.empty())) {
-      bool published = co_await dead_letter(msg, decided);
-      dead_letter_step = published ? dead_letter_result::published : dead_letter_result::failed;
-    }
-    settlement decision = settle_after_dead_letter(decided, dead_letter_step, msg.delivery().deliveries);
-    const message_outcome& outcome = decision.outcome;
-    if (decision.dead_letter_abandoned) {
-      log::error("dead-lettering failed repeatedly; terminating without a dead letter",
-                 {{"seq", msg.delivery().stream_sequence}, {"deliveries", msg.delivery().deliveries},
-                  {"code", outcome.code}, {"reason", outcome.reason}});
-      count_outcome("dead_letter_abandoned", outcome.code);
-    }
-    natsStatus s = NATS_OK;
-    switch (outcome.what) {
-      case message_outcome::kind::ack:
-        if (!co_await ack(msg)) {
-          count_outcome("ack_failed", outcome.code);
-          co_return;
-        }
-        break;
-      case message_outcome::kind::nak: {
-        auto delay = nak_delay(outcome, cfg.nak_backoff, msg.delivery().deliveries, rng);
-        s = natsMsg_NakWithDelay(msg.raw(), delay.count(), nullptr);  // milliseconds in nats.c 3.4
-        log::debug("nak", {{"seq", msg.delivery().stream_sequence},
-                           {"deliveries", msg.delivery().deliveries},
-                           {"delay_ms", static_cast<std::int64_t>(delay.count())},
-                           {"code", outcome.code}});
-        break;
-      }
-      case message_outcome::kind::term:
-        s = natsMsg_Term(msg.raw(), nullptr);
-        break;
-    }
-    if (s != NATS_OK)
-      log::warn("acknowledgement not sent; the message will be redelivered after ack_wait",
-                {{"seq", msg.delivery().stream_sequence}, {"outcome", to_string(outcome.what)},
-                 {"error", nats_error_text("settle", s)}});
-    count_outcome(to_string(outcome.what), outcome.code);
+    co_await settler.settle(msg, outcome);
   }
 };
 
@@ -403,10 +249,7 @@ asio::awaitable<void> pull_consumer::start() {
   auto self = impl_;
   auto bind = [p = self.get()] { p->bind_subscription(); };
   co_await run_blocking(self->blocking, bind);
-  for (std::size_t i = 0; i < self->opts.concurrency; ++i) {
-    self->workers_running++;
-    asio::co_spawn(self->io, self->worker_loop(), asio::detached);
-  }
+  for (std::size_t i = 0; i < self->opts.concurrency; ++i) self->workers.spawn(self->worker_loop(), self);
   self->fetcher = std::thread([self] { self->fetch_loop(); });
   log::info("consuming", {{"stream", self->cfg.stream.name},
                           {"consumer", self->cfg.consumer.durable},
@@ -418,28 +261,26 @@ asio::awaitable<void> pull_consumer::drain(steady_clock::time_point deadline) {
   self->stopping = true;
   self->slots_cv.notify_all();
   log::info("draining: fetching stopped", {{"in_flight", static_cast<std::int64_t>(self->in_flight.load())}});
-  asio::steady_timer poll(self->io);
-  while (self->in_flight > 0 && steady_clock::now() < deadline) {
-    poll.expires_after(milliseconds(20));
-    co_await poll.async_wait(asio::use_awaitable);
-  }
-  if (self->in_flight > 0) {
+  // Gently: one stop sentinel per worker, queued behind the messages already handed over, so
+  // each worker finishes what it holds and leaves. The channel has room for them: at most
+  // `concurrency` real messages are ever in it.
+  for (std::size_t i = 0; i < self->opts.concurrency; ++i)
+    self->channel.try_send(boost::system::error_code{}, std::shared_ptr<queue_message>{});
+  if (!co_await self->workers.wait_until(deadline)) {
     log::warn("shutdown wait exceeded; returning unfinished messages to the queue",
               {{"in_flight", static_cast<std::int64_t>(self->in_flight.load())}});
-    // expires_at(min) rather than cancel(): a message that starts after this point must not
-    // wait for a cancellation that has already happened.
+    // Then hard: expires_at(min) rather than cancel(), so a message that starts after this
+    // point does not wait for a cancellation that has already happened.
     self->hard_stop.expires_at(steady_clock::time_point::min());
-    while (self->in_flight > 0) {
-      poll.expires_after(milliseconds(20));
-      co_await poll.async_wait(asio::use_awaitable);
-    }
+    co_await self->workers.wait();
   }
-  self->channel.close();
   // The fetcher may sit in a pull request for up to fetch_expires; wait for it off-loop.
   auto join_fetcher = [p = self.get()] {
     if (p->fetcher.joinable()) p->fetcher.join();
   };
   co_await run_blocking(self->blocking, join_fetcher);
+  self->give_back_leftovers();
+  self->channel.close();
   log::info("drained");
 }
 

@@ -34,4 +34,22 @@ async_result<std::string> destination::recorded_source_etag(const std::string& b
   co_return v ? *v : std::string();
 }
 
+async_result<done> single_request_upload::write_part(int, std::uint64_t, std::span<const std::byte> bytes) {
+  auto r = co_await send(bytes);
+  if (!r) co_return r.error();
+  written_ = true;
+  co_return done{};
+}
+
+async_result<done> single_request_upload::finish() {
+  if (written_) co_return done{};
+  std::span<const std::byte> empty;
+  auto r = co_await send(empty);
+  if (!r) co_return r.error();
+  written_ = true;
+  co_return done{};
+}
+
+boost::asio::awaitable<void> single_request_upload::abort() { co_return; }
+
 }  // namespace archie::store

@@ -14,9 +14,6 @@
 
 namespace archie::store {
 
-template <class T>
-using async_result = boost::asio::awaitable<result<T>>;
-
 /// Metadata key (x-amz-meta-/x-goog-meta-/xattr) recording the source ETag a copy came from:
 /// a redelivered event whose destination already holds that ETag is acked without copying.
 inline constexpr const char* source_etag_metadata = "archie-source-etag";
@@ -32,6 +29,22 @@ class upload {
   /// The copy is being abandoned (the source failed): parts still waiting for their turn
   /// must return at once. Synchronous, safe while other parts are in flight.
   virtual void stop_waiting() {}
+};
+
+/// An object that fits in one part goes in one request: write_part sends it, finish sends an
+/// empty body when no part came (a 0-byte object). A single request leaves nothing to abort.
+class single_request_upload : public upload {
+ public:
+  async_result<done> write_part(int number, std::uint64_t offset, std::span<const std::byte> bytes) final;
+  async_result<done> finish() final;
+  boost::asio::awaitable<void> abort() final;
+
+ protected:
+  /// Stores the whole object.
+  virtual async_result<done> send(std::span<const std::byte> body) = 0;
+
+ private:
+  bool written_ = false;
 };
 
 /// Which of an object's metadata a destination stores, and so can be compared with the source.

@@ -1,5 +1,7 @@
 #include "store/store_error.hpp"
 
+#include <stdexcept>
+
 namespace archie::store {
 
 const char* to_string(error_kind k) {
@@ -22,6 +24,10 @@ std::string store_error::describe() const {
   if (!message.empty()) s += ": " + message;
   if (!request_id.empty()) s += " (request id " + request_id + ")";
   return s;
+}
+
+void throw_exception_from_error(const store_error& e, const boost::source_location&) {
+  throw std::runtime_error(e.describe());
 }
 
 }  // namespace archie::store

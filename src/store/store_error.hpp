@@ -1,9 +1,10 @@
 #pragma once
 // The one error model for every store (S3, GCS, fs). It is classified where it is born, so
 // decisions above (retry, nak, term) read `kind`, never parse messages.
+#include <boost/asio/awaitable.hpp>
+#include <boost/system/result.hpp>
+
 #include <string>
-#include <utility>
-#include <variant>
 
 namespace archie::store {
 
@@ -33,22 +34,16 @@ struct store_error {
   bool retryable() const { return kind == error_kind::retryable; }
 };
 
-/// A value or a store_error; the data path returns these instead of throwing.
+/// A value or a store_error: the data path returns these instead of throwing.
 template <class T>
-class result {
- public:
-  result(T value) : v_(std::move(value)) {}
-  result(store_error e) : v_(std::move(e)) {}
-  bool ok() const { return v_.index() == 0; }
-  explicit operator bool() const { return ok(); }
-  T& value() { return std::get<0>(v_); }
-  const T& value() const { return std::get<0>(v_); }
-  T* operator->() { return &value(); }
-  const store_error& error() const { return std::get<1>(v_); }
+using result = boost::system::result<T, store_error>;
 
- private:
-  std::variant<T, store_error> v_;
-};
+/// The return type of every store operation.
+template <class T>
+using async_result = boost::asio::awaitable<result<T>>;
+
+/// What `result::value()` throws when it holds an error (Boost.System finds it by ADL).
+[[noreturn]] void throw_exception_from_error(const store_error& e, const boost::source_location& where);
 
 struct done {};  ///< result<done>: success without a value
 

@@ -76,7 +76,7 @@ struct store_set::impl {
         auto& dest = *destinations.at(store_name);
         auto r = co_await dest.check_bucket(bucket);
         std::lock_guard lock(h->mutex);
-        h->ok = r.ok();
+        h->ok = r.has_value();
         h->detail = r ? "reachable" : r.error().describe();
       }
       timer.expires_after(std::chrono::seconds(10));

@@ -16,7 +16,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto payload = archie::fuzz::as_text(data, size);
   auto result = ev::decode_minio_event(payload);
 
-  if (const auto* err = std::get_if<ev::decode_error>(&result)) {
+  if (result.has_error()) {
+    const ev::decode_error error = result.error();
+    const ev::decode_error* err = &error;
     FUZZ_REQUIRE(std::find(ev::decode_error_codes.begin(), ev::decode_error_codes.end(), err->code) !=
                  ev::decode_error_codes.end());
     FUZZ_REQUIRE(!err->reason.empty());
@@ -24,7 +26,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     return 0;
   }
 
-  const auto& events = std::get<std::vector<ev::object_event>>(result);
+  const auto& events = *result;
   FUZZ_REQUIRE(!events.empty());
   // The envelope-key check, restated: a decoded record is "<bucket>/<decoded key>" == Key.
   boost::system::error_code ec;

@@ -523,6 +523,9 @@ class QueueTest(unittest.TestCase):
         long = self.publish([cmd("sleep", ms=3000)] * 3)
         wait_until(lambda: self.nc.consumer_info(self.name, "archie")["num_ack_pending"] == 4, 5,
                    "all four in flight")
+        # The server counts a message as pending once it is sent; give the worker a moment to
+        # start all four, or a SIGTERM in between hands the late ones straight back.
+        time.sleep(0.2)
         t_term = time.monotonic()
         w1.signal(signal.SIGTERM)
         self.assertEqual(w1.wait(timeout=15), 0, w1.tail())

@@ -256,10 +256,10 @@ struct token_provider::impl {
     for (int attempt = 1;; ++attempt) {
       auto outcome = co_await client.send(req);
       std::optional<store_error> err;
-      if (auto* te = std::get_if<http::transport_error>(&outcome)) {
-        err = failure(error_kind::retryable, 0, "TokenEndpointUnreachable", where + ": " + te->what);
+      if (!outcome) {
+        err = failure(error_kind::retryable, 0, "TokenEndpointUnreachable", where + ": " + outcome.error().what);
       } else {
-        auto& r = std::get<http::response>(outcome);
+        auto& r = *outcome;
         if (r.status == 200) {
           auto t = parse_token_response(r.body);
           if (t) co_return std::move(*t);

@@ -36,9 +36,6 @@
 
 namespace archie::store::gcs {
 
-template <class T>
-using task = boost::asio::awaitable<result<T>>;
-
 /// Resumable chunks (all but the last) must be multiples of this.
 inline constexpr std::size_t chunk_quantum = 256 * 1024;
 
@@ -104,29 +101,29 @@ class gcs_client {
              boost::asio::thread_pool* blocking = nullptr);
   ~gcs_client();
 
-  task<object_metadata> get_object_metadata(const std::string& bucket, const std::string& key);
+  async_result<object_metadata> get_object_metadata(const std::string& bucket, const std::string& key);
   /// alt=media: reads into.size() bytes from opts.offset straight into `into` (ranged GET;
   /// the whole object when `into` is empty, which is only right for 0-byte objects). Sent
   /// with Accept-Encoding: gzip so gzip-encoded objects come back as stored. The returned
   /// metadata comes from response headers: size, generation, hashes, content type/encoding/
   /// disposition and x-goog-meta-*; not cache_control (the header is a serving default).
-  task<object_metadata> download(const std::string& bucket, const std::string& key, std::span<std::byte> into,
+  async_result<object_metadata> download(const std::string& bucket, const std::string& key, std::span<std::byte> into,
                                  const download_options& opts);
-  task<done> delete_object(const std::string& bucket, const std::string& key, const preconditions& pre);
-  task<list_page> list_objects(const std::string& bucket, const std::string& prefix, const std::string& page_token,
+  async_result<done> delete_object(const std::string& bucket, const std::string& key, const preconditions& pre);
+  async_result<list_page> list_objects(const std::string& bucket, const std::string& prefix, const std::string& page_token,
                                int max_results);
   /// Bucket metadata (fields=name): the reachability and permission probe.
-  task<done> get_bucket(const std::string& bucket);
+  async_result<done> get_bucket(const std::string& bucket);
 
   /// A whole object in one go (a resumable session, one PUT with X-Goog-Hash crc32c+md5).
-  task<object_metadata> upload_object(const std::string& bucket, const std::string& key,
+  async_result<object_metadata> upload_object(const std::string& bucket, const std::string& key,
                                       std::span<const std::byte> body, const object_info& meta,
                                       const preconditions& pre);
 
   /// Starts a session for an object of `size` bytes with meta's content type, encoding,
   /// disposition, cache control and user metadata. Safe to retry (an unused session costs
   /// nothing and expires after a week).
-  task<resumable_session> start_resumable_upload(const std::string& bucket, const std::string& key,
+  async_result<resumable_session> start_resumable_upload(const std::string& bucket, const std::string& key,
                                                  const object_info& meta, std::uint64_t size,
                                                  const preconditions& pre);
   /// Sends `bytes`, which start at `offset` of the object, in order: what the server has
@@ -135,13 +132,13 @@ class gcs_client {
   /// server's offset. A non-final chunk must end on a chunk_quantum boundary. `final` sends
   /// Content-Range .../total with `hashes` (X-Goog-Hash) and finalizes the object (empty
   /// `bytes` finalizes with "bytes */total"); session.result then holds the object.
-  task<done> upload_chunk(resumable_session& session, std::uint64_t offset, std::span<const std::byte> bytes,
+  async_result<done> upload_chunk(resumable_session& session, std::uint64_t offset, std::span<const std::byte> bytes,
                           bool final, const upload_hashes& hashes);
   /// Status query ("Content-Range: bytes */*"): updates session.persisted, or session.result
   /// when the upload is already complete.
-  task<done> query_resumable_upload(resumable_session& session);
+  async_result<done> query_resumable_upload(resumable_session& session);
   /// Cancels the session (DELETE; 499). A session that is already gone counts as cancelled.
-  task<done> cancel_resumable_upload(resumable_session& session);
+  async_result<done> cancel_resumable_upload(resumable_session& session);
 
   const std::string& store_name() const;
   std::size_t connections_opened() const;
@@ -153,9 +150,5 @@ class gcs_client {
   struct impl;
   std::unique_ptr<impl> impl_;
 };
-
-/// Percent-encodes everything but RFC 3986 unreserved characters (object names in paths,
-/// query values).
-std::string percent_encode(std::string_view s);
 
 }  // namespace archie::store::gcs

@@ -21,34 +21,23 @@ store_error upload_error(const std::string& store, const char* operation, const 
   return store_error{kind, store, operation, bucket, key, 0, code, std::move(message), ""};
 }
 
-class single_upload final : public upload {
+// upload_object cancels its own session when it fails.
+class single_upload final : public single_request_upload {
  public:
   single_upload(gcs_client& c, std::string bucket, std::string key, object_info meta)
       : c_(c), bucket_(std::move(bucket)), key_(std::move(key)), meta_(std::move(meta)) {}
 
-  async_result<done> write_part(int, std::uint64_t, std::span<const std::byte> bytes) override {
-    auto r = co_await c_.upload_object(bucket_, key_, bytes, meta_, pre_);
-    if (!r) co_return r.error();
-    written_ = true;
-    co_return done{};
-  }
-  async_result<done> finish() override {
-    if (!written_) {  // a 0-byte object has no part
-      std::span<const std::byte> empty;
-      auto r = co_await c_.upload_object(bucket_, key_, empty, meta_, pre_);
-      if (!r) co_return r.error();
-      written_ = true;
-    }
-    co_return done{};
-  }
-  asio::awaitable<void> abort() override { co_return; }  // upload_object cancels its own session
-
  private:
+  async_result<done> send(std::span<const std::byte> body) override {
+    auto r = co_await c_.upload_object(bucket_, key_, body, meta_, pre_);
+    if (!r) co_return r.error();
+    co_return done{};
+  }
+
   gcs_client& c_;
   std::string bucket_, key_;
   object_info meta_;
   preconditions pre_;
-  bool written_ = false;
 };
 
 class resumable_upload final : public upload {

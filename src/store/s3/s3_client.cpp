@@ -1,23 +1,13 @@
 #include "store/s3/s3_client.hpp"
 
 #include "http/client.hpp"
-#include "log/logger.hpp"
-#include "metrics/registry.hpp"
-#include "async/exponential_backoff.hpp"
 #include "store/checksum.hpp"
-#include "store/request_metrics.hpp"
+#include "store/request_runner.hpp"
 #include "store/s3/s3_response.hpp"
 #include "store/s3/sigv4.hpp"
 #include "store/s3/xml_reader.hpp"
 
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
-
-#include <prometheus/histogram.h>
-
 #include <algorithm>
-#include <mutex>
-#include <random>
 
 namespace archie::store::s3 {
 namespace asio = boost::asio;
@@ -138,7 +128,6 @@ struct s3_client::impl {
   http::client client;
   credentials creds;
   bool sign_payload;
-  std::mt19937_64 rng{std::random_device{}()};
 
   // The signing key changes once a day; deriving it costs four HMACs per request otherwise.
   std::string key_date;
@@ -156,17 +145,12 @@ struct s3_client::impl {
         sign_payload(c.payload_signing == config::payload_signing_mode::signed_payload ||
                      (c.payload_signing == config::payload_signing_mode::automatic && !ep.tls)) {}
 
-  store_error make_error(const call& c, error_kind kind, int status, std::string code, std::string message,
-                         std::string request_id = {}) {
-    return store_error{kind, store, c.operation, c.bucket, c.key, status, std::move(code), std::move(message),
-                       std::move(request_id)};
-  }
-
   store_error error_from_response(const call& c, const http::response& r) {
     auto e = parse_error(r);
     std::string code = std::move(e.code), message = std::move(e.message), request_id = std::move(e.request_id);
     if (code.empty()) code = r.status == 404 ? "NotFound" : "HTTP" + std::to_string(r.status);
-    return make_error(c, classify(r.status, code), r.status, std::move(code), std::move(message), std::move(request_id));
+    request_identity who{store, c.operation, c.bucket, c.key};
+    return who.error(classify(r.status, code), r.status, std::move(code), std::move(message), std::move(request_id));
   }
 
   signing_result sign(const call& c, http::header_list& headers, const std::string& path, const std::string& host) {
@@ -211,38 +195,26 @@ struct s3_client::impl {
     std::string target = uri_encode(path, false);
     if (!c.query.empty()) target += "?" + canonical_query_string(c.query);
 
-    async::exponential_backoff backoff(executor, config::backoff_config{200ms, 2.0, 5000ms, 0.3});
-    for (int attempt = 1;; ++attempt) {
+    auto prepare = [&]() -> result<http::request> {
       http::header_list headers = c.headers;
       auto signed_req = sign(c, headers, path, host);
       for (auto& h : signed_req.headers_to_add) headers.push_back(std::move(h));
       headers.emplace_back("host", host);
-      http::request req{c.method, target, std::move(headers), c.body};
-      auto started = std::chrono::steady_clock::now();
-      auto outcome = co_await client.send(req, c.into);
-      double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-
-      std::optional<store_error> err;
-      if (auto* te = std::get_if<http::transport_error>(&outcome)) {
-        observe_request(store, c.operation, 0, seconds);
-        // Transient either way; whether this call may be re-sent is decided below.
-        err = make_error(c, error_kind::retryable, 0, te->ec ? te->ec.message() : "transport", te->what);
-        if (te->request_sent && !c.idempotent) co_return *err;
-      } else {
-        auto& r = std::get<http::response>(outcome);
-        observe_request(store, c.operation, r.status, seconds);
-        // CompleteMultipartUpload and CopyObject can fail inside a 200 response.
-        bool error_in_200 = r.status == 200 && r.body.find("<Error>") != std::string::npos &&
-                            r.body.find("<Code>") != std::string::npos;
-        if (r.status >= 200 && r.status < 300 && !error_in_200) co_return std::move(r);
-        err = error_from_response(c, r);
-        if (error_in_200) err->kind = error_kind::retryable;
-      }
-      if (!err->retryable() || !c.idempotent || attempt >= max_attempts) co_return *err;
-      log::debug("retrying S3 request", {{"store", store}, {"operation", c.operation}, {"attempt", attempt},
-                                         {"error", err->describe()}});
-      co_await backoff.wait();
-    }
+      return http::request{c.method, target, std::move(headers), c.body};
+    };
+    auto judge = [&](const http::response& r) {
+      verdict v;
+      // CompleteMultipartUpload and CopyObject can fail inside a 200 response.
+      bool error_in_200 = r.status == 200 && r.body.find("<Error>") != std::string::npos &&
+                          r.body.find("<Code>") != std::string::npos;
+      if (r.status >= 200 && r.status < 300 && !error_in_200) return v;
+      v.error = error_from_response(c, r);
+      if (error_in_200) v.error->kind = error_kind::retryable;
+      return v;
+    };
+    request_identity who{store, c.operation, c.bucket, c.key};
+    retry_rules rules{max_attempts, c.idempotent};
+    co_return co_await run_request(executor, client, who, rules, c.into, prepare, judge);
   }
 };
 
@@ -253,7 +225,7 @@ s3_client::~s3_client() = default;
 const std::string& s3_client::store_name() const { return impl_->store; }
 std::size_t s3_client::connections_opened() const { return impl_->client.connections_opened(); }
 
-task<object_info> s3_client::head_object(const std::string& bucket, const std::string& key) {
+async_result<object_info> s3_client::head_object(const std::string& bucket, const std::string& key) {
   auto c = make_call("HeadObject", "HEAD", bucket, key, {}, {}, {}, {});
   auto r = co_await impl_->execute(c);
   if (!r) co_return r.error();
@@ -262,7 +234,7 @@ task<object_info> s3_client::head_object(const std::string& bucket, const std::s
   co_return info_from_headers(r.value());
 }
 
-task<object_info> s3_client::get_object(const std::string& bucket, const std::string& key, std::span<std::byte> into,
+async_result<object_info> s3_client::get_object(const std::string& bucket, const std::string& key, std::span<std::byte> into,
                                         const get_options& opts) {
   http::header_list h;
   if (!into.empty())
@@ -274,7 +246,7 @@ task<object_info> s3_client::get_object(const std::string& bucket, const std::st
   co_return info_from_headers(r.value());
 }
 
-task<std::string> s3_client::put_object(const std::string& bucket, const std::string& key,
+async_result<std::string> s3_client::put_object(const std::string& bucket, const std::string& key,
                                         std::span<const std::byte> body, const object_info& meta) {
   http::header_list h;
   add_metadata_headers(h, meta);
@@ -285,14 +257,14 @@ task<std::string> s3_client::put_object(const std::string& bucket, const std::st
   co_return unquote(r->header("etag").value_or(""));
 }
 
-task<done> s3_client::delete_object(const std::string& bucket, const std::string& key) {
+async_result<done> s3_client::delete_object(const std::string& bucket, const std::string& key) {
   auto c = make_call("DeleteObject", "DELETE", bucket, key, {}, {}, {}, {});
   auto r = co_await impl_->execute(c);
   if (!r) co_return r.error();
   co_return done{};
 }
 
-task<list_page> s3_client::list_objects(const std::string& bucket, const std::string& prefix,
+async_result<list_page> s3_client::list_objects(const std::string& bucket, const std::string& prefix,
                                         const std::string& continuation_token, int max_keys) {
   std::vector<std::pair<std::string, std::string>> q{{"list-type", "2"}, {"max-keys", std::to_string(max_keys)}};
   if (!prefix.empty()) q.emplace_back("prefix", prefix);
@@ -303,7 +275,7 @@ task<list_page> s3_client::list_objects(const std::string& bucket, const std::st
   co_return parse_list_objects(r->body);
 }
 
-task<std::string> s3_client::create_multipart_upload(const std::string& bucket, const std::string& key,
+async_result<std::string> s3_client::create_multipart_upload(const std::string& bucket, const std::string& key,
                                                      const object_info& meta) {
   http::header_list h;
   add_metadata_headers(h, meta);
@@ -319,7 +291,7 @@ task<std::string> s3_client::create_multipart_upload(const std::string& bucket, 
   co_return *id;
 }
 
-task<std::string> s3_client::upload_part(const std::string& bucket, const std::string& key,
+async_result<std::string> s3_client::upload_part(const std::string& bucket, const std::string& key,
                                          const std::string& upload_id, int part_number,
                                          std::span<const std::byte> body) {
   auto c = upload_part_call(bucket, key, upload_id, part_number, body);
@@ -328,7 +300,7 @@ task<std::string> s3_client::upload_part(const std::string& bucket, const std::s
   co_return unquote(r->header("etag").value_or(""));
 }
 
-task<std::string> s3_client::complete_multipart_upload(const std::string& bucket, const std::string& key,
+async_result<std::string> s3_client::complete_multipart_upload(const std::string& bucket, const std::string& key,
                                                        const std::string& upload_id,
                                                        const std::vector<completed_part>& parts) {
   std::string xml = "<CompleteMultipartUpload>";
@@ -348,7 +320,7 @@ task<std::string> s3_client::complete_multipart_upload(const std::string& bucket
   co_return etag;
 }
 
-task<done> s3_client::abort_multipart_upload(const std::string& bucket, const std::string& key,
+async_result<done> s3_client::abort_multipart_upload(const std::string& bucket, const std::string& key,
                                              const std::string& upload_id) {
   auto c = abort_call(bucket, key, upload_id);
   auto r = co_await impl_->execute(c);
@@ -356,7 +328,7 @@ task<done> s3_client::abort_multipart_upload(const std::string& bucket, const st
   co_return done{};
 }
 
-task<std::vector<multipart_upload>> s3_client::list_multipart_uploads(const std::string& bucket,
+async_result<std::vector<multipart_upload>> s3_client::list_multipart_uploads(const std::string& bucket,
                                                                       const std::string& prefix) {
   std::vector<multipart_upload> out;
   std::string key_marker, upload_marker;
@@ -378,7 +350,7 @@ task<std::vector<multipart_upload>> s3_client::list_multipart_uploads(const std:
   co_return out;
 }
 
-task<std::string> s3_client::copy_object(const std::string& src_bucket, const std::string& src_key,
+async_result<std::string> s3_client::copy_object(const std::string& src_bucket, const std::string& src_key,
                                          const std::string& dst_bucket, const std::string& dst_key,
                                          const object_info* replace) {
   auto c = copy_call(src_bucket, src_key, dst_bucket, dst_key, replace);
@@ -387,7 +359,7 @@ task<std::string> s3_client::copy_object(const std::string& src_bucket, const st
   co_return unquote(xml_first(r->body, "ETag").value_or(""));  // RGW returns it unquoted
 }
 
-task<std::string> s3_client::upload_part_copy(const std::string& src_bucket, const std::string& src_key,
+async_result<std::string> s3_client::upload_part_copy(const std::string& src_bucket, const std::string& src_key,
                                               std::uint64_t first, std::uint64_t last, const std::string& dst_bucket,
                                               const std::string& dst_key, const std::string& upload_id,
                                               int part_number) {
@@ -398,14 +370,14 @@ task<std::string> s3_client::upload_part_copy(const std::string& src_bucket, con
   co_return unquote(xml_first(r->body, "ETag").value_or(""));
 }
 
-task<done> s3_client::create_bucket(const std::string& bucket) {
+async_result<done> s3_client::create_bucket(const std::string& bucket) {
   auto c = make_call("CreateBucket", "PUT", bucket, "", {}, {}, {}, {});
   auto r = co_await impl_->execute(c);
   if (!r && r.error().code != "BucketAlreadyOwnedByYou") co_return r.error();
   co_return done{};
 }
 
-task<done> s3_client::head_bucket(const std::string& bucket) {
+async_result<done> s3_client::head_bucket(const std::string& bucket) {
   auto c = make_call("HeadBucket", "HEAD", bucket, "", {}, {}, {}, {});
   auto r = co_await impl_->execute(c);
   if (!r) co_return r.error();

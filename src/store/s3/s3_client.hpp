@@ -23,9 +23,6 @@
 
 namespace archie::store::s3 {
 
-template <class T>
-using task = boost::asio::awaitable<result<T>>;
-
 struct listed_object {
   std::string key;
   std::uint64_t size = 0;
@@ -57,37 +54,37 @@ class s3_client {
   s3_client(boost::asio::any_io_executor executor, std::string store_name, const config::s3_store_config& cfg);
   ~s3_client();
 
-  task<object_info> head_object(const std::string& bucket, const std::string& key);
+  async_result<object_info> head_object(const std::string& bucket, const std::string& key);
   /// Reads into.size() bytes starting at opts.offset straight into `into` (ranged GET).
   /// The returned info carries the object's ETag and total size.
-  task<object_info> get_object(const std::string& bucket, const std::string& key, std::span<std::byte> into,
+  async_result<object_info> get_object(const std::string& bucket, const std::string& key, std::span<std::byte> into,
                                const get_options& opts);
   /// Returns the new ETag. Sends Content-MD5 so the server rejects corrupted bodies.
-  task<std::string> put_object(const std::string& bucket, const std::string& key, std::span<const std::byte> body,
+  async_result<std::string> put_object(const std::string& bucket, const std::string& key, std::span<const std::byte> body,
                                const object_info& meta);
-  task<done> delete_object(const std::string& bucket, const std::string& key);
-  task<list_page> list_objects(const std::string& bucket, const std::string& prefix,
+  async_result<done> delete_object(const std::string& bucket, const std::string& key);
+  async_result<list_page> list_objects(const std::string& bucket, const std::string& prefix,
                                const std::string& continuation_token, int max_keys);
 
-  task<std::string> create_multipart_upload(const std::string& bucket, const std::string& key, const object_info& meta);
-  task<std::string> upload_part(const std::string& bucket, const std::string& key, const std::string& upload_id,
+  async_result<std::string> create_multipart_upload(const std::string& bucket, const std::string& key, const object_info& meta);
+  async_result<std::string> upload_part(const std::string& bucket, const std::string& key, const std::string& upload_id,
                                 int part_number, std::span<const std::byte> body);
   /// Returns the final ETag (RGW may return an empty one; the client then HEADs for it).
-  task<std::string> complete_multipart_upload(const std::string& bucket, const std::string& key,
+  async_result<std::string> complete_multipart_upload(const std::string& bucket, const std::string& key,
                                               const std::string& upload_id, const std::vector<completed_part>& parts);
-  task<done> abort_multipart_upload(const std::string& bucket, const std::string& key, const std::string& upload_id);
-  task<std::vector<multipart_upload>> list_multipart_uploads(const std::string& bucket, const std::string& prefix);
+  async_result<done> abort_multipart_upload(const std::string& bucket, const std::string& key, const std::string& upload_id);
+  async_result<std::vector<multipart_upload>> list_multipart_uploads(const std::string& bucket, const std::string& prefix);
 
   /// Server-side copy (objects up to 5 GiB). With `replace` the metadata is replaced, else copied.
-  task<std::string> copy_object(const std::string& src_bucket, const std::string& src_key,
+  async_result<std::string> copy_object(const std::string& src_bucket, const std::string& src_key,
                                 const std::string& dst_bucket, const std::string& dst_key,
                                 const object_info* replace = nullptr);
   /// Server-side copy of bytes [first, last] of the source into one part.
-  task<std::string> upload_part_copy(const std::string& src_bucket, const std::string& src_key, std::uint64_t first,
+  async_result<std::string> upload_part_copy(const std::string& src_bucket, const std::string& src_key, std::uint64_t first,
                                      std::uint64_t last, const std::string& dst_bucket, const std::string& dst_key,
                                      const std::string& upload_id, int part_number);
-  task<done> create_bucket(const std::string& bucket);
-  task<done> head_bucket(const std::string& bucket);
+  async_result<done> create_bucket(const std::string& bucket);
+  async_result<done> head_bucket(const std::string& bucket);
 
   const std::string& store_name() const;
   std::size_t connections_opened() const;

@@ -16,31 +16,21 @@ store_error too_many_parts(const std::string& store, const std::string& bucket, 
                      ""};
 }
 
-class single_put final : public upload {
+class single_put final : public single_request_upload {
  public:
   single_put(s3_client& c, std::string bucket, std::string key, object_info meta)
       : c_(c), bucket_(std::move(bucket)), key_(std::move(key)), meta_(std::move(meta)) {}
-  async_result<done> write_part(int, std::uint64_t, std::span<const std::byte> bytes) override {
-    auto r = co_await c_.put_object(bucket_, key_, bytes, meta_);
-    if (!r) co_return r.error();
-    written_ = true;
-    co_return done{};
-  }
-  async_result<done> finish() override {
-    if (!written_) {  // a 0-byte object has no part
-      std::span<const std::byte> empty;
-      auto r = co_await c_.put_object(bucket_, key_, empty, meta_);
-      if (!r) co_return r.error();
-    }
-    co_return done{};
-  }
-  boost::asio::awaitable<void> abort() override { co_return; }
 
  private:
+  async_result<done> send(std::span<const std::byte> body) override {
+    auto r = co_await c_.put_object(bucket_, key_, body, meta_);
+    if (!r) co_return r.error();
+    co_return done{};
+  }
+
   s3_client& c_;
   std::string bucket_, key_;
   object_info meta_;
-  bool written_ = false;
 };
 
 class multipart final : public upload {

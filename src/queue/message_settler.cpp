@@ -1,0 +1,142 @@
+#include "queue/message_settler.hpp"
+
+#include "async/exponential_backoff.hpp"
+#include "async/run_blocking.hpp"
+#include "log/logger.hpp"
+#include "queue/consumer_metrics.hpp"
+#include "queue/nats_error.hpp"
+#include "queue/settlement.hpp"
+
+namespace archie::queue {
+using async::exponential_backoff;
+using async::run_blocking;
+namespace asio = boost::asio;
+using std::chrono::milliseconds;
+using std::chrono::steady_clock;
+
+namespace {
+// Bytes kept free for the dead-letter headers (codes, a reason capped at 1 KiB, sequence).
+constexpr std::size_t dead_letter_header_room = 4096;
+}  // namespace
+
+message_settler::message_settler(asio::any_io_executor io, asio::thread_pool& blocking, nats_connection& conn,
+                                 const config::queue_config& cfg)
+    : io_(io), blocking_(blocking), conn_(conn), cfg_(cfg) {}
+
+void message_settler::give_back(queue_message& msg) {
+  natsMsg_Nak(msg.raw(), nullptr);
+  consumer_metrics::get().count_outcome("nak", "shutdown");
+}
+
+asio::awaitable<bool> message_settler::ack(queue_message& msg) {
+  if (cfg_.ack_mode == config::ack_policy::async) co_return natsMsg_Ack(msg.raw(), nullptr) == NATS_OK;
+  // AckSync waits for the server's confirmation, so a lost ack cannot silently turn into a
+  // duplicate copy. Retry a few times; if all fail, the message is redelivered after AckWait.
+  // Keep trying for up to ack_wait: during a JetStream leader election every ack gets "no
+  // responders" for several seconds, and giving up early turns each in-flight message into a
+  // duplicate. In-progress before each retry keeps the server from redelivering meanwhile.
+  auto give_up = steady_clock::now() + cfg_.consumer.ack_wait;
+  config::backoff_config retry{milliseconds(50), 2.0, milliseconds(1000), 0.2};
+  exponential_backoff backoff(io_, retry);
+  for (;;) {
+    auto ack_sync = [raw = msg.raw()] {
+      jsErrCode jerr = static_cast<jsErrCode>(0);
+      natsStatus st = natsMsg_AckSync(raw, nullptr, &jerr);
+      return std::pair{st, st == NATS_OK ? std::string() : nats_error_text("ack", st, jerr)};
+    };
+    auto [s, text] = co_await run_blocking(blocking_, ack_sync);
+    if (s == NATS_OK) co_return true;
+    if (s == NATS_ILLEGAL_STATE || s == NATS_CONNECTION_CLOSED || steady_clock::now() >= give_up) {
+      log::error("ack failed; the message will be redelivered after ack_wait",
+                 {{"seq", msg.delivery().stream_sequence}, {"error", text}});
+      co_return false;
+    }
+    natsMsg_InProgress(msg.raw(), nullptr);
+    co_await backoff.wait();
+  }
+}
+
+asio::awaitable<bool> message_settler::dead_letter(queue_message& msg, const message_outcome& outcome) {
+  auto publish_dead_letter = [&]() -> std::string {
+    // The copy carries headers the original did not: a body near the server's max_payload
+    // would no longer fit. Keep its head and say so, rather than never dead-lettering it.
+    std::string_view body = msg.data();
+    const std::int64_t max_payload = natsConnection_GetMaxPayload(conn_.raw());
+    const std::size_t room = max_payload > static_cast<std::int64_t>(2 * dead_letter_header_room)
+                                 ? static_cast<std::size_t>(max_payload) - dead_letter_header_room
+                                 : body.size();
+    bool truncated = body.size() > room;
+    if (truncated) body = body.substr(0, room);
+    natsMsg* dlq = nullptr;
+    natsStatus s = natsMsg_Create(&dlq, cfg_.dead_letter_subject.c_str(), nullptr, body.data(),
+                                  static_cast<int>(body.size()));
+    if (s != NATS_OK) return nats_error_text("dead-letter message", s);
+    if (truncated) {
+      natsMsgHeader_Set(dlq, "Archie-Truncated", "true");
+      natsMsgHeader_Set(dlq, "Archie-Original-Size", std::to_string(msg.data().size()).c_str());
+    }
+    natsMsgHeader_Set(dlq, "Archie-Term-Code", outcome.code.c_str());
+    // Reasons are single-line already; cap them so headers stay within the room kept above.
+    natsMsgHeader_Set(dlq, "Archie-Term-Reason", outcome.reason.substr(0, 1024).c_str());
+    natsMsgHeader_Set(dlq, "Archie-Stream", cfg_.stream.name.c_str());
+    natsMsgHeader_Set(dlq, "Archie-Stream-Sequence", std::to_string(msg.delivery().stream_sequence).c_str());
+    natsMsgHeader_Set(dlq, "Archie-Deliveries", std::to_string(msg.delivery().deliveries).c_str());
+    natsMsgHeader_Set(dlq, "Archie-Original-Subject", std::string(msg.subject()).c_str());
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    s = js_PublishMsg(nullptr, conn_.jetstream(), dlq, nullptr, &jerr);
+    natsMsg_Destroy(dlq);
+    return s == NATS_OK ? std::string() : nats_error_text("publish to " + cfg_.dead_letter_subject, s, jerr);
+  };
+  auto result = co_await run_blocking(blocking_, publish_dead_letter);
+  if (!result.empty()) {
+    log::error("dead-lettering failed; keeping the message (nak) instead of terminating it",
+               {{"seq", msg.delivery().stream_sequence}, {"error", result}});
+    co_return false;
+  }
+  consumer_metrics::get().count_outcome("dead_lettered", outcome.code);
+  co_return true;
+}
+
+asio::awaitable<void> message_settler::settle(queue_message& msg, const message_outcome& decided) {
+  auto dead_letter_step = dead_letter_result::not_needed;
+  if (needs_dead_letter(decided, !cfg_.dead_letter_subject.empty())) {
+    bool published = co_await dead_letter(msg, decided);
+    dead_letter_step = published ? dead_letter_result::published : dead_letter_result::failed;
+  }
+  settlement decision = settle_after_dead_letter(decided, dead_letter_step, msg.delivery().deliveries);
+  const message_outcome& outcome = decision.outcome;
+  if (decision.dead_letter_abandoned) {
+    log::error("dead-lettering failed repeatedly; terminating without a dead letter",
+               {{"seq", msg.delivery().stream_sequence}, {"deliveries", msg.delivery().deliveries},
+                {"code", outcome.code}, {"reason", outcome.reason}});
+    consumer_metrics::get().count_outcome("dead_letter_abandoned", outcome.code);
+  }
+  natsStatus s = NATS_OK;
+  switch (outcome.what) {
+    case message_outcome::kind::ack:
+      if (!co_await ack(msg)) {
+        consumer_metrics::get().count_outcome("ack_failed", outcome.code);
+        co_return;
+      }
+      break;
+    case message_outcome::kind::nak: {
+      auto delay = nak_delay(outcome, cfg_.nak_backoff, msg.delivery().deliveries, rng_);
+      s = natsMsg_NakWithDelay(msg.raw(), delay.count(), nullptr);  // milliseconds in nats.c 3.4
+      log::debug("nak", {{"seq", msg.delivery().stream_sequence},
+                         {"deliveries", msg.delivery().deliveries},
+                         {"delay_ms", static_cast<std::int64_t>(delay.count())},
+                         {"code", outcome.code}});
+      break;
+    }
+    case message_outcome::kind::term:
+      s = natsMsg_Term(msg.raw(), nullptr);
+      break;
+  }
+  if (s != NATS_OK)
+    log::warn("acknowledgement not sent; the message will be redelivered after ack_wait",
+              {{"seq", msg.delivery().stream_sequence}, {"outcome", to_string(outcome.what)},
+               {"error", nats_error_text("settle", s)}});
+  consumer_metrics::get().count_outcome(to_string(outcome.what), outcome.code);
+}
+
+}  // namespace archie::queue

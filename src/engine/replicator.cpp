@@ -131,20 +131,29 @@ struct replicator::impl {
 
   // One pass writing `state` (an object version) to every destination still in play.
   asio::awaitable<round_result> copy_round(const event::object_event& ev, const source_state& state,
-                                           std::vector<target_work>& work, bool force, store::source& source,
-                                           const std::string& source_store) {
+                                           std::vector<target_work>& work, bool force, bool first_delivery,
+                                           store::source& source, const std::string& source_store) {
     round_result out;
     store::object_info meta = with_source_etag(state.info);
+    // On a first delivery the destination rarely has this version yet; for an object of one
+    // part, copying it again costs less than asking (a HEAD per destination per event). A
+    // redelivery, or a large object, asks first.
+    const bool ask_first =
+        !first_delivery || meta.size > static_cast<std::uint64_t>(cfg.replication.part_size_mib) * 1024 * 1024;
     std::vector<target_work*> pending;
     for (auto& w : work) {
       if (w.failure) continue;
+      if (force || !ask_first) {
+        pending.push_back(&w);
+        continue;
+      }
       // Idempotency: a destination that already holds this version (marker and metadata) is done.
       auto replica = co_await w.dest->replica_info(w.target.bucket, w.target.key);
       if (!replica) {
         w.failure = replica.error();
         continue;
       }
-      if (!force && replica.value() && store::replica_is_current(*replica.value(), meta, w.dest->keeps())) continue;
+      if (replica.value() && store::replica_is_current(*replica.value(), meta, w.dest->keeps())) continue;
       pending.push_back(&w);
     }
     pipe::copy_request req;
@@ -218,7 +227,8 @@ struct replicator::impl {
     std::uint64_t copied_bytes = 0;
     for (int round = 0;; ++round) {
       round_result r;
-      if (desired.exists) r = co_await copy_round(ev, desired, work, force, source, src_cfg.store);
+      if (desired.exists)
+        r = co_await copy_round(ev, desired, work, force, delivery.deliveries <= 1, source, src_cfg.store);
       else r = co_await remove_round(work);
       if (r.source_error) co_return outcome_for(*r.source_error, "source");
       wrote_any = wrote_any || r.wrote;

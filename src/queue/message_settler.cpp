@@ -4,6 +4,7 @@
 #include "async/run_blocking.hpp"
 #include "log/logger.hpp"
 #include "queue/consumer_metrics.hpp"
+#include "queue/jetstream_ack.hpp"
 #include "queue/nats_error.hpp"
 #include "queue/settlement.hpp"
 
@@ -17,6 +18,8 @@ using std::chrono::steady_clock;
 namespace {
 // Bytes kept free for the dead-letter headers (codes, a reason capped at 1 KiB, sequence).
 constexpr std::size_t dead_letter_header_room = 4096;
+// How long one synchronous ack waits for the server's confirmation (nats.c's JetStream default).
+constexpr milliseconds ack_confirmation_wait{5000};
 }  // namespace
 
 message_settler::message_settler(asio::any_io_executor io, asio::thread_pool& blocking, nats_connection& conn,
@@ -24,12 +27,12 @@ message_settler::message_settler(asio::any_io_executor io, asio::thread_pool& bl
     : io_(io), blocking_(blocking), conn_(conn), cfg_(cfg) {}
 
 void message_settler::give_back(queue_message& msg) {
-  natsMsg_Nak(msg.raw(), nullptr);
+  jetstream_ack::nak(conn_.raw(), msg.raw(), milliseconds(0));
   consumer_metrics::get().count_outcome("nak", "shutdown");
 }
 
 asio::awaitable<bool> message_settler::ack(queue_message& msg) {
-  if (cfg_.ack_mode == config::ack_policy::async) co_return natsMsg_Ack(msg.raw(), nullptr) == NATS_OK;
+  if (cfg_.ack_mode == config::ack_policy::async) co_return jetstream_ack::ack(conn_.raw(), msg.raw()) == NATS_OK;
   // AckSync waits for the server's confirmation, so a lost ack cannot silently turn into a
   // duplicate copy. Retry a few times; if all fail, the message is redelivered after AckWait.
   // Keep trying for up to ack_wait: during a JetStream leader election every ack gets "no
@@ -39,10 +42,9 @@ asio::awaitable<bool> message_settler::ack(queue_message& msg) {
   config::backoff_config retry{milliseconds(50), 2.0, milliseconds(1000), 0.2};
   exponential_backoff backoff(io_, retry);
   for (;;) {
-    auto ack_sync = [raw = msg.raw()] {
-      jsErrCode jerr = static_cast<jsErrCode>(0);
-      natsStatus st = natsMsg_AckSync(raw, nullptr, &jerr);
-      return std::pair{st, st == NATS_OK ? std::string() : nats_error_text("ack", st, jerr)};
+    auto ack_sync = [nc = conn_.raw(), raw = msg.raw()] {
+      natsStatus st = jetstream_ack::ack_sync(nc, raw, ack_confirmation_wait);
+      return std::pair{st, st == NATS_OK ? std::string() : nats_error_text("ack", st)};
     };
     auto [s, text] = co_await run_blocking(blocking_, ack_sync);
     if (s == NATS_OK) co_return true;
@@ -51,7 +53,7 @@ asio::awaitable<bool> message_settler::ack(queue_message& msg) {
                  {{"seq", msg.delivery().stream_sequence}, {"error", text}});
       co_return false;
     }
-    natsMsg_InProgress(msg.raw(), nullptr);
+    jetstream_ack::in_progress(conn_.raw(), msg.raw());
     co_await backoff.wait();
   }
 }
@@ -121,7 +123,7 @@ asio::awaitable<void> message_settler::settle(queue_message& msg, const message_
       break;
     case message_outcome::kind::nak: {
       auto delay = nak_delay(outcome, cfg_.nak_backoff, msg.delivery().deliveries, rng_);
-      s = natsMsg_NakWithDelay(msg.raw(), delay.count(), nullptr);  // milliseconds in nats.c 3.4
+      s = jetstream_ack::nak(conn_.raw(), msg.raw(), delay);
       log::debug("nak", {{"seq", msg.delivery().stream_sequence},
                          {"deliveries", msg.delivery().deliveries},
                          {"delay_ms", static_cast<std::int64_t>(delay.count())},
@@ -129,7 +131,7 @@ asio::awaitable<void> message_settler::settle(queue_message& msg, const message_
       break;
     }
     case message_outcome::kind::term:
-      s = natsMsg_Term(msg.raw(), nullptr);
+      s = jetstream_ack::term(conn_.raw(), msg.raw());
       break;
   }
   if (s != NATS_OK)

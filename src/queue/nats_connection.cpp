@@ -114,6 +114,10 @@ void nats_connection::close() {
   // Acks are fire-and-forget publishes: flush them before the socket goes away.
   natsConnection_FlushTimeout(conn_, 2000);
   natsConnection_Close(conn_);
+  // nats.c reports the close on its own thread, later: wait for it, or the callback would
+  // run on a destroyed object.
+  std::unique_lock lock(closed_mutex_);
+  closed_cv_.wait_for(lock, std::chrono::seconds(5), [this] { return closed_reported_; });
 }
 
 std::string nats_connection::state_text() const {
@@ -136,8 +140,12 @@ void nats_connection::on_reconnected(natsConnection* nc, void* self) {
 }
 
 void nats_connection::on_closed(natsConnection*, void* self) {
-  static_cast<nats_connection*>(self)->connected_ = false;
+  auto* c = static_cast<nats_connection*>(self);
+  c->connected_ = false;
   connected_gauge().Set(0);
+  std::lock_guard lock(c->closed_mutex_);
+  c->closed_reported_ = true;
+  c->closed_cv_.notify_all();
 }
 
 int64_t nats_connection::reconnect_delay(natsConnection*, int attempts, void* self) {

@@ -7,8 +7,10 @@
 #include <nats/nats.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <string>
 
 namespace archie::queue {
@@ -41,6 +43,9 @@ class nats_connection {
   jsCtx* js_ = nullptr;
   std::atomic<bool> connected_{false};
   std::atomic<bool> closing_{false};
+  std::mutex closed_mutex_;
+  std::condition_variable closed_cv_;
+  bool closed_reported_ = false;  ///< nats.c's closed callback has run
   std::chrono::milliseconds reconnect_base_{1000};
   std::chrono::milliseconds reconnect_max_{30000};
 };

@@ -5,7 +5,9 @@
 #include "log/logger.hpp"
 #include "queue/consumer_metrics.hpp"
 #include "queue/message_settler.hpp"
+#include "queue/jetstream_ack.hpp"
 #include "queue/nats_error.hpp"
+#include "queue/pull_window.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -13,9 +15,13 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-#include <condition_variable>
+#include <boost/asio/post.hpp>
+
+#include <algorithm>
+#include <cstdlib>
 #include <mutex>
-#include <thread>
+#include <optional>
+#include <string_view>
 
 namespace archie::queue {
 using async::run_blocking;
@@ -35,15 +41,18 @@ struct pull_consumer::impl {
   message_handler handler;
   channel_t channel;
   asio::steady_timer hard_stop;
-  natsSubscription* sub = nullptr;
-  std::thread fetcher;
+  asio::steady_timer requests_over;  ///< drain: cancelled once no pull request is open
+  asio::steady_timer tick;           ///< keep_requests_open's clock
   message_settler settler;
   async::task_group workers;
+  async::task_group background;
+  std::string next_subject;  ///< $JS.API.CONSUMER.MSG.NEXT.<stream>.<consumer>
+  std::string inbox;         ///< where our pull requests are answered
+  natsSubscription* sub = nullptr;
 
-  std::mutex slots_mutex;
-  std::condition_variable slots_cv;
-  std::size_t free_slots;
-  std::size_t refill_at;  ///< free slots that make a pull worth its round trip
+  std::mutex window_mutex;
+  pull_window window;
+  steady_clock::time_point last_request_sent{};
   std::atomic<bool> stopping{false};
   std::atomic<bool> paused{false};
   std::atomic<std::size_t> in_flight{0};
@@ -52,117 +61,183 @@ struct pull_consumer::impl {
        consumer_options o, message_handler h)
       : io(ex), blocking(pool), conn(c), cfg(q), opts(o), handler(std::move(h)),
         channel(ex, 2 * o.concurrency), hard_stop(ex, steady_clock::time_point::max()),
-        settler(ex, pool, c, q), workers(ex, "queue workers"), free_slots(o.concurrency),
-        refill_at(std::max<std::size_t>(1, std::min<std::size_t>(o.concurrency,
-                                                                 static_cast<std::size_t>(q.max_fetch_batch)) / 4)) {}
+        requests_over(ex, steady_clock::time_point::max()), tick(ex), settler(ex, pool, c, q),
+        workers(ex, "queue workers"), background(ex, "queue requests"),
+        next_subject("$JS.API.CONSUMER.MSG.NEXT." + q.stream.name + "." + q.consumer.durable),
+        window(window_limits(o, q)) {}
 
-  ~impl() {
-    if (sub) natsSubscription_Destroy(sub);
+  ~impl() { close_subscription(); }
+
+  static pull_window::limits window_limits(const consumer_options& o, const config::queue_config& q) {
+    pull_window::limits l;
+    l.slots = o.concurrency;
+    l.max_batch = static_cast<std::size_t>(std::max<std::int64_t>(1, q.max_fetch_batch));
+    // Top up in quarters: a request per freed slot would cost a round trip per message.
+    l.refill_at = std::max<std::size_t>(1, std::min(l.slots, l.max_batch) / 4);
+    l.heartbeat = idle_heartbeat(q);
+    return l;
   }
 
-  void bind_subscription() {
-    jsSubOptions so;
-    jsSubOptions_Init(&so);
-    so.Stream = cfg.stream.name.c_str();
-    so.Consumer = cfg.consumer.durable.c_str();
-    const std::string& subject = !cfg.consumer.filter_subject.empty() ? cfg.consumer.filter_subject
-                                 : !cfg.stream.subjects.empty()       ? cfg.stream.subjects.front()
-                                                                      : cfg.consumer.durable;
+  // The server's heartbeat on an open request; it must be shorter than the request's expiry.
+  static milliseconds idle_heartbeat(const config::queue_config& q) {
+    return std::clamp(q.fetch_expires / 4, milliseconds(50), milliseconds(1000));
+  }
+
+  // Blocking (called on the pool). Checks that the durable pull consumer exists, then listens
+  // on a private inbox for the answers to our pull requests.
+  void subscribe() {
+    jsConsumerInfo* info = nullptr;
     jsErrCode jerr = static_cast<jsErrCode>(0);
-    natsStatus s = js_PullSubscribe(&sub, conn.jetstream(), subject.c_str(), cfg.consumer.durable.c_str(), nullptr,
-                                    &so, &jerr);
+    natsStatus s = js_GetConsumerInfo(&info, conn.jetstream(), cfg.stream.name.c_str(), cfg.consumer.durable.c_str(),
+                                      nullptr, &jerr);
     if (s != NATS_OK)
       throw nats_error("bind to consumer " + cfg.consumer.durable + " on stream " + cfg.stream.name, s, jerr);
+    bool push = info->Config && info->Config->DeliverSubject && *info->Config->DeliverSubject;
+    jsConsumerInfo_Destroy(info);
+    if (push)
+      throw nats_error("bind to consumer " + cfg.consumer.durable + " on stream " + cfg.stream.name +
+                           ": it is a push consumer; archie needs a pull consumer",
+                       NATS_INVALID_SUBSCRIPTION);
+    natsInbox* box = nullptr;
+    s = natsInbox_Create(&box);
+    if (s != NATS_OK) throw nats_error("create an inbox", s);
+    inbox = box;
+    natsInbox_Destroy(box);
+    s = natsConnection_Subscribe(&sub, conn.raw(), inbox.c_str(), &impl::on_message, this);
+    if (s != NATS_OK) throw nats_error("subscribe to the pull inbox", s);
+    // The window bounds what we ask for; the client-side limit must never drop an answer.
+    natsSubscription_SetPendingLimits(sub, -1, -1);
   }
 
-  // Runs on its own thread: nats.c 3.4's fetch is blocking and not re-entrant.
-  void fetch_loop() {
-    auto& m = consumer_metrics::get();
+  void close_subscription() {
+    if (!sub) return;
+    // Drain: messages already received still reach on_message (which hands them back), then
+    // nats.c stops calling it; only then may this object go.
+    if (natsSubscription_Drain(sub) == NATS_OK) natsSubscription_WaitForDrainCompletion(sub, 5000);
+    natsSubscription_Destroy(sub);
+    sub = nullptr;
+  }
 
-    milliseconds error_backoff{100};
-    while (!stopping) {
-      std::size_t batch;
-      {
-        std::unique_lock lock(slots_mutex);
-        // Refill in batches: waking for every single freed slot would send one pull request
-        // (a server round trip) per message and defeat batching under load.
-        slots_cv.wait(lock, [&] {
-          return stopping || (!paused && (free_slots >= refill_at || (free_slots > 0 && in_flight == 0)));
-        });
-        if (stopping) break;
-        batch = std::min<std::size_t>(free_slots, static_cast<std::size_t>(cfg.max_fetch_batch));
-      }
-      if (!conn.connected()) {
-        std::this_thread::sleep_for(milliseconds(100));
-        continue;
-      }
-      // A pull completes only when its batch is full or it expires. An idle worker asks for
-      // one message with the long expiry, so a lone event is handled the moment it arrives; a
-      // busy worker asks for all its free slots but lets the pull expire quickly, so a
-      // partial batch is not held back. (No NoWait pulls: nats.c 3.4 can hand a NoWait's late
-      // "404 No Messages" to the next pull, which then returns while the server still holds
-      // it open and later delivers into a request nobody waits for.)
-      bool idle = in_flight == 0;
-      jsFetchRequest req;
-      jsFetchRequest_Init(&req);
-      req.Batch = idle ? 1 : static_cast<int>(batch);
-      auto expires = idle ? cfg.fetch_expires : std::min(cfg.fetch_expires, milliseconds(100));
-      req.Expires = static_cast<int64_t>(expires.count()) * 1'000'000;  // nanoseconds
-      natsMsgList list{nullptr, 0};
-      natsStatus s = natsSubscription_FetchRequest(&list, sub, &req);
-      // Messages that arrived before an expiry or error are ours: never drop them.
-      if (list.Count > 0) s = NATS_OK;
-      // TIMEOUT / NOT_FOUND: the pull expired empty. Nothing to do yet.
-      if (s == NATS_TIMEOUT || s == NATS_NOT_FOUND || (s == NATS_OK && list.Count == 0)) {
-        m.fetches.Add({{"result", "empty"}}).Increment();
-        natsMsgList_Destroy(&list);
-        continue;
-      }
-      if (s != NATS_OK) {
-        m.fetches.Add({{"result", "error"}}).Increment();
-        if (!stopping) log::warn("fetch failed; retrying", {{"error", nats_error_text("fetch", s)},
-                                                             {"retry_in_ms", static_cast<std::int64_t>(error_backoff.count())}});
-        natsMsgList_Destroy(&list);
-        std::this_thread::sleep_for(error_backoff);
-        error_backoff = std::min(error_backoff * 2, milliseconds(5000));
-        continue;
-      }
-      error_backoff = milliseconds(100);
-      m.fetches.Add({{"result", "messages"}}).Increment();
-      m.fetched.Increment(list.Count);
-      {
-        std::lock_guard lock(slots_mutex);
-        free_slots -= static_cast<std::size_t>(list.Count);
-      }
-      auto now = std::chrono::system_clock::now();
-      for (int i = 0; i < list.Count; ++i) {
-        auto msg = std::make_shared<queue_message>(list.Msgs[i]);
-        list.Msgs[i] = nullptr;  // the queue_message owns it now
-        m.latency.Observe(std::chrono::duration<double>(now - msg->delivery().published).count());
-        in_flight++;
-        m.in_flight.Increment();
-        if (stopping || !channel.try_send(boost::system::error_code{}, msg)) {
-          // Shutting down (or, impossibly, no room): hand it straight back for redelivery.
-          settler.give_back(*msg);
-          release_slot();
-        }
-      }
-      natsMsgList_Destroy(&list);
+  // nats.c's delivery thread: one answer to our pull requests.
+  static void on_message(natsConnection*, natsSubscription*, natsMsg* raw, void* closure) {
+    static_cast<impl*>(closure)->receive(raw);
+  }
+
+  void receive(natsMsg* raw) {
+    auto now = steady_clock::now();
+    const char* status = nullptr;
+    const char* reply = natsMsg_GetReply(raw);
+    if ((!reply || !*reply) && natsMsgHeader_Get(raw, "Status", &status) == NATS_OK && status) {
+      on_status(raw, status, now);
+      natsMsg_Destroy(raw);
+      send_pull_requests();
+      return;
     }
+    auto& m = consumer_metrics::get();
+    bool fits;
+    bool requests_done;
+    {
+      std::lock_guard lock(window_mutex);
+      fits = window.message_arrived(now);
+      requests_done = window.outstanding() == 0;
+    }
+    if (stopping && requests_done) asio::post(io, [this] { requests_over.cancel(); });
+    auto msg = std::make_shared<queue_message>(raw);  // owns raw from here
+    m.fetched.Increment();
+    m.latency.Observe(std::chrono::duration<double>(std::chrono::system_clock::now() - msg->delivery().published).count());
+    in_flight++;
+    m.in_flight.Increment();
+    if (!fits || stopping || !channel.try_send(boost::system::error_code{}, msg)) {
+      // Shutting down, or more than the free slots (a request we had given up on answered
+      // after all): straight back to the queue for another worker.
+      settler.give_back(*msg);
+      if (fits) release_slot();
+      else finish_message();
+      return;
+    }
+    send_pull_requests();
+  }
+
+  void on_status(natsMsg* raw, std::string_view status, steady_clock::time_point now) {
+    auto& m = consumer_metrics::get();
+    std::lock_guard lock(window_mutex);
+    if (status == "100") {  // idle heartbeat: our requests are alive
+      window.heartbeat(now);
+      return;
+    }
+    // 408 Request Timeout (expired), 409 (too many requests, leader change, consumer deleted):
+    // the request is over; the server says how much of it went unanswered.
+    const char* pending = nullptr;
+    std::optional<std::size_t> undelivered;
+    if (natsMsgHeader_Get(raw, "Nats-Pending-Messages", &pending) == NATS_OK && pending)
+      undelivered = static_cast<std::size_t>(std::strtoull(pending, nullptr, 10));
+    window.request_ended(now, undelivered);
+    if (status == "408") {
+      m.fetches.Add({{"result", "expired"}}).Increment();
+    } else {
+      const char* description = nullptr;
+      natsMsgHeader_Get(raw, "Description", &description);
+      m.fetches.Add({{"result", "error"}}).Increment();
+      log::warn("pull request ended by the server",
+                {{"status", std::string(status)}, {"description", description ? description : ""}});
+    }
+    if (stopping && window.outstanding() == 0) asio::post(io, [this] { requests_over.cancel(); });
+  }
+
+  // Opens requests for the free slots nobody has asked for yet. Any thread; never blocks.
+  void send_pull_requests() {
+    if (stopping) return;
+    std::size_t batch;
+    {
+      std::lock_guard lock(window_mutex);
+      batch = window.take_request(steady_clock::now(), !paused && conn.connected());
+      if (batch) last_request_sent = steady_clock::now();
+    }
+    if (!batch) return;
+    auto expires_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(cfg.fetch_expires).count();
+    auto heartbeat_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(idle_heartbeat(cfg)).count();
+    std::string body = "{\"batch\":" + std::to_string(batch) + ",\"expires\":" + std::to_string(expires_ns) +
+                       ",\"idle_heartbeat\":" + std::to_string(heartbeat_ns) + "}";
+    natsStatus s = natsConnection_PublishRequest(conn.raw(), next_subject.c_str(), inbox.c_str(), body.data(),
+                                                 static_cast<int>(body.size()));
+    auto& m = consumer_metrics::get();
+    if (s == NATS_OK) {
+      m.fetches.Add({{"result", "sent"}}).Increment();
+      return;
+    }
+    m.fetches.Add({{"result", "error"}}).Increment();
+    std::lock_guard lock(window_mutex);
+    window.request_not_sent(batch);
+  }
+
+  // Requests the server stopped answering (reconnect, leader change) are forgotten and asked
+  // again; a pause ending or the connection coming back also lands here.
+  asio::awaitable<void> keep_requests_open() {
+    while (!stopping) {
+      tick.expires_after(idle_heartbeat(cfg));
+      co_await tick.async_wait(asio::as_tuple(asio::use_awaitable));
+      bool forgot;
+      {
+        std::lock_guard lock(window_mutex);
+        forgot = window.forget_if_silent(steady_clock::now());
+      }
+      if (forgot) log::info("pull requests went unanswered; asking again");
+      send_pull_requests();
+    }
+  }
+
+  void finish_message() {
+    --in_flight;
+    consumer_metrics::get().in_flight.Decrement();
   }
 
   void release_slot() {
-    std::size_t still_in_flight = --in_flight;
-    consumer_metrics::get().in_flight.Decrement();
-    bool wake;
+    finish_message();
     {
-      std::lock_guard lock(slots_mutex);
-      ++free_slots;
-      // Wake the fetcher only when it has something to do: a thread wake-up per message
-      // costs more than the message itself at high rates.
-      wake = free_slots == refill_at || still_in_flight == 0;
+      std::lock_guard lock(window_mutex);
+      window.slot_freed();
     }
-    if (wake) slots_cv.notify_one();
+    send_pull_requests();
   }
 
   // Until it receives the stop sentinel (a null message) queued behind the real ones.
@@ -185,20 +260,19 @@ struct pull_consumer::impl {
     }
   }
 
-  asio::awaitable<void> heartbeat(queue_message& msg) {
-    // A third of AckWait leaves two chances for a heartbeat to arrive before redelivery.
+  // One timer per message: in-progress heartbeats every third of AckWait (two chances to
+  // arrive before a redelivery), and the end of worker.message_timeout.
+  asio::awaitable<void> watchdog(queue_message& msg) {
+    const auto beat = std::max(cfg.consumer.ack_wait / 3, milliseconds(100));
+    const auto give_up = steady_clock::now() + opts.message_timeout;
     asio::steady_timer timer(io);
     for (;;) {
-      timer.expires_after(std::max(cfg.consumer.ack_wait / 3, milliseconds(100)));
+      timer.expires_at(std::min(steady_clock::now() + beat, give_up));
       co_await timer.async_wait(asio::use_awaitable);
-      natsMsg_InProgress(msg.raw(), nullptr);
+      if (steady_clock::now() >= give_up) co_return;
+      jetstream_ack::in_progress(conn.raw(), msg.raw());
       consumer_metrics::get().heartbeats.Increment();
     }
-  }
-
-  asio::awaitable<void> sleep_for(milliseconds d) {
-    asio::steady_timer timer(io, d);
-    co_await timer.async_wait(asio::use_awaitable);
   }
 
   asio::awaitable<void> wait_hard_stop() {
@@ -215,10 +289,10 @@ struct pull_consumer::impl {
 
   asio::awaitable<void> process(queue_message& msg) {
     message_outcome outcome;
-    auto result = co_await (guarded_handler(msg) || heartbeat(msg) || sleep_for(opts.message_timeout) || wait_hard_stop());
+    auto result = co_await (guarded_handler(msg) || watchdog(msg) || wait_hard_stop());
     switch (result.index()) {
       case 0: outcome = std::get<0>(std::move(result)); break;
-      case 2:
+      case 1:
         outcome = message_outcome::nak("timeout", "message not finished within worker.message_timeout");
         break;
       default:
@@ -241,16 +315,16 @@ pull_consumer::pull_consumer(asio::any_io_executor io, asio::thread_pool& blocki
 
 pull_consumer::~pull_consumer() {
   impl_->stopping = true;
-  impl_->slots_cv.notify_all();
-  if (impl_->fetcher.joinable()) impl_->fetcher.join();
+  impl_->close_subscription();  // no nats.c callback may run once this object is gone
 }
 
 asio::awaitable<void> pull_consumer::start() {
   auto self = impl_;
-  auto bind = [p = self.get()] { p->bind_subscription(); };
-  co_await run_blocking(self->blocking, bind);
+  auto subscribe = [p = self.get()] { p->subscribe(); };
+  co_await run_blocking(self->blocking, subscribe);
   for (std::size_t i = 0; i < self->opts.concurrency; ++i) self->workers.spawn(self->worker_loop(), self);
-  self->fetcher = std::thread([self] { self->fetch_loop(); });
+  self->background.spawn(self->keep_requests_open(), self);
+  self->send_pull_requests();
   log::info("consuming", {{"stream", self->cfg.stream.name},
                           {"consumer", self->cfg.consumer.durable},
                           {"concurrency", static_cast<std::int64_t>(self->opts.concurrency)}});
@@ -259,7 +333,7 @@ asio::awaitable<void> pull_consumer::start() {
 asio::awaitable<void> pull_consumer::drain(steady_clock::time_point deadline) {
   auto self = impl_;
   self->stopping = true;
-  self->slots_cv.notify_all();
+  self->tick.cancel();
   log::info("draining: fetching stopped", {{"in_flight", static_cast<std::int64_t>(self->in_flight.load())}});
   // Gently: one stop sentinel per worker, queued behind the messages already handed over, so
   // each worker finishes what it holds and leaves. The channel has room for them: at most
@@ -274,11 +348,22 @@ asio::awaitable<void> pull_consumer::drain(steady_clock::time_point deadline) {
     self->hard_stop.expires_at(steady_clock::time_point::min());
     co_await self->workers.wait();
   }
-  // The fetcher may sit in a pull request for up to fetch_expires; wait for it off-loop.
-  auto join_fetcher = [p = self.get()] {
-    if (p->fetcher.joinable()) p->fetcher.join();
-  };
-  co_await run_blocking(self->blocking, join_fetcher);
+  co_await self->background.wait();
+  // Requests still open would deliver into an inbox nobody reads, and those messages would
+  // wait out AckWait: keep handing arrivals back until the server has closed every request.
+  steady_clock::time_point requests_end;
+  bool open;
+  {
+    std::lock_guard lock(self->window_mutex);
+    open = self->window.outstanding() > 0;
+    requests_end = self->last_request_sent + self->cfg.fetch_expires + milliseconds(500);
+  }
+  if (open) {
+    self->requests_over.expires_at(requests_end);
+    co_await self->requests_over.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+  auto unsubscribe = [p = self.get()] { p->close_subscription(); };
+  co_await run_blocking(self->blocking, unsubscribe);
   self->give_back_leftovers();
   self->channel.close();
   log::info("drained");
@@ -286,7 +371,7 @@ asio::awaitable<void> pull_consumer::drain(steady_clock::time_point deadline) {
 
 void pull_consumer::set_paused(bool paused) {
   impl_->paused = paused;
-  impl_->slots_cv.notify_all();
+  if (!paused) impl_->send_pull_requests();
 }
 
 std::size_t pull_consumer::in_flight() const { return impl_->in_flight; }

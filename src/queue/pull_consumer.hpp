@@ -1,9 +1,10 @@
 #pragma once
-// The fetch side of the pipeline. A dedicated thread pulls batches sized to the free worker
-// slots (so a worker never holds messages it cannot start, and other replicas get the rest),
-// hands them to `concurrency` worker coroutines over an Asio channel, and each message ends
-// with exactly one ack, nak (exponential backoff by delivery count) or term (dead-lettered
-// first). Long handlers send in-progress heartbeats every ack_wait/3.
+// The fetch side of the pipeline. Pull requests for the free worker slots stay open at the
+// server (so a worker never holds messages it cannot start, other replicas get the rest, and
+// a message is handed over the moment it arrives: queue/pull_window.hpp); `concurrency`
+// worker coroutines take them from an Asio channel, and each message ends with exactly one
+// ack, nak (exponential backoff by delivery count) or term (dead-lettered first:
+// queue/message_settler.hpp). Long handlers send in-progress heartbeats every ack_wait/3.
 #include "config/config.hpp"
 #include "queue/message_outcome.hpp"
 #include "queue/nats_connection.hpp"

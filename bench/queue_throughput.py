@@ -15,8 +15,9 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
+from tests.integration.harness import archie_config, queue_section, write_config  # noqa: E402
 from tests.rig.nats_client import NatsClient  # noqa: E402
-from tests.rig.rig import NatsServer, free_port  # noqa: E402
+from tests.rig.rig import NatsServer  # noqa: E402
 
 
 def worker_binary():
@@ -33,30 +34,11 @@ def run(server, nats, binary, work, batch, ack_mode, n):
     nats.js_api(f"STREAM.CREATE.{stream}", {"name": stream, "subjects": [subject], "retention": "workqueue",
                                            "storage": "file"})
     nats.js_publish_many(subject, [b'{"do":"ack"}'] * n)
-    config = os.path.join(work, f"{stream}.toml")
-    with open(config, "w") as f:
-        f.write(f"""
-[log]
-level = "warn"
-[http]
-address = "127.0.0.1"
-port = {free_port()}
-[worker]
-concurrency = {batch}
-[nats]
-urls = ["{server.url}"]
-[queue]
-ack_mode = "{ack_mode}"
-max_fetch_batch = {batch}
-fetch_expires = "1s"
-[queue.stream]
-name = "{stream}"
-subjects = ["{subject}"]
-provision = false
-[queue.consumer]
-durable = "bench"
-max_ack_pending = 100000
-""")
+    config = write_config(archie_config(
+        [server.url], log_level="warn", concurrency=batch,
+        queue=queue_section([subject], stream=stream, durable="bench", ack_mode=ack_mode, max_fetch_batch=batch,
+                            stream_extra={"provision": False}, consumer_extra={"max_ack_pending": 100000})),
+        path=os.path.join(work, f"{stream}.toml"))
     record = os.path.join(work, f"{stream}.rec")
     env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0")
     proc = subprocess.Popen([binary, "--config", config, "--record", record], env=env, stderr=subprocess.DEVNULL)

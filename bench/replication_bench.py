@@ -47,7 +47,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
-from tests.integration.minio_events import minio_event  # noqa: E402
+from tests.integration.harness import minio_event  # noqa: E402
 from tests.rig import rig as rigmod  # noqa: E402
 from tests.rig.nats_client import NatsClient, NatsError  # noqa: E402
 

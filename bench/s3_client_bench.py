@@ -20,7 +20,6 @@ so the server side bounds every client.
 """
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
@@ -33,6 +32,7 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
+from tests.integration.harness import sha256_file  # noqa: E402
 from tests.rig import rig as rigmod  # noqa: E402
 
 PROBE = os.environ.get("ARCHIE_S3_PROBE") or os.path.join(REPO_ROOT, "build", "tests", "s3_probe")
@@ -50,14 +50,6 @@ def is_asan_build(path):
             if needle in tail + chunk:
                 return True
             tail = chunk[-len(needle):]
-
-
-def sha256_file(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for b in iter(lambda: f.read(4 * MIB), b""):
-            h.update(b)
-    return h.hexdigest()
 
 
 class Bench:

@@ -7,8 +7,8 @@ import socket
 import time
 import unittest
 
-from tests.integration.archie_process import ArchieProcess, http_get
-from tests.integration.minio_events import minio_event
+from tests.integration.harness import (ArchieProcess, archie_config, fs_store, publish_event, queue_section, route,
+                                       s3_store, scrape, wait_until)
 from tests.rig.nats_client import NatsClient
 from tests.rig.rig import Rig, free_port
 
@@ -26,13 +26,8 @@ def closed_port():
 
 def gauges(port):
     """{metric name: value} of the archie_consumer_* and archie_stream_* series."""
-    _, _, body = http_get(f"http://127.0.0.1:{port}/metrics")
-    found = {}
-    for line in body.decode().splitlines():
-        m = re.match(r"(archie_(?:consumer|stream)_[a-z_]+)\{([^}]*)\} (\S+)$", line)
-        if m and f'stream="{STREAM}"' in m.group(2):
-            found[m.group(1)] = float(m.group(3))
-    return found
+    return {name: value for name, labels, value in scrape(port)
+            if re.fullmatch(r"archie_(?:consumer|stream)_[a-z_]+", name) and labels.get("stream") == STREAM}
 
 
 class BacklogMetricsTest(unittest.TestCase):
@@ -46,61 +41,35 @@ class BacklogMetricsTest(unittest.TestCase):
         cls.rig.close()
 
     def config(self, port):
-        return f"""
-[http]
-address = "127.0.0.1"
-port = {port}
-[worker]
-concurrency = 2
-shutdown_wait = "2s"
-[nats]
-urls = ["{self.rig.nats.url}"]
-[queue]
-fetch_expires = "1s"
-[queue.stream]
-name = "{STREAM}"
-subjects = ["{SUBJECT}"]
-[queue.consumer]
-durable = "{DURABLE}"
-[queue.nak_backoff]
-base = "30s"
-ceiling = "30s"
-[stores.src]
-type = "s3"
-endpoint = "http://127.0.0.1:{closed_port()}"
-access_key_id = "AKIDEXAMPLE"
-secret_access_key = "not-a-real-secret-key"
-connect_timeout = "1s"
-[stores.dst]
-type = "fs"
-root = "/tmp"
-[[route]]
-source = {{ store = "src", bucket = "photos" }}
-[[route.destinations]]
-store = "dst"
-bucket = "archie-backlog-test"
-"""
+        return archie_config(
+            [self.rig.nats.url], http_port=port, concurrency=2, shutdown_wait="2s",
+            queue=queue_section([SUBJECT], stream=STREAM, durable=DURABLE,
+                                nak_backoff={"base": "30s", "ceiling": "30s"}),
+            stores={"src": s3_store(f"http://127.0.0.1:{closed_port()}", "AKIDEXAMPLE", "not-a-real-secret-key",
+                                    connect_timeout="1s"),
+                    "dst": fs_store("/tmp")},
+            routes=[route("src", "photos", [("dst", "archie-backlog-test")])])
 
     def test_gauges_match_jetstream_and_the_oldest_event_ages(self):
         port = free_port()
         # A first run provisions the stream and the consumer; events then wait for the next.
         first = ArchieProcess(self.config(port))
-        first.wait_for_log("consuming", timeout=60)
+        first.wait_ready()
         first.stop()
         with NatsClient([self.rig.nats.url]) as nc:
             for i in range(EVENTS):
-                nc.js_publish(SUBJECT, minio_event("s3:ObjectCreated:Put", "photos", f"k{i}", size=1, etag="e"))
+                publish_event(nc, "s3:ObjectCreated:Put", "photos", f"k{i}", subject=SUBJECT, size=1, etag="e")
         published = time.monotonic()
         time.sleep(1.5)
 
         archie = ArchieProcess(self.config(port))
         try:
-            archie.wait_for_log("consuming", timeout=60)
+            archie.wait_ready()
             # The first poll runs as consuming starts; no event can be acked (source refused).
-            deadline = time.monotonic() + 20
-            while time.monotonic() < deadline and "archie_consumer_pending_messages" not in gauges(port):
-                time.sleep(0.2)
-            g = gauges(port)
+            def polled():
+                g = gauges(port)
+                return g if "archie_consumer_pending_messages" in g else None
+            g = wait_until(polled, 20, "the first backlog poll", interval=0.2)
             self.assertEqual(g["archie_consumer_pending_messages"] + g["archie_consumer_ack_pending_messages"],
                              EVENTS, g)
             self.assertEqual(g["archie_stream_last_sequence"], EVENTS)

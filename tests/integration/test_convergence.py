@@ -16,17 +16,15 @@ Knobs (environment), used by scripts/soak-convergence for the long version:
 import hashlib
 import os
 import random
-import shutil
 import sys
 import tempfile
 import time
 import unittest
 
-from tests.integration.archie_process import ArchieProcess
-from tests.integration.minio_events import minio_event
+from tests.integration.harness import (ArchieProcess, RgwUser, archie_config as build_config, close_all, fs_store,
+                                       minio_event, queue_section, rgw_store, route, start_rig, wait_until)
 from tests.rig.delay_proxy import DelayProxy
 from tests.rig.nats_client import NatsClient
-from tests.rig.rig import Rig, free_port, s3_request
 
 SUBJECT, STREAM, DURABLE, DLQ_SUBJECT = "minio.events", "minio-events", "archie", "archie.dead"
 SRC_BUCKET, DST_BUCKET, FS_BUCKET, SAME_BUCKET = "conv-source", "conv-replica", "conv-mirror", "conv-same-store"
@@ -39,81 +37,28 @@ workdir = None
 
 def setUpModule():
     global rig, workdir
-    rig = Rig(nats=True, ceph=True)
-    rig.start()
+    rig = start_rig([(SRC_BUCKET, "archie", 0), (DST_BUCKET, "other", 1), (SAME_BUCKET, "archie", 0)])
     workdir = tempfile.mkdtemp(prefix="archie-conv-")
-    rig.ceph.make_bucket(SRC_BUCKET, user="archie", endpoint_index=0)
-    rig.ceph.make_bucket(DST_BUCKET, user="other", endpoint_index=1)
-    rig.ceph.make_bucket(SAME_BUCKET, user="archie", endpoint_index=0)
 
 
 def tearDownModule():
-    if rig:
-        rig.stop()
-    if workdir:
-        shutil.rmtree(workdir, ignore_errors=True)
+    close_all(rig, workdir)
 
 
-def s3(user, index, method, bucket, key, endpoint=None, **kw):
-    access, secret = rig.ceph.users[user]
-    return s3_request(endpoint or rig.ceph.endpoints[index], method, f"/{bucket}/{key}", access, secret, **kw)
+def s3(user, index, method, bucket, key, **kw):
+    return RgwUser(rig, user, index).request(method, bucket, key, **kw)
 
 
 def archie_config(dst_endpoint, fs_root):
-    a_key, a_secret = rig.ceph.users["archie"]
-    o_key, o_secret = rig.ceph.users["other"]
-    return f"""
-[log]
-level = "info"
-[http]
-address = "127.0.0.1"
-port = {free_port()}
-[worker]
-concurrency = 16
-shutdown_wait = "5s"
-[nats]
-urls = ["{rig.nats.url}"]
-[queue]
-dead_letter_subject = "{DLQ_SUBJECT}"
-fetch_expires = "1s"
-[queue.stream]
-name = "{STREAM}"
-subjects = ["{SUBJECT}"]
-[queue.consumer]
-ack_wait = "15s"
-[queue.nak_backoff]
-base = "100ms"
-ceiling = "1s"
-[replication]
-part_size_mib = 5
-buffer_budget_mib = 160
-max_retries = 2
-[stores.src]
-type = "s3"
-endpoint = "{rig.ceph.endpoints[0]}"
-access_key_id = "{a_key}"
-secret_access_key = "{a_secret}"
-[stores.dst]
-type = "s3"
-endpoint = "{dst_endpoint}"
-access_key_id = "{o_key}"
-secret_access_key = "{o_secret}"
-[stores.local]
-type = "fs"
-root = "{fs_root}"
-fsync = false
-[[route]]
-source = {{ store = "src", bucket = "{SRC_BUCKET}" }}
-[[route.destinations]]
-store = "dst"
-bucket = "{DST_BUCKET}"
-[[route.destinations]]
-store = "local"
-bucket = "{FS_BUCKET}"
-[[route.destinations]]
-store = "src"
-bucket = "{SAME_BUCKET}"
-"""
+    return build_config(
+        [rig.nats.url], log_level="info", concurrency=16, shutdown_wait="5s",
+        queue=queue_section([SUBJECT], stream=STREAM, dead_letter_subject=DLQ_SUBJECT, ack_wait="15s",
+                            nak_backoff={"base": "100ms", "ceiling": "1s"}),
+        replication={"part_size_mib": 5, "buffer_budget_mib": 160, "max_retries": 2},
+        stores={"src": rgw_store(rig, "archie", 0),
+                "dst": rgw_store(rig, "other", 1, endpoint=dst_endpoint),
+                "local": fs_store(fs_root, fsync=False)},
+        routes=[route("src", SRC_BUCKET, [("dst", DST_BUCKET), ("local", FS_BUCKET), ("src", SAME_BUCKET)])])
 
 
 class Workload:
@@ -227,7 +172,7 @@ class ConvergenceTest(unittest.TestCase):
         def start_worker():
             w = ArchieProcess(archie_config(proxy.endpoint, fs_root))  # each its own admin port
             self.addCleanup(w.stop)
-            w.wait_for_log("consuming", timeout=60)
+            w.wait_ready()
             workers.append(w)
             return w
 
@@ -239,7 +184,7 @@ class ConvergenceTest(unittest.TestCase):
             load.step()
             if kill and i == ops // 2:
                 victim = workers.pop(0)
-                victim.proc.kill()  # SIGKILL: no drain; its messages come back after ack_wait
+                victim.kill9()  # SIGKILL: no drain; its messages come back after ack_wait
                 victim.wait()
                 start_worker()
             # Pace by the clock so that slow S3 calls do not stretch the run.
@@ -278,19 +223,19 @@ class ConvergenceTest(unittest.TestCase):
         self.assertEqual(dead, 0, "churn must not fill the dead-letter stream")
 
     def wait_until_quiet(self, nats, timeout):
-        deadline = time.monotonic() + timeout
-        calm_since = None
-        while time.monotonic() < deadline:
-            info = nats.consumer_info(STREAM, DURABLE)
-            busy = info["num_pending"] + info["num_ack_pending"]
-            if busy == 0:
-                calm_since = calm_since or time.monotonic()
-                if time.monotonic() - calm_since >= 2:
-                    return
-            else:
-                calm_since = None
-            time.sleep(0.25)
-        self.fail(f"consumer not quiet after {timeout}s: {info}")
+        """Until the consumer has had nothing pending and nothing unacked for 2 s."""
+        state = {"calm_since": None, "info": None}
+
+        def quiet_for_two_seconds():
+            info = state["info"] = nats.consumer_info(STREAM, DURABLE)
+            if info["num_pending"] + info["num_ack_pending"] != 0:
+                state["calm_since"] = None
+                return False
+            state["calm_since"] = state["calm_since"] or time.monotonic()
+            return time.monotonic() - state["calm_since"] >= 2
+
+        wait_until(quiet_for_two_seconds, timeout, "the consumer to be quiet", interval=0.25,
+                   context=lambda: f"consumer info: {state['info']}")
 
 
 if __name__ == "__main__":

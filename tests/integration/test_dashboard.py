@@ -12,15 +12,13 @@ import time
 import unittest
 import urllib.parse
 
-from tests.integration import rgw_to_rgw
-from tests.integration.archie_process import REPO, ArchieProcess, http_get
-from tests.integration.minio_events import minio_event
+from tests.integration.harness import (EVENT_SUBJECT, REPO, ArchieProcess, RgwUser, http_get, publish_event,
+                                       rgw_to_rgw_buckets, rgw_to_rgw_config, wait_until)
 from tests.rig.nats_client import NatsClient
 from tests.rig.rig import Rig, free_port, spawn, terminate
 
 DASHBOARD = os.path.join(REPO, "deploy", "components", "monitoring", "archie-dashboard.json")
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
-SUBJECT = rgw_to_rgw.SUBJECT
 SRC_BUCKET, DST_BUCKET = "dash-source", "dash-replica"
 
 # Panels with no data after a clean replication: nothing was dead-lettered, no store failed,
@@ -43,9 +41,9 @@ class DashboardQueryTest(unittest.TestCase):
     def setUpClass(cls):
         cls.rig = Rig(nats=True, ceph=True)
         cls.rig.start()
-        rgw_to_rgw.make_buckets(cls.rig, SRC_BUCKET, DST_BUCKET)
+        rgw_to_rgw_buckets(cls.rig, SRC_BUCKET, DST_BUCKET)
         cls.port = free_port()
-        cls.archie = ArchieProcess(rgw_to_rgw.config(cls.rig, cls.port, SRC_BUCKET, DST_BUCKET))
+        cls.archie = ArchieProcess(rgw_to_rgw_config(cls.rig, cls.port, SRC_BUCKET, DST_BUCKET))
         cls.prom_dir = tempfile.mkdtemp(prefix="archie-prometheus-")
         cls.prom_port = free_port()
         config = os.path.join(cls.prom_dir, "prometheus.yml")
@@ -58,7 +56,7 @@ class DashboardQueryTest(unittest.TestCase):
                                 f"--storage.tsdb.path={os.path.join(cls.prom_dir, 'data')}",
                                 f"--web.listen-address=127.0.0.1:{cls.prom_port}"],
                                os.path.join(cls.prom_dir, "prometheus.log"))
-        cls.archie.wait_for_log("consuming", timeout=60)
+        cls.archie.wait_ready()
 
     @classmethod
     def tearDownClass(cls):
@@ -80,23 +78,18 @@ class DashboardQueryTest(unittest.TestCase):
             return []
 
     def wait_for(self, pred, timeout, what):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if pred():
-                return
-            time.sleep(0.5)
-        self.fail(f"timed out waiting for {what}")
+        wait_until(pred, timeout, what, interval=0.5)
 
     def test_every_panel_query_parses_and_the_replication_panels_have_data(self):
         self.wait_for(lambda: self.results('up{job="archie"} == 1'), 60, "Prometheus to scrape archie")
+        source = RgwUser(self.rig, "archie", 0)
         with NatsClient([self.rig.nats.url]) as nc:
             for i in range(3):
                 key = f"dash/object-{i}.bin"
                 body = os.urandom(1024 * 1024 + i)
-                status, headers, _ = self.rig.ceph.s3("PUT", f"/{SRC_BUCKET}/{key}", body=body)
-                self.assertEqual(status, 200)
-                nc.js_publish(SUBJECT, minio_event("s3:ObjectCreated:Put", SRC_BUCKET, key, size=len(body),
-                                                   etag=headers["etag"].strip('"')))
+                etag = source.put(SRC_BUCKET, key, body)  # asserts 200
+                publish_event(nc, "s3:ObjectCreated:Put", SRC_BUCKET, key, subject=EVENT_SUBJECT, size=len(body),
+                              etag=etag)
         acked = 'sum(archie_queue_outcomes_total{job="archie",outcome="ack"})'
         self.wait_for(lambda: any(float(r["value"][1]) >= 3 for r in self.results(acked)), 60,
                       "Prometheus to see three acks")

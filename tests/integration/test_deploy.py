@@ -13,7 +13,7 @@ import tempfile
 import tomllib
 import unittest
 
-from tests.integration.archie_process import ARCHIE_BIN, REPO
+from tests.integration.harness import ARCHIE_BIN, REPO
 
 try:
     import yaml

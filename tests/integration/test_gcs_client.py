@@ -24,10 +24,8 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 import unittest
 
@@ -37,8 +35,9 @@ if REPO_ROOT not in sys.path:
 
 from tests.gcs.gcs_server import GcsTestServer  # noqa: E402
 from tests.gcs.gcs_test_server import Crc32c  # noqa: E402
-
-PROBE = os.environ.get("ARCHIE_GCS_PROBE") or os.path.join(REPO_ROOT, "build", "tests", "gcs_probe")
+from tests.integration import harness  # noqa: E402
+from tests.integration.harness import (GCS_PROBE as PROBE, GCS_PROBE_VARS, BackgroundProbe, probe_env,  # noqa: E402
+                                       close_all, require_built, run_probe, unique_name)
 KIB = 1024
 MIB = 1024 * KIB
 Q = 256 * KIB
@@ -49,31 +48,21 @@ WORK = None
 
 def setUpModule():
     global GCS, WORK
-    if not os.access(PROBE, os.X_OK):
-        raise unittest.SkipTest("gcs_probe not built at %s (set ARCHIE_GCS_PROBE)" % PROBE)
+    require_built(PROBE, "ARCHIE_GCS_PROBE")
     WORK = tempfile.mkdtemp(prefix="archie-gcs-client-")
     GCS = GcsTestServer()
     GCS.start()
 
 
 def tearDownModule():
-    if GCS is not None:
-        GCS.close()
-    if WORK is not None:
-        shutil.rmtree(WORK, ignore_errors=True)
+    close_all(GCS, WORK)
 
 
 # --------------------------------------------------------------------------
 # helpers
 
-_seq = [0]
-_seq_lock = threading.Lock()
-
-
 def new_bucket(stem):
-    with _seq_lock:
-        _seq[0] += 1
-        name = "%s-%d" % (stem, _seq[0])
+    name = unique_name(stem)
     GCS.create_bucket(name)
     return name
 
@@ -93,56 +82,20 @@ def probe_argv(args, cred):
     return [PROBE, GCS.endpoint] + cred_args + [str(a) for a in args]
 
 
-def probe_env(env):
-    e = dict(os.environ)
-    for k in ("GCS_CONTENT_TYPE", "GCS_CACHE_CONTROL", "GCS_CONTENT_DISPOSITION", "GCS_CONTENT_ENCODING",
-              "GCS_META", "GCS_PART_ORDER", "GCS_MAX_CONNECTIONS", "GCE_METADATA_HOST"):
-        e.pop(k, None)
-    e["ASAN_OPTIONS"] = "detect_leaks=0"
-    e["GCE_METADATA_HOST"] = GCS.state["metadata_host"]
-    e.update(env or {})
-    return e
-
-
-def parse_probe(argv, rc, out, err):
-    """The probe's JSON line; a sanitizer report or a non-zero exit is a failure."""
-    if "Sanitizer" in err or "runtime error:" in err:
-        raise AssertionError("sanitizer report from %s:\n%s" % (argv[4:], err[-6000:]))
-    if rc != 0:
-        raise AssertionError("gcs_probe %s exited %s\nstdout: %s\nstderr: %s"
-                             % (argv[4:], rc, out[-2000:], err[-4000:]))
-    lines = [ln for ln in out.splitlines() if ln.strip()]
-    if not lines:
-        raise AssertionError("gcs_probe %s printed nothing; stderr: %s" % (argv[4:], err[-2000:]))
-    return json.loads(lines[-1])
+def gcs_probe_env(env):
+    return probe_env(dict({"GCE_METADATA_HOST": GCS.state["metadata_host"]}, **(env or {})), clear=GCS_PROBE_VARS)
 
 
 def probe(*args, cred="service_account", env=None, timeout=300):
-    argv = probe_argv(args, cred)
-    cp = subprocess.run(argv, capture_output=True, text=True, env=probe_env(env), timeout=timeout,
-                        stdin=subprocess.DEVNULL)
-    return parse_probe(argv, cp.returncode, cp.stdout, cp.stderr)
+    return run_probe(probe_argv(args, cred), gcs_probe_env(env), timeout=timeout)
 
 
-class BackgroundProbe:
-    def __init__(self, *args, cred="service_account", env=None):
-        self.argv = probe_argv(args, cred)
-        self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                     env=probe_env(env), stdin=subprocess.DEVNULL)
-
-    def result(self, timeout=120):
-        out, err = self.proc.communicate(timeout=timeout)
-        return parse_probe(self.argv, self.proc.returncode, out, err)
+def background_probe(*args, cred="service_account", env=None):
+    return BackgroundProbe(probe_argv(args, cred), gcs_probe_env(env))
 
 
 def write_random(path, size):
-    with open(path, "wb") as f:
-        left = size
-        while left:
-            n = min(left, 8 * MIB)
-            f.write(os.urandom(n))
-            left -= n
-    return path
+    return harness.write_random(path, size, chunk=8 * MIB)
 
 
 def local_hashes(path):
@@ -402,10 +355,10 @@ class Credentials(GcsCase):
 
     def test_401_refreshes_once(self):
         GCS.requests_log(clear=True)
-        bg = BackgroundProbe("stat-loop", self.bucket, "k", 8, 400, cred="service_account")
+        bg = background_probe("stat-loop", self.bucket, "k", 8, 400, cred="service_account")
         time.sleep(1.2)
         GCS.expire_tokens()
-        r = bg.result()
+        r = bg.result(timeout=120)
         self.assertOk(r)
         self.assertEqual(r["succeeded"], 8)
         self.assertEqual(r["token_fetches"], 2, r)

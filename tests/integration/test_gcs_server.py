@@ -39,6 +39,7 @@ if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
 from tests.gcs.gcs_server import GcsTestServer, make_jwt  # noqa: E402
+from tests.integration.harness import rss_kib  # noqa: E402
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -782,14 +783,6 @@ class AuthTest(unittest.TestCase):
 # a large object through the server, with bounded memory
 
 
-def _rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
 class LargeObjectTest(unittest.TestCase):
     SIZE = 1024 * MIB + 12345
     CHUNK = 64 * MIB
@@ -850,7 +843,7 @@ class LargeObjectTest(unittest.TestCase):
         self.assertEqual(total, self.SIZE)
         self.assertEqual(base64.b64encode(got.digest()).decode(), res["md5Hash"])
         self.assertEqual(resp.getheader("X-Goog-Hash").split(",")[0], "crc32c=" + res["crc32c"])
-        rss = _rss_kib(GCS.proc.pid)
+        rss = rss_kib(GCS.proc.pid)
         self.assertLess(rss, 200 * 1024, "server RSS %d KiB after a 1 GiB object" % rss)
         raw("DELETE", object_path(bucket, "large.bin"))
         sys.stderr.write("\n  1 GiB: up %.1fs (%.0f MiB/s), down %.1fs (%.0f MiB/s), server RSS %d MiB ... "

@@ -9,14 +9,12 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 import unittest
 
 import yaml
 
-from tests.integration import rgw_to_rgw
-from tests.integration.archie_process import REPO, http_get
-from tests.integration.minio_events import minio_event
+from tests.integration.harness import (EVENT_SUBJECT, REPO, RgwUser, http_get, publish_event, rgw_to_rgw_buckets,
+                                       rgw_to_rgw_config, wait_until)
 from tests.rig.nats_client import NatsClient
 from tests.rig.rig import Rig, free_port
 
@@ -24,7 +22,6 @@ IMAGE_ARCHIVE = os.environ.get("ARCHIE_IMAGE")
 PODMAN = shutil.which("podman") or "/usr/bin/podman"
 SECRET_MOUNT = "/var/run/secrets/archie"
 CONFIG_MOUNT = "/etc/archie"
-SUBJECT = rgw_to_rgw.SUBJECT
 SRC_BUCKET, DST_BUCKET = "image-source", "image-replica"
 
 store_dir = None
@@ -154,11 +151,11 @@ class ImageReplicationTest(unittest.TestCase):
     def setUpClass(cls):
         cls.rig = Rig(nats=True, ceph=True, num_rgw=2)
         cls.rig.start()
-        rgw_to_rgw.make_buckets(cls.rig, SRC_BUCKET, DST_BUCKET)
+        rgw_to_rgw_buckets(cls.rig, SRC_BUCKET, DST_BUCKET)
         cls.port = free_port()
         cls.config_dir = readable_dir("archie-image-config-")
         write(os.path.join(cls.config_dir, "archie.toml"),
-              rgw_to_rgw.config(cls.rig, cls.port, SRC_BUCKET, DST_BUCKET))
+              rgw_to_rgw_config(cls.rig, cls.port, SRC_BUCKET, DST_BUCKET))
         cls.container = None
 
     @classmethod
@@ -169,14 +166,10 @@ class ImageReplicationTest(unittest.TestCase):
         cls.rig.close()
 
     def wait_for(self, pred, timeout, what):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = pred()
-            if value:
-                return value
-            time.sleep(0.2)
-        logs = podman("logs", self.container, check=False).stderr[-3000:] if self.container else ""
-        self.fail(f"timed out waiting for {what}; container log tail:\n{logs}")
+        def container_log():
+            logs = podman("logs", self.container, check=False).stderr[-3000:] if self.container else ""
+            return f"container log tail:\n{logs}"
+        return wait_until(pred, timeout, what, interval=0.2, context=container_log)
 
     def test_archie_in_the_container_replicates_an_object_and_drains_on_sigterm(self):
         # The image's own CMD (run --config /etc/archie/archie.toml) on a read-only root.
@@ -188,15 +181,13 @@ class ImageReplicationTest(unittest.TestCase):
                       "/ready to answer 200")
 
         body = os.urandom(3 * 1024 * 1024 + 17)
-        status, headers, _ = self.rig.ceph.s3("PUT", f"/{SRC_BUCKET}/in/image.bin", body=body)
-        self.assertEqual(status, 200)
-        etag = headers["etag"].strip('"')
+        etag = RgwUser(self.rig, "archie", 0).put(SRC_BUCKET, "in/image.bin", body)  # asserts 200
         with NatsClient([self.rig.nats.url]) as nc:
-            nc.js_publish(SUBJECT, minio_event("s3:ObjectCreated:Put", SRC_BUCKET, "in/image.bin", size=len(body),
-                                               etag=etag))
+            publish_event(nc, "s3:ObjectCreated:Put", SRC_BUCKET, "in/image.bin", subject=EVENT_SUBJECT,
+                          size=len(body), etag=etag)
 
         def replica():
-            status, _, data = self.rig.ceph.s3("GET", f"/{DST_BUCKET}/in/image.bin", user="other", endpoint_index=1)
+            status, _, data = RgwUser(self.rig, "other", 1).get(DST_BUCKET, "in/image.bin")
             return data if status == 200 else None
 
         self.assertEqual(self.wait_for(replica, 60, "the replica in the destination bucket"), body)

@@ -14,18 +14,15 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 import unittest
 
-from tests.integration.archie_process import REPO, http_get
+from tests.integration.harness import (QUEUE_WORKER, LoggedProcess, archie_config, metric, queue_section,
+                                       wait_until as _wait_until, write_config)
 from tests.rig.nats_client import JetStreamError, NatsClient, NatsError, connect_any
 from tests.rig.rig import NatsCluster, NatsServer
-
-QUEUE_WORKER = os.environ.get("ARCHIE_QUEUE_WORKER", os.path.join(REPO, "build", "tests", "queue_worker"))
 
 
 def note(text):
@@ -35,68 +32,20 @@ def note(text):
 
 
 def wait_until(pred, timeout, what, interval=0.05):
-    deadline = time.monotonic() + timeout
-    last_error = None
-    while True:
-        try:
-            value = pred()
-            if value:
-                return value
-        except (NatsError, OSError) as e:  # servers mid-election answer errors for a while
-            last_error = e
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out after %.1fs waiting for %s (last error: %s)"
-                                 % (timeout, what, last_error))
-        time.sleep(interval)
-
-
-# --------------------------------------------------------------------------- config
-
-def _toml_value(v):
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return repr(v)
-    if isinstance(v, str):
-        return json.dumps(v)
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    raise TypeError("no TOML for %r" % (v,))
-
-
-def to_toml(tables, prefix=""):
-    """Nested dicts -> TOML text ([a] then [a.b] tables)."""
-    out = []
-    for name, table in tables.items():
-        full = prefix + name
-        scalars = {k: v for k, v in table.items() if not isinstance(v, dict)}
-        children = {k: v for k, v in table.items() if isinstance(v, dict)}
-        out.append("[%s]" % full)
-        out.extend("%s = %s" % (k, _toml_value(v)) for k, v in scalars.items())
-        out.append("")
-        if children:
-            out.append(to_toml(children, full + "."))
-    return "\n".join(out)
+    # Servers mid-election answer errors for a while.
+    return _wait_until(pred, timeout, what, interval=interval, retry_on=(NatsError, OSError))
 
 
 def worker_config(urls, stream, subjects, durable="archie", concurrency=4, shutdown_wait="5s",
                   ack_wait="2s", log_level="info", queue=None, stream_extra=None,
                   consumer_extra=None, nak_backoff=None):
-    q = {"ack_mode": "sync", "fetch_expires": "1s"}
-    q.update(queue or {})
-    q["stream"] = {"name": stream, "subjects": list(subjects), "retention": "workqueue"}
-    q["stream"].update(stream_extra or {})
-    q["consumer"] = {"durable": durable, "ack_wait": ack_wait}
-    q["consumer"].update(consumer_extra or {})
-    if nak_backoff:
-        q["nak_backoff"] = dict(nak_backoff)
-    return to_toml({
-        "http": {"address": "127.0.0.1", "port": 0},
-        "log": {"level": log_level},
-        "worker": {"concurrency": concurrency, "shutdown_wait": shutdown_wait},
-        "nats": {"urls": list(urls)},
-        "queue": q,
-    })
+    q = dict({"ack_mode": "sync"}, **(queue or {}))
+    return archie_config(urls, http_port=0, log_level=log_level, concurrency=concurrency,
+                         shutdown_wait=shutdown_wait,
+                         queue=queue_section(subjects, stream=stream, durable=durable, ack_wait=ack_wait,
+                                             nak_backoff=nak_backoff,
+                                             stream_extra=dict({"retention": "workqueue"}, **(stream_extra or {})),
+                                             consumer_extra=consumer_extra, **q))
 
 
 # --------------------------------------------------------------------------- worker process
@@ -117,116 +66,23 @@ def read_record(path):
     return out
 
 
-def parse_metrics(text):
-    """[(name, labels dict, value)] from the Prometheus text format."""
-    out = []
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        m = re.match(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)', line)
-        if not m:
-            continue
-        labels = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(2) or ""))
-        out.append((m.group(1), labels, float(m.group(3))))
-    return out
+class QueueWorker(LoggedProcess):
+    """queue_worker in the background: archie's queue layer with a scripted handler, which
+    appends a Record line to its record file for every message it settles."""
 
-
-def metric(samples, name, **labels):
-    """Sum of the samples of `name` whose labels include `labels`."""
-    return sum(v for n, l, v in samples if n == name and all(l.get(k) == x for k, x in labels.items()))
-
-
-class QueueWorker:
-    """queue_worker in the background; collects its JSON log lines."""
+    log_timeout = 15
+    stop_timeout = 20
 
     def __init__(self, config_text, workdir, tag):
-        self.config_path = os.path.join(workdir, "%s.toml" % tag)
+        self.config_path = write_config(config_text, path=os.path.join(workdir, "%s.toml" % tag))
         self.record_path = os.path.join(workdir, "%s.record" % tag)
-        self.log_path = os.path.join(workdir, "%s.log" % tag)  # kept with ARCHIE_KEEP_RIG=1
-        with open(self.config_path, "w") as f:
-            f.write(config_text)
         self.tag = tag
-        self.started = time.time()
-        self.proc = subprocess.Popen([QUEUE_WORKER, "--config", self.config_path, "--record", self.record_path],
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, text=True)
-        self.lines = []
-        self._lock = threading.Lock()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self):
-        with open(self.log_path, "a") as log:
-            for raw in self.proc.stderr:
-                log.write(raw)
-                log.flush()
-                self._keep(raw)
-
-    def _keep(self, raw):
-        try:
-            entry = json.loads(raw)
-        except ValueError:
-            entry = {"msg": "(not json)", "raw": raw}
-        with self._lock:
-            self.lines.append(entry)
-
-    def logs(self, msg=None, **fields):
-        with self._lock:
-            lines = list(self.lines)
-        if msg is None:
-            return lines
-        return [e for e in lines if e.get("msg") == msg and all(e.get(k) == v for k, v in fields.items())]
-
-    def tail(self, n=25):
-        return "\n".join(json.dumps(e) for e in self.logs()[-n:])
-
-    def wait_for_log(self, msg, timeout=15, **fields):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = self.logs(msg, **fields)
-            if found:
-                return found[0]
-            if self.proc.poll() is not None and not self._reader.is_alive():
-                break
-            time.sleep(0.02)
-        raise AssertionError("worker %s never logged %r %s (rc=%s); last logs:\n%s"
-                             % (self.tag, msg, fields, self.proc.poll(), self.tail()))
-
-    def admin_port(self):
-        return self.wait_for_log("admin server listening")["port"]
-
-    def metrics(self):
-        status, _, body = http_get("http://127.0.0.1:%d/metrics" % self.admin_port(), timeout=5)
-        assert status == 200, status
-        return parse_metrics(body.decode())
+        # The log is kept with ARCHIE_KEEP_RIG=1.
+        super().__init__([QUEUE_WORKER, "--config", self.config_path, "--record", self.record_path],
+                         raw_log_path=os.path.join(workdir, "%s.log" % tag), name="worker " + tag)
 
     def record(self):
         return read_record(self.record_path)
-
-    def signal(self, sig):
-        self.proc.send_signal(sig)
-
-    def kill9(self):
-        self.proc.kill()
-        self.proc.wait()
-        return time.time()
-
-    def wait(self, timeout=30):
-        code = self.proc.wait(timeout=timeout)
-        self._reader.join(timeout=5)
-        return code
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._reader.join(timeout=5)
-        if self.proc.stderr:
-            self.proc.stderr.close()
 
 
 def cmd(action, **kw):

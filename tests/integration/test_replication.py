@@ -6,7 +6,6 @@ local directory. Servers: nats-server, Ceph (mon, osd, two radosgw), the GCS tes
 import hashlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -15,14 +14,13 @@ import time
 import unittest
 import urllib.parse
 
-from tests.integration.archie_process import REPO, ArchieProcess, http_get
-from tests.integration.minio_events import minio_event
+from tests.integration.harness import (REPO, ArchieProcess, archie_config as build_config, close_all, fs_store,
+                                       gcs_store, http_get, minio_event, publish_event, queue_section, rgw_probe,
+                                       rgw_store, route, rss_kib, sha256_file, start_rig, wait_until)
 from tests.gcs.gcs_server import GcsTestServer
 from tests.rig.delay_proxy import DelayProxy
 from tests.rig.nats_client import NatsClient
-from tests.rig.rig import Rig, free_port
 
-S3_PROBE = os.environ.get("ARCHIE_S3_PROBE", os.path.join(REPO, "build", "tests", "s3_probe"))
 FIXTURES = os.path.join(REPO, "tests", "fixtures", "events")
 SUBJECT = "minio.events"
 STREAM = "minio-events"
@@ -38,35 +36,19 @@ workdir = None
 
 def setUpModule():
     global rig, gcs, workdir
-    rig = Rig(nats=True, ceph=True)
-    rig.start()
+    rig = start_rig([(SRC_BUCKET, "archie", 0), (COPY_BUCKET, "archie", 0), (DST_BUCKET, "other", 1)])
     workdir = tempfile.mkdtemp(prefix="archie-e2e-")
     gcs = GcsTestServer()
     gcs.start()
     gcs.create_bucket(GCS_BUCKET)
-    rig.ceph.make_bucket(SRC_BUCKET, user="archie", endpoint_index=0)
-    rig.ceph.make_bucket(COPY_BUCKET, user="archie", endpoint_index=0)
-    rig.ceph.make_bucket(DST_BUCKET, user="other", endpoint_index=1)
 
 
 def tearDownModule():
-    if gcs:
-        gcs.stop()
-    if rig:
-        rig.stop()
-    if workdir:
-        shutil.rmtree(workdir, ignore_errors=True)
+    close_all(gcs, rig, workdir)
 
 
-def probe(user, index, *args, check=True):
-    access, secret = rig.ceph.users[user]
-    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0")
-    out = subprocess.run([S3_PROBE, rig.ceph.endpoints[index], access, secret, *args], capture_output=True,
-                         text=True, env=env, timeout=600)
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    if check and not result.get("ok"):
-        raise AssertionError(f"s3_probe {args}: {result}")
-    return result
+def probe(user, index, *args, check=True, env=None):
+    return rgw_probe(rig, user, index, *args, check=check, env=env)
 
 
 def gcs_object(key):
@@ -81,14 +63,6 @@ def gcs_metadata(key):
     return json.loads(body) if status == 200 else {}
 
 
-def sha256_file(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def make_file(size, seed):
     path = os.path.join(workdir, f"src-{seed}-{size}")
     with open(path, "wb") as f:
@@ -100,71 +74,19 @@ def make_file(size, seed):
     return path
 
 
-def archie_config(fs_root, concurrency=8, budget_mib=64, extra="", dst_endpoint=None, shutdown_wait="5s"):
-    a_key, a_secret = rig.ceph.users["archie"]
-    o_key, o_secret = rig.ceph.users["other"]
-    return f"""
-[log]
-level = "debug"
-[http]
-address = "127.0.0.1"
-port = {free_port()}
-[worker]
-concurrency = {concurrency}
-shutdown_wait = "{shutdown_wait}"
-[nats]
-urls = ["{rig.nats.url}"]
-[queue]
-dead_letter_subject = "{DLQ_SUBJECT}"
-fetch_expires = "1s"
-[queue.stream]
-name = "{STREAM}"
-subjects = ["{SUBJECT}"]
-[queue.consumer]
-ack_wait = "10s"
-[queue.nak_backoff]
-base = "200ms"
-ceiling = "2s"
-[replication]
-part_size_mib = 5
-buffer_budget_mib = {budget_mib}
-max_retries = 3
-[stores.src]
-type = "s3"
-endpoint = "{rig.ceph.endpoints[0]}"
-access_key_id = "{a_key}"
-secret_access_key = "{a_secret}"
-[stores.dst]
-type = "s3"
-endpoint = "{dst_endpoint or rig.ceph.endpoints[1]}"
-access_key_id = "{o_key}"
-secret_access_key_env = "ARCHIE_TEST_DST_SECRET"
-[stores.local]
-type = "fs"
-root = "{fs_root}"
-[stores.gcs]
-type = "gcs"
-endpoint = "{gcs.endpoint}"
-credentials = "service_account"
-service_account_file = "{gcs.sa_key_path}"
-[[route]]
-source = {{ store = "src", bucket = "{SRC_BUCKET}" }}
-exclude_copy = ["^tmp/"]
-exclude_remove = ["^keep/"]
-[[route.destinations]]
-store = "dst"
-bucket = "{DST_BUCKET}"
-[[route.destinations]]
-store = "src"
-bucket = "{COPY_BUCKET}"
-[[route.destinations]]
-store = "local"
-bucket = "{FS_BUCKET}"
-[[route.destinations]]
-store = "gcs"
-bucket = "{GCS_BUCKET}"
-{extra}
-"""
+def archie_config(fs_root, concurrency=8, budget_mib=64, dst_endpoint=None, shutdown_wait="5s"):
+    return build_config(
+        [rig.nats.url], log_level="debug", concurrency=concurrency, shutdown_wait=shutdown_wait,
+        queue=queue_section([SUBJECT], stream=STREAM, dead_letter_subject=DLQ_SUBJECT, ack_wait="10s",
+                            nak_backoff={"base": "200ms", "ceiling": "2s"}),
+        replication={"part_size_mib": 5, "buffer_budget_mib": budget_mib, "max_retries": 3},
+        stores={"src": rgw_store(rig, "archie", 0),
+                "dst": rgw_store(rig, "other", 1, endpoint=dst_endpoint, secret_env="ARCHIE_TEST_DST_SECRET"),
+                "local": fs_store(fs_root),
+                "gcs": gcs_store(gcs)},
+        routes=[route("src", SRC_BUCKET, [("dst", DST_BUCKET), ("src", COPY_BUCKET), ("local", FS_BUCKET),
+                                          ("gcs", GCS_BUCKET)],
+                      exclude_copy=["^tmp/"], exclude_remove=["^keep/"])])
 
 
 class ReplicationTest(unittest.TestCase):
@@ -184,25 +106,23 @@ class ReplicationTest(unittest.TestCase):
 
     def put_source(self, key, size, seed, content_type="application/x-test", meta="origin=e2e"):
         path = make_file(size, seed)
-        env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0", S3_CONTENT_TYPE=content_type, S3_META=meta)
-        access, secret = rig.ceph.users["archie"]
         op = ["mput", SRC_BUCKET, key, path, "5"] if size > 5 * MiB else ["put", SRC_BUCKET, key, path]
-        out = subprocess.run([S3_PROBE, rig.ceph.endpoints[0], access, secret, *op], capture_output=True, text=True,
-                             env=env, timeout=600)
-        result = json.loads(out.stdout.strip().splitlines()[-1])
+        result = probe("archie", 0, *op, check=False, env={"S3_CONTENT_TYPE": content_type, "S3_META": meta})
         self.assertTrue(result["ok"], result)
         return path, result["etag"]
 
+    def replicate(self, key, size, seed, **kw):
+        """put_source, its ObjectCreated:Put event, and "replicated" logged; the source ETag."""
+        _, etag = self.put_source(key, size, seed, **kw)
+        self.publish("s3:ObjectCreated:Put", key, size=size, etag=etag)
+        self.archie.wait_for_log("replicated", key=key, timeout=60)
+        return etag
+
     def publish(self, event_name, key, size=None, etag=None, **kw):
-        self.nats.js_publish(SUBJECT, minio_event(event_name, SRC_BUCKET, key, size=size, etag=etag, **kw))
+        publish_event(self.nats, event_name, SRC_BUCKET, key, subject=SUBJECT, size=size, etag=etag, **kw)
 
     def wait_for(self, pred, timeout, what):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if pred():
-                return
-            time.sleep(0.2)
-        self.fail(f"timed out waiting for {what}; last logs: {self.archie.logs()[-8:]}")
+        wait_until(pred, timeout, what, interval=0.2, context=lambda: f"last logs: {self.archie.logs()[-8:]}")
 
     def fetch_replica(self, user, index, bucket, key):
         out = os.path.join(workdir, "replica-" + hashlib.md5((bucket + key).encode()).hexdigest())
@@ -245,9 +165,7 @@ class ReplicationTest(unittest.TestCase):
         # again on a first delivery (cheaper than a HEAD per destination per event).
         key = "idempotent.bin"
         size = 5 * MiB + 17  # the suite runs with part_size_mib = 5
-        _, etag = self.put_source(key, size, seed=42)
-        self.publish("s3:ObjectCreated:Put", key, size=size, etag=etag)
-        self.archie.wait_for_log("replicated", key=key, timeout=60)
+        etag = self.replicate(key, size, seed=42)
         self.publish("s3:ObjectCreated:Put", key, size=size, etag=etag)
         self.archie.wait_for_log("already replicated", key=key, timeout=60)
 
@@ -266,9 +184,7 @@ class ReplicationTest(unittest.TestCase):
 
     def test_a_delete_propagates_to_every_destination(self):
         key = "to-delete.txt"
-        _, etag = self.put_source(key, 2000, seed=7)
-        self.publish("s3:ObjectCreated:Put", key, size=2000, etag=etag)
-        self.archie.wait_for_log("replicated", key=key, timeout=60)
+        self.replicate(key, 2000, seed=7)
         probe("archie", 0, "delete", SRC_BUCKET, key)
         self.publish("s3:ObjectRemoved:Delete", key)
         self.archie.wait_for_log("removed", key=key, timeout=60)
@@ -281,9 +197,7 @@ class ReplicationTest(unittest.TestCase):
         # Chained replication (A -> B -> C) or a bucket restored from an archie replica: the
         # source already carries archie's marker. It must be replaced, not sent twice.
         key = "chained/replica-of-a-replica.txt"
-        _, etag = self.put_source(key, 700, seed=13, meta="origin=e2e;archie-source-etag=0123456789abcdef")
-        self.publish("s3:ObjectCreated:Put", key, size=700, etag=etag)
-        self.archie.wait_for_log("replicated", key=key, timeout=60)
+        etag = self.replicate(key, 700, seed=13, meta="origin=e2e;archie-source-etag=0123456789abcdef")
         head = probe("other", 1, "head", DST_BUCKET, key)
         self.assertEqual(head["metadata"].get("archie-source-etag"), etag)
         self.assertEqual(head["metadata"].get("origin"), "e2e")
@@ -295,8 +209,8 @@ class ReplicationTest(unittest.TestCase):
         path, etag = self.put_source(key, 300, seed=14)
         before = len(self.dead_letters())
         self.publish("s3:ObjectCreated:Put", key, size=300, etag=etag)
-        self.wait_for(lambda: any(l.get("msg") == "event not done" and l.get("key") == key and l.get("outcome") == "term"
-                                  for l in self.archie.logs()), 60, "term for the fs destination alone")
+        self.wait_for(lambda: self.archie.logged("event not done", key=key, outcome="term"), 60,
+                      "term for the fs destination alone")
         self.assertEqual(sha256_file(self.fetch_replica("other", 1, DST_BUCKET, key)), sha256_file(path))
         self.assertEqual(hashlib.sha256(gcs_object(key)).hexdigest(), sha256_file(path))
         self.wait_for(lambda: len(self.dead_letters()) > before, 30, "the dead letter")
@@ -306,9 +220,7 @@ class ReplicationTest(unittest.TestCase):
 
     def test_lifecycle_expiry_deletes_are_not_propagated(self):
         key = "expiring.log"
-        _, etag = self.put_source(key, 300, seed=8)
-        self.publish("s3:ObjectCreated:Put", key, size=300, etag=etag)
-        self.archie.wait_for_log("replicated", key=key, timeout=60)
+        self.replicate(key, 300, seed=8)
         probe("archie", 0, "delete", SRC_BUCKET, key)
         self.publish("s3:ObjectRemoved:Delete", key, user_agent="Internal: [ILM-Expiry]", host="minio-0:9000")
         self.archie.wait_for_log("event skipped", key=key, code="lifecycle_skipped", timeout=60)
@@ -317,9 +229,7 @@ class ReplicationTest(unittest.TestCase):
 
     def test_a_stale_delete_is_not_propagated(self):
         key = "recreated.txt"
-        _, etag = self.put_source(key, 500, seed=9)
-        self.publish("s3:ObjectCreated:Put", key, size=500, etag=etag)
-        self.archie.wait_for_log("replicated", key=key, timeout=60)
+        self.replicate(key, 500, seed=9)
         self.publish("s3:ObjectRemoved:Delete", key)  # the key still exists at the source
         self.archie.wait_for_log("stale delete not propagated: the key exists again at the source", key=key, timeout=60)
         self.assertTrue(probe("other", 1, "head", DST_BUCKET, key, check=False)["ok"])
@@ -330,9 +240,7 @@ class ReplicationTest(unittest.TestCase):
         self.publish("s3:ObjectCreated:Put", key, size=100, etag=etag)
         self.archie.wait_for_log("event skipped", key=key, code="excluded", timeout=60)
         marker = "marker-after-excluded.txt"
-        _, metag = self.put_source(marker, 100, seed=11)
-        self.publish("s3:ObjectCreated:Put", marker, size=100, etag=metag)
-        self.archie.wait_for_log("replicated", key=marker, timeout=60)
+        self.replicate(marker, 100, seed=11)
         time.sleep(1)
         self.assertEqual(probe("other", 1, "head", DST_BUCKET, key, check=False)["kind"], "not_found")
         self.assertFalse(os.path.exists(os.path.join(self.fs_root, FS_BUCKET, key)))
@@ -400,9 +308,9 @@ class ReplicationTest(unittest.TestCase):
         key = "never-existed.bin"
         before = len(self.dead_letters())
         self.publish("s3:ObjectCreated:Put", key, size=10, etag="0123")
-        self.wait_for(lambda: any(l.get("msg") == "event skipped" and l.get("key") == key and l.get("code") == "superseded"
-                                  for l in self.archie.logs()), 60, "superseded after max_retries")
-        attempts = [l for l in self.archie.logs() if l.get("msg") == "event not done" and l.get("key") == key]
+        self.wait_for(lambda: self.archie.logged("event skipped", key=key, code="superseded"), 60,
+                      "superseded after max_retries")
+        attempts = self.archie.logs("event not done", key=key)
         self.assertEqual([l["outcome"] for l in attempts], ["nak", "nak"])
         self.assertEqual([l["deliveries"] for l in attempts], [1, 2])
         time.sleep(0.5)
@@ -411,14 +319,6 @@ class ReplicationTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 class LargeObjectTest(unittest.TestCase):
@@ -441,11 +341,16 @@ class LargeObjectTest(unittest.TestCase):
         a.wait_for_log("consuming", timeout=60)
         return a
 
+    def wait_for_upload(self, key, what):
+        """Until the destination shows a multipart upload of key."""
+        wait_until(lambda: any(u["key"] == key for u in probe("other", 1, "uploads", DST_BUCKET)["uploads"]), 120,
+                   what)
+
     def put_big(self, key, size, seed):
         path = make_file(size, seed)
         out = probe("archie", 0, "mput", SRC_BUCKET, key, path, "16")
-        self.nats.js_publish(SUBJECT, minio_event("s3:ObjectCreated:CompleteMultipartUpload", SRC_BUCKET, key,
-                                                  size=size, etag=out["etag"]))
+        publish_event(self.nats, "s3:ObjectCreated:CompleteMultipartUpload", SRC_BUCKET, key, subject=SUBJECT,
+                      size=size, etag=out["etag"])
         return path
 
     def test_kill_9_mid_copy_then_restart_delivers_the_object_intact_with_no_orphan_upload(self):
@@ -453,14 +358,7 @@ class LargeObjectTest(unittest.TestCase):
         first = self.start_archie()  # provisions the stream the event goes to
         path = self.put_big(key, 300 * MiB, seed=300)
         # Wait until the copy is under way: parts are being uploaded to the destination.
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            uploads = probe("other", 1, "uploads", DST_BUCKET)["uploads"]
-            if any(u["key"] == key for u in uploads):
-                break
-            time.sleep(0.05)
-        else:
-            self.fail("the copy never started")
+        self.wait_for_upload(key, "the copy never started")
         time.sleep(0.5)
         first.proc.kill()  # SIGKILL: no drain, no abort
         first.wait()
@@ -488,13 +386,7 @@ class LargeObjectTest(unittest.TestCase):
                                     dst_endpoint=slow.endpoint, shutdown_wait="1s")
         archie = self.start_archie()
         self.put_big(key, 120 * MiB, seed=120)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:  # the multipart upload at the slow destination is open
-            if any(u["key"] == key for u in probe("other", 1, "uploads", DST_BUCKET)["uploads"]):
-                break
-            time.sleep(0.05)
-        else:
-            self.fail("the copy never started")
+        self.wait_for_upload(key, "the copy never started")  # the multipart upload at the slow destination is open
         time.sleep(1)
         archie.proc.send_signal(signal.SIGTERM)
         code = archie.wait(timeout=120)
@@ -521,7 +413,7 @@ class LargeObjectTest(unittest.TestCase):
         path = self.put_big(key, size, seed=2048)
         os.unlink(path)  # 2 GiB less on disk; the source copy is in RGW
         peak = baseline
-        while not any(l.get("msg") == "replicated" and l.get("key") == key for l in archie.logs()):
+        while not archie.logged("replicated", key=key):
             if archie.proc.poll() is not None:
                 self.fail(f"archie exited: {archie.logs()[-5:]}")
             peak = max(peak, rss_kib(archie.proc.pid))

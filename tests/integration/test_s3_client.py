@@ -38,9 +38,10 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__fi
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
-from tests.rig.rig import Rig  # noqa: E402
+from tests.integration.harness import (S3_PROBE as PROBE, BackgroundProbe, close_all, parse_probe,  # noqa: E402
+                                       probe_env, require_built, run_probe, s3_probe_argv, sha256_file,
+                                       start_rig, unique_name, wait_until, write_random)
 
-PROBE = os.environ.get("ARCHIE_S3_PROBE") or os.path.join(REPO_ROOT, "build", "tests", "s3_probe")
 MIB = 1 << 20
 
 RIG = None
@@ -50,37 +51,21 @@ WORK = None
 
 def setUpModule():
     global RIG, CEPH, WORK
-    if not os.access(PROBE, os.X_OK):
-        raise unittest.SkipTest("s3_probe not built at %s (set ARCHIE_S3_PROBE)" % PROBE)
-    WORK = tempfile.mkdtemp(prefix="archie-s3-client-")
-    RIG = Rig(nats=False, ceph=True)
-    try:
-        RIG.start()
-    except BaseException:
-        RIG.close()
-        shutil.rmtree(WORK, ignore_errors=True)
-        raise
+    require_built(PROBE, "ARCHIE_S3_PROBE")
+    RIG = start_rig(nats=False, ceph=True)
     CEPH = RIG.ceph
+    WORK = tempfile.mkdtemp(prefix="archie-s3-client-")
 
 
 def tearDownModule():
-    if RIG is not None:
-        RIG.close()
-    if WORK is not None:
-        shutil.rmtree(WORK, ignore_errors=True)
+    close_all(RIG, WORK)
 
 
 # --------------------------------------------------------------------------
 # helpers
 
-_bucket_seq = [0]
-_bucket_lock = threading.Lock()
-
-
 def new_bucket(stem):
-    with _bucket_lock:
-        _bucket_seq[0] += 1
-        name = "%s-%d" % (stem, _bucket_seq[0])
+    name = unique_name(stem)
     r = probe("mkbucket", name)
     if not r["ok"]:
         raise AssertionError("mkbucket %s: %s" % (name, r))
@@ -91,79 +76,16 @@ def probe_argv(args, endpoint, user, secret):
     """endpoint: an index into the rig's endpoints, or a URL."""
     ak, sk = CEPH.users[user]
     url = endpoint if isinstance(endpoint, str) else CEPH.endpoints[endpoint]
-    return [PROBE, url, ak, sk if secret is None else secret] + [str(a) for a in args]
-
-
-def probe_env(env):
-    e = dict(os.environ)
-    for k in ("S3_CONTENT_TYPE", "S3_CACHE_CONTROL", "S3_META", "S3_PAYLOAD_SIGNING",
-              "S3_MAX_CONNECTIONS", "S3_REGION", "S3_CONNECT_TIMEOUT_MS"):
-        e.pop(k, None)
-    e["ASAN_OPTIONS"] = "detect_leaks=0"
-    e.update(env or {})
-    return e
-
-
-def parse_probe(argv, rc, out, err):
-    """The probe's JSON line; a sanitizer report or a non-zero exit is a failure."""
-    if "Sanitizer" in err or "runtime error:" in err:
-        raise AssertionError("sanitizer report from %s:\n%s" % (argv[4:], err[-6000:]))
-    if rc != 0:
-        raise AssertionError("s3_probe %s exited %s\nstdout: %s\nstderr: %s"
-                             % (argv[4:], rc, out[-2000:], err[-4000:]))
-    lines = [ln for ln in out.splitlines() if ln.strip()]
-    if not lines:
-        raise AssertionError("s3_probe %s printed nothing; stderr: %s" % (argv[4:], err[-2000:]))
-    return json.loads(lines[-1])
+    return s3_probe_argv(url, ak, sk if secret is None else secret, *args)
 
 
 def probe(*args, env=None, endpoint=0, user="archie", secret=None, timeout=300):
-    argv = probe_argv(args, endpoint, user, secret)
-    cp = subprocess.run(argv, capture_output=True, text=True, env=probe_env(env), timeout=timeout,
-                        stdin=subprocess.DEVNULL)
-    return parse_probe(argv, cp.returncode, cp.stdout, cp.stderr)
+    return run_probe(probe_argv(args, endpoint, user, secret), probe_env(env), timeout=timeout)
 
 
-class BackgroundProbe:
+def background_probe(*args, env=None, endpoint=0):
     """One probe run in the background (for fault injection while it runs)."""
-
-    def __init__(self, *args, env=None, endpoint=0):
-        self.argv = probe_argv(args, endpoint, "archie", None)
-        self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True, env=probe_env(env), stdin=subprocess.DEVNULL)
-
-    def running(self):
-        return self.proc.poll() is None
-
-    def result(self, timeout=300):
-        out, err = self.proc.communicate(timeout=timeout)
-        return parse_probe(self.argv, self.proc.returncode, out, err)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.communicate()
-
-
-def write_random(path, size):
-    with open(path, "wb") as f:
-        left = size
-        while left:
-            n = min(left, 16 * MIB)
-            f.write(os.urandom(n))
-            left -= n
-    return path
-
-
-def sha256_file(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while True:
-            b = f.read(4 * MIB)
-            if not b:
-                break
-            h.update(b)
-    return h.hexdigest()
+    return BackgroundProbe(probe_argv(args, endpoint, "archie", None), probe_env(env))
 
 
 def aws_json(args, endpoint=0, timeout=600):
@@ -185,15 +107,6 @@ def aws_list_keys(bucket):
         token = page.get("NextContinuationToken")
         if not token:
             return keys
-
-
-def wait_until(pred, timeout, interval=0.01):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(interval)
-    return False
 
 
 class FaultProxy:
@@ -664,8 +577,7 @@ class ErrorTest(unittest.TestCase):
     def test_unknown_access_key_is_a_permission_error(self):
         argv = probe_argv(["list", self.bucket, ""], 0, "archie", None)
         argv[2] = "NOSUCHACCESSKEY00000"
-        cp = subprocess.run(argv, capture_output=True, text=True, env=probe_env(None), timeout=60)
-        r = parse_probe(argv, cp.returncode, cp.stdout, cp.stderr)
+        r = run_probe(argv, probe_env(), timeout=60)
         self.assertFalse(r["ok"])
         self.assertEqual((r["kind"], r["status"], r["code"]), ("permission", 403, "InvalidAccessKeyId"), r)
 
@@ -736,7 +648,7 @@ class ServerKilledTest(unittest.TestCase):
         self.assertTrue(probe("mput", self.bucket, "big", src, 16)["ok"])
         os.unlink(src)
         dest = os.path.join(self.dir, "big.dl")
-        bg = BackgroundProbe("get", self.bucket, "big", dest, 64, endpoint=self.VICTIM)
+        bg = background_probe("get", self.bucket, "big", dest, 64, endpoint=self.VICTIM)
         try:
             # The output file appears after the HEAD; its blocks fill as the ranged GETs land.
             def receiving():
@@ -744,7 +656,7 @@ class ServerKilledTest(unittest.TestCase):
                     return os.stat(dest).st_blocks * 512 >= 24 * MIB
                 except FileNotFoundError:
                     return False
-            self.assertTrue(wait_until(receiving, 60), "download never started")
+            wait_until(receiving, 60, "the download to start", interval=0.01)
             self.assertTrue(bg.running(), "download finished before the kill; make it bigger")
             CEPH.kill_rgw(self.VICTIM)
             r = bg.result(timeout=120)
@@ -766,12 +678,12 @@ class ServerKilledTest(unittest.TestCase):
         # must hold: the failure is reported (retryable), no object appears, and the leaked
         # upload is only this one, visible to `uploads` so a janitor can abort it.
         src = write_random(os.path.join(self.dir, "up"), 400 * MIB)
-        bg = BackgroundProbe("mput", self.bucket, "cut/upload", src, 8, endpoint=self.VICTIM)
+        bg = background_probe("mput", self.bucket, "cut/upload", src, 8, endpoint=self.VICTIM)
         try:
             def upload_open():
                 r = probe("uploads", self.bucket)
                 return r["ok"] and r["uploads"]
-            self.assertTrue(wait_until(upload_open, 60, 0.05), "upload never created")
+            wait_until(upload_open, 60, "the upload to be created")
             time.sleep(0.5)  # some parts in, most still to go
             self.assertTrue(bg.running(), "upload finished before the kill; make it bigger")
             CEPH.kill_rgw(self.VICTIM)
@@ -935,10 +847,11 @@ class FaultInjectionTest(unittest.TestCase):
         release = threading.Event()
         self.proxy.hold(r"^GET %s HTTP" % re.escape(self.path("replaced")), release, times=1000)
         dest = os.path.join(self.dir, "replaced.dl")
-        bg = BackgroundProbe("get", self.bucket, "replaced", dest, 4, endpoint=self.proxy.endpoint)
+        bg = background_probe("get", self.bucket, "replaced", dest, 4, endpoint=self.proxy.endpoint)
         try:
             # HEAD went through (ETag of version 1); the ranged GETs wait in the proxy.
-            self.assertTrue(wait_until(lambda: self.proxy.requests_matching(r"^GET "), 30))
+            wait_until(lambda: self.proxy.requests_matching(r"^GET "), 30, "the ranged GETs to reach the proxy",
+                       interval=0.01)
             small = write_random(os.path.join(self.dir, "v2"), 3000)
             self.assertTrue(probe("put", self.bucket, "replaced", small)["ok"])
             release.set()

@@ -4,25 +4,15 @@ import json
 import re
 import os
 import signal
-import time
 import unittest
 
-from tests.integration.archie_process import ArchieProcess, http_get, run_cli, write_config
+from tests.integration.harness import ArchieProcess, archie_config, http_get, run_cli, write_config
 from tests.rig.rig import free_port
 
 
-def service_config(port, extra=""):
+def service_config(port):
     # nats points at a closed port: these tests are about the process, not the queue.
-    return f"""
-[nats]
-urls = ["nats://127.0.0.1:{free_port()}"]
-[http]
-address = "127.0.0.1"
-port = {port}
-[worker]
-shutdown_wait = "5s"
-{extra}
-"""
+    return archie_config([f"nats://127.0.0.1:{free_port()}"], http_port=port, shutdown_wait="5s")
 
 
 class CommandLineTest(unittest.TestCase):

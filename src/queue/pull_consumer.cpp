@@ -30,7 +30,7 @@ using namespace asio::experimental::awaitable_operators;
 using std::chrono::milliseconds;
 using std::chrono::steady_clock;
 
-struct pull_consumer::impl {
+struct pull_consumer::impl : std::enable_shared_from_this<impl> {
   using channel_t = asio::experimental::concurrent_channel<void(boost::system::error_code, std::shared_ptr<queue_message>)>;
 
   asio::any_io_executor io;
@@ -141,7 +141,7 @@ struct pull_consumer::impl {
       fits = window.message_arrived(now);
       requests_done = window.outstanding() == 0;
     }
-    if (stopping && requests_done) asio::post(io, [this] { requests_over.cancel(); });
+    if (stopping && requests_done) end_request_wait();
     auto msg = std::make_shared<queue_message>(raw);  // owns raw from here
     m.fetched.Increment();
     m.latency.Observe(std::chrono::duration<double>(std::chrono::system_clock::now() - msg->delivery().published).count());
@@ -181,7 +181,14 @@ struct pull_consumer::impl {
       log::warn("pull request ended by the server",
                 {{"status", std::string(status)}, {"description", description ? description : ""}});
     }
-    if (stopping && window.outstanding() == 0) asio::post(io, [this] { requests_over.cancel(); });
+    if (stopping && window.outstanding() == 0) end_request_wait();
+  }
+
+  // Drain waits for the last open request to end; any thread may say it has.
+  void end_request_wait() {
+    asio::post(io, [weak = weak_from_this()] {
+      if (auto self = weak.lock()) self->requests_over.cancel();
+    });
   }
 
   // Opens requests for the free slots nobody has asked for yet. Any thread; never blocks.

@@ -6,6 +6,7 @@
 #include "async/exponential_backoff.hpp"
 #include "store/checksum.hpp"
 #include "store/request_metrics.hpp"
+#include "store/s3/credentials/credential_provider.hpp"
 #include "store/s3/s3_response.hpp"
 #include "store/s3/sigv4.hpp"
 #include "store/s3/xml_reader.hpp"
@@ -47,6 +48,13 @@ error_kind classify(int status, std::string_view code) {
       code == "InvalidAccessKeyId")
     return error_kind::permission;
   return error_kind::permanent;
+}
+
+// The server no longer accepts the credentials themselves (rather than the request): fresh
+// ones may succeed, so the request is signed again once with them.
+bool credentials_refused(const store_error& e) {
+  return e.code == "ExpiredToken" || e.code == "InvalidAccessKeyId" || e.code == "InvalidToken" ||
+         e.code == "TokenRefreshRequired";
 }
 
 void add_metadata_headers(http::header_list& h, const object_info& meta) {
@@ -136,12 +144,13 @@ struct s3_client::impl {
   config::s3_store_config cfg;
   http::endpoint ep;
   http::client client;
-  credentials creds;
+  credential_provider credentials_source;
   bool sign_payload;
   std::mt19937_64 rng{std::random_device{}()};
 
   // The signing key changes once a day; deriving it costs four HMACs per request otherwise.
   std::string key_date;
+  std::string key_secret;  // the secret cached_key was derived from (credentials rotate)
   signing_key cached_key{};
 
   impl(asio::any_io_executor ex, std::string name, const config::s3_store_config& c)
@@ -152,7 +161,7 @@ struct s3_client::impl {
         client(ex, ep,
                http::client_options{static_cast<std::size_t>(c.max_connections), c.connect_timeout, c.request_timeout,
                                     std::chrono::milliseconds(20000), c.ca_file, c.verify_tls}),
-        creds{c.access_key_id.reveal(), c.secret_access_key.reveal(), c.session_token.reveal()},
+        credentials_source(ex, store, c),
         sign_payload(c.payload_signing == config::payload_signing_mode::signed_payload ||
                      (c.payload_signing == config::payload_signing_mode::automatic && !ep.tls)) {}
 
@@ -162,6 +171,15 @@ struct s3_client::impl {
                        std::move(request_id)};
   }
 
+  // A credentials failure, told as a failure of the call that needed them.
+  store_error with_call_context(const call& c, store_error e) {
+    e.store = store;
+    e.bucket = c.bucket;
+    e.key = c.key;
+    e.message = std::string(c.operation) + ": " + e.message;
+    return e;
+  }
+
   store_error error_from_response(const call& c, const http::response& r) {
     auto e = parse_error(r);
     std::string code = std::move(e.code), message = std::move(e.message), request_id = std::move(e.request_id);
@@ -169,7 +187,8 @@ struct s3_client::impl {
     return make_error(c, classify(r.status, code), r.status, std::move(code), std::move(message), std::move(request_id));
   }
 
-  signing_result sign(const call& c, http::header_list& headers, const std::string& path, const std::string& host) {
+  signing_result sign(const call& c, http::header_list& headers, const std::string& path, const std::string& host,
+                      const credentials& creds) {
     request_to_sign req;
     req.method = c.method;
     req.path = path;
@@ -189,9 +208,10 @@ struct s3_client::impl {
     gmtime_r(&t, &tm);
     char date[40];
     std::snprintf(date, sizeof date, "%04d%02d%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
-    if (key_date != date) {
+    if (key_date != date || key_secret != creds.secret_access_key) {
       cached_key = derive_signing_key(creds.secret_access_key, date, cfg.region, "s3");
       key_date = date;
+      key_secret = creds.secret_access_key;
     }
     return sign_v4(req, creds, cached_key, cfg.region, "s3", now);
   }
@@ -212,9 +232,12 @@ struct s3_client::impl {
     if (!c.query.empty()) target += "?" + canonical_query_string(c.query);
 
     async::exponential_backoff backoff(executor, config::backoff_config{200ms, 2.0, 5000ms, 0.3});
+    bool refreshed_credentials = false;
     for (int attempt = 1;; ++attempt) {
+      auto creds = co_await credentials_source.get();
+      if (!creds) co_return with_call_context(c, creds.error());
       http::header_list headers = c.headers;
-      auto signed_req = sign(c, headers, path, host);
+      auto signed_req = sign(c, headers, path, host, creds.value());
       for (auto& h : signed_req.headers_to_add) headers.push_back(std::move(h));
       headers.emplace_back("host", host);
       http::request req{c.method, target, std::move(headers), c.body};
@@ -237,6 +260,14 @@ struct s3_client::impl {
         if (r.status >= 200 && r.status < 300 && !error_in_200) co_return std::move(r);
         err = error_from_response(c, r);
         if (error_in_200) err->kind = error_kind::retryable;
+      }
+      // A refusal of the credentials means the request was not carried out: re-sending it once
+      // with fresh ones is safe even when it is not idempotent.
+      if (!refreshed_credentials && credentials_refused(*err) && credentials_source.invalidate(creds.value())) {
+        refreshed_credentials = true;
+        log::info("S3 credentials refused; fetching fresh ones and retrying once",
+                  {{"store", store}, {"operation", c.operation}, {"code", err->code}});
+        continue;
       }
       if (!err->retryable() || !c.idempotent || attempt >= max_attempts) co_return *err;
       log::debug("retrying S3 request", {{"store", store}, {"operation", c.operation}, {"attempt", attempt},

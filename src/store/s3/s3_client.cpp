@@ -57,6 +57,9 @@ bool credentials_refused(const store_error& e) {
          e.code == "TokenRefreshRequired";
 }
 
+// A 403 without an error document (HEAD answers have no body) may be the same refusal.
+bool maybe_credentials_refused(const store_error& e) { return e.http_status == 403 && e.code == "HTTP403"; }
+
 void add_metadata_headers(http::header_list& h, const object_info& meta) {
   if (!meta.content_type.empty()) h.emplace_back("content-type", meta.content_type);
   if (!meta.content_encoding.empty()) h.emplace_back("content-encoding", meta.content_encoding);
@@ -263,7 +266,9 @@ struct s3_client::impl {
       }
       // A refusal of the credentials means the request was not carried out: re-sending it once
       // with fresh ones is safe even when it is not idempotent.
-      if (!refreshed_credentials && credentials_refused(*err) && credentials_source.invalidate(creds.value())) {
+      bool refused = credentials_refused(*err);
+      if (!refreshed_credentials && (refused || maybe_credentials_refused(*err)) &&
+          credentials_source.invalidate(creds.value(), refused)) {
         refreshed_credentials = true;
         log::info("S3 credentials refused; fetching fresh ones and retrying once",
                   {{"store", store}, {"operation", c.operation}, {"code", err->code}});

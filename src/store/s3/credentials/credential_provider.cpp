@@ -33,6 +33,7 @@ constexpr auto file_recheck = 2s;  // how often file-backed keys look at their f
 constexpr const char* imds_default_endpoint = "http://169.254.169.254";
 constexpr const char* container_host = "http://169.254.170.2";  // ECS, for a relative URI
 constexpr const char* imds_token_ttl = "21600";
+constexpr auto uncertain_invalidation_interval = 10s;
 
 std::string env(const char* name) {
   const char* v = std::getenv(name);
@@ -164,6 +165,7 @@ struct credential_provider::impl {
   std::mt19937_64 rng{std::random_device{}()};
 
   std::map<std::string, std::unique_ptr<http::client>> clients;
+  std::chrono::steady_clock::time_point last_guess{};  // last invalidate(certain = false) honoured
 
   impl(asio::any_io_executor ex, std::string name, const config::s3_store_config& c)
       : executor(ex),
@@ -471,9 +473,14 @@ credential_provider::~credential_provider() = default;
 
 asio::awaitable<result<credentials>> credential_provider::get() { return impl_->get(); }
 
-bool credential_provider::invalidate(const credentials& refused) {
+bool credential_provider::invalidate(const credentials& refused, bool certain) {
   auto& i = *impl_;
   if (i.mode == config::s3_credentials::static_keys && !i.files_watched()) return false;
+  if (!certain) {
+    auto now = std::chrono::steady_clock::now();
+    if (now - i.last_guess < uncertain_invalidation_interval) return false;
+    i.last_guess = now;
+  }
   if (i.have && i.cached.keys.access_key_id == refused.access_key_id &&
       i.cached.keys.session_token == refused.session_token)
     i.have = false;

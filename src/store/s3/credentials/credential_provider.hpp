@@ -54,7 +54,10 @@ class credential_provider {
 
   /// After the server refused `refused` as expired or unknown: drop them so the next get()
   /// fetches (or re-reads) afresh. False when nothing newer can come (fixed inline keys).
-  bool invalidate(const credentials& refused);
+  /// `certain` is false for a bare 403 (a HEAD has no error code): that may equally be a
+  /// missing permission, so such a guess is honoured at most once per 10 s, which bounds
+  /// the extra fetches a misconfigured permission can cause.
+  bool invalidate(const credentials& refused, bool certain);
 
   /// "static", "chain -> web_identity", ...: safe to log and to show in check-config.
   std::string describe() const;

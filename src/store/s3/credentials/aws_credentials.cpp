@@ -47,7 +47,8 @@ std::optional<std::chrono::system_clock::time_point> parse_iso8601_utc(std::stri
   if (zone != "Z" && zone != "z" && zone != "+00:00") return std::nullopt;
   using namespace std::chrono;
   year_month_day ymd{year{y}, month{static_cast<unsigned>(mo)}, day{static_cast<unsigned>(d)}};
-  if (!ymd.ok() || h > 23 || mi > 59 || s > 60) return std::nullopt;
+  // system_clock counts nanoseconds in 64 bits: it ends in 2262, so later years are refused.
+  if (!ymd.ok() || y < 1970 || y > 2200 || h > 23 || mi > 59 || s > 60) return std::nullopt;
   return sys_days{ymd} + hours{h} + minutes{mi} + seconds{s};
 }
 

@@ -101,5 +101,6 @@ TEST_CASE("ISO 8601 instants in UTC are read with optional fractions and either 
   CHECK_FALSE(parse_iso8601_utc("2026-11-29T13:05:00+02:00"));
   CHECK_FALSE(parse_iso8601_utc("2026-02-30T13:05:00Z"));
   CHECK_FALSE(parse_iso8601_utc("2026-11-29 13:05"));
+  CHECK_FALSE(parse_iso8601_utc("9999-12-31T23:59:59Z"));  // beyond system_clock's range: refused, no overflow
   CHECK_FALSE(parse_iso8601_utc(""));
 }

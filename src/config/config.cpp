@@ -146,9 +146,25 @@ s3_store_config read_s3(table_reader& t) {
   if (c.endpoint.rfind("http://", 0) != 0 && c.endpoint.rfind("https://", 0) != 0)
     t.fail("endpoint", "must start with http:// or https://, got \"" + c.endpoint + "\"");
   c.region = t.string("region", c.region);
-  c.access_key_id = t.secret_value("access_key_id", true);
-  c.secret_access_key = t.secret_value("secret_access_key", true);
+  bool keys_given = t.has("access_key_id") || t.has("access_key_id_env") || t.has("access_key_id_file");
+  c.credentials = t.enum_choice("credentials", keys_given ? s3_credentials::static_keys : s3_credentials::chain,
+                                {{"static", s3_credentials::static_keys},
+                                 {"env", s3_credentials::env},
+                                 {"profile", s3_credentials::profile},
+                                 {"web_identity", s3_credentials::web_identity},
+                                 {"container", s3_credentials::container},
+                                 {"imds", s3_credentials::imds},
+                                 {"chain", s3_credentials::chain}});
+  bool static_keys = c.credentials == s3_credentials::static_keys;
+  c.access_key_id = t.secret_value("access_key_id", static_keys);
+  c.secret_access_key = t.secret_value("secret_access_key", static_keys);
   c.session_token = t.secret_value("session_token", false);
+  if (!static_keys && (keys_given || !c.secret_access_key.empty() || !c.session_token.empty()))
+    t.fail("credentials", "keys are set in the store, so credentials must be \"static\" (or remove the keys)");
+  c.profile = t.string("profile", c.profile);
+  c.sts_endpoint = t.string("sts_endpoint", c.sts_endpoint);
+  if (!c.sts_endpoint.empty() && c.sts_endpoint.rfind("http://", 0) != 0 && c.sts_endpoint.rfind("https://", 0) != 0)
+    t.fail("sts_endpoint", "must start with http:// or https://, got \"" + c.sts_endpoint + "\"");
   c.path_style = t.boolean("path_style", c.path_style);
   c.payload_signing = t.enum_choice("payload_signing", c.payload_signing,
                                     {{"auto", payload_signing_mode::automatic},

@@ -22,6 +22,9 @@ using std::chrono::milliseconds;
 enum class ack_policy { sync, async };
 enum class payload_signing_mode { automatic, unsigned_payload, signed_payload };  ///< auto | unsigned | signed
 enum class gcs_credentials { service_account, metadata, token };
+/// Where an S3 store's keys come from (CONFIGURE.md, "S3 credentials"); chain tries env,
+/// web_identity, profile, container, imds in that order, as the AWS SDKs do.
+enum class s3_credentials { static_keys, env, profile, web_identity, container, imds, chain };
 enum class metadata_events_policy { copy, skip };
 enum class unrouted_policy { skip, term };
 enum class delete_not_found_policy { done, retry };
@@ -99,6 +102,10 @@ struct s3_store_config {
   secret access_key_id;
   secret secret_access_key;
   secret session_token;
+  /// Default: static_keys when access_key_id is given, else chain.
+  s3_credentials credentials = s3_credentials::static_keys;
+  std::string profile;       ///< empty: AWS_PROFILE, else "default"
+  std::string sts_endpoint;  ///< empty: AWS_ENDPOINT_URL_STS, else https://sts.REGION.amazonaws.com
   bool path_style = true;
   payload_signing_mode payload_signing = payload_signing_mode::automatic;
   std::string ca_file;

@@ -71,7 +71,10 @@ std::unique_ptr<nats_connection> nats_connection::connect(const config::nats_con
 
   if (!cfg.user.empty())
     check(natsOptions_SetUserInfo(o, cfg.user.c_str(), cfg.password.reveal().c_str()), "nats.user");
-  if (!cfg.token.empty()) check(natsOptions_SetToken(o, cfg.token.reveal().c_str()), "nats.token");
+  if (!cfg.token.empty()) {
+    self->token_ = std::make_unique<config::secret_file_watch>(cfg.token);
+    check(natsOptions_SetTokenHandler(o, &nats_connection::provide_token, self.get()), "nats.token");
+  }
   if (!cfg.creds_file.empty())
     check(natsOptions_SetUserCredentialsFromFiles(o, cfg.creds_file.c_str(), nullptr), "nats.creds_file");
   if (!cfg.nkey_seed_file.empty())
@@ -155,6 +158,15 @@ int64_t nats_connection::reconnect_delay(natsConnection*, int attempts, void* se
   int64_t ms = std::min<int64_t>(c->reconnect_base_.count() << shift, c->reconnect_max_.count());
   thread_local std::mt19937_64 rng{std::random_device{}()};
   return ms / 2 + static_cast<int64_t>(rng() % static_cast<uint64_t>(ms / 2 + 1));
+}
+
+// Called by nats.c on its connection thread before each CONNECT; the returned string must
+// stay valid until the next call, so it lives in the connection object.
+const char* nats_connection::provide_token(void* self) {
+  auto* c = static_cast<nats_connection*>(self);
+  c->token_->check_now();
+  c->token_sent_ = c->token_->value().reveal();
+  return c->token_sent_.c_str();
 }
 
 }  // namespace archie::queue

@@ -3,6 +3,7 @@
 // TLS, and reconnection forever with capped exponential backoff. Its state feeds /ready and
 // the archie_nats_connected metric.
 #include "config/config.hpp"
+#include "config/secret_file.hpp"
 
 #include <nats/nats.h>
 
@@ -37,6 +38,7 @@ class nats_connection {
   static void on_reconnected(natsConnection* nc, void* self);
   static void on_closed(natsConnection* nc, void* self);
   static int64_t reconnect_delay(natsConnection* nc, int attempts, void* self);
+  static const char* provide_token(void* self);
 
   natsOptions* opts_ = nullptr;
   natsConnection* conn_ = nullptr;
@@ -48,6 +50,10 @@ class nats_connection {
   bool closed_reported_ = false;  ///< nats.c's closed callback has run
   std::chrono::milliseconds reconnect_base_{1000};
   std::chrono::milliseconds reconnect_max_{30000};
+  // The token is handed to nats.c at every (re)connect, read again from token_file if that
+  // changed: a rotated token applies from the next reconnect.
+  std::unique_ptr<config::secret_file_watch> token_;
+  std::string token_sent_;
 };
 
 }  // namespace archie::queue

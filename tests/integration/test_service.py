@@ -63,7 +63,8 @@ class CheckConfigTest(unittest.TestCase):
             "[http]\nprot = 1\n": 'http.prot: unknown key (did you mean "port"?)',
             "[queue.consumer]\nack_wait = '10'\n": "queue.consumer.ack_wait: \"10\" is not a duration",
             "[nats]\nurls = []\n": "nats.urls: needs at least one server URL",
-            "[stores.a]\ntype = 's3'\nendpoint = 'http://h'\n": "stores.a.access_key_id: is required",
+            "[stores.a]\ntype = 's3'\nendpoint = 'http://h'\ncredentials = 'static'\n":
+                "stores.a.access_key_id: is required",
             "[log]\nlevel = 'chatty'\n": "log.level: must be one of",
             "this is not toml": "(syntax)",
         }

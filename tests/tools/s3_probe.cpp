@@ -1,7 +1,7 @@
 // Drives archie's S3 client from the command line so integration tests and benchmarks can
 // exercise it against a real server. One operation per run; prints one JSON line.
 //
-//   s3_probe ENDPOINT ACCESS SECRET OP ARGS...
+//   s3_probe ENDPOINT ACCESS SECRET OP ARGS...   (ACCESS SECRET as "- -": the credential chain)
 //   ops: put BUCKET KEY FILE            (single PUT from an mmap of FILE)
 //        mput BUCKET KEY FILE PART_MIB  (multipart upload, parts in parallel)
 //        get BUCKET KEY FILE [PART_MIB] (HEAD, then ranged GETs in parallel into an mmap of FILE)
@@ -252,8 +252,13 @@ int main(int argc, char** argv) {
   }
   archie::config::s3_store_config cfg;
   cfg.endpoint = argv[1];
-  cfg.access_key_id = archie::config::secret(argv[2], "argv");
-  cfg.secret_access_key = archie::config::secret(argv[3], "argv");
+  // ACCESS and SECRET "-": the credential chain (AWS_* variables), as a store without keys.
+  if (std::string(argv[2]) == "-") {
+    cfg.credentials = archie::config::s3_credentials::chain;
+  } else {
+    cfg.access_key_id = archie::config::secret(argv[2], "argv");
+    cfg.secret_access_key = archie::config::secret(argv[3], "argv");
+  }
   if (const char* r = std::getenv("S3_REGION")) cfg.region = r;
   if (const char* p = std::getenv("S3_PAYLOAD_SIGNING")) {
     std::string_view v = p;

@@ -1,5 +1,7 @@
 #include "config/detail/table_reader.hpp"
 
+#include "config/secret_file.hpp"
+
 #include "config/url_redaction.hpp"
 
 #include "config/duration.hpp"
@@ -228,16 +230,10 @@ secret table_reader::secret_value(std::string_view key, bool required) {
     if (const char* v = std::getenv(env_name->c_str()); v && *v) out = secret(v, "env " + *env_name);
     else fail(k_env, "environment variable " + *env_name + " is not set or empty");
   } else if (file_path) {
-    std::ifstream in(*file_path, std::ios::binary);
-    if (!in) {
-      fail(k_file, "cannot read " + *file_path);
-    } else {
-      std::string v((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-      // Kubernetes secret mounts and `echo > file` leave a trailing newline.
-      while (!v.empty() && (v.back() == '\n' || v.back() == '\r')) v.pop_back();
-      if (v.empty()) fail(k_file, *file_path + " is empty");
-      else out = secret(std::move(v), "file " + *file_path);
-    }
+    std::string error;
+    std::string v = read_secret_file(*file_path, error);
+    if (!error.empty()) fail(k_file, error);
+    else out = secret(std::move(v), "file " + *file_path, *file_path);
   } else if (required) {
     fail(key, "is required (set " + k + ", " + k_env + " or " + k_file + ")");
   }

@@ -2,10 +2,12 @@
 
 #include "http/percent_encoding.hpp"
 
+#include "config/secret_file.hpp"
 #include "http/client.hpp"
 #include "log/logger.hpp"
 #include "async/exponential_backoff.hpp"
 #include "async/run_blocking.hpp"
+#include "async/single_flight.hpp"
 #include "store/checksum.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -190,6 +192,9 @@ struct token_provider::impl {
   source_kind kind;
   std::string source;
   std::string metadata_host;
+  // A token from token_file is looked at again every few seconds, so a rotated Secret applies.
+  config::secret_file_watch static_token;
+  steady::time_point static_token_checked{};
 
   // The cached token.
   bool have = false;
@@ -197,12 +202,9 @@ struct token_provider::impl {
   steady::time_point refresh_at{};
   steady::time_point expires_at{};
 
-  // Single flight: one fetch at a time; the others wait on `refreshed` (never expires, is
-  // cancelled when a fetch ends) and read the outcome of the fetch they waited for.
-  bool refreshing = false;
-  std::uint64_t fetch_generation = 0;
+  // One fetch at a time; the others wait for it and read its outcome.
+  async::single_flight refresh;
   std::optional<store_error> last_failure;
-  asio::steady_timer refreshed;
   std::size_t fetched = 0;
 
   // One pooled client per token endpoint (token_uri may change with a rotated key).
@@ -210,7 +212,7 @@ struct token_provider::impl {
   std::string http_client_url;
 
   impl(asio::any_io_executor ex, const config::gcs_store_config& c, asio::thread_pool* pool)
-      : executor(ex), cfg(c), blocking(pool), refreshed(ex, steady::time_point::max()) {
+      : executor(ex), cfg(c), blocking(pool), static_token(c.token), refresh(ex) {
     if (cfg.credentials == config::gcs_credentials::metadata) {
       kind = source_kind::metadata;
       metadata_host = metadata_host_from_env();
@@ -310,29 +312,24 @@ struct token_provider::impl {
 
   asio::awaitable<result<std::string>> get() {
     if (kind == source_kind::static_token) {
-      if (cfg.token.empty()) co_return failure(error_kind::permission, 0, "CredentialsMissing", "the token is empty");
-      co_return cfg.token.reveal();
+      if (auto now = steady::now(); now - static_token_checked >= 2s) {
+        static_token_checked = now;
+        static_token.check_now();
+      }
+      auto current = static_token.value();
+      if (current.empty()) co_return failure(error_kind::permission, 0, "CredentialsMissing", "the token is empty");
+      co_return current.reveal();
     }
     for (;;) {
       auto now = steady::now();
       if (have && now < refresh_at) co_return token;
-      if (refreshing) {
+      if (refresh.in_flight()) {
         if (have && now < expires_at) co_return token;  // still good while another request refreshes
-        std::uint64_t waited_for = fetch_generation;
-        co_await refreshed.async_wait(asio::as_tuple(asio::use_awaitable));
-        if (fetch_generation != waited_for && last_failure && !(have && steady::now() < expires_at))
-          co_return *last_failure;
+        bool landed = co_await refresh.wait_for_landing();
+        if (landed && last_failure && !(have && steady::now() < expires_at)) co_return *last_failure;
         continue;
       }
-      refreshing = true;
-      struct end_of_fetch {
-        impl* self;
-        ~end_of_fetch() {
-          self->refreshing = false;
-          ++self->fetch_generation;
-          self->refreshed.cancel();
-        }
-      } guard{this};
+      async::single_flight::flight guard(refresh);
       auto got = co_await fetch();
       auto fetched_at = steady::now();
       if (!got) {
@@ -366,7 +363,11 @@ token_provider::~token_provider() = default;
 asio::awaitable<result<std::string>> token_provider::token() { return impl_->get(); }
 
 bool token_provider::invalidate(const std::string& refused) {
-  if (impl_->kind == source_kind::static_token) return false;
+  if (impl_->kind == source_kind::static_token) {
+    // Retrying helps only if the token file was rotated meanwhile.
+    impl_->static_token_checked = {};
+    return impl_->static_token.watched();
+  }
   if (impl_->have && impl_->token == refused) impl_->have = false;
   return true;
 }

@@ -3,6 +3,7 @@
 #include "http/client.hpp"
 #include "store/checksum.hpp"
 #include "store/request_runner.hpp"
+#include "store/s3/credentials/credential_provider.hpp"
 #include "store/s3/s3_response.hpp"
 #include "store/s3/sigv4.hpp"
 #include "store/s3/xml_reader.hpp"
@@ -38,6 +39,16 @@ error_kind classify(int status, std::string_view code) {
     return error_kind::permission;
   return error_kind::permanent;
 }
+
+// The server no longer accepts the credentials themselves (rather than the request): fresh
+// ones may succeed, so the request is signed again once with them.
+bool credentials_refused(const store_error& e) {
+  return e.code == "ExpiredToken" || e.code == "InvalidAccessKeyId" || e.code == "InvalidToken" ||
+         e.code == "TokenRefreshRequired";
+}
+
+// A 403 without an error document (HEAD answers have no body) may be the same refusal.
+bool maybe_credentials_refused(const store_error& e) { return e.http_status == 403 && e.code == "HTTP403"; }
 
 void add_metadata_headers(http::header_list& h, const object_info& meta) {
   if (!meta.content_type.empty()) h.emplace_back("content-type", meta.content_type);
@@ -126,11 +137,12 @@ struct s3_client::impl {
   config::s3_store_config cfg;
   http::endpoint ep;
   http::client client;
-  credentials creds;
+  credential_provider credentials_source;
   bool sign_payload;
 
   // The signing key changes once a day; deriving it costs four HMACs per request otherwise.
   std::string key_date;
+  std::string key_secret;  // the secret cached_key was derived from (credentials rotate)
   signing_key cached_key{};
 
   impl(asio::any_io_executor ex, std::string name, const config::s3_store_config& c)
@@ -141,9 +153,18 @@ struct s3_client::impl {
         client(ex, ep,
                http::client_options{static_cast<std::size_t>(c.max_connections), c.connect_timeout, c.request_timeout,
                                     std::chrono::milliseconds(20000), c.ca_file, c.verify_tls}),
-        creds{c.access_key_id.reveal(), c.secret_access_key.reveal(), c.session_token.reveal()},
+        credentials_source(ex, store, c),
         sign_payload(c.payload_signing == config::payload_signing_mode::signed_payload ||
                      (c.payload_signing == config::payload_signing_mode::automatic && !ep.tls)) {}
+
+  // A credentials failure, told as a failure of the call that needed them.
+  store_error with_call_context(const call& c, store_error e) {
+    e.store = store;
+    e.bucket = c.bucket;
+    e.key = c.key;
+    e.message = std::string(c.operation) + ": " + e.message;
+    return e;
+  }
 
   store_error error_from_response(const call& c, const http::response& r) {
     auto e = parse_error(r);
@@ -153,7 +174,8 @@ struct s3_client::impl {
     return who.error(classify(r.status, code), r.status, std::move(code), std::move(message), std::move(request_id));
   }
 
-  signing_result sign(const call& c, http::header_list& headers, const std::string& path, const std::string& host) {
+  signing_result sign(const call& c, http::header_list& headers, const std::string& path, const std::string& host,
+                      const credentials& creds) {
     request_to_sign req;
     req.method = c.method;
     req.path = path;
@@ -173,9 +195,10 @@ struct s3_client::impl {
     gmtime_r(&t, &tm);
     char date[40];
     std::snprintf(date, sizeof date, "%04d%02d%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
-    if (key_date != date) {
+    if (key_date != date || key_secret != creds.secret_access_key) {
       cached_key = derive_signing_key(creds.secret_access_key, date, cfg.region, "s3");
       key_date = date;
+      key_secret = creds.secret_access_key;
     }
     return sign_v4(req, creds, cached_key, cfg.region, "s3", now);
   }
@@ -195,12 +218,17 @@ struct s3_client::impl {
     std::string target = uri_encode(path, false);
     if (!c.query.empty()) target += "?" + canonical_query_string(c.query);
 
-    auto prepare = [&]() -> result<http::request> {
+    credentials creds;
+    bool refreshed_credentials = false;
+    auto prepare = [&]() -> asio::awaitable<result<http::request>> {
+      auto fresh = co_await credentials_source.get();
+      if (!fresh) co_return with_call_context(c, fresh.error());
+      creds = std::move(fresh.value());
       http::header_list headers = c.headers;
-      auto signed_req = sign(c, headers, path, host);
+      auto signed_req = sign(c, headers, path, host, creds);
       for (auto& h : signed_req.headers_to_add) headers.push_back(std::move(h));
       headers.emplace_back("host", host);
-      return http::request{c.method, target, std::move(headers), c.body};
+      co_return http::request{c.method, target, std::move(headers), c.body};
     };
     auto judge = [&](const http::response& r) {
       verdict v;
@@ -210,6 +238,16 @@ struct s3_client::impl {
       if (r.status >= 200 && r.status < 300 && !error_in_200) return v;
       v.error = error_from_response(c, r);
       if (error_in_200) v.error->kind = error_kind::retryable;
+      // A refusal of the credentials means the request was not carried out: re-sending it once
+      // with fresh ones is safe even when it is not idempotent.
+      bool refused = credentials_refused(*v.error);
+      if (!refreshed_credentials && (refused || maybe_credentials_refused(*v.error)) &&
+          credentials_source.invalidate(creds, refused)) {
+        refreshed_credentials = true;
+        v.reauthorize = true;
+        log::info("S3 credentials refused; fetching fresh ones and retrying once",
+                  {{"store", store}, {"operation", c.operation}, {"code", v.error->code}});
+      }
       return v;
     };
     request_identity who{store, c.operation, c.bucket, c.key};

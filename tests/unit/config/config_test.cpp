@@ -7,6 +7,8 @@
 #include <unistd.h>
 #include <fstream>
 #include <string>
+#include <utility>
+#include <variant>
 
 using archie::config::config_error;
 using archie::config::describe;
@@ -110,10 +112,50 @@ TEST_CASE("a store without a type or with an unknown type is rejected") {
         std::string::npos);
 }
 
-TEST_CASE("an s3 store without credentials names each missing key") {
-  auto p = problems_of("[stores.dst]\ntype = \"s3\"\nendpoint = \"http://h:1\"\n");
+TEST_CASE("an s3 store with credentials = static but no keys names each missing key") {
+  auto p = problems_of("[stores.dst]\ntype = \"s3\"\nendpoint = \"http://h:1\"\ncredentials = \"static\"\n");
   CHECK(p.find("stores.dst.access_key_id: is required") != std::string::npos);
   CHECK(p.find("stores.dst.secret_access_key: is required") != std::string::npos);
+}
+
+TEST_CASE("an s3 store without keys uses the credential chain, and check-config shows the mode") {
+  auto loaded = parse("[stores.dst]\ntype = \"s3\"\nendpoint = \"http://h:1\"\n", "t.toml");
+  const auto& s3 = std::get<archie::config::s3_store_config>(loaded.cfg.stores.at("dst"));
+  CHECK(s3.credentials == archie::config::s3_credentials::chain);
+  CHECK(loaded.effective_toml.find("credentials = 'chain'") != std::string::npos);
+}
+
+TEST_CASE("an s3 store with keys uses them (static), and check-config shows the mode but not the keys") {
+  auto loaded = parse(minimal_s3_store, "t.toml");
+  const auto& s3 = std::get<archie::config::s3_store_config>(loaded.cfg.stores.at("dst"));
+  CHECK(s3.credentials == archie::config::s3_credentials::static_keys);
+  CHECK(loaded.effective_toml.find("credentials = 'static'") != std::string::npos);
+  CHECK(loaded.effective_toml.find("s3cr3t-value") == std::string::npos);
+}
+
+TEST_CASE("each s3 credentials mode is parsed from its TOML name, and a typo is refused") {
+  using archie::config::s3_credentials;
+  for (auto [name, mode] : {std::pair{"env", s3_credentials::env}, std::pair{"profile", s3_credentials::profile},
+                            std::pair{"web_identity", s3_credentials::web_identity},
+                            std::pair{"container", s3_credentials::container}, std::pair{"imds", s3_credentials::imds},
+                            std::pair{"chain", s3_credentials::chain}}) {
+    auto loaded = parse(std::string("[stores.dst]\ntype = \"s3\"\nendpoint = \"http://h:1\"\ncredentials = \"") +
+                            name + "\"\n",
+                        "t.toml");
+    CHECK(std::get<archie::config::s3_store_config>(loaded.cfg.stores.at("dst")).credentials == mode);
+  }
+  CHECK(problems_of("[stores.dst]\ntype = \"s3\"\nendpoint = \"http://h:1\"\ncredentials = \"irsa\"\n")
+            .find("stores.dst.credentials") != std::string::npos);
+}
+
+TEST_CASE("keys in a store that fetches its credentials elsewhere are refused, not silently ignored") {
+  std::string text = std::string(minimal_s3_store) + "credentials = \"web_identity\"\n";
+  CHECK(problems_of(text).find("stores.dst.credentials: keys are set in the store") != std::string::npos);
+}
+
+TEST_CASE("an sts_endpoint must be an http(s) URL") {
+  CHECK(problems_of("[stores.dst]\ntype = \"s3\"\nendpoint = \"http://h:1\"\nsts_endpoint = \"sts.local\"\n")
+            .find("stores.dst.sts_endpoint: must start with http") != std::string::npos);
 }
 
 TEST_CASE("an s3 endpoint without a scheme is rejected") {

@@ -527,3 +527,22 @@ TEST_CASE("x-amz-date is the UTC time truncated to whole seconds") {
   CHECK(at(sys_days{1970y / 1 / 1}) == "19700101T000000Z");
   CHECK(at(sys_days{2099y / 12 / 31} + 23h + 59min + 59s) == "20991231T235959Z");
 }
+
+TEST_CASE("an S3 GET with temporary credentials signs x-amz-security-token as botocore does") {
+  // Vector from botocore's S3SigV4Auth (Debian's awscli copy) at 2013-05-24T00:00:00Z.
+  request_to_sign r;
+  r.method = "GET";
+  r.path = "/test.txt";
+  r.headers = {{"Host", "examplebucket.s3.amazonaws.com"}, {"Range", "bytes=0-9"}};
+  r.payload_hash = empty_hash;
+  const credentials temporary{"AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+                              "FwoGZXIvYXdzEXAMPLE//session+token="};
+  auto res = sign_v4(r, temporary, "us-east-1", "s3", s3_doc_time);
+  CHECK(res.signature == "852ba174973b5ee3d7d04b4412afa43ef75bfd413641f2d55529ea3a2f89b056");
+  CHECK(res.authorization.find("SignedHeaders=host;range;x-amz-content-sha256;x-amz-date;x-amz-security-token,") !=
+        std::string::npos);
+  bool token_header = false;
+  for (const auto& [k, v] : res.headers_to_add)
+    if (k == "x-amz-security-token") token_header = v == temporary.session_token;
+  CHECK(token_header);
+}

@@ -234,10 +234,10 @@ struct credential_provider::impl {
     for (int attempt = 1;; ++attempt) {
       auto outcome = co_await client.send(req);
       std::optional<store_error> err;
-      if (auto* te = std::get_if<http::transport_error>(&outcome)) {
-        err = failure(error_kind::retryable, 0, "CredentialsEndpointUnreachable", where + ": " + te->what);
+      if (!outcome) {
+        err = failure(error_kind::retryable, 0, "CredentialsEndpointUnreachable", where + ": " + outcome.error().what);
       } else {
-        auto& r = std::get<http::response>(outcome);
+        auto& r = *outcome;
         if (kind_for_status(r.status) != error_kind::retryable || attempt >= attempts) co_return std::move(r);
         err = failure(error_kind::retryable, r.status, "HTTP" + std::to_string(r.status), where + " answered " +
                                                                                             std::to_string(r.status));

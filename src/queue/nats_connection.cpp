@@ -10,7 +10,9 @@
 #include <prometheus/gauge.h>
 
 #include <algorithm>
+#include <chrono>
 #include <random>
+#include <thread>
 #include <vector>
 
 namespace archie::queue {
@@ -104,6 +106,9 @@ std::unique_ptr<nats_connection> nats_connection::connect(const config::nats_con
 
 nats_connection::~nats_connection() {
   close();
+  // nats.c runs the closed callback on its own thread after natsConnection_Close returns: wait
+  // for it (briefly), or it would write into this object after it is freed.
+  for (int i = 0; i < 2000 && conn_ && !closed_.load(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   if (js_) jsCtx_Destroy(js_);
   if (conn_) natsConnection_Destroy(conn_);
   if (opts_) natsOptions_Destroy(opts_);
@@ -136,8 +141,10 @@ void nats_connection::on_reconnected(natsConnection* nc, void* self) {
 }
 
 void nats_connection::on_closed(natsConnection*, void* self) {
-  static_cast<nats_connection*>(self)->connected_ = false;
+  auto* c = static_cast<nats_connection*>(self);
+  c->connected_ = false;
   connected_gauge().Set(0);
+  c->closed_ = true;  // last: the destructor may free *c as soon as it sees this
 }
 
 int64_t nats_connection::reconnect_delay(natsConnection*, int attempts, void* self) {

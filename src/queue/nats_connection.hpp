@@ -41,6 +41,7 @@ class nats_connection {
   jsCtx* js_ = nullptr;
   std::atomic<bool> connected_{false};
   std::atomic<bool> closing_{false};
+  std::atomic<bool> closed_{false};  ///< set by on_closed, the last callback that touches this
   std::chrono::milliseconds reconnect_base_{1000};
   std::chrono::milliseconds reconnect_max_{30000};
 };

@@ -42,7 +42,12 @@ asio::awaitable<void> fetch_pages(prefetched_listing::state* raw) {
 prefetched_listing::prefetched_listing(asio::any_io_executor executor, std::unique_ptr<object_listing> inner)
     : state_(std::make_shared<state>(executor, std::move(inner))) {}
 
-prefetched_listing::~prefetched_listing() { state_->pages.close(); }
+// close() alone leaves a fetcher already waiting to hand over a page waiting for ever (and the
+// io_context with it): cancel() completes that send with an error.
+prefetched_listing::~prefetched_listing() {
+  state_->pages.cancel();
+  state_->pages.close();
+}
 
 async_result<std::vector<listed_entry>> prefetched_listing::next_page() {
   if (state_->finished) co_return std::vector<listed_entry>();

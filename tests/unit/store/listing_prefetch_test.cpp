@@ -81,3 +81,24 @@ TEST_CASE("a prefetched listing passes a listing error through after the pages b
   CHECK(keys == std::vector<std::string>{"a"});
   CHECK(error == "SlowDown");
 }
+
+TEST_CASE("a prefetched listing dropped mid-way releases its fetcher, so the io_context can finish") {
+  boost::asio::io_context io;
+  int calls = 0;
+  std::vector<std::vector<std::string>> pages{{"a"}, {"b"}, {"c"}, {"d"}};
+  {
+    prefetched_listing listing(io.get_executor(), std::make_unique<scripted_listing>(pages, false, calls));
+    auto first = [&]() -> boost::asio::awaitable<void> {
+      auto page = co_await listing.next_page();
+      CHECK(page->size() == 1);
+    };
+    auto done = boost::asio::co_spawn(io, first(), boost::asio::use_future);
+    io.run_for(std::chrono::milliseconds(100));  // the fetcher is now blocked handing over a page
+    done.get();
+  }
+  io.restart();
+  auto ran = io.run_for(std::chrono::seconds(5));
+  CHECK(io.stopped());  // nothing left waiting
+  CHECK(ran >= 1);
+  CHECK(calls < 5);
+}

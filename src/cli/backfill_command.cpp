@@ -252,7 +252,7 @@ int run_backfill(const config::config& cfg, const command_options& opts) {
       if (!opts.dry_run)
         std::cout << "; " << t.done << (opts.direct ? " done" : " events published") << ", " << t.failed
                   << " failed";
-      std::cout << " (" << out.elapsed_seconds << " s)\n";
+      std::cout << " (" << seconds_text(out.elapsed_seconds) << ")\n";
       if (!opts.delete_extra && extras)
         std::cout << extras << " extra keys kept at destinations (--delete-extra removes them)\n";
       for (const auto& [key, reason] : t.failures) std::cout << "  failed\t" << key << "\t" << reason << "\n";

@@ -79,7 +79,7 @@ int run_verify(const config::config& cfg, const command_options& opts) {
                   << (d.reason.empty() ? "" : "\t" + d.reason) << "\n";
     }
     std::cout << (total == 0 ? "everything is equal" : std::to_string(total) + " differences") << " ("
-              << all.elapsed_seconds << " s)\n";
+              << seconds_text(all.elapsed_seconds) << ")\n";
   }
   if (all.error) std::cerr << "archie: verify stopped: " << *all.error << "\n";
   if (all.interrupted) {

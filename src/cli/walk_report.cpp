@@ -2,6 +2,7 @@
 
 #include "cli/route_selection.hpp"
 
+#include <cstdio>
 #include <iostream>
 
 namespace archie::cli {
@@ -49,6 +50,12 @@ void print_route_summaries(const config::config& cfg, const walk_outcome& out) {
                 << ", different " << t.different << ", extra " << t.extra << ", excluded " << t.excluded << "\n";
     }
   }
+}
+
+std::string seconds_text(double seconds) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f s", seconds);
+  return buf;
 }
 
 std::string interruption_text(const walk_outcome& out) {

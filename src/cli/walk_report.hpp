@@ -14,6 +14,8 @@ namespace archie::cli {
 boost::json::array routes_json(const config::config& cfg, const walk_outcome& out);
 /// One line per route and one per destination with its counts, on stdout.
 void print_route_summaries(const config::config& cfg, const walk_outcome& out);
+/// "12.34 s".
+std::string seconds_text(double seconds);
 /// "interrupted after N keys (last key: K)".
 std::string interruption_text(const walk_outcome& out);
 

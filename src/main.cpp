@@ -1,6 +1,9 @@
 // archie entry point: parse the command line, load the config, dispatch.
 #include "archie_version.hpp"
+#include "cli/backfill_command.hpp"
 #include "cli/command_line.hpp"
+#include "cli/dead_letters_command.hpp"
+#include "cli/verify_command.hpp"
 #include "config/config.hpp"
 #include "engine/replicator.hpp"
 #include "log/logger.hpp"
@@ -64,6 +67,21 @@ int main_impl(int argc, char** argv) {
     std::cout << loaded.effective_toml;
     std::cerr << "archie: " << *inv.config_path << " is valid\n";
     return 0;
+  }
+
+  switch (inv.cmd) {
+    // One-shot commands log only warnings unless asked: their output is the report.
+    case cli::command::verify:
+      log::set_level(level_override.value_or(log::level::warn));
+      return cli::run_verify(loaded.cfg, inv.options);
+    case cli::command::backfill:
+      log::set_level(level_override.value_or(log::level::warn));
+      return cli::run_backfill(loaded.cfg, inv.options);
+    case cli::command::dead_letters:
+      log::set_level(level_override.value_or(log::level::warn));
+      return cli::run_dead_letters(loaded.cfg, inv.options);
+    default:
+      break;
   }
 
   log::set_level(level_override.value_or(loaded.cfg.log_level));

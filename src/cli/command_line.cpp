@@ -10,7 +10,58 @@ std::optional<command> command_named(const std::string& s) {
   if (s == "check-config") return command::check_config;
   if (s == "version") return command::version;
   if (s == "help") return command::help;
+  if (s == "verify") return command::verify;
+  if (s == "backfill") return command::backfill;
+  if (s == "dead-letters") return command::dead_letters;
   return std::nullopt;
+}
+
+// Which command options each command takes; a value option is followed by its value.
+bool takes_option(command c, std::string_view opt) {
+  auto in = [&](std::initializer_list<std::string_view> names) {
+    for (auto n : names)
+      if (n == opt) return true;
+    return false;
+  };
+  switch (c) {
+    case command::verify: return in({"--route", "--all", "--prefix", "--checksum", "--json", "--max-diffs"});
+    case command::backfill:
+      return in({"--route", "--all", "--prefix", "--json", "--dry-run", "--delete-extra", "--direct", "--max-rps"});
+    case command::dead_letters: return in({"--code", "--since", "--seq", "--json", "--dry-run"});
+    default: return false;
+  }
+}
+
+bool is_value_option(std::string_view opt) {
+  return opt == "--route" || opt == "--prefix" || opt == "--max-diffs" || opt == "--max-rps" || opt == "--code" ||
+         opt == "--since" || opt == "--seq";
+}
+
+// Sets one command option; returns an error message or "".
+std::string set_option(command_options& o, std::string_view opt, const std::string& value) {
+  if (opt == "--route") o.route = value;
+  else if (opt == "--all") o.all = true;
+  else if (opt == "--prefix") o.prefix = value;
+  else if (opt == "--checksum") o.checksum = true;
+  else if (opt == "--json") o.json = true;
+  else if (opt == "--dry-run") o.dry_run = true;
+  else if (opt == "--delete-extra") o.delete_extra = true;
+  else if (opt == "--direct") o.direct = true;
+  else if (opt == "--code") o.code = value;
+  else if (opt == "--since") o.since = value;
+  else if (opt == "--seq") o.seq = value;
+  else if (opt == "--max-diffs") {
+    char* end = nullptr;
+    long long n = std::strtoll(value.c_str(), &end, 10);
+    if (value.empty() || *end || n < 0) return "--max-diffs needs a non-negative number";
+    o.max_diffs = n;
+  } else if (opt == "--max-rps") {
+    char* end = nullptr;
+    double r = std::strtod(value.c_str(), &end);
+    if (value.empty() || *end || !(r > 0)) return "--max-rps needs a positive number";
+    o.max_rps = r;
+  }
+  return {};
 }
 
 constexpr const char* global_options =
@@ -47,13 +98,31 @@ std::variant<invocation, usage_error> parse_command_line(const std::vector<std::
       auto v = value_of("--log-level");
       if (!v) return usage_error{"--log-level needs a level (trace|debug|info|warn|error)"};
       inv.log_level = *v;
+    } else if (!a.empty() && a[0] == '-' && have_command &&
+               takes_option(inv.cmd, std::string_view(a).substr(0, a.find('=')))) {
+      std::string name = a.substr(0, a.find('='));
+      std::string value;
+      if (is_value_option(name)) {
+        auto v = value_of(name);
+        if (!v) return usage_error{name + " needs a value"};
+        value = *v;
+      } else if (name != a) {
+        return usage_error{name + " takes no value"};
+      }
+      if (auto err = set_option(inv.options, name, value); !err.empty()) return usage_error{err};
     } else if (!a.empty() && a[0] == '-') {
       return usage_error{"unknown option " + a};
     } else if (!have_command) {
       auto c = command_named(a);
-      if (!c) return usage_error{"unknown command \"" + a + "\" (commands: run, check-config, version, help)"};
+      if (!c)
+        return usage_error{"unknown command \"" + a +
+                           "\" (commands: run, check-config, verify, backfill, dead-letters, version, help)"};
       inv.cmd = *c;
       have_command = true;
+    } else if (inv.cmd == command::dead_letters && inv.options.dead_letter_action.empty()) {
+      if (a != "list" && a != "replay" && a != "purge")
+        return usage_error{"unknown dead-letters action \"" + a + "\" (list, replay, purge)"};
+      inv.options.dead_letter_action = a;
     } else if (inv.cmd == command::help) {
       auto c = command_named(a);
       if (!c) return usage_error{"no help for unknown command \"" + a + "\""};
@@ -67,6 +136,9 @@ std::variant<invocation, usage_error> parse_command_line(const std::vector<std::
     inv.missing_command = !inv.help;
     inv.help = true;
   }
+  if (!inv.help && inv.cmd == command::dead_letters && inv.options.dead_letter_action.empty())
+    return usage_error{"dead-letters needs an action: list, replay or purge"};
+  if (inv.options.route && inv.options.all) return usage_error{"--route and --all exclude each other"};
   if (!inv.config_path)
     if (const char* env = std::getenv("ARCHIE_CONFIG"); env && *env) inv.config_path = env;
   if (!inv.log_level)
@@ -82,6 +154,9 @@ std::string help_text(std::optional<command> cmd) {
                "Commands:\n"
                "  run            run the replication worker until SIGTERM/SIGINT\n"
                "  check-config   validate the config and print it with defaults filled in, secrets redacted\n"
+               "  verify         compare the source with every destination of a route (no NATS needed)\n"
+               "  backfill       make the destinations equal to the source (publishes events or copies)\n"
+               "  dead-letters   list, replay or purge dead-lettered messages\n"
                "  version        print the version\n"
                "  help [command] show help\n\n") +
            global_options +
@@ -103,6 +178,65 @@ std::string help_text(std::optional<command> cmd) {
                  "Validates the config file. On success prints the effective configuration (every key,\n"
                  "defaults filled in, secrets shown as <redacted, origin>) and exits 0. On failure prints\n"
                  "one line per problem as FILE:LINE: KEY: REASON and exits 3.\n\n") +
+             global_options;
+    case command::verify:
+      return std::string(
+                 "Usage: archie verify --config PATH [--route R | --all] [--prefix P] [--checksum] [--json]\n"
+                 "                     [--max-diffs N]\n\n"
+                 "Lists the route's source bucket and every destination (paged, merged by key: memory does\n"
+                 "not grow with the bucket) and classifies each key as equal, missing (at the destination),\n"
+                 "extra (only at the destination) or different (size, or the source ETag recorded on the copy\n"
+                 "vs the source's ETag). Honours the route's prefix rewrite and exclude patterns. Needs no NATS.\n\n"
+                 "  --route R      the route: its number in the config (1 = first [[route]]) or its source as\n"
+                 "                 STORE:BUCKET or STORE:BUCKET/PREFIX; optional when there is one route\n"
+                 "  --all          every route\n"
+                 "  --prefix P     only source keys starting with P\n"
+                 "  --checksum     compare content by reading both sides (8 MiB parts, source and replica\n"
+                 "                 read at once) for keys of equal size, instead of ETags and markers\n"
+                 "  --json         the final report as one JSON object on stdout\n"
+                 "  --max-diffs N  differences listed in the report (default 20; counts are always complete)\n\n"
+                 "Progress: a live line on stderr when it is a terminal, else a JSON line on stderr every 5 s\n"
+                 "($ARCHIE_PROGRESS_INTERVAL, e.g. 500ms). Ctrl-C stops and reports how far it got (exit 130).\n"
+                 "Exit codes: 0 everything equal, 1 differences found (or a store failed), 2 usage error,\n"
+                 "3 invalid configuration, 130 interrupted.\n\n") +
+             global_options;
+    case command::backfill:
+      return std::string(
+                 "Usage: archie backfill --config PATH [--route R | --all] [--prefix P] [--dry-run]\n"
+                 "                       [--delete-extra] [--direct] [--max-rps R] [--json]\n\n"
+                 "Walks the route like verify and repairs what differs. By default it publishes a synthetic\n"
+                 "s3:ObjectCreated:Put event in MinIO's format (principal and user agent \"archie-backfill\",\n"
+                 "NATS header Archie-Origin: backfill) for every key missing or different at a destination,\n"
+                 "so the workers copy them; with --delete-extra also s3:ObjectRemoved:Delete for keys only the\n"
+                 "destinations have (the worker removes them only if the source has no such key).\n\n"
+                 "  --route R, --all, --prefix P   as for verify\n"
+                 "  --direct        copy and remove in this process, through the same engine as `run`\n"
+                 "                  (worker.concurrency at a time); no NATS needed\n"
+                 "  --dry-run       print what would be done; change and publish nothing\n"
+                 "  --delete-extra  also remove extras (as rclone sync vs rclone copy)\n"
+                 "  --max-rps R     at most R repairs (events or copies) per second\n"
+                 "  --json          the final report as one JSON object on stdout\n\n"
+                 "Progress as for verify. Exit codes: 0 all repairs done or published (or nothing to do),\n"
+                 "1 some failed, 2 usage error, 3 invalid configuration, 130 interrupted.\n\n") +
+             global_options;
+    case command::dead_letters:
+      return std::string(
+                 "Usage: archie dead-letters list|replay|purge --config PATH [--code C] [--since T]\n"
+                 "                           [--seq A-B] [--dry-run] [--json]\n\n"
+                 "Works on the dead-letter stream (<queue.stream.name>-dead-letter, fed by\n"
+                 "queue.dead_letter_subject).\n"
+                 "  list     each dead letter: sequence, time, Archie-Term-Code, Archie-Term-Reason, original\n"
+                 "           subject and sequence, deliveries (with --json: one JSON object per line)\n"
+                 "  replay   republishes the selected ones to their original subject; each is deleted from the\n"
+                 "           dead-letter stream only after JetStream acknowledged the publish. Truncated\n"
+                 "           dead letters (Archie-Truncated) are skipped: their body is incomplete\n"
+                 "  purge    deletes the selected ones\n\n"
+                 "  --code C    only dead letters with Archie-Term-Code C\n"
+                 "  --since T   only those stored after T: a duration ago (\"2h\", \"30m\") or an RFC 3339 UTC\n"
+                 "              time (2026-11-29T12:00:00Z)\n"
+                 "  --seq A-B   only dead-letter sequences A to B (or one sequence A)\n"
+                 "  --dry-run   replay/purge: print what would be done\n\n"
+                 "Exit codes: 0 done, 1 a NATS request failed, 2 usage error, 3 invalid configuration.\n\n") +
              global_options;
     case command::version:
       return "Usage: archie version   (or archie --version, -V)\n\nPrints the version, the commit and the build date.\n";

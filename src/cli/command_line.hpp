@@ -1,5 +1,6 @@
 #pragma once
 // Parses archie's command line: `archie [global options] <command> [command options]`.
+#include <cstdint>
 #include <optional>
 #include <variant>
 #include <string>
@@ -7,7 +8,25 @@
 
 namespace archie::cli {
 
-enum class command { run, check_config, version, help };
+enum class command { run, check_config, version, help, verify, backfill, dead_letters };
+
+/// Options of verify, backfill and dead-letters (each command accepts only its own).
+struct command_options {
+  std::optional<std::string> route;  ///< --route: a route's number (1-based) or its source "store:bucket[/prefix]"
+  bool all = false;                  ///< --all routes
+  std::string prefix;                ///< --prefix: only source keys under it
+  bool checksum = false;             ///< verify --checksum
+  bool json = false;                 ///< --json: the final report on stdout as JSON
+  std::int64_t max_diffs = 20;       ///< verify --max-diffs: differences listed in the report
+  bool dry_run = false;              ///< backfill / dead-letters replay: print, change nothing
+  bool delete_extra = false;         ///< backfill: remove keys the source does not have
+  bool direct = false;               ///< backfill: copy in-process instead of publishing events
+  double max_rps = 0;                ///< backfill: repairs per second (0: unlimited)
+  std::string dead_letter_action;    ///< list | replay | purge
+  std::optional<std::string> code;   ///< dead-letters --code
+  std::optional<std::string> since;  ///< dead-letters --since: a duration ago ("2h") or RFC 3339 time
+  std::optional<std::string> seq;    ///< dead-letters --seq A-B (or one sequence)
+};
 
 struct invocation {
   command cmd = command::help;
@@ -15,6 +34,7 @@ struct invocation {
   bool missing_command = false;          ///< no command and no --help: usage to stderr, exit 2
   std::optional<std::string> config_path;  ///< --config, else $ARCHIE_CONFIG
   std::optional<std::string> log_level;    ///< --log-level, else $ARCHIE_LOG_LEVEL, else config
+  command_options options;
 };
 
 struct usage_error {

@@ -11,4 +11,8 @@ namespace archie::event {
 /// object exactly. A '%' not followed by two hex digits sets ok = false and returns "".
 std::string form_url_decode(std::string_view text, bool& ok);
 
+/// Go's url.QueryEscape: A-Z a-z 0-9 - _ . ~ stay, a space becomes '+', every other byte
+/// "%XX" (upper-case hex). form_url_decode(form_url_encode(k)) == k for any bytes k.
+std::string form_url_encode(std::string_view bytes);
+
 }  // namespace archie::event

@@ -10,7 +10,9 @@
 #include <prometheus/gauge.h>
 
 #include <algorithm>
+#include <chrono>
 #include <random>
+#include <thread>
 #include <vector>
 
 namespace archie::queue {
@@ -106,7 +108,7 @@ std::unique_ptr<nats_connection> nats_connection::connect(const config::nats_con
 }
 
 nats_connection::~nats_connection() {
-  close();
+  close();  // waits for nats.c's closed callback
   if (js_) jsCtx_Destroy(js_);
   if (conn_) natsConnection_Destroy(conn_);
   if (opts_) natsOptions_Destroy(opts_);

@@ -18,6 +18,9 @@ std::vector<std::pair<std::string, std::string>> user_metadata_of(const object_i
 bool replica_is_current(const object_info& replica, const object_info& wanted, metadata_kept kept) {
   const std::string* marker = replica.metadata(source_etag_metadata);
   if (!marker || *marker != wanted.etag) return false;
+  // A replica changed in place keeps its marker (a local file's extended attribute survives a
+  // rewrite); its size still tells it is not the version the marker names.
+  if (replica.size != wanted.size) return false;
   // A store gives an object without a content type its own default: compare only a real one.
   if (!wanted.content_type.empty() && replica.content_type != wanted.content_type) return false;
   if (kept == metadata_kept::content_type) return true;

@@ -54,7 +54,8 @@ enum class metadata_kept {
 };
 
 /// True when `replica` (what a destination holds) is the version `wanted` describes: the
-/// marker names wanted's source ETag and the metadata the destination keeps is the same. The
+/// marker names wanted's source ETag, the sizes are equal and the metadata the destination
+/// keeps is the same. The
 /// ETag alone is not enough: one content can be put again with other metadata (every empty
 /// object has the same ETag).
 bool replica_is_current(const object_info& replica, const object_info& wanted, metadata_kept kept);

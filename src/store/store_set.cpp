@@ -2,10 +2,13 @@
 
 #include "log/logger.hpp"
 #include "store/fs/fs_destination.hpp"
+#include "store/fs/fs_listing.hpp"
 #include "store/gcs/gcs_client.hpp"
 #include "store/gcs/gcs_destination.hpp"
+#include "store/gcs/gcs_listing.hpp"
 #include "store/s3/s3_client.hpp"
 #include "store/s3/s3_destination.hpp"
+#include "store/s3/s3_listing.hpp"
 #include "store/s3/s3_source.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -32,6 +35,8 @@ struct store_health {
 
 struct store_set::impl {
   asio::any_io_executor io;
+  asio::thread_pool& blocking;
+  std::map<std::string, config::fs_store_config> fs_configs;
   // Clients before what borrows them: members are destroyed in reverse order.
   std::map<std::string, std::unique_ptr<s3::s3_client>> s3_clients;
   std::map<std::string, std::unique_ptr<gcs::gcs_client>> gcs_clients;
@@ -39,7 +44,7 @@ struct store_set::impl {
   std::map<std::string, std::unique_ptr<destination>> destinations;
   std::map<std::string, std::shared_ptr<store_health>> health;  // "store/bucket"
 
-  impl(asio::any_io_executor ex, asio::thread_pool& blocking, const config::config& cfg) : io(ex) {
+  impl(asio::any_io_executor ex, asio::thread_pool& pool, const config::config& cfg) : io(ex), blocking(pool) {
     for (const auto& [name, sc] : cfg.stores) {
       if (const auto* s3c = std::get_if<config::s3_store_config>(&sc)) {
         auto client = std::make_unique<s3::s3_client>(io, name, *s3c);
@@ -53,6 +58,7 @@ struct store_set::impl {
         gcs_clients[name] = std::move(client);
       } else if (const auto* fsc = std::get_if<config::fs_store_config>(&sc)) {
         destinations[name] = std::make_unique<fs::fs_destination>(name, *fsc, blocking);
+        fs_configs[name] = *fsc;
       }
     }
     for (const auto& r : cfg.routes) {
@@ -91,6 +97,35 @@ store_set::~store_set() = default;
 
 source& store_set::source_for(const std::string& store) { return *impl_->sources.at(store); }
 destination& store_set::destination_for(const std::string& store) { return *impl_->destinations.at(store); }
+
+std::unique_ptr<object_listing> store_set::list(const std::string& store, const std::string& bucket,
+                                                const std::string& prefix) {
+  if (auto it = impl_->s3_clients.find(store); it != impl_->s3_clients.end())
+    return std::make_unique<s3::s3_listing>(*it->second, bucket, prefix);
+  if (auto it = impl_->gcs_clients.find(store); it != impl_->gcs_clients.end())
+    return std::make_unique<gcs::gcs_listing>(*it->second, bucket, prefix);
+  const auto& fsc = impl_->fs_configs.at(store);
+  return std::make_unique<fs::fs_listing>(impl_->blocking, store, fsc.root, bucket, prefix);
+}
+
+async_result<done> store_set::read(const std::string& store, const std::string& bucket, const std::string& key,
+                                   std::span<std::byte> into, std::uint64_t offset, const std::string& if_match) {
+  if (auto it = impl_->s3_clients.find(store); it != impl_->s3_clients.end()) {
+    s3::get_options opts{offset, if_match};
+    auto r = co_await it->second->get_object(bucket, key, into, opts);
+    if (!r) co_return r.error();
+    co_return done{};
+  }
+  if (auto it = impl_->gcs_clients.find(store); it != impl_->gcs_clients.end()) {
+    gcs::download_options opts;
+    opts.offset = offset;
+    auto r = co_await it->second->download(bucket, key, into, opts);
+    if (!r) co_return r.error();
+    co_return done{};
+  }
+  auto& local = dynamic_cast<fs::fs_destination&>(*impl_->destinations.at(store));
+  co_return co_await local.read(bucket, key, into, offset);
+}
 
 void store_set::register_checks(health::readiness& ready) {
   for (auto& [id, h] : impl_->health) {

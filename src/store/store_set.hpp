@@ -5,12 +5,14 @@
 #include "config/config.hpp"
 #include "health/readiness.hpp"
 #include "store/destination.hpp"
+#include "store/object_listing.hpp"
 #include "store/source.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/thread_pool.hpp>
 
 #include <memory>
+#include <span>
 #include <string>
 
 namespace archie::store {
@@ -24,8 +26,17 @@ class store_set {
   /// The source for an S3 store; throws std::out_of_range for a store that cannot be a source.
   source& source_for(const std::string& store);
   destination& destination_for(const std::string& store);
+  /// A paged listing of bucket/prefix in any configured store; throws std::out_of_range for
+  /// an unknown store.
+  std::unique_ptr<object_listing> list(const std::string& store, const std::string& bucket,
+                                       const std::string& prefix);
 
   /// One check per store and bucket used by a route (HEAD bucket, or the fs root).
+  /// Reads exactly into.size() bytes of bucket/key from `offset` in any configured store
+  /// (content comparison); `if_match` (S3 only, may be empty) pins the version.
+  async_result<done> read(const std::string& store, const std::string& bucket, const std::string& key,
+                          std::span<std::byte> into, std::uint64_t offset, const std::string& if_match);
+
   void register_checks(health::readiness& ready);
   /// Starts refreshing the checks every 10 s on the I/O executor.
   void start_health_checks();

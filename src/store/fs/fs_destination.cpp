@@ -19,7 +19,6 @@
 namespace archie::store::fs {
 namespace {
 
-constexpr const char* etag_xattr = "user.archie-source-etag";
 constexpr const char* content_type_xattr = "user.mime_type";  // the freedesktop.org convention
 
 store_error fs_error(const std::string& store, const char* op, const std::string& bucket, const std::string& key,
@@ -64,7 +63,7 @@ class fs_upload final : public upload {
     auto finish_file = [self]() -> std::pair<int, std::string> {
       int fd = self->fd_.get();
       const auto* etag = self->meta_.metadata(source_etag_metadata);
-      if (etag && ::fsetxattr(fd, etag_xattr, etag->data(), etag->size(), 0) != 0 && errno != ENOTSUP)
+      if (etag && ::fsetxattr(fd, source_etag_xattr, etag->data(), etag->size(), 0) != 0 && errno != ENOTSUP)
         return {errno, "setxattr"};
       if (!self->meta_.content_type.empty())
         ::fsetxattr(fd, content_type_xattr, self->meta_.content_type.data(), self->meta_.content_type.size(), 0);
@@ -175,7 +174,7 @@ async_result<std::optional<object_info>> fs_destination::replica_info(const std:
       return n < 0 && errno != ENODATA && errno != ENOTSUP ? errno : 0;
     };
     std::string marker;
-    if (int e = read_attr(etag_xattr, marker)) return failed(e);
+    if (int e = read_attr(source_etag_xattr, marker)) return failed(e);
     if (int e = read_attr(content_type_xattr, out.info.content_type)) return failed(e);
     if (!marker.empty()) out.info.user_metadata.emplace_back(source_etag_metadata, std::move(marker));
     return out;
@@ -232,6 +231,32 @@ async_result<done> fs_destination::remove(const std::string& bucket, const std::
   };
   int err = co_await async::run_blocking(blocking_, unlink_and_prune);
   if (err) co_return fs_error(name_, "unlink", bucket, key, err, relative);
+  co_return done{};
+}
+
+async_result<done> fs_destination::read(const std::string& bucket, const std::string& key, std::span<std::byte> into,
+                                        std::uint64_t offset) {
+  if (!safe_path(cfg_.root, bucket, key))
+    co_return fs_error(name_, "read", bucket, key, 0, "key cannot be stored safely under the root");
+  std::string relative = bucket + "/" + key;
+  const std::string& root = cfg_.root;
+  auto read_file = [&root, &relative, into, offset]() -> int {
+    directory_chain chain;
+    if (int err = open_chain(root, relative, false, 0, chain)) return err == ENOTDIR ? ENOENT : err;
+    unique_fd fd(::openat(chain.parent(), chain.leaf().c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
+    if (!fd) return errno;
+    std::size_t pos = 0;
+    while (pos < into.size()) {
+      ssize_t n = ::pread(fd.get(), into.data() + pos, into.size() - pos, static_cast<off_t>(offset + pos));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return errno;
+      if (n == 0) return EIO;  // shorter than listed: changed under us
+      pos += static_cast<std::size_t>(n);
+    }
+    return 0;
+  };
+  int err = co_await async::run_blocking(blocking_, read_file);
+  if (err) co_return fs_error(name_, "read", bucket, key, err, "read " + relative);
   co_return done{};
 }
 

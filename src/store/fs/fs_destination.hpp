@@ -11,6 +11,9 @@
 
 namespace archie::store::fs {
 
+/// The extended attribute holding source_etag_metadata on a replica file.
+inline constexpr const char* source_etag_xattr = "user.archie-source-etag";
+
 /// The path for bucket/key under root, or nullopt when the key cannot be stored safely.
 std::optional<std::string> safe_path(const std::string& root, const std::string& bucket, const std::string& key);
 
@@ -25,6 +28,10 @@ class fs_destination final : public destination {
   async_result<done> remove(const std::string& bucket, const std::string& key) override;
   async_result<done> check_bucket(const std::string& bucket) override;
   const std::string& name() const override { return name_; }
+  /// Reads exactly into.size() bytes of the replica from `offset` (content comparison);
+  /// not_found when absent, permanent when the file is shorter.
+  async_result<done> read(const std::string& bucket, const std::string& key, std::span<std::byte> into,
+                          std::uint64_t offset);
 
  private:
   std::string name_;

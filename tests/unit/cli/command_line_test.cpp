@@ -52,3 +52,30 @@ TEST_CASE("no command at all is a usage error (exit 2), while --help alone is no
   CHECK_FALSE(ok({"--help"}).missing_command);
   CHECK_FALSE(ok({"run"}).missing_command);
 }
+
+TEST_CASE("verify, backfill and dead-letters take their own options and refuse the others") {
+  auto v = ok({"verify", "--config", "a.toml", "--route", "2", "--prefix=x/", "--json", "--max-diffs", "5"});
+  CHECK(v.cmd == command::verify);
+  CHECK(v.options.route == "2");
+  CHECK(v.options.prefix == "x/");
+  CHECK(v.options.json);
+  CHECK(v.options.max_diffs == 5);
+  auto b = ok({"backfill", "--all", "--dry-run", "--delete-extra", "--direct", "--max-rps", "50"});
+  CHECK(b.cmd == command::backfill);
+  CHECK((b.options.all && b.options.dry_run && b.options.delete_extra && b.options.direct));
+  CHECK(b.options.max_rps == 50);
+  auto d = ok({"dead-letters", "replay", "--code", "malformed_event", "--seq", "3-9", "--dry-run"});
+  CHECK(d.cmd == command::dead_letters);
+  CHECK(d.options.dead_letter_action == "replay");
+  CHECK(d.options.code == "malformed_event");
+  CHECK(d.options.seq == "3-9");
+  CHECK(bad({"verify", "--delete-extra"}).find("unknown option --delete-extra") != std::string::npos);
+  CHECK(bad({"run", "--json"}).find("unknown option --json") != std::string::npos);
+  CHECK(bad({"verify", "--all", "--route", "1"}).find("exclude each other") != std::string::npos);
+  CHECK(bad({"verify", "--max-diffs", "-1"}).find("--max-diffs") != std::string::npos);
+  CHECK(bad({"backfill", "--max-rps", "0"}).find("--max-rps") != std::string::npos);
+  CHECK(bad({"dead-letters"}).find("list, replay or purge") != std::string::npos);
+  CHECK(bad({"dead-letters", "drop"}).find("unknown dead-letters action") != std::string::npos);
+  for (auto c : {command::verify, command::backfill, command::dead_letters})
+    CHECK(help_text(c).find("Usage: archie") != std::string::npos);
+}

@@ -42,3 +42,13 @@ TEST_CASE("a replica without archie's marker, or with another source ETag, is no
   auto older = version("bbbb", "text/plain", "1");
   CHECK_FALSE(replica_is_current(older, wanted, metadata_kept::content_type));
 }
+
+TEST_CASE("a replica with the right marker but another size is not current (a local file rewritten in place)") {
+  auto wanted = version("aaaa", "text/plain", "1");
+  wanted.size = 10;
+  auto rewritten = wanted;
+  rewritten.size = 14;
+  CHECK_FALSE(replica_is_current(rewritten, wanted, metadata_kept::content_type));
+  rewritten.size = 10;
+  CHECK(replica_is_current(rewritten, wanted, metadata_kept::content_type));
+}

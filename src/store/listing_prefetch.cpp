@@ -30,7 +30,7 @@ asio::awaitable<void> fetch_pages(prefetched_listing::state* raw) {
   auto keep = raw->shared_from_this();
   for (;;) {
     page_result page = co_await keep->inner->next_page();
-    bool last = !page->ok() || page->value().empty();
+    bool last = !page->has_value() || page->value().empty();
     boost::system::error_code no_error;
     auto [ec] = co_await keep->pages.async_send(no_error, std::move(page), asio::as_tuple(asio::use_awaitable));
     if (ec || last) co_return;
@@ -60,7 +60,7 @@ async_result<std::vector<listed_entry>> prefetched_listing::next_page() {
     state_->finished = true;
     co_return store_error{error_kind::retryable, "", "list", "", "", 0, "cancelled", "the listing was stopped", ""};
   }
-  if (!page->ok() || page->value().empty()) state_->finished = true;
+  if (!page->has_value() || page->value().empty()) state_->finished = true;
   co_return std::move(*page);
 }
 

@@ -42,7 +42,7 @@ std::vector<listed_entry> list_all(const std::string& root, const std::string& b
   auto walk = [&]() -> boost::asio::awaitable<void> {
     for (;;) {
       auto page = co_await listing.next_page();
-      REQUIRE(page);
+      REQUIRE(page.has_value());
       if (page->empty()) break;
       for (auto& e : page.value()) all.push_back(std::move(e));
     }

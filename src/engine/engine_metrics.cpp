@@ -44,6 +44,10 @@ engine_metrics& engine_metrics::get() {
           .Register(metrics::registry()),
       counter("archie_convergence_repairs_total",
               "Extra replication rounds because the source changed while an event was being handled"),
+      prometheus::BuildCounter()
+          .Name("archie_backfill_events_total")
+          .Help("Events published by `archie backfill` (NATS header Archie-Origin: backfill), by outcome state")
+          .Register(metrics::registry()),
   };
   return m;
 }

@@ -24,6 +24,7 @@ struct engine_metrics {
   prometheus::Family<prometheus::Counter>& stale_deletes;
   prometheus::Family<prometheus::Counter>& superseded;  ///< {cause}: events whose object is gone or changed
   prometheus::Counter& convergence_repairs;             ///< extra writes after the source changed mid-event
+  prometheus::Family<prometheus::Counter>& backfill_events;  ///< {state}: events `archie backfill` published
 
   static engine_metrics& get();
 };

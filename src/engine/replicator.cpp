@@ -380,6 +380,8 @@ struct replicator::impl {
       co_return o;
     }
     message_outcome overall = message_outcome::ack("empty");
+    // `archie backfill` marks what it publishes, so repairs can be told from live changes.
+    const bool backfill = msg.header("Archie-Origin") == "backfill";
     for (const auto& ev : records) {
       message_outcome o;
       try {
@@ -388,6 +390,11 @@ struct replicator::impl {
         o = message_outcome::nak("internal_error", e.what());
       }
       count(o, event::metric_event_name(ev.event_name), event::to_string(ev.action));
+      if (backfill) {
+        engine_metrics::get().backfill_events.Add({{"state", queue::to_string(o.what)}}).Increment();
+        log::info("backfill event", {{"key", ev.key}, {"bucket", ev.bucket}, {"seq", msg.delivery().stream_sequence},
+                                     {"outcome", queue::to_string(o.what)}, {"code", o.code}});
+      }
       if (o.what == message_outcome::kind::ack && o.code != "copied" && o.code != "removed")
         log::info("event skipped", {{"key", ev.key}, {"bucket", ev.bucket}, {"event", ev.event_name},
                                     {"seq", msg.delivery().stream_sequence}, {"code", o.code}});

@@ -20,6 +20,12 @@ std::string_view queue_message::subject() const {
   return s ? s : "";
 }
 
+std::string_view queue_message::header(const char* name) const {
+  const char* value = nullptr;
+  if (natsMsgHeader_Get(msg_.get(), name, &value) != NATS_OK || !value) return {};
+  return value;
+}
+
 std::string_view queue_message::data() const {
   return {natsMsg_GetData(msg_.get()), static_cast<std::size_t>(natsMsg_GetDataLength(msg_.get()))};
 }

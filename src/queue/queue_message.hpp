@@ -29,6 +29,8 @@ class queue_message {
   /// The payload, valid as long as this object lives; no copy.
   std::string_view data() const;
   const delivery_info& delivery() const { return info_; }
+  /// A NATS header's value; empty when absent.
+  std::string_view header(const char* name) const;
   natsMsg* raw() const { return msg_.get(); }
 
  private:

@@ -21,6 +21,7 @@ import unittest
 import urllib.parse
 
 from tests.integration.archie_process import ARCHIE_BIN, ArchieProcess, run_cli, write_config
+from tests.integration.harness import metric
 from tests.integration.minio_events import minio_event
 from tests.gcs.gcs_server import GcsTestServer
 from tests.rig.nats_client import NatsClient
@@ -285,6 +286,12 @@ class DivergenceTest(unittest.TestCase):
             self.assertEqual(code, 1)
             marked = [l for l in worker.logs() if l.get("msg") == "replicated"]
             self.assertTrue(marked, "the worker copied the backfill events")
+            # The worker tells repairs from live changes: a log line and a metric per event.
+            backfilled = [l for l in worker.logs() if l.get("msg") == "backfill event"]
+            self.assertGreaterEqual(len(backfilled), 3 * (MISSING + DIFFERENT) // 3)
+            acked = metric(worker.metrics(), "archie_backfill_events_total", state="ack")
+            self.assertGreaterEqual(acked, len([l for l in backfilled if l.get("outcome") == "ack"]))
+            self.assertGreater(acked, 0)
         finally:
             worker.stop()
 

@@ -66,9 +66,10 @@ class BacklogMetricsTest(unittest.TestCase):
         try:
             archie.wait_ready()
             # The first poll runs as consuming starts; no event can be acked (source refused).
+            # (The gauges exist, at 0, from the moment the monitor starts: wait for the poll.)
             def polled():
                 g = gauges(port)
-                return g if "archie_consumer_pending_messages" in g else None
+                return g if g.get("archie_stream_last_sequence", 0) > 0 else None
             g = wait_until(polled, 20, "the first backlog poll", interval=0.2)
             self.assertEqual(g["archie_consumer_pending_messages"] + g["archie_consumer_ack_pending_messages"],
                              EVENTS, g)

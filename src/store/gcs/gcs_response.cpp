@@ -50,20 +50,6 @@ std::string base64_to_hex(std::string_view b64) {
   return out;
 }
 
-std::optional<json::object> parse_json_object(std::string_view body) {
-  boost::system::error_code ec;
-  auto v = json::parse(body, ec);
-  if (ec || !v.is_object()) return std::nullopt;
-  return std::move(v.as_object());
-}
-
-std::string json_string(const json::object& o, std::string_view name) {
-  auto it = o.find(name);
-  if (it == o.end()) return {};
-  if (const auto* s = it->value().if_string()) return std::string(*s);
-  return {};
-}
-
 object_metadata object_from_json(const json::object& o) {
   object_metadata m;
   m.info.size = to_int<std::uint64_t>(json_string(o, "size"));

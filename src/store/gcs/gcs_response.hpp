@@ -7,6 +7,7 @@
 // targets (tests/fuzz) call them directly.
 #include "http/client.hpp"
 #include "store/gcs/gcs_client.hpp"
+#include "store/json_fields.hpp"
 
 #include <boost/json/object.hpp>
 
@@ -22,10 +23,8 @@ namespace archie::store::gcs {
 /// most two trailing '='.
 std::string base64_to_hex(std::string_view b64);
 
-/// The body as a JSON object; nullopt when it is not JSON or not an object.
-std::optional<boost::json::object> parse_json_object(std::string_view body);
-/// The string member `name` of `o`; empty when it is absent or not a string.
-std::string json_string(const boost::json::object& o, std::string_view name);
+using store::json_string;
+using store::parse_json_object;
 
 /// object_metadata from a JSON API object resource (mapping in gcs_client.hpp).
 object_metadata object_from_json(const boost::json::object& o);

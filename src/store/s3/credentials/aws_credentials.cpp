@@ -1,5 +1,6 @@
 #include "store/s3/credentials/aws_credentials.hpp"
 
+#include "store/json_fields.hpp"
 #include "store/s3/xml_reader.hpp"
 
 #include <boost/json.hpp>
@@ -19,11 +20,6 @@ bool digits(std::string_view s, std::size_t pos, std::size_t n, int& out) {
 
 credentials_answer failed(std::string code, std::string error) {
   return credentials_answer{std::nullopt, std::move(code), std::move(error)};
-}
-
-std::string string_field(const json::object& o, std::string_view key) {
-  const json::value* v = o.if_contains(key);
-  return v && v->is_string() ? std::string(v->get_string()) : std::string{};
 }
 
 }  // namespace
@@ -80,17 +76,17 @@ credentials_answer parse_credentials_json(std::string_view text) {
   json::value v = json::parse(text, ec);
   if (ec || !v.is_object()) return failed("", "credentials answer is not a JSON object");
   const auto& o = v.get_object();
-  std::string code = string_field(o, "Code");
+  std::string code = json_string(o, "Code");
   if (!code.empty() && code != "Success")
-    return failed(code, "credentials answer says " + code + (string_field(o, "Message").empty() ? "" : ": " +
-                                                                 string_field(o, "Message")));
+    return failed(code, "credentials answer says " + code + (json_string(o, "Message").empty() ? "" : ": " +
+                                                                 json_string(o, "Message")));
   aws_credentials out;
-  out.keys.access_key_id = string_field(o, "AccessKeyId");
-  out.keys.secret_access_key = string_field(o, "SecretAccessKey");
-  out.keys.session_token = string_field(o, "Token");
+  out.keys.access_key_id = json_string(o, "AccessKeyId");
+  out.keys.secret_access_key = json_string(o, "SecretAccessKey");
+  out.keys.session_token = json_string(o, "Token");
   if (out.keys.access_key_id.empty() || out.keys.secret_access_key.empty())
     return failed("", "credentials answer lacks AccessKeyId or SecretAccessKey");
-  std::string expiration = string_field(o, "Expiration");
+  std::string expiration = json_string(o, "Expiration");
   if (!expiration.empty()) {
     out.expiration = parse_iso8601_utc(expiration);
     if (!out.expiration) return failed("", "credentials answer has an invalid Expiration (\"" + expiration + "\")");

@@ -1,5 +1,7 @@
 #include "async/exponential_backoff.hpp"
 
+#include "async/random_seed.hpp"
+
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -23,12 +25,14 @@ std::chrono::milliseconds backoff_delay(const backoff_policy& cfg, std::uint64_t
   return std::chrono::milliseconds(static_cast<std::int64_t>(std::max(ms, 0.0)));
 }
 
-exponential_backoff::exponential_backoff(boost::asio::any_io_executor executor, backoff_policy cfg, std::uint64_t seed)
-    : executor_(std::move(executor)), cfg_(cfg), rng_(seed) {}
+exponential_backoff::exponential_backoff(boost::asio::any_io_executor executor, backoff_policy cfg,
+                                         std::optional<std::uint64_t> seed)
+    : executor_(std::move(executor)), cfg_(cfg), seed_(seed) {}
 
 boost::asio::awaitable<void> exponential_backoff::wait() {
   ++attempts_;
-  boost::asio::steady_timer timer(executor_, backoff_delay(cfg_, attempts_, rng_));
+  if (!rng_) rng_.emplace(seed_.value_or(random_seed()));
+  boost::asio::steady_timer timer(executor_, backoff_delay(cfg_, attempts_, *rng_));
   co_await timer.async_wait(boost::asio::use_awaitable);
 }
 

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <random>
 
 namespace archie::async {
@@ -20,16 +21,18 @@ std::chrono::milliseconds backoff_delay(const backoff_policy& cfg, std::uint64_t
 std::chrono::milliseconds backoff_delay_nominal(const backoff_policy& cfg, std::uint64_t deliveries);
 
 /// `co_await backoff.wait()` sleeps for the next step; attempts() tells how many were taken.
+/// Built per request, and most requests never wait: the generator is seeded on the first wait.
 class exponential_backoff {
  public:
-  exponential_backoff(boost::asio::any_io_executor executor, backoff_policy cfg, std::uint64_t seed = std::random_device{}());
+  exponential_backoff(boost::asio::any_io_executor executor, backoff_policy cfg, std::optional<std::uint64_t> seed = {});
   boost::asio::awaitable<void> wait();
   std::uint64_t attempts() const { return attempts_; }
 
  private:
   boost::asio::any_io_executor executor_;
   backoff_policy cfg_;
-  std::mt19937_64 rng_;
+  std::optional<std::uint64_t> seed_;
+  std::optional<std::mt19937_64> rng_;
   std::uint64_t attempts_ = 0;
 };
 

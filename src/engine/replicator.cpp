@@ -13,7 +13,9 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <chrono>
+#include <cmath>
 #include <stdexcept>
+#include <utility>
 
 namespace archie::engine {
 namespace asio = boost::asio;
@@ -26,6 +28,9 @@ namespace {
 
 
 double seconds_since(steady::time_point t) { return std::chrono::duration<double>(steady::now() - t).count(); }
+
+// Log lines carry stage times to 0.01 ms: finer is noise, and shorter lines are cheaper.
+double round_ms(double ms) { return std::round(ms * 100) / 100; }
 
 // How a store failure becomes a message outcome. Retryable and permission problems wait
 // (nak with backoff): an operator can fix them and nothing is lost. Permanent refusals end
@@ -71,6 +76,22 @@ struct target_work {
   route::target target;
   store::destination* dest = nullptr;
   std::optional<store_error> failure;  ///< set once; the destination takes no further part
+};
+
+// Where one event's time went, for the `replicated` log line (benchmarks read it).
+struct stage_times {
+  double queued_ms = 0;  ///< JetStream publish -> this worker starts on the event
+  double source_ms = 0;  ///< learning the source's state: HEAD, or the GET of a small object
+  double write_ms = 0;   ///< copy rounds: reading the parts and writing every destination
+  double check_ms = 0;   ///< re-reading the source after writing (convergence)
+};
+
+double ms_since(steady::time_point t) { return std::chrono::duration<double, std::milli>(steady::now() - t).count(); }
+
+// What one GET of a small object told: its state, and all of its bytes.
+struct fetched_object {
+  source_state state;
+  pipe::shared_part bytes;
 };
 
 struct round_result {
@@ -129,10 +150,31 @@ struct replicator::impl {
     co_return head.error();
   }
 
+  // A first delivery of an object the event says fits one part: one GET tells what a HEAD
+  // would (size, ETag, metadata: the same headers) and brings the bytes, so the source is
+  // asked once before writing. Any surprise (grown past the buffer, gone, an error) returns
+  // nothing, and the caller takes the usual HEAD path, which knows how to settle each case.
+  asio::awaitable<std::optional<fetched_object>> fetch_small(store::source& source, const event::object_event& ev,
+                                                             const queue::delivery_info& delivery) {
+    const std::size_t part_size = pool.part_size();
+    if (delivery.deliveries > 1 || !ev.has_size || ev.size == 0 || ev.size > part_size) co_return std::nullopt;
+    // Room for some growth since the event: an overwrite a little larger still fits.
+    constexpr std::size_t slack = 64 * 1024;
+    const std::size_t room = std::min<std::size_t>(part_size, std::max<std::size_t>(ev.size, slack));
+    auto buf = co_await pool.acquire(room);
+    store::range_read whole;
+    whole.may_end_early = true;
+    auto got = co_await source.read(ev.bucket, ev.key, buf->bytes(), whole);
+    if (!got || got->size == 0 || got->size > room) co_return std::nullopt;
+    co_return fetched_object{source_state{true, std::move(got.value())}, std::move(buf)};
+  }
+
   // One pass writing `state` (an object version) to every destination still in play.
+  // `first_part` holds the object's bytes when fetch_small read them.
   asio::awaitable<round_result> copy_round(const event::object_event& ev, const source_state& state,
                                            std::vector<target_work>& work, bool force, bool first_delivery,
-                                           store::source& source, const std::string& source_store) {
+                                           store::source& source, const std::string& source_store,
+                                           pipe::shared_part first_part) {
     round_result out;
     store::object_info meta = with_source_etag(state.info);
     // On a first delivery the destination rarely has this version yet; for an object of one
@@ -162,6 +204,7 @@ struct replicator::impl {
     req.key = ev.key;
     req.meta = meta;
     req.parts_in_flight = static_cast<std::size_t>(cfg.replication.parts_in_flight);
+    req.first_part = std::move(first_part);
     std::vector<target_work*> piped;
     for (auto* w : pending) {
       // Same S3 store (endpoint and credentials) as the source: let the server copy.
@@ -179,8 +222,10 @@ struct replicator::impl {
       req.targets.push_back({w->dest, w->target.bucket, w->target.key});
       piped.push_back(w);
     }
+    if (req.targets.empty()) req.first_part.reset();  // give the memory back before waiting on anything
     if (!req.targets.empty()) {
       auto report = co_await pipe::fan_out_copy(io, pool, req);
+      req.first_part.reset();
       if (report.source_error) {
         auto kind = report.source_error->kind;
         if (kind == error_kind::precondition_failed || kind == error_kind::not_found) out.source_changed = true;
@@ -215,7 +260,7 @@ struct replicator::impl {
   // independent: one that refuses does not hold back the others.
   asio::awaitable<message_outcome> converge(const event::object_event& ev, const route::decision& d,
                                             const queue::delivery_info& delivery, const source_state& start,
-                                            bool force) {
+                                            bool force, pipe::shared_part first_part, stage_times times) {
     source_state desired = start;
     auto started = steady::now();
     const auto& src_cfg = d.route->cfg.source;
@@ -227,14 +272,19 @@ struct replicator::impl {
     std::uint64_t copied_bytes = 0;
     for (int round = 0;; ++round) {
       round_result r;
+      auto write_started = steady::now();
       if (desired.exists)
-        r = co_await copy_round(ev, desired, work, force, delivery.deliveries <= 1, source, src_cfg.store);
+        r = co_await copy_round(ev, desired, work, force, delivery.deliveries <= 1, source, src_cfg.store,
+                                std::exchange(first_part, {}));  // the bytes are of `start` only
       else r = co_await remove_round(work);
+      times.write_ms += ms_since(write_started);
       if (r.source_error) co_return outcome_for(*r.source_error, "source");
       wrote_any = wrote_any || r.wrote;
       copied_bytes += r.copied_bytes;
       if (!r.wrote && !r.source_changed) break;  // nothing written by us: nothing to re-check
+      auto check_started = steady::now();
       auto now = co_await read_source(source, ev.bucket, ev.key);
+      times.check_ms += ms_since(check_started);
       if (!now) co_return outcome_for(now.error(), "source");
       if (!r.source_changed && same_version(now.value(), desired)) break;
       if (round + 1 >= max_convergence_rounds)
@@ -298,6 +348,10 @@ struct replicator::impl {
                              {"bytes_copied", copied_bytes},
                              {"duration_ms", static_cast<std::int64_t>(secs * 1000)},
                              {"rate_mb_s", secs > 0 ? static_cast<double>(desired.info.size) / secs / 1e6 : 0.0},
+                             {"queued_ms", round_ms(times.queued_ms)},
+                             {"source_ms", round_ms(times.source_ms)},
+                             {"write_ms", round_ms(times.write_ms)},
+                             {"check_ms", round_ms(times.check_ms)},
                              {"destinations", dests}});
     co_return message_outcome::ack("copied");
   }
@@ -305,18 +359,30 @@ struct replicator::impl {
   asio::awaitable<message_outcome> copy(const event::object_event& ev, const route::decision& d,
                                         const queue::delivery_info& delivery, bool force) {
     auto& source = stores.source_for(d.route->cfg.source.store);
-    auto head = co_await read_source(source, ev.bucket, ev.key);
-    if (!head) co_return outcome_for(head.error(), "source");
-    if (!head->exists)
+    stage_times times;
+    times.queued_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::system_clock::now() - delivery.published).count();
+    auto source_started = steady::now();
+    source_state seen;
+    pipe::shared_part bytes;
+    if (auto small = co_await fetch_small(source, ev, delivery)) {
+      seen = std::move(small->state);
+      bytes = std::move(small->bytes);
+    } else {
+      auto head = co_await read_source(source, ev.bucket, ev.key);
+      if (!head) co_return outcome_for(head.error(), "source");
+      seen = std::move(head.value());
+    }
+    times.source_ms = ms_since(source_started);
+    if (!seen.exists)
       co_return retry_then_superseded(delivery, "source_not_found",
                                       "source " + ev.bucket + "/" + ev.key + " does not exist (deleted since?)");
-    if (cfg.replication.wait_for_matching_etag && !ev.etag.empty() && head->info.etag != ev.etag)
+    if (cfg.replication.wait_for_matching_etag && !ev.etag.empty() && seen.info.etag != ev.etag)
       co_return retry_then_superseded(delivery, "etag_mismatch",
-                                      "source ETag " + head->info.etag + " differs from the event's " + ev.etag);
+                                      "source ETag " + seen.info.etag + " differs from the event's " + ev.etag);
     // Whatever version the source holds now is what the destinations must end with; an
     // event for an older version simply brings them up to date.
-    const source_state& desired = head.value();
-    co_return co_await converge(ev, d, delivery, desired, force);
+    co_return co_await converge(ev, d, delivery, seen, force, std::move(bytes), times);
   }
 
   asio::awaitable<message_outcome> remove(const event::object_event& ev, const route::decision& d,
@@ -340,7 +406,7 @@ struct replicator::impl {
       }
     }
     source_state absent;
-    co_return co_await converge(ev, d, delivery, absent, false);
+    co_return co_await converge(ev, d, delivery, absent, false, {}, {});
   }
 
   // Waiting for a destination copy to appear (delete_not_found = "retry"): the original

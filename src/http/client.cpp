@@ -206,10 +206,11 @@ struct client::impl {
       if (length && !p.chunked()) {
         std::span<std::byte> target;
         if (to_caller) {
-          if (*length != into.size())
+          bool fits = *length == into.size() || (req.body_may_end_early && *length < into.size());
+          if (!fits)
             co_return transport_error{{}, req.method + " " + where() + ": body is " + std::to_string(*length) +
                                               " bytes, expected " + std::to_string(into.size()), true};
-          target = into;
+          target = into.first(static_cast<std::size_t>(*length));
         } else if (error_answer && *length > max_error_body) {
           out.body.resize(max_error_body);  // enough to read the error code; the rest is dropped
           target = std::as_writable_bytes(std::span(out.body));
@@ -255,7 +256,7 @@ struct client::impl {
         }
         if (to_caller) out.body_bytes = filled;
         else sink.resize(filled);
-        if (to_caller && filled != into.size())
+        if (to_caller && filled != into.size() && !req.body_may_end_early)
           co_return transport_error{{}, req.method + " " + where() + ": short body", true};
       }
     }

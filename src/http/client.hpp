@@ -38,6 +38,9 @@ struct request {
   header_list headers;  ///< Host is added by the client
   std::span<const std::byte> body;  ///< borrowed; must outlive the call
   bool expect_body_in_head = false;
+  /// A 2xx body may be shorter than the caller's buffer (a read of "up to" into.size() bytes);
+  /// response.body_bytes tells how much came. Longer is still an error.
+  bool body_may_end_early = false;
 };
 
 struct response {
@@ -70,7 +73,7 @@ class client {
   ~client();
 
   /// Sends one request on a pooled connection. A 2xx body goes into `into` when given (an
-  /// error if it does not fit exactly), otherwise into response.body (up to 64 MiB).
+  /// error if it does not fit exactly, unless req.body_may_end_early), otherwise into response.body (up to 64 MiB).
   boost::asio::awaitable<send_result> send(const request& req, std::span<std::byte> into = {});
   const endpoint& target() const;
   /// Connections opened since start (tests use it to prove reuse).

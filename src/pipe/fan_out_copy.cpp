@@ -65,14 +65,14 @@ struct copy_job : std::enable_shared_from_this<copy_job> {
   }
 
   // Raw pointers, not shared_ptr parameters (GCC 12 rule 2, async/gcc12_coroutines.hpp).
-  // part_worker keeps `buf` and `group` alive until group->wait() returns, which is after
-  // every write_to has finished.
-  asio::awaitable<void> write_to(std::size_t t, std::size_t part, std::uint64_t offset, const part_buffer* buf,
-                                 std::size_t len, wait_group* group) {
+  // part_worker keeps the buffer, `body` and `group` alive until group->wait() returns,
+  // which is after every write_to has finished.
+  asio::awaitable<void> write_to(std::size_t t, std::size_t part, std::uint64_t offset, const store::part_body* body,
+                                 wait_group* group) {
     auto self = shared_from_this();
+    const std::size_t len = body->size();
     if (uploads[t] && !report.target_errors[t]) {
-      auto r = co_await uploads[t]->write_part(static_cast<int>(part + 1), offset,
-                                               std::span<const std::byte>(buf->data(), len));
+      auto r = co_await uploads[t]->write_part(static_cast<int>(part + 1), offset, *body);
       if (!r && !report.target_errors[t]) report.target_errors[t] = r.error();
       else if (r)
         pipe_metrics::get().destination_bytes.Add({{"destination", req.targets[t].dest->name()}})
@@ -98,8 +98,15 @@ struct copy_job : std::enable_shared_from_this<copy_job> {
       std::size_t part = next_part++;
       std::uint64_t offset = static_cast<std::uint64_t>(part) * part_size;
       std::size_t len = static_cast<std::size_t>(std::min<std::uint64_t>(part_size, req.meta.size - offset));
-      shared_part buf = co_await pool.acquire();
-      if (len > 0) {
+      shared_part buf;
+      bool filled = false;
+      if (part == 0 && req.first_part && req.first_part->capacity() >= len) {
+        buf = std::move(req.first_part);  // read by the caller together with the metadata
+        filled = true;
+      } else {
+        buf = co_await pool.acquire(len);
+      }
+      if (len > 0 && !filled) {
         store::range_read range{offset, req.meta.etag};
         auto got = co_await req.source->read(req.bucket, req.key, std::span<std::byte>(buf->data(), len), range);
         // The total in Content-Range must be the size we planned the parts for; a server or
@@ -114,10 +121,12 @@ struct copy_job : std::enable_shared_from_this<copy_job> {
         }
       }
       // One buffer, every destination in parallel; the buffer returns when the last is done.
+      // The digests travel with it: each is computed once, by the first destination to need it.
+      store::part_body body(std::span<const std::byte>(buf->data(), len));
       auto group = std::make_shared<wait_group>(executor);
       for (std::size_t t = 0; t < uploads.size(); ++t) {
         group->add();
-        asio::co_spawn(executor, write_to(t, part, offset, buf.get(), len, group.get()), asio::detached);
+        asio::co_spawn(executor, write_to(t, part, offset, &body, group.get()), asio::detached);
       }
       co_await group->wait();
     }

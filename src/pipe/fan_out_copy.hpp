@@ -29,6 +29,9 @@ struct copy_request {
   std::string key;
   store::object_info meta;  ///< source HEAD: size, ETag (every GET is If-Match on it), metadata to write
   std::vector<copy_target> targets;
+  /// The first part, already read from the version `meta` describes (a small object fetched
+  /// with one GET that also told its metadata): it is sent, not read again.
+  shared_part first_part;
   std::size_t parts_in_flight = 8;
 };
 

@@ -2,9 +2,12 @@
 
 #include "metrics/registry.hpp"
 
+#include <boost/asio/experimental/channel.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <prometheus/gauge.h>
+
+#include <algorithm>
 
 namespace archie::pipe {
 namespace asio = boost::asio;
@@ -28,36 +31,79 @@ prometheus::Gauge& capacity_gauge() {
 }
 }  // namespace
 
-part_buffer::~part_buffer() { pool_->give_back(data_); }
+struct part_buffer_pool::waiter {
+  waiter(asio::any_io_executor ex, std::size_t n) : bytes(n), wake(ex, 1) {}
+  std::size_t bytes;
+  bool granted = false;  ///< its bytes are counted in in_use_ from the moment it is woken
+  asio::experimental::channel<void(boost::system::error_code)> wake;
+};
+
+part_buffer::~part_buffer() { pool_->give_back(data_, size_); }
 
 part_buffer_pool::part_buffer_pool(asio::any_io_executor executor, std::size_t part_size, std::size_t budget_bytes)
-    : part_size_(part_size), count_(std::max<std::size_t>(1, budget_bytes / part_size)), free_(executor, count_) {
-  capacity_gauge().Set(static_cast<double>(count_ * part_size_));
+    : executor_(std::move(executor)), part_size_(part_size), budget_(std::max(budget_bytes, part_size)) {
+  capacity_gauge().Set(static_cast<double>(budget_));
 }
 
 part_buffer_pool::~part_buffer_pool() = default;
 
-asio::awaitable<shared_part> part_buffer_pool::acquire() {
-  std::byte* data = nullptr;
-  if (!free_.try_receive([&](boost::system::error_code, std::byte* d) { data = d; })) {
-    if (allocated_ < count_) {
-      storage_.push_back(std::make_unique_for_overwrite<std::byte[]>(part_size_));
-      data = storage_.back().get();
-      ++allocated_;
-    } else {
-      data = co_await free_.async_receive(asio::use_awaitable);
-    }
+std::byte* part_buffer_pool::take(std::size_t bytes) {
+  ++lent_;
+  in_use_gauge().Set(static_cast<double>(in_use_));
+  std::byte* data;
+  if (bytes == part_size_ && !spare_parts_.empty()) {
+    data = spare_parts_.back().release();
+    spare_parts_.pop_back();
+  } else {
+    data = std::make_unique_for_overwrite<std::byte[]>(bytes).release();
   }
-  ++in_use_;
-  in_use_gauge().Set(static_cast<double>(in_use_ * part_size_));
-  co_return shared_part(new part_buffer(this, data, part_size_));
+  // Memory held is what is lent plus the spares: keep that within the budget too.
+  while (!spare_parts_.empty() && in_use_ + spare_parts_.size() * part_size_ > budget_) spare_parts_.pop_back();
+  return data;
 }
 
-void part_buffer_pool::give_back(std::byte* data) {
-  --in_use_;
-  in_use_gauge().Set(static_cast<double>(in_use_ * part_size_));
-  // Capacity equals the buffer count, so this never fails; a waiter is woken directly.
-  free_.try_send(boost::system::error_code{}, data);
+asio::awaitable<shared_part> part_buffer_pool::acquire(std::size_t bytes) {
+  bytes = std::clamp<std::size_t>(bytes, 1, part_size_);
+  if (waiters_.empty() && in_use_ + bytes <= budget_) {
+    in_use_ += bytes;
+  } else {
+    auto w = std::make_shared<waiter>(executor_, bytes);
+    waiters_.push_back(w);
+    try {
+      co_await w->wake.async_receive(asio::use_awaitable);
+    } catch (...) {
+      // Cancelled (shutdown, message timeout): either still queued, or woken too late to use
+      // what it was promised.
+      if (w->granted) {
+        in_use_ -= bytes;
+        wake_waiters();
+      } else {
+        std::erase(waiters_, w);
+        wake_waiters();  // it may have been the head that held back smaller requests
+      }
+      throw;
+    }
+  }
+  co_return shared_part(new part_buffer(this, take(bytes), bytes));
+}
+
+void part_buffer_pool::give_back(std::byte* data, std::size_t bytes) {
+  std::unique_ptr<std::byte[]> block(data);
+  if (bytes == part_size_) spare_parts_.push_back(std::move(block));
+  --lent_;
+  in_use_ -= bytes;
+  in_use_gauge().Set(static_cast<double>(in_use_));
+  wake_waiters();
+}
+
+void part_buffer_pool::wake_waiters() {
+  while (!waiters_.empty() && in_use_ + waiters_.front()->bytes <= budget_) {
+    auto w = std::move(waiters_.front());
+    waiters_.pop_front();
+    in_use_ += w->bytes;
+    w->granted = true;
+    w->wake.try_send(boost::system::error_code{});
+  }
 }
 
 }  // namespace archie::pipe

@@ -1,13 +1,15 @@
 #pragma once
-// The memory budget of the copy pipeline. A fixed number of part-sized buffers is lent out
-// by handle; a reader that wants another part waits (back-pressure) until some destination
-// finishes sending one and the handle returns it. Memory stays at budget whatever the
-// object size or the number of objects in flight.
+// The memory budget of the copy pipeline, in bytes. A buffer is lent by handle, sized to what
+// it will hold (a 4 KiB object takes 4 KiB of the budget, not a whole part); a reader that
+// wants more than is left waits (back-pressure) until destinations finish sending and the
+// handles return their bytes. Waiters are served in order, so a part-sized request is never
+// starved by a stream of small ones. Memory stays at budget whatever the object sizes or the
+// number of objects in flight.
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/experimental/channel.hpp>
 
 #include <cstddef>
+#include <deque>
 #include <memory>
 #include <span>
 #include <vector>
@@ -44,22 +46,31 @@ class part_buffer_pool {
   part_buffer_pool(boost::asio::any_io_executor executor, std::size_t part_size, std::size_t budget_bytes);
   ~part_buffer_pool();
 
-  /// Waits until a buffer is free. Buffers are allocated on first use, never more than the budget.
-  boost::asio::awaitable<shared_part> acquire();
+  /// Waits until `bytes` (at most part_size) of the budget are free, then lends a buffer of
+  /// that size. Cancelling the wait gives nothing back and loses nothing.
+  boost::asio::awaitable<shared_part> acquire(std::size_t bytes);
   std::size_t part_size() const { return part_size_; }
-  std::size_t capacity() const { return count_; }
-  std::size_t in_use() const { return in_use_; }
+  std::size_t budget() const { return budget_; }
+  std::size_t bytes_in_use() const { return in_use_; }
+  /// Buffers lent and not yet returned.
+  std::size_t in_use() const { return lent_; }
 
  private:
   friend class part_buffer;
-  void give_back(std::byte* data);
+  struct waiter;
+  std::byte* take(std::size_t bytes);
+  void give_back(std::byte* data, std::size_t bytes);
+  void wake_waiters();
 
+  boost::asio::any_io_executor executor_;
   std::size_t part_size_;
-  std::size_t count_;
-  std::size_t allocated_ = 0;
-  std::size_t in_use_ = 0;
-  std::vector<std::unique_ptr<std::byte[]>> storage_;
-  boost::asio::experimental::channel<void(boost::system::error_code, std::byte*)> free_;
+  std::size_t budget_;
+  std::size_t in_use_ = 0;  ///< bytes lent or promised to a woken waiter
+  std::size_t lent_ = 0;
+  /// Whole-part blocks are kept for the next part (large objects reuse the same memory, no
+  /// page faults per part); smaller ones go back to the allocator.
+  std::vector<std::unique_ptr<std::byte[]>> spare_parts_;
+  std::deque<std::shared_ptr<waiter>> waiters_;
 };
 
 }  // namespace archie::pipe

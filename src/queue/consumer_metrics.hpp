@@ -16,6 +16,7 @@ struct consumer_metrics {
   prometheus::Gauge& in_flight;
   prometheus::Histogram& latency;
   prometheus::Counter& heartbeats;
+  prometheus::Histogram& settle_duration;
 
   static consumer_metrics& get();
   /// archie_queue_outcomes_total{outcome, code}

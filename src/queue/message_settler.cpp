@@ -41,16 +41,13 @@ asio::awaitable<bool> message_settler::ack(queue_message& msg) {
   auto give_up = steady_clock::now() + cfg_.consumer.ack_wait;
   config::backoff_config retry{milliseconds(50), 2.0, milliseconds(1000), 0.2};
   exponential_backoff backoff(io_, retry);
+  if (!confirmations_) confirmations_ = std::make_shared<ack_confirmations>(io_, conn_.raw());
   for (;;) {
-    auto ack_sync = [nc = conn_.raw(), raw = msg.raw()] {
-      natsStatus st = jetstream_ack::ack_sync(nc, raw, ack_confirmation_wait);
-      return std::pair{st, st == NATS_OK ? std::string() : nats_error_text("ack", st)};
-    };
-    auto [s, text] = co_await run_blocking(blocking_, ack_sync);
+    natsStatus s = co_await confirmations_->ack(msg.raw(), ack_confirmation_wait);
     if (s == NATS_OK) co_return true;
     if (s == NATS_ILLEGAL_STATE || s == NATS_CONNECTION_CLOSED || steady_clock::now() >= give_up) {
       log::error("ack failed; the message will be redelivered after ack_wait",
-                 {{"seq", msg.delivery().stream_sequence}, {"error", text}});
+                 {{"seq", msg.delivery().stream_sequence}, {"error", nats_error_text("ack", s)}});
       co_return false;
     }
     jetstream_ack::in_progress(conn_.raw(), msg.raw());
@@ -100,6 +97,8 @@ asio::awaitable<bool> message_settler::dead_letter(queue_message& msg, const mes
 }
 
 asio::awaitable<void> message_settler::settle(queue_message& msg, const message_outcome& decided) {
+  const auto started = std::chrono::steady_clock::now();
+  auto& metrics = consumer_metrics::get();
   auto dead_letter_step = dead_letter_result::not_needed;
   if (needs_dead_letter(decided, !cfg_.dead_letter_subject.empty())) {
     bool published = co_await dead_letter(msg, decided);
@@ -111,13 +110,13 @@ asio::awaitable<void> message_settler::settle(queue_message& msg, const message_
     log::error("dead-lettering failed repeatedly; terminating without a dead letter",
                {{"seq", msg.delivery().stream_sequence}, {"deliveries", msg.delivery().deliveries},
                 {"code", outcome.code}, {"reason", outcome.reason}});
-    consumer_metrics::get().count_outcome("dead_letter_abandoned", outcome.code);
+    metrics.count_outcome("dead_letter_abandoned", outcome.code);
   }
   natsStatus s = NATS_OK;
   switch (outcome.what) {
     case message_outcome::kind::ack:
       if (!co_await ack(msg)) {
-        consumer_metrics::get().count_outcome("ack_failed", outcome.code);
+        metrics.count_outcome("ack_failed", outcome.code);
         co_return;
       }
       break;
@@ -138,7 +137,8 @@ asio::awaitable<void> message_settler::settle(queue_message& msg, const message_
     log::warn("acknowledgement not sent; the message will be redelivered after ack_wait",
               {{"seq", msg.delivery().stream_sequence}, {"outcome", to_string(outcome.what)},
                {"error", nats_error_text("settle", s)}});
-  consumer_metrics::get().count_outcome(to_string(outcome.what), outcome.code);
+  metrics.count_outcome(to_string(outcome.what), outcome.code);
+  metrics.settle_duration.Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
 }
 
 }  // namespace archie::queue

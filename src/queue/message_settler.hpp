@@ -3,6 +3,7 @@
 // backoff delay) or term, a term being dead-lettered first. What to send is decided by the
 // pure functions of queue/settlement.hpp; this class only talks to NATS.
 #include "config/config.hpp"
+#include "queue/ack_confirmations.hpp"
 #include "queue/message_outcome.hpp"
 #include "queue/nats_connection.hpp"
 #include "queue/queue_message.hpp"
@@ -11,6 +12,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include <memory>
 #include <random>
 
 namespace archie::queue {
@@ -34,6 +36,7 @@ class message_settler {
   nats_connection& conn_;
   const config::queue_config& cfg_;
   std::mt19937_64 rng_{std::random_device{}()};
+  std::shared_ptr<ack_confirmations> confirmations_;  ///< created on the first confirmed ack
 };
 
 }  // namespace archie::queue

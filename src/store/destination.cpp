@@ -37,7 +37,7 @@ async_result<std::string> destination::recorded_source_etag(const std::string& b
   co_return v ? *v : std::string();
 }
 
-async_result<done> single_request_upload::write_part(int, std::uint64_t, std::span<const std::byte> bytes) {
+async_result<done> single_request_upload::write_part(int, std::uint64_t, const part_body& bytes) {
   auto r = co_await send(bytes);
   if (!r) co_return r.error();
   written_ = true;
@@ -46,7 +46,7 @@ async_result<done> single_request_upload::write_part(int, std::uint64_t, std::sp
 
 async_result<done> single_request_upload::finish() {
   if (written_) co_return done{};
-  std::span<const std::byte> empty;
+  part_body empty{std::span<const std::byte>()};
   auto r = co_await send(empty);
   if (!r) co_return r.error();
   written_ = true;

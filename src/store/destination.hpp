@@ -2,6 +2,7 @@
 // Where a replicated object is written. One interface for every store type so the pipe can
 // fan one set of part buffers out to S3, GCS and local directories alike.
 #include "store/object_info.hpp"
+#include "store/part_body.hpp"
 #include "store/store_error.hpp"
 
 #include <boost/asio/awaitable.hpp>
@@ -23,7 +24,7 @@ inline constexpr const char* source_etag_metadata = "archie-source-etag";
 class upload {
  public:
   virtual ~upload() = default;
-  virtual async_result<done> write_part(int number, std::uint64_t offset, std::span<const std::byte> bytes) = 0;
+  virtual async_result<done> write_part(int number, std::uint64_t offset, const part_body& bytes) = 0;
   virtual async_result<done> finish() = 0;
   virtual boost::asio::awaitable<void> abort() = 0;
   /// The copy is being abandoned (the source failed): parts still waiting for their turn
@@ -35,13 +36,13 @@ class upload {
 /// empty body when no part came (a 0-byte object). A single request leaves nothing to abort.
 class single_request_upload : public upload {
  public:
-  async_result<done> write_part(int number, std::uint64_t offset, std::span<const std::byte> bytes) final;
+  async_result<done> write_part(int number, std::uint64_t offset, const part_body& bytes) final;
   async_result<done> finish() final;
   boost::asio::awaitable<void> abort() final;
 
  protected:
   /// Stores the whole object.
-  virtual async_result<done> send(std::span<const std::byte> body) = 0;
+  virtual async_result<done> send(const part_body& body) = 0;
 
  private:
   bool written_ = false;

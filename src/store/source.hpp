@@ -13,7 +13,8 @@ namespace archie::store {
 /// One ranged read: exactly into.size() bytes from `offset`, only from the version `if_match`.
 struct range_read {
   std::uint64_t offset = 0;
-  std::string if_match;  ///< the ETag every part must come from; a changed object fails (412)
+  std::string if_match;  ///< the ETag every part must come from (empty: any); a changed object fails (412)
+  bool may_end_early = false;  ///< read up to into.size() bytes: the object may be shorter
 };
 
 class source {

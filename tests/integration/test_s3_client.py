@@ -120,6 +120,8 @@ class FaultProxy:
       response, then close the connection (keep=0: the response is lost entirely).
     * respond(pattern, raw): answer with the raw bytes instead of the server, then close.
     * hold(pattern, event): forward the request only once event is set.
+    * corrupt(pattern): flip the first body byte of the request on its way up (damage in
+      transit that the checksums must catch).
 
     HTTP/1.1 without pipelining: a request starts with the first bytes going up on a new
     connection or after a response started coming down, and the next bytes coming down are
@@ -153,6 +155,9 @@ class FaultProxy:
     def hold(self, pattern, event, times=1):
         self._add("hold", pattern, event, times)
 
+    def corrupt(self, pattern, times=1):
+        self._add("corrupt", pattern, None, times)
+
     def reset(self):
         with self.lock:
             self.rules, self.captured, self.requests = [], [], []
@@ -181,6 +186,7 @@ class FaultProxy:
                 client.close()
                 continue
             conn = {"client": client, "upstream": upstream, "truncate": None, "cut": False, "left": 2,
+                    "corrupt": False, "head": bytearray(),
                     "new_request": True,
                     "lock": threading.Lock(), "buf": bytearray()}
             with self.lock:
@@ -220,14 +226,32 @@ class FaultProxy:
                             conn["truncate"] = rule["arg"]
                         elif rule["kind"] == "hold":
                             rule["arg"].wait(60)
+                        elif rule["kind"] == "corrupt":
+                            conn["corrupt"] = True
+                            conn["head"].clear()
                         elif rule["kind"] == "respond":
                             conn["cut"] = True
                             client.sendall(rule["arg"])
                             raise OSError("answered by the proxy")
+                if conn["corrupt"]:
+                    data = self._flip_first_body_byte(conn, data)
                 upstream.sendall(data)
         except OSError:
             pass
         self._half_done(conn, upstream)
+
+    @staticmethod
+    def _flip_first_body_byte(conn, data):
+        seen = len(conn["head"])
+        conn["head"] += data
+        end = conn["head"].find(b"\r\n\r\n")
+        if end < 0 or end + 4 >= len(conn["head"]):
+            return data  # the body has not started yet
+        at = end + 4 - seen
+        data = bytearray(data)
+        data[at] ^= 0xFF
+        conn["corrupt"] = False
+        return bytes(data)
 
     def _down(self, conn):
         client, upstream = conn["client"], conn["upstream"]
@@ -1060,6 +1084,32 @@ class PayloadSigningTest(unittest.TestCase):
         self.assertEqual(self.round_trip("unsigned"), "UNSIGNED-PAYLOAD")
         values = set(self.content_sha256_values())
         self.assertEqual(values, {b"UNSIGNED-PAYLOAD"}, "every request of the run is unsigned")
+
+    def damaged_put_is_refused_then_resent(self, mode, verb, *args):
+        """The proxy flips one body byte of the first upload request: the server must refuse
+        it (the checksum archie sent no longer matches), and archie must send it again."""
+        self.proxy.reset()
+        self.proxy.corrupt(r"^PUT /%s/damaged" % self.bucket)
+        key = "damaged/%s/%s" % (mode, verb)
+        r = probe(verb, self.bucket, key, self.body, *args, env={"S3_PAYLOAD_SIGNING": mode},
+                  endpoint=self.proxy.endpoint)
+        self.assertTrue(r["ok"], r)
+        refused_then_sent = self.proxy.requests_matching(r"^PUT /%s/%s" % (self.bucket, re.escape(key)))
+        expected = 2 if verb == "put" else 3  # multipart: the damaged part twice, the other once
+        self.assertEqual(len(refused_then_sent), expected, refused_then_sent)
+        dest = os.path.join(self.dir, "dl-damaged")
+        r = probe("get", self.bucket, key, dest, 2)
+        self.assertTrue(r["ok"], r)
+        self.assertEqual(sha256_file(dest), self.digest)
+
+    def test_signed_payload_hash_alone_makes_the_server_refuse_a_damaged_body(self):
+        self.damaged_put_is_refused_then_resent("signed", "put")
+        self.damaged_put_is_refused_then_resent("signed", "mput", 5)
+        self.assertNotIn(b"content-md5", self.proxy.sent().lower(), "one checksum per body, not two")
+
+    def test_unsigned_payload_content_md5_makes_the_server_refuse_a_damaged_body(self):
+        self.damaged_put_is_refused_then_resent("unsigned", "put")
+        self.damaged_put_is_refused_then_resent("unsigned", "mput", 5)
 
     def test_auto_signs_the_payload_over_plain_http(self):
         self.assertEqual(self.round_trip("auto"), self.digest)

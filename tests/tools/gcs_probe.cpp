@@ -173,7 +173,8 @@ asio::awaitable<json::object> op_put(run_context& ctx) {
     asio::steady_timer jitter(ex, std::chrono::milliseconds(delay_ms));
     co_await jitter.async_wait(asio::use_awaitable);
     std::size_t off = i * part, len = std::min(part, f.size - off);
-    auto r = co_await u.write_part(static_cast<int>(i + 1), off, std::span<const std::byte>(f.data + off, len));
+    part_body body(std::span<const std::byte>(f.data + off, len));
+    auto r = co_await u.write_part(static_cast<int>(i + 1), off, body);
     if (!r && !failure) failure = r.error();
     group.done();
   };
@@ -236,7 +237,8 @@ asio::awaitable<json::object> op_resumable_partial(run_context& ctx, bool gap) {
     std::size_t n = std::stoull(a[5]);
     for (std::size_t i = 0; i < n; ++i) {
       std::size_t off = i * part, len = std::min(part, f.size - off);
-      auto r = co_await u.write_part(static_cast<int>(i + 1), off, std::span<const std::byte>(f.data + off, len));
+      part_body body(std::span<const std::byte>(f.data + off, len));
+      auto r = co_await u.write_part(static_cast<int>(i + 1), off, body);
       if (!r) {
         co_await u.abort();
         co_return error_json(r.error());
@@ -247,10 +249,12 @@ asio::awaitable<json::object> op_resumable_partial(run_context& ctx, bool gap) {
     co_return out;
   }
   // Part 1 goes up; part 3 arrives but part 2 never does.
-  auto r1 = co_await u.write_part(1, 0, std::span<const std::byte>(f.data, part));
+  part_body first(std::span<const std::byte>(f.data, part));
+  auto r1 = co_await u.write_part(1, 0, first);
   if (!r1) co_return error_json(r1.error());
   std::size_t off3 = 2 * part, len3 = std::min(part, f.size - off3);
-  auto r3 = co_await u.write_part(3, off3, std::span<const std::byte>(f.data + off3, len3));
+  part_body third(std::span<const std::byte>(f.data + off3, len3));
+  auto r3 = co_await u.write_part(3, off3, third);
   co_await u.abort();
   if (r3) {
     out["ok"] = false;

@@ -111,7 +111,8 @@ asio::awaitable<json::object> run(s3_client& c, std::vector<std::string> a) {
   if (op == "put") {
     auto f = mapped_file::open_read(a[3]);
     auto meta = meta_from_env();
-    auto r = co_await c.put_object(a[1], a[2], std::span<const std::byte>(f.data, f.size), meta);
+    part_body body(std::span<const std::byte>(f.data, f.size));
+    auto r = co_await c.put_object(a[1], a[2], body, meta);
     if (!r) co_return error_json(r.error());
     co_return json::object{{"ok", true}, {"etag", r.value()}, {"seconds", seconds()}};
   }
@@ -127,8 +128,8 @@ asio::awaitable<json::object> run(s3_client& c, std::vector<std::string> a) {
     std::optional<store_error> failure;
     co_await parallel_for(parts, 8, [&](std::size_t i) -> asio::awaitable<void> {
       std::size_t off = i * part, len = std::min(part, f.size - off);
-      auto r = co_await c.upload_part(a[1], a[2], id.value(), static_cast<int>(i + 1),
-                                      std::span<const std::byte>(f.data + off, len));
+      part_body body(std::span<const std::byte>(f.data + off, len));
+      auto r = co_await c.upload_part(a[1], a[2], id.value(), static_cast<int>(i + 1), body);
       if (!r) failure = r.error();
       else done_parts[i] = {static_cast<int>(i + 1), r.value()};
     });
@@ -226,7 +227,8 @@ asio::awaitable<json::object> run(s3_client& c, std::vector<std::string> a) {
       std::string key = a[2] + std::to_string(i);
       if (op == "bench-put") {
         object_info no_meta;
-        auto r = co_await c.put_object(a[1], key, payload, no_meta);
+        part_body body{std::span<const std::byte>(payload)};
+        auto r = co_await c.put_object(a[1], key, body, no_meta);
         failures += !r;
       } else {
         auto& sink = sinks[slot++ % width];

@@ -38,7 +38,8 @@ class fs_upload final : public upload {
         chain_(std::move(chain)), tmp_(std::move(tmp_name)), fd_(fd), meta_(std::move(meta)), fsync_(fsync) {}
   ~fs_upload() override { discard(); }
 
-  async_result<done> write_part(int, std::uint64_t offset, std::span<const std::byte> bytes) override {
+  async_result<done> write_part(int, std::uint64_t offset, const part_body& body) override {
+    const std::span<const std::byte> bytes = body.bytes();
     auto write_all = [fd = fd_.get(), offset, bytes]() -> int {
       std::size_t pos = 0;
       while (pos < bytes.size()) {

@@ -28,8 +28,9 @@ class single_upload final : public single_request_upload {
       : c_(c), bucket_(std::move(bucket)), key_(std::move(key)), meta_(std::move(meta)) {}
 
  private:
-  async_result<done> send(std::span<const std::byte> body) override {
-    auto r = co_await c_.upload_object(bucket_, key_, body, meta_, pre_);
+  async_result<done> send(const part_body& body) override {
+    auto bytes = body.bytes();
+    auto r = co_await c_.upload_object(bucket_, key_, bytes, meta_, pre_);
     if (!r) co_return r.error();
     co_return done{};
   }
@@ -45,7 +46,8 @@ class resumable_upload final : public upload {
   resumable_upload(gcs_client& c, resumable_session session, std::uint64_t size, std::chrono::milliseconds wait_limit)
       : c_(c), s_(std::move(session)), size_(size), wait_limit_(wait_limit) {}
 
-  async_result<done> write_part(int number, std::uint64_t offset, std::span<const std::byte> bytes) override {
+  async_result<done> write_part(int number, std::uint64_t offset, const part_body& body) override {
+    const std::span<const std::byte> bytes = body.bytes();
     if (failed_) co_return *failed_;
     if (number < next_part_ || waiters_.count(number) || (number == next_part_ && sending_))
       co_return error_for_duplicate(number);

@@ -4,6 +4,7 @@
 // idempotent requests retried with backoff. Works with AWS, MinIO, Ceph RGW and other
 // S3-compatible servers (RGW quirks are tolerated where noted).
 #include "config/config.hpp"
+#include "store/part_body.hpp"
 #include "store/object_info.hpp"
 #include "store/store_error.hpp"
 
@@ -47,6 +48,7 @@ struct multipart_upload {
 struct get_options {
   std::uint64_t offset = 0;    ///< first byte; reads exactly into.size() bytes
   std::string if_match;        ///< ETag the object must still have (all parts from one version)
+  bool may_end_early = false;  ///< the object may end before `into` is full (read "up to")
 };
 
 class s3_client {
@@ -60,7 +62,7 @@ class s3_client {
   async_result<object_info> get_object(const std::string& bucket, const std::string& key, std::span<std::byte> into,
                                const get_options& opts);
   /// Returns the new ETag. Sends Content-MD5 so the server rejects corrupted bodies.
-  async_result<std::string> put_object(const std::string& bucket, const std::string& key, std::span<const std::byte> body,
+  async_result<std::string> put_object(const std::string& bucket, const std::string& key, const part_body& body,
                                const object_info& meta);
   async_result<done> delete_object(const std::string& bucket, const std::string& key);
   async_result<list_page> list_objects(const std::string& bucket, const std::string& prefix,
@@ -68,7 +70,7 @@ class s3_client {
 
   async_result<std::string> create_multipart_upload(const std::string& bucket, const std::string& key, const object_info& meta);
   async_result<std::string> upload_part(const std::string& bucket, const std::string& key, const std::string& upload_id,
-                                int part_number, std::span<const std::byte> body);
+                                int part_number, const part_body& body);
   /// Returns the final ETag (RGW may return an empty one; the client then HEADs for it).
   async_result<std::string> complete_multipart_upload(const std::string& bucket, const std::string& key,
                                               const std::string& upload_id, const std::vector<completed_part>& parts);

@@ -22,7 +22,7 @@ class single_put final : public single_request_upload {
       : c_(c), bucket_(std::move(bucket)), key_(std::move(key)), meta_(std::move(meta)) {}
 
  private:
-  async_result<done> send(std::span<const std::byte> body) override {
+  async_result<done> send(const part_body& body) override {
     auto r = co_await c_.put_object(bucket_, key_, body, meta_);
     if (!r) co_return r.error();
     co_return done{};
@@ -37,7 +37,7 @@ class multipart final : public upload {
  public:
   multipart(s3_client& c, std::string bucket, std::string key, std::string upload_id, std::size_t parts)
       : c_(c), bucket_(std::move(bucket)), key_(std::move(key)), id_(std::move(upload_id)), parts_(parts) {}
-  async_result<done> write_part(int number, std::uint64_t, std::span<const std::byte> bytes) override {
+  async_result<done> write_part(int number, std::uint64_t, const part_body& bytes) override {
     auto r = co_await c_.upload_part(bucket_, key_, id_, number, bytes);
     if (!r) co_return r.error();
     parts_[static_cast<std::size_t>(number - 1)] = {number, r.value()};

@@ -11,6 +11,7 @@ async_result<object_info> s3_source::read(const std::string& bucket, const std::
   get_options opts;
   opts.offset = range.offset;
   opts.if_match = range.if_match;
+  opts.may_end_early = range.may_end_early;
   co_return co_await client_.get_object(bucket, key, into, opts);
 }
 

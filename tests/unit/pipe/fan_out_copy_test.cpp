@@ -4,6 +4,7 @@
 #include "pipe/fan_out_copy.hpp"
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/io_context.hpp>
@@ -68,7 +69,7 @@ struct fake_destination;
 struct fake_upload final : store::upload {
   explicit fake_upload(fake_destination& d) : dest(d) {}
   fake_destination& dest;
-  async_result<done> write_part(int number, std::uint64_t offset, std::span<const std::byte> bytes) override;
+  async_result<done> write_part(int number, std::uint64_t offset, const store::part_body& body) override;
   async_result<done> finish() override;
   asio::awaitable<void> abort() override;
   void stop_waiting() override;
@@ -97,7 +98,8 @@ struct fake_destination final : store::destination {
   const std::string& name() const override { return name_; }
 };
 
-async_result<done> fake_upload::write_part(int number, std::uint64_t offset, std::span<const std::byte> bytes) {
+async_result<done> fake_upload::write_part(int number, std::uint64_t offset, const store::part_body& body) {
+  const std::span<const std::byte> bytes = body.bytes();
   if (number == dest.refuse_part) co_return injected(error_kind::permanent, "UploadPart");
   if (dest.per_part.count()) {
     asio::steady_timer slow(co_await asio::this_coro::executor, dest.per_part);
@@ -247,4 +249,31 @@ TEST_CASE("a cancelled waiter stops the copy, waits for it, and every upload is 
   CHECK_FALSE(slow.finished);
   CHECK(slow.parts.size() < 40);  // stopped early, not run to the end
   CHECK(pool.in_use() == 0);      // the job was over before the waiter returned
+}
+
+TEST_CASE("a first part read by the caller is sent as it is, and the source is not read again") {
+  asio::io_context io;
+  pipe::part_buffer_pool pool(io.get_executor(), part, part);
+  fake_source src;
+  src.data = pattern(part - 100);
+  fake_destination a("a"), b("b");
+  pipe::copy_request req = request_for(src, {&a, &b}, 3);
+  asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+    req.first_part = co_await pool.acquire(part);  // room to spare, as for an object that may have grown
+    std::memcpy(req.first_part->data(), src.data.data(), src.data.size());
+  }, asio::detached);
+  io.run();
+  io.restart();
+  std::optional<pipe::copy_report> out;
+  asio::co_spawn(io, pipe::fan_out_copy(io.get_executor(), pool, req),
+                 [&](std::exception_ptr, pipe::copy_report r) { out = std::move(r); });
+  io.run();
+  req.first_part.reset();  // the caller's handle; the pipe has dropped its own
+  REQUIRE(out);
+  CHECK(out->ok());
+  CHECK(src.bytes_read == 0);
+  CHECK(a.written == src.data);
+  CHECK(b.written == src.data);
+  CHECK(pool.in_use() == 0);
+  CHECK(pool.bytes_in_use() == 0);
 }

@@ -24,20 +24,20 @@ record_plan plan_record(const event::object_event& ev, const config::replication
                         const route::router& router) {
   using event::event_action;
   using queue::message_outcome;
-  if (ev.action == event_action::skip) return settle(message_outcome::ack("skipped"));
+  if (ev.action == event_action::skip) return settle(message_outcome::ack_without_work("skipped"));
   if (ev.action == event_action::copy_metadata && cfg.metadata_events == config::metadata_events_policy::skip)
-    return settle(message_outcome::ack("metadata_skipped"));
+    return settle(message_outcome::ack_without_work("metadata_skipped"));
   if (ev.action == event_action::remove && ev.lifecycle_expiry && cfg.ignore_lifecycle_expiry)
-    return settle(message_outcome::ack("lifecycle_skipped"));
+    return settle(message_outcome::ack_without_work("lifecycle_skipped"));
   auto d = router.route(ev.bucket, ev.key);
   if (!d.route) {
     if (cfg.unrouted_events == config::unrouted_policy::term)
       return settle(message_outcome::term("unrouted", "no route covers bucket " + ev.bucket));
-    return settle(message_outcome::ack("unrouted"));
+    return settle(message_outcome::ack_without_work("unrouted"));
   }
   const bool remove = ev.action == event_action::remove;
   if ((remove ? d.route->exclude_remove : d.route->exclude_copy).matches(ev.key))
-    return settle(message_outcome::ack("excluded"));
+    return settle(message_outcome::ack_without_work("excluded"));
   record_plan p;
   p.what = remove ? record_plan::work::remove : record_plan::work::copy;
   p.force = ev.action == event_action::copy_metadata;  // metadata changes keep the ETag
@@ -46,7 +46,10 @@ record_plan plan_record(const event::object_event& ev, const config::replication
 }
 
 queue::message_outcome merge_outcomes(const queue::message_outcome& so_far, queue::message_outcome next) {
-  return severity(next) >= severity(so_far) ? std::move(next) : so_far;
+  const bool confirm = so_far.confirm || next.confirm;  // one record that wrote makes the ack worth confirming
+  queue::message_outcome out = severity(next) >= severity(so_far) ? std::move(next) : so_far;
+  out.confirm = confirm;
+  return out;
 }
 
 }  // namespace archie::engine

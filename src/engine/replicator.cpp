@@ -134,7 +134,7 @@ struct replicator::impl {
   message_outcome retry_then_superseded(const queue::delivery_info& d, std::string code, std::string reason) {
     if (!retries_exhausted(d)) return message_outcome::nak(std::move(code), std::move(reason));
     engine_metrics::get().superseded.Add({{"cause", code}}).Increment();
-    return message_outcome::ack("superseded");
+    return message_outcome::ack_without_work("superseded");
   }
 
   bool retries_exhausted(const queue::delivery_info& d) const {
@@ -329,7 +329,7 @@ struct replicator::impl {
     }
     if (!wrote_any) {
       log::info("already replicated", {{"key", ev.key}, {"bucket", ev.bucket}, {"etag", desired.info.etag}});
-      co_return message_outcome::ack("already_replicated");
+      co_return message_outcome::ack_without_work("already_replicated");
     }
     m.transfer_duration.Observe(secs);
     m.transfer_size.Observe(static_cast<double>(desired.info.size));
@@ -396,7 +396,7 @@ struct replicator::impl {
       engine_metrics::get().stale_deletes.Add({}).Increment();
       log::info("stale delete not propagated: the key exists again at the source",
                 {{"key", ev.key}, {"bucket", ev.bucket}, {"seq", delivery.stream_sequence}});
-      co_return message_outcome::ack("stale_delete");
+      co_return message_outcome::ack_without_work("stale_delete");
     }
     if (cfg.replication.delete_not_found == config::delete_not_found_policy::retry) {
       for (const auto& t : d.targets) {
@@ -445,7 +445,7 @@ struct replicator::impl {
       count(o, "unknown", "malformed");
       co_return o;
     }
-    message_outcome overall = message_outcome::ack("empty");
+    message_outcome overall = message_outcome::ack_without_work("empty");
     // `archie backfill` marks what it publishes, so repairs can be told from live changes.
     const bool backfill = msg.header("Archie-Origin") == "backfill";
     for (const auto& ev : records) {

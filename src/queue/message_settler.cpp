@@ -31,8 +31,9 @@ void message_settler::give_back(queue_message& msg) {
   consumer_metrics::get().count_outcome("nak", "shutdown");
 }
 
-asio::awaitable<bool> message_settler::ack(queue_message& msg) {
-  if (cfg_.ack_mode == config::ack_policy::async) co_return jetstream_ack::ack(conn_.raw(), msg.raw()) == NATS_OK;
+asio::awaitable<bool> message_settler::ack(queue_message& msg, bool confirm) {
+  if (cfg_.ack_mode == config::ack_policy::async || !confirm)
+    co_return jetstream_ack::ack(conn_.raw(), msg.raw()) == NATS_OK;
   // AckSync waits for the server's confirmation, so a lost ack cannot silently turn into a
   // duplicate copy. Retry a few times; if all fail, the message is redelivered after AckWait.
   // Keep trying for up to ack_wait: during a JetStream leader election every ack gets "no
@@ -115,7 +116,7 @@ asio::awaitable<void> message_settler::settle(queue_message& msg, const message_
   natsStatus s = NATS_OK;
   switch (outcome.what) {
     case message_outcome::kind::ack:
-      if (!co_await ack(msg)) {
+      if (!co_await ack(msg, outcome.confirm)) {
         metrics.count_outcome("ack_failed", outcome.code);
         co_return;
       }

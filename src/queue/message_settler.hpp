@@ -28,7 +28,7 @@ class message_settler {
   void give_back(queue_message& msg);
 
  private:
-  boost::asio::awaitable<bool> ack(queue_message& msg);
+  boost::asio::awaitable<bool> ack(queue_message& msg, bool confirm);
   boost::asio::awaitable<bool> dead_letter(queue_message& msg, const message_outcome& outcome);
 
   boost::asio::any_io_executor io_;

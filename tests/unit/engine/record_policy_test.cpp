@@ -91,3 +91,15 @@ TEST_CASE("a message's outcome: nak beats term beats ack, so no retry is swallow
   CHECK(engine::merge_outcomes(nak, term).what == message_outcome::kind::nak);
   CHECK(engine::merge_outcomes(ack, message_outcome::ack("removed")).code == "removed");
 }
+
+TEST_CASE("an ack is confirmed when any record of the message wrote, and not when none did") {
+  auto skipped = engine::plan_record(record(event_action::skip, "a.jpg"), config::replication_config{}, photos_router());
+  REQUIRE(skipped.settled);
+  CHECK_FALSE(skipped.settled->confirm);  // a redelivered skip is as cheap as the skip
+  auto none = engine::merge_outcomes(message_outcome::ack_without_work("empty"), *skipped.settled);
+  CHECK_FALSE(none.confirm);
+  auto copied_then_skipped = engine::merge_outcomes(message_outcome::ack("copied"), *skipped.settled);
+  CHECK(copied_then_skipped.what == message_outcome::kind::ack);
+  CHECK(copied_then_skipped.confirm);  // a lost ack would copy again
+  CHECK(engine::merge_outcomes(*skipped.settled, message_outcome::ack("removed")).confirm);
+}

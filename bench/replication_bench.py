@@ -303,6 +303,10 @@ def request_kind(method, target):
     params = {kv.split("=", 1)[0] for kv in query.split("&") if kv}
     on_object = path.strip("/").count("/") >= 1
     if method == "GET":
+        if "uploads" in params:
+            return "LIST uploads"
+        if "uploadId" in params:
+            return "LIST parts"
         return "GET" if on_object else "LIST"
     if method == "HEAD":
         return "HEAD" if on_object else "HEAD bucket"
@@ -348,8 +352,8 @@ class RgwRequests:
         out = {"endpoints": {}, "total": 0, "source_bytes_read": 0, "log_complete": True}
         for g, (perf0, offset), (perf1, _) in zip(self.gateways, before, after):
             d = {k: perf1[k] - perf0[k] for k in RGW_COUNTERS}
-            kinds, statuses, get_bytes, lines = self._access_lines(g["log"], offset, d["req"], wait_for_log)
-            d.update(by_kind=kinds, by_status=statuses, get_bytes_sent=get_bytes, access_lines=lines)
+            kinds, failures, get_bytes, lines = self._access_lines(g["log"], offset, d["req"], wait_for_log)
+            d.update(by_kind=kinds, failed_by_kind=failures, get_bytes_sent=get_bytes, access_lines=lines)
             out["log_complete"] = out["log_complete"] and lines == d["req"]
             out["endpoints"][g["name"]] = d
             out["total"] += d["req"]
@@ -363,7 +367,7 @@ class RgwRequests:
         """The first `count` access lines after `offset` (the log thread may lag a little)."""
         deadline = time.monotonic() + wait
         while True:
-            kinds, statuses, get_bytes, seen = {}, {}, 0, 0
+            kinds, failures, get_bytes, seen = {}, {}, 0, 0
             try:
                 with open(path, "rb") as f:
                     f.seek(offset)
@@ -374,8 +378,9 @@ class RgwRequests:
                         method, target, status, nbytes = m.group(1).decode(), m.group(2).decode(), m.group(3), m.group(4)
                         kind = request_kind(method, target)
                         kinds[kind] = kinds.get(kind, 0) + 1
-                        status_class = status[:1].decode() + "xx"
-                        statuses[status_class] = statuses.get(status_class, 0) + 1
+                        if int(status) >= 400:  # e.g. the HEAD 404 of an object not copied yet
+                            failure = "%s %s" % (kind, status.decode())
+                            failures[failure] = failures.get(failure, 0) + 1
                         if kind == "GET" and status in (b"200", b"206"):
                             get_bytes += int(nbytes)
                         seen += 1
@@ -384,7 +389,7 @@ class RgwRequests:
             except OSError:
                 pass
             if seen >= count or time.monotonic() > deadline:
-                return kinds, statuses, get_bytes, seen
+                return kinds, failures, get_bytes, seen
             time.sleep(0.2)
 
 
@@ -1685,9 +1690,9 @@ def requests_text(sr):
         if not d["req"]:
             continue
         kinds = ", ".join("%s %d" % kv for kv in sorted(d["by_kind"].items(), key=lambda kv: -kv[1]))
-        errors = sum(v for k, v in d["by_status"].items() if k[0] in "45")
+        failed = ", ".join("%s x%d" % kv for kv in sorted(d["failed_by_kind"].items()))
         parts.append("%s %d req (%s%s)" % (name, d["req"], kinds or "no access lines",
-                                           ", %d answered 4xx/5xx" % errors if errors else ""))
+                                           "; answered " + failed if failed else ""))
     return "    at the servers: %s; source bytes read %s%s" % (
         "; ".join(parts) or "no requests", format(sr["source_bytes_read"], ",d"),
         "" if sr["log_complete"] else " (access log incomplete: kinds partial, bytes from get_b)")

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """End-to-end replication benchmark: archie next to rclone and the AWS CLI on the same servers.
 
-    bench/replication_bench.py [--quick] [--scenarios 1,2,3,4,5] [--json out.json]
+    bench/replication_bench.py [--quick] [--scenarios 1,2,3,4,5,6] [--json out.json]
 
 Scenarios (bench/README.md has the method, the fairness choices and how to read the table):
   1  N x 4 KiB objects (--objects, default 10,000): archie from their events,
@@ -9,9 +9,15 @@ Scenarios (bench/README.md has the method, the fairness choices and how to read 
   2  one big object (--big-mib, default 1024): archie, `rclone copyto`, `aws s3 cp` (two hops,
      and a streamed `aws s3 cp SRC - | aws s3 cp - DST` pipe)
   3  M x 32 MiB objects (--medium-count, default 100): archie, `rclone copy`, `aws s3 sync`
-  4  fan-out: scenario 3's objects to 1 and to 3 destination buckets (archie only)
+  4  fan-out: scenario 3's objects to 1 and to 3 destinations, each destination its own store
+     behind its own bandwidth-limited link (--fanout-mbps, tests/rig/throttle_proxy.py); archie only
   5  latency: a steady light load (--latency-rate events/s of 4 KiB for --latency-seconds);
-     p50/p90/p99 from event publish to the destination holding the object
+     p50/p90/p99 from event publish to the destination holding the object, and per stage
+  6  skip-only: --skip-events events archie acknowledges without a store request (access
+     events, lifecycle expiries, excluded keys); msg/s and CPU per message
+
+On the rig, every row also counts the requests the RGW endpoints answered (perf counters and
+access log): requests per object, by kind, and the bytes the source sent.
 
 Every figure is measured in one run on the same servers: the test rig (nats-server and a
 throwaway Ceph cluster with two RGW endpoints, started and stopped here), or external servers
@@ -565,8 +571,13 @@ class Harness:
     def server_mark(self):
         """What the servers have done so far: CPU seconds, the fan-out links' CPU seconds and (rig)
         RGW request counters."""
-        return (self.server_cpu(), self.server_cpu(self.link_pids),
-                self.rgw_requests.snapshot() if self.rgw_requests else None)
+        requests = None
+        if self.rgw_requests:
+            try:
+                requests = self.rgw_requests.snapshot()
+            except (OSError, ValueError, KeyError) as e:  # a gateway down: the row just lacks req/obj
+                self.problems.append("RGW perf counters unreadable: %s" % e)
+        return self.server_cpu(), self.server_cpu(self.link_pids), requests
 
     def server_use(self, m, mark):
         """Row m gets what the servers did since `mark`: CPU and the requests they answered."""
@@ -575,7 +586,10 @@ class Harness:
         if link_cpu0 is not None:
             m["link_cpu_s"] = self.server_cpu(self.link_pids) - link_cpu0
         if requests0 is not None:
-            m["server_requests"] = self.rgw_requests.delta(requests0, self.rgw_requests.snapshot(), m["objects"])
+            try:
+                m["server_requests"] = self.rgw_requests.delta(requests0, self.rgw_requests.snapshot(), m["objects"])
+            except (OSError, ValueError, KeyError) as e:
+                self.problems.append("RGW perf counters unreadable: %s" % e)
 
     def settle(self, quiet=0.1, window=0.5, longest=60.0):
         """Wait until the servers are quiet (rig: their CPU use below `quiet` cores over `window`
@@ -1744,6 +1758,7 @@ def print_summary(h):
         print("latency (publish -> object at the destination, %d events at %.1f/s): p50 %.1f ms  p90 %.1f ms  "
               "p99 %.1f ms  max %.1f ms" % (L["samples"], L["rate_achieved"] or 0, L["p50_ms"], L["p90_ms"],
                                             L["p99_ms"], L["max_ms"]))
+        print_stages(L["stages"])
     if h.meta.get("archie", {}).get("slow"):
         print("\n!!! archie was an ASan/debug build (%s): its CPU, RSS and time are not representative."
               % h.meta["archie"]["path"])

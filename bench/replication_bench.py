@@ -1101,7 +1101,7 @@ source = {{ store = "src", bucket = {q(self.src_bucket)} }}
         behind its own --fanout-mbps link (0: no links, three buckets on the destination endpoint)."""
         a = self.args
         mbps = a.fanout_mbps
-        name = "4: fan-out %d x %d MiB%s" % (a.medium_count, a.medium_mib, ", %g MB/s links" % mbps if mbps else "")
+        name = "4: fan-out %d x %d MiB" % (a.medium_count, a.medium_mib)  # the links: in the lines under it
         nbytes = sum(s for _, s, _ in entries)
         links = self.start_links(3, mbps) if mbps else []
         try:

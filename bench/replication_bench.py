@@ -1692,7 +1692,7 @@ def fanout_text(f):
 
 def skip_only_text(k):
     return ("    skip-only: %d events drained %.2f s after 'consuming' (archie's log: last skip after %s s): %s msg/s "
-            "(goal 50,000), CPU %s us per message, server requests %s (archie's start-up bucket checks)"
+            "(goal 50,000), CPU %s us per message, server requests %s (archie's bucket health checks)"
             % (k["events"], k["drain_s"] or 0, show(k.get("log_span_s"), ".2f"), show(k["msgs_per_s"], ",.0f"),
                show(k["cpu_us_per_msg"], ".1f"), show(k["server_requests"], "d")))
 

@@ -1406,7 +1406,12 @@ def machine_description():
 
 def build_info(binary):
     """What kind of archie build this is: meson build options if next to it, ASan symbols."""
-    info = {"buildtype": None, "b_sanitize": None, "optimization": None, "asan": False}
+    info = {"buildtype": None, "b_sanitize": None, "optimization": None, "asan": False, "version": None}
+    try:  # names the commit it was built from, also for a copy away from its build dir
+        cp = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=30)
+        info["version"] = (cp.stdout.strip().splitlines() or [None])[0]
+    except (OSError, subprocess.TimeoutExpired):
+        pass
     build_dir = os.path.dirname(os.path.dirname(os.path.realpath(binary)))
     opts = os.path.join(build_dir, "meson-info", "intro-buildoptions.json")
     try:
@@ -1432,7 +1437,7 @@ def build_info(binary):
     slow = info["asan"] or info["buildtype"] in ("debug", "plain") or info["optimization"] in ("0", "g")
     if info["buildtype"] is None and not info["asan"] and "build-release" not in binary:
         slow = None  # unknown
-    parts = []
+    parts = [info["version"]] if info["version"] else []
     if info["buildtype"]:
         parts.append("meson buildtype=%s optimization=%s sanitize=%s" % (info["buildtype"], info["optimization"],
                                                                          info["b_sanitize"]))

@@ -1558,7 +1558,7 @@ STAGES = (("queue wait", "queued_ms", "JetStream publish -> a worker starts hand
           ("source read", "source_ms", "time in source requests"),
           ("destination write", "write_ms", "time writing the destinations"),
           ("convergence check", "check_ms", "the re-read of the source after writing"),
-          ("whole handling", "duration_ms", "worker start -> every destination done"))
+          ("copy duration", "duration_ms", "archie's duration_ms, whole ms: the copy rounds and their checks"))
 STAGE_FIELDS = tuple(field for _, field, _ in STAGES)
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """End-to-end replication benchmark: archie next to rclone and the AWS CLI on the same servers.
 
-    bench/replication_bench.py [--quick] [--scenarios 1,2,3,4,5] [--json out.json]
+    bench/replication_bench.py [--quick] [--scenarios 1,2,3,4,5,6] [--json out.json]
 
 Scenarios (bench/README.md has the method, the fairness choices and how to read the table):
   1  N x 4 KiB objects (--objects, default 10,000): archie from their events,
@@ -9,9 +9,16 @@ Scenarios (bench/README.md has the method, the fairness choices and how to read 
   2  one big object (--big-mib, default 1024): archie, `rclone copyto`, `aws s3 cp` (two hops,
      and a streamed `aws s3 cp SRC - | aws s3 cp - DST` pipe)
   3  M x 32 MiB objects (--medium-count, default 100): archie, `rclone copy`, `aws s3 sync`
-  4  fan-out: scenario 3's objects to 1 and to 3 destination buckets (archie only)
+  4  fan-out: the first --fanout-count (30) of scenario 3's objects to 1 and to 3 destinations,
+     each its own store behind its own bandwidth-limited link (--fanout-mbps,
+     tests/rig/throttle_proxy.py); archie only
   5  latency: a steady light load (--latency-rate events/s of 4 KiB for --latency-seconds);
-     p50/p90/p99 from event publish to the destination holding the object
+     p50/p90/p99 from event publish to the destination holding the object, and per stage
+  6  skip-only: --skip-events events archie acknowledges without a store request (access
+     events, lifecycle expiries, excluded keys); msg/s and CPU per message
+
+On the rig, every row also counts the requests the RGW endpoints answered (perf counters and
+access log): requests per object, by kind, and the bytes the source sent.
 
 Every figure is measured in one run on the same servers: the test rig (nats-server and a
 throwaway Ceph cluster with two RGW endpoints, started and stopped here), or external servers
@@ -30,9 +37,12 @@ import http.client
 import json
 import os
 import platform
+import re
 import shutil
 import signal
+import socket
 import ssl
+import struct
 import subprocess
 import sys
 import tempfile
@@ -50,6 +60,8 @@ if REPO not in sys.path:
 from tests.integration.harness import minio_event  # noqa: E402
 from tests.rig import rig as rigmod  # noqa: E402
 from tests.rig.nats_client import NatsClient, NatsError  # noqa: E402
+
+THROTTLE_PROXY = os.path.join(REPO, "tests", "rig", "throttle_proxy.py")
 
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -266,6 +278,129 @@ class RunError(Exception):
 
 
 # --------------------------------------------------------------------------------------------
+# requests counted at the server (rig only): RGW perf counters and its access log
+
+RGW_COUNTERS = ("req", "failed_req", "get", "get_b", "put", "put_b")
+# beast's access line: ... "HEAD /bucket/key HTTP/1.1" 200 4096 ...
+ACCESS_LINE = re.compile(rb' beast: .*?"([A-Z]+) (\S+) HTTP/[0-9.]+" (\d+) (\d+)')
+
+
+def admin_socket(path, prefix, timeout=5.0):
+    """One command to a Ceph daemon's admin socket (what `ceph --admin-daemon` does, without
+    starting a Python CLI per snapshot): a JSON command and a NUL, then a 4-byte length and JSON."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(path)
+        s.sendall(json.dumps({"prefix": prefix}).encode() + b"\0")
+        data = b""
+        need = None
+        while need is None or len(data) < need + 4:
+            chunk = s.recv(1 << 16)
+            if not chunk:
+                raise OSError("admin socket %s closed after %d bytes" % (path, len(data)))
+            data += chunk
+            if need is None and len(data) >= 4:
+                need = struct.unpack(">I", data[:4])[0]
+    return json.loads(data[4:4 + need])
+
+
+def request_kind(method, target):
+    """What an S3 request was, from its method and target (path-style addressing)."""
+    path, _, query = target.partition("?")
+    params = {kv.split("=", 1)[0] for kv in query.split("&") if kv}
+    on_object = path.strip("/").count("/") >= 1
+    if method == "GET":
+        if "uploads" in params:
+            return "LIST uploads"
+        if "uploadId" in params:
+            return "LIST parts"
+        return "GET" if on_object else "LIST"
+    if method == "HEAD":
+        return "HEAD" if on_object else "HEAD bucket"
+    if method == "PUT":
+        return "PUT part" if "partNumber" in params else ("PUT" if on_object else "PUT bucket")
+    if method == "POST":
+        if "uploads" in params:
+            return "MPU create"
+        if "uploadId" in params:
+            return "MPU complete"
+        return "POST"
+    return method
+
+
+class RgwRequests:
+    """Requests the rig's radosgw endpoints answered during a run. The perf counters (`perf
+    dump`, section rgw) are exact and synchronous; this Ceph release does not split HEAD from GET
+    there (a HEAD counts as a `get` of 0 bytes) and its `get_b` is one byte short per GET. So the
+    split by kind and the exact bytes sent come from beast's access lines in each gateway's log,
+    the first `req` lines written after the snapshot."""
+
+    def __init__(self, ceph, roles):
+        # roles: the endpoint index -> "src"/"dst" as the benchmark uses them
+        self.gateways = [{"name": "%s (%s)" % (roles.get(i, "unused"), name.rsplit(".", 1)[-1]),
+                          "asok": os.path.join(ceph.run_dir, "%s.asok" % name),
+                          "log": os.path.join(ceph.log_dir, "%s.log" % name),
+                          "source": roles.get(i) == "src"}
+                         for i, name in enumerate(ceph.rgw_names)]
+
+    def snapshot(self):
+        snap = []
+        for g in self.gateways:
+            perf = admin_socket(g["asok"], "perf dump")["rgw"]
+            try:
+                offset = os.path.getsize(g["log"])
+            except OSError:
+                offset = 0
+            snap.append(({k: perf.get(k, 0) for k in RGW_COUNTERS}, offset))
+        return snap
+
+    def delta(self, before, after, objects, wait_for_log=10.0):
+        """Per-gateway deltas and the totals a row shows."""
+        out = {"endpoints": {}, "total": 0, "source_bytes_read": 0, "log_complete": True}
+        for g, (perf0, offset), (perf1, _) in zip(self.gateways, before, after):
+            d = {k: perf1[k] - perf0[k] for k in RGW_COUNTERS}
+            kinds, failures, get_bytes, lines = self._access_lines(g["log"], offset, d["req"], wait_for_log)
+            d.update(by_kind=kinds, failed_by_kind=failures, get_bytes_sent=get_bytes, access_lines=lines)
+            out["log_complete"] = out["log_complete"] and lines == d["req"]
+            out["endpoints"][g["name"]] = d
+            out["total"] += d["req"]
+            if g["source"]:
+                out["source_bytes_read"] += get_bytes if lines == d["req"] else d["get_b"]
+        out["per_object"] = out["total"] / objects if objects else None
+        return out
+
+    @staticmethod
+    def _access_lines(path, offset, count, wait):
+        """The first `count` access lines after `offset` (the log thread may lag a little)."""
+        deadline = time.monotonic() + wait
+        while True:
+            kinds, failures, get_bytes, seen = {}, {}, 0, 0
+            try:
+                with open(path, "rb") as f:
+                    f.seek(offset)
+                    for line in f:
+                        m = ACCESS_LINE.search(line)
+                        if not m:
+                            continue
+                        method, target, status, nbytes = m.group(1).decode(), m.group(2).decode(), m.group(3), m.group(4)
+                        kind = request_kind(method, target)
+                        kinds[kind] = kinds.get(kind, 0) + 1
+                        if int(status) >= 400:  # e.g. the HEAD 404 of an object not copied yet
+                            failure = "%s %s" % (kind, status.decode())
+                            failures[failure] = failures.get(failure, 0) + 1
+                        if kind == "GET" and status in (b"200", b"206"):
+                            get_bytes += int(nbytes)
+                        seen += 1
+                        if seen == count:
+                            break
+            except OSError:
+                pass
+            if seen >= count or time.monotonic() > deadline:
+                return kinds, failures, get_bytes, seen
+            time.sleep(0.2)
+
+
+# --------------------------------------------------------------------------------------------
 # the harness
 
 class Harness:
@@ -276,6 +411,8 @@ class Harness:
         self.results = []
         self.latency = None
         self.fanout = None
+        self.skip_only = None
+        self.link_pids = {}
         self.problems = []
         self.meta = {}
         self.nats = None
@@ -308,6 +445,7 @@ class Harness:
             self.dst_buckets = [base, os.environ.get("BENCH_DST_BUCKET_2") or base + "-2",
                                 os.environ.get("BENCH_DST_BUCKET_3") or base + "-3"]
             self.server_pids = {}
+            self.rgw_requests = None
             mode = "external S3"
         else:
             ceph = self.rig.ceph
@@ -321,6 +459,7 @@ class Harness:
             self.server_pids = {"ceph-mon": ceph.mon.pid, "ceph-osd": ceph.osd.pid}
             for i, name in enumerate(ceph.rgw_names):
                 self.server_pids["radosgw." + name.rsplit(".", 1)[-1]] = ceph.rgw_pid(i)
+            self.rgw_requests = RgwRequests(ceph, {0: "src", 1: "dst"})
             mode = "rig (Ceph RGW x2, memstore %.1f GiB)" % (self.rig.memstore_bytes / GiB)
         if ext_nats:
             self.nats_url = os.environ["BENCH_NATS_URL"]
@@ -351,17 +490,19 @@ class Harness:
             need = max(need, 2 * a.objects * (a.small_kib * KiB + 4 * KiB))
         if 2 in sc:
             need = max(need, 2 * a.big_mib * MiB)
+        source = self.medium_objects() * a.medium_mib * MiB  # scenarios 3 and 4 share the source
         if 3 in sc:
-            need = max(need, 2 * a.medium_count * a.medium_mib * MiB)
+            need = max(need, source + a.medium_count * a.medium_mib * MiB)
         if 4 in sc:
-            need = max(need, 4 * a.medium_count * a.medium_mib * MiB)
+            need = max(need, source + 3 * a.fanout_count * a.medium_mib * MiB)
         if 5 in sc:
             need = max(need, 2 * a.latency_rate * a.latency_seconds * 8 * KiB)
         size = max(4 * GiB, int(need * 1.3) + 2 * GiB)
         avail = proc_meminfo_kib("MemAvailable")
-        if avail and need > 0.9 * avail * KiB:
+        # The OSD's resident memory runs ~1.3x the data it holds (seen: 17 GiB for 13.4 GiB).
+        if avail and 1.3 * need > 0.9 * avail * KiB:
             log("WARNING: the memstore OSD may need %.1f GiB of RAM; %.1f GiB available"
-                % (need / GiB, avail / GiB * KiB))
+                % (1.3 * need / GiB, avail / GiB * KiB))
         return size
 
     def describe(self):
@@ -379,6 +520,7 @@ class Harness:
             "started": datetime.datetime.now(datetime.timezone.utc).isoformat(),
             "host": platform.node(), "cpus": os.cpu_count(),
             "mem_total_gib": round((proc_meminfo_kib("MemTotal") or 0) / (1 << 20), 1),
+            "machine": machine_description(),
             "mode": self.mode,
             "archie": {"path": os.path.realpath(binary), **build},
             "tools": {"rclone": rigmod.RCLONE, "aws": rigmod.AWS, **{k + "_version": v for k, v in tools.items()}},
@@ -396,7 +538,11 @@ class Harness:
                   "ARCHIE_BIN=build-release/src/archie\n" % build["summary"])
         print("rclone:  %s (%s)" % (rigmod.RCLONE, tools["rclone"]))
         print("aws:     %s (%s)" % (rigmod.AWS, tools["aws"]))
-        print("servers: %s; cpus %d, RAM %.1f GiB" % (self.mode, os.cpu_count(), self.meta["mem_total_gib"]))
+        mach = self.meta["machine"]
+        print("machine: %s, %d cores, %.1f GiB RAM, %s, kernel %s" % (mach["cpu_model"], mach["cores"],
+                                                                     self.meta["mem_total_gib"], mach["os"],
+                                                                     mach["kernel"]))
+        print("servers: %s" % self.mode)
         print("         nats %s, source %s/%s, destination %s/%s" % (self.nats_url, self.src.endpoint, self.src_bucket,
                                                                     self.dst.endpoint, self.dst_buckets[0]))
         print("archie config: concurrency %d, part_size_mib %d, buffer_budget_mib %d, parts_in_flight %d, "
@@ -413,15 +559,40 @@ class Harness:
             self.rig.close()
 
     # ---- measurement helpers -----------------------------------------------------------
-    def server_cpu(self):
-        if not self.server_pids:
+    def server_cpu(self, pids=None):
+        """CPU seconds used so far by the server processes (or by `pids`); None without any."""
+        pids = self.server_pids if pids is None else pids
+        if not pids:
             return None
         total = 0.0
-        for pid in self.server_pids.values():
+        for pid in pids.values():
             c = proc_cpu(pid) if pid else None
             if c:
                 total += c[0] + c[1]
         return total
+
+    def server_mark(self):
+        """What the servers have done so far: CPU seconds, the fan-out links' CPU seconds and (rig)
+        RGW request counters."""
+        requests = None
+        if self.rgw_requests:
+            try:
+                requests = self.rgw_requests.snapshot()
+            except (OSError, ValueError, KeyError) as e:  # a gateway down: the row just lacks req/obj
+                self.problems.append("RGW perf counters unreadable: %s" % e)
+        return self.server_cpu(), self.server_cpu(self.link_pids), requests
+
+    def server_use(self, m, mark):
+        """Row m gets what the servers did since `mark`: CPU and the requests they answered."""
+        cpu0, link_cpu0, requests0 = mark
+        m["server_cpu_s"] = None if cpu0 is None else self.server_cpu() - cpu0
+        if link_cpu0 is not None:
+            m["link_cpu_s"] = self.server_cpu(self.link_pids) - link_cpu0
+        if requests0 is not None:
+            try:
+                m["server_requests"] = self.rgw_requests.delta(requests0, self.rgw_requests.snapshot(), m["objects"])
+            except (OSError, ValueError, KeyError) as e:
+                self.problems.append("RGW perf counters unreadable: %s" % e)
 
     def settle(self, quiet=0.1, window=0.5, longest=60.0):
         """Wait until the servers are quiet (rig: their CPU use below `quiet` cores over `window`
@@ -442,9 +613,30 @@ class Harness:
     def timeout_for(self, nbytes, nobjects):
         return self.args.timeout_scale * (600 + nbytes / 2e6 + nobjects * 0.5)
 
+    def dead_servers(self):
+        """Rig server processes that have died (the kernel's OOM killer picks the memstore OSD
+        first when RAM runs out); [] with external servers."""
+        dead = []
+        for name, pid in self.server_pids.items():
+            try:
+                with open("/proc/%d/stat" % pid) as f:
+                    state = f.read().rsplit(")", 1)[1].split()[0]
+            except (OSError, IndexError, TypeError):
+                state = "X"
+            if state in ("Z", "X"):
+                dead.append(name)
+        return dead
+
+    def check_servers(self):
+        """RunError when a server died: a run would otherwise wait for its timeout."""
+        dead = self.dead_servers()
+        if dead:
+            raise RunError("server process died: %s (out of memory? see dmesg); later runs are skipped"
+                           % ", ".join(dead))
+
     def gc(self):
         """Let RGW free deleted data now (its GC would take a few seconds); rig only."""
-        if self.rig and self.rig.ceph:
+        if self.rig and self.rig.ceph and not self.dead_servers():
             try:
                 self.rig.ceph.radosgw_admin("gc", "process", "--include-all", timeout=600, check=False)
             except Exception as e:  # noqa: BLE001
@@ -463,6 +655,7 @@ class Harness:
         if not self.args.json:
             return
         doc = {"meta": self.meta, "results": self.results, "latency": self.latency, "fanout": self.fanout,
+               "skip_only": self.skip_only,
                "problems": self.problems}
         tmp = self.args.json + ".tmp"
         with open(tmp, "w") as f:
@@ -482,6 +675,8 @@ class Harness:
                            % (bucket, prefix, have_n, have_b, objects, nbytes))
 
     def clean_dst(self, bucket, prefix):
+        if self.dead_servers():  # the rig is lost: requests to it would only hang
+            return
         try:
             self.dst.delete_prefix(bucket, prefix)
         except Exception as e:  # noqa: BLE001
@@ -541,7 +736,7 @@ class Harness:
         rss = 0
         commands = []
         self.settle()
-        srv0 = self.server_cpu()
+        mark = self.server_mark()
         t0 = time.monotonic()
         deadline = t0 + timeout
         for n, step in enumerate(steps):
@@ -565,9 +760,16 @@ class Harness:
                     killpg(p)
                     reap(p)
                 raise RunError("cannot start %s: %s" % (step[len(procs)][0][0], e))
-            watchdog = threading.Timer(max(1.0, deadline - time.monotonic()), lambda ps=procs: [killpg(p) for p in ps])
-            watchdog.daemon = True
-            watchdog.start()
+            stop_watching = threading.Event()
+
+            def watchdog(ps=procs):
+                # the deadline, or a dead server that would make the tool retry until then
+                while not stop_watching.wait(1.0):
+                    if time.monotonic() >= deadline or self.dead_servers():
+                        for p in ps:
+                            killpg(p)
+                        return
+            threading.Thread(target=watchdog, daemon=True).start()
             codes = []
             try:
                 for p in procs:
@@ -583,7 +785,8 @@ class Harness:
                         reap(p)
                 raise
             finally:
-                watchdog.cancel()
+                stop_watching.set()
+            self.check_servers()
             if time.monotonic() >= deadline:
                 raise RunError("timed out after %.0f s: %s" % (timeout, commands[-1]))
             for code, err, (argv, _) in zip(codes, errs, step):
@@ -591,9 +794,9 @@ class Harness:
                     raise RunError("%s exited %d: %s" % (os.path.basename(argv[0]), code,
                                                          redact(tail(err, 8), self.secrets)))
         m["wall_s"] = time.monotonic() - t0
-        srv1 = self.server_cpu()
+        self.server_use(m, mark)
         m.update(cpu_user_s=cpu_u, cpu_sys_s=cpu_s, cpu_s=cpu_u + cpu_s, peak_rss_mib=rss / 1024,
-                 commands=commands, server_cpu_s=None if srv0 is None else srv1 - srv0)
+                 commands=commands)
 
     def peer(self, scenario, tool, objects, nbytes, steps, checks, notes=""):
         """Measure one peer command set, verify, clean its destination prefix."""
@@ -615,13 +818,31 @@ class Harness:
         return self.record(m)
 
     # ---- archie ------------------------------------------------------------------------
-    def archie_config(self, dest_buckets, dest_prefix):
+    def targets(self, buckets):
+        """archie destinations on the destination side: [(store name, endpoint, bucket)]."""
+        return [("dst", self.dst.endpoint, b) for b in buckets]
+
+    def archie_config(self, targets, dest_prefix, exclude_copy=()):
+        """targets: [(store name, endpoint, bucket)]; each distinct store name becomes one
+        [stores.X] with the destination side's credentials, each target one route destination."""
         a = self.args
         q = json.dumps
         ca = ('ca_file = %s\n' % q(self.src.ca_file)) if self.src.ca_file else ""
-        dests = "".join('[[route.destinations]]\nstore = "dst"\nbucket = %s\nprefix = %s\n' % (q(b), q(dest_prefix))
-                        for b in dest_buckets)
         conns = max(64, a.concurrency)
+        stores = {}
+        for store, endpoint, _ in targets:
+            stores.setdefault(store, endpoint)
+        dst_stores = "".join(f"""[stores.{store}]
+type = "s3"
+endpoint = {q(endpoint)}
+region = {q(self.dst.region)}
+access_key_id = {q(self.dst.access_key)}
+secret_access_key_env = "ARCHIE_BENCH_DST_SECRET"
+max_connections = {conns}
+{ca}""" for store, endpoint in stores.items())
+        dests = "".join('[[route.destinations]]\nstore = %s\nbucket = %s\nprefix = %s\n' % (q(store), q(b), q(dest_prefix))
+                        for store, _, b in targets)
+        exclude = "exclude_copy = %s\n" % q(list(exclude_copy)) if exclude_copy else ""
         return f"""# written by bench/replication_bench.py
 [log]
 level = "info"
@@ -653,21 +874,14 @@ region = {q(self.src.region)}
 access_key_id = {q(self.src.access_key)}
 secret_access_key_env = "ARCHIE_BENCH_SRC_SECRET"
 max_connections = {conns}
-{ca}[stores.dst]
-type = "s3"
-endpoint = {q(self.dst.endpoint)}
-region = {q(self.dst.region)}
-access_key_id = {q(self.dst.access_key)}
-secret_access_key_env = "ARCHIE_BENCH_DST_SECRET"
-max_connections = {conns}
-{ca}[[route]]
+{ca}{dst_stores}[[route]]
 source = {{ store = "src", bucket = {q(self.src_bucket)} }}
-{dests}"""
+{exclude}{dests}"""
 
-    def start_archie(self, label, dest_buckets, dest_prefix):
+    def start_archie(self, label, targets, dest_prefix, exclude_copy=()):
         cfg = os.path.join(self.work, "archie-%s.toml" % label)
         with open(cfg, "w") as f:
-            f.write(self.archie_config(dest_buckets, dest_prefix))
+            f.write(self.archie_config(targets, dest_prefix, exclude_copy))
         log_path = os.path.join(self.work, "archie-%s.log" % label)
         open(log_path, "w").close()
         env = {k: v for k, v in os.environ.items() if k not in ("ARCHIE_CONFIG", "ARCHIE_LOG_LEVEL")}
@@ -698,7 +912,7 @@ source = {{ store = "src", bucket = {q(self.src_bucket)} }}
         """Let archie create the stream and the durable consumer (a start and a stop), then make
         sure the stream is empty: it must be dedicated to this benchmark."""
         log("archie provisions stream %s / consumer %s" % (self.stream, self.durable))
-        proc, lt = self.start_archie("provision", self.dst_buckets[:1], "archie/")
+        proc, lt = self.start_archie("provision", self.targets(self.dst_buckets[:1]), "archie/")
         try:
             wait_for(lambda: lt.poll() or lt.seen("consuming") or self.archie_dead(proc, lt), 120 * self.args.timeout_scale,
                      "archie to start consuming")
@@ -730,24 +944,34 @@ source = {{ store = "src", bucket = {q(self.src_bucket)} }}
         acks = self.nats.js_publish_many(self.subject, bodies, window=512, timeout=300)
         self.last_seq = acks[-1]["seq"]
 
-    def archie_run(self, scenario, entries, dest_buckets, tool="archie", notes=""):
-        """Publish every event, start archie, time until the destinations hold every object and
-        the consumer has nothing pending or ack-pending."""
-        nobj = len(entries)
+    def archie_run(self, scenario, entries, targets, tool="archie", notes=""):
+        """Copy `entries` (from the source listing) to every target through archie, timed."""
         nbytes = sum(s for _, s, _ in entries)
         prefix = "archie/%s/" % entries[0][0].split("/")[0]  # what this run writes: archie/<s1..s5>/
-        m = self.base(scenario, tool, nobj, nbytes, destinations=len(dest_buckets), notes=notes)
-        log("%s: %s (%d objects, %d destination%s)" % (scenario, tool, nobj, len(dest_buckets),
-                                                       "s" if len(dest_buckets) > 1 else ""))
+        bodies = [event_for(self.src_bucket, k, s, e, self.args.part_size_mib) for k, s, e in entries]
+        m = self.archie_timed(scenario, tool, bodies, len(entries), nbytes, targets, "replicated", prefix, notes=notes)
+        for _, _, b in targets:
+            self.clean_dst(b, prefix)
+        self.gc()
+        return self.record(m)
+
+    def archie_timed(self, scenario, tool, bodies, nobj, nbytes, targets, done_msg, prefix, exclude_copy=(), notes=""):
+        """Publish every event, start archie, time until it has logged `done_msg` once per object
+        and the consumer has nothing pending or ack-pending; then verify the destinations hold
+        `nobj` objects and `nbytes` bytes under prefix (when nbytes)."""
+        m = self.base(scenario, tool, nobj, nbytes, destinations=len(targets), notes=notes)
+        log("%s: %s (%d objects, %d destination%s)" % (scenario, tool, nobj, len(targets),
+                                                       "s" if len(targets) > 1 else ""))
         proc = lt = None
         try:
             self.ensure_idle_stream()
-            self.publish([event_for(self.src_bucket, k, s, e, self.args.part_size_mib) for k, s, e in entries])
+            self.publish(bodies)
             self.settle()
-            srv0 = self.server_cpu()
+            mark = self.server_mark()
             t0 = time.monotonic()
-            proc, lt = self.start_archie("%s-%d" % (scenario.split(":")[0], len(dest_buckets)), dest_buckets, "archie/")
-            deadline = t0 + self.timeout_for(nbytes * len(dest_buckets), nobj)
+            proc, lt = self.start_archie("%s-%d" % (scenario.split(":")[0], len(targets)), targets, "archie/",
+                                         exclude_copy)
+            deadline = t0 + self.timeout_for(nbytes * len(targets), nobj)
             startup = None
             state = None
             while True:
@@ -757,36 +981,39 @@ source = {{ store = "src", bucket = {q(self.src_bucket)} }}
                     m["startup_cpu_s"] = sum(proc_cpu(proc.pid) or (0, 0))
                 if proc.poll() is not None:
                     raise RunError("archie exited (%s); log %s:\n%s" % (proc.returncode, lt.path, tail(lt.path, 8)))
-                if lt.count("replicated") >= nobj:
+                self.check_servers()
+                if lt.count(done_msg) >= nobj:
                     state = self.consumer_state()
                     if state and state[0] == 0 and state[1] == 0 and state[2] >= self.last_seq:
                         break
                 elif lt.settled() >= nobj:
                     state = self.consumer_state()
                     if state and state[0] == 0 and state[1] == 0 and state[2] >= self.last_seq:
-                        raise RunError("the consumer is drained but only %d of %d objects were replicated "
-                                       "(%s); log %s" % (lt.count("replicated"), nobj, lt.summary(), lt.path))
+                        raise RunError("the consumer is drained but only %d of %d events were %s "
+                                       "(%s); log %s" % (lt.count(done_msg), nobj, done_msg, lt.summary(), lt.path))
                 if time.monotonic() > deadline:
-                    raise RunError("timed out after %.0f s: %d of %d replicated, consumer %s (%s)"
-                                   % (deadline - t0, lt.count("replicated"), nobj, state, lt.summary()))
+                    raise RunError("timed out after %.0f s: %d of %d %s, consumer %s (%s)"
+                                   % (deadline - t0, lt.count(done_msg), nobj, done_msg, state, lt.summary()))
                 time.sleep(0.02)
             m["wall_s"] = time.monotonic() - t0
             cpu = proc_cpu(proc.pid) or (0.0, 0.0)
-            srv1 = self.server_cpu()
             m.update(cpu_user_s=cpu[0], cpu_sys_s=cpu[1], cpu_s=cpu[0] + cpu[1],
                      peak_rss_mib=(proc_status_kib(proc.pid, "VmHWM") or 0) / 1024, startup_s=startup,
-                     server_cpu_s=None if srv0 is None else srv1 - srv0, log=lt.path,
-                     outcomes=lt.summary(), nak_or_term=lt.count("event not done"))
+                     log=lt.path, outcomes=lt.summary(), nak_or_term=lt.count("event not done"))
+            self.server_use(m, mark)
             m["archie_metrics"] = scrape_metrics(lt)
-            last_ts = lt.last_ts("replicated")
+            last_ts = lt.last_ts(done_msg)
             if last_ts:
-                m["last_replicated_after_s"] = last_ts - (time.time() - (time.monotonic() - t0))
+                m["last_%s_after_s" % done_msg.replace(" ", "_")] = last_ts - (time.time() - (time.monotonic() - t0))
+                # archie's own view: from its 'consuming' line to its last done_msg line
+                m["log_span_s"] = last_ts - lt.first_ts("consuming") if lt.seen("consuming") else None
             code, ru = self.stop_archie(proc, lt)
             proc = None
             if ru is not None:
                 m["cpu_s_including_shutdown"] = ru.ru_utime + ru.ru_stime
-            for b in dest_buckets:
-                self.verify(m, b, prefix, nobj, nbytes)
+            if nbytes:
+                for _, _, b in targets:
+                    self.verify(m, b, prefix, nobj, nbytes)
             m["ok"] = True
         except RunError as e:
             m["error"] = str(e)
@@ -796,10 +1023,7 @@ source = {{ store = "src", bucket = {q(self.src_bucket)} }}
         finally:
             if proc is not None:
                 self.stop_archie(proc, lt)
-        for b in dest_buckets:
-            self.clean_dst(b, prefix)
-        self.gc()
-        return self.record(m)
+        return m
 
     # ---- source data -------------------------------------------------------------------
     def upload(self, local_dir, prefix, expect):
@@ -818,6 +1042,8 @@ source = {{ store = "src", bucket = {q(self.src_bucket)} }}
         return sorted(entries)
 
     def drop_source(self, prefix):
+        if self.dead_servers():
+            return
         try:
             self.src.delete_prefix(self.src_bucket, prefix)
         except Exception as e:  # noqa: BLE001
@@ -856,36 +1082,130 @@ source = {{ store = "src", bucket = {q(self.src_bucket)} }}
         self.compare(name, entries, "s2", a.concurrency, single=True)
         self.drop_source("s2/")
 
+    def medium_objects(self):
+        """How many 32 MiB source objects scenarios 3 and 4 need (4 uses the first --fanout-count)."""
+        a = self.args
+        return max(a.medium_count if 3 in a.scenario_set else 0, a.fanout_count if 4 in a.scenario_set else 0)
+
     def medium_source(self):
         a = self.args
+        count = self.medium_objects()
         local = os.path.join(self.work, "s3-local")
         os.makedirs(local)
         first = os.path.join(local, "obj-000000")
         with open(first, "wb") as f:
             for _ in range(a.medium_mib):
                 f.write(os.urandom(MiB))
-        for i in range(1, a.medium_count):
+        for i in range(1, count):
             os.link(first, os.path.join(local, "obj-%06d" % i))  # same bytes, distinct objects
-        entries = self.upload(local, "s3/", a.medium_count)
+        entries = self.upload(local, "s3/", count)
         shutil.rmtree(local)
         return entries
 
     def scenario_medium(self, entries):
         a = self.args
-        self.compare("3: %d x %d MiB" % (a.medium_count, a.medium_mib), entries, "s3", a.concurrency)
+        self.compare("3: %d x %d MiB" % (a.medium_count, a.medium_mib), entries[:a.medium_count], "s3", a.concurrency)
+
+    def start_links(self, count, mbps):
+        """`count` bandwidth-limited links (tests/rig/throttle_proxy.py, one process each) in front
+        of the destination endpoint: separate bottlenecks, like three WAN links to three sites."""
+        if self.dst.scheme != "http":
+            raise RunError("the fan-out links are plain TCP proxies on 127.0.0.1; the destination must be http://")
+        upstream = "%s:%d" % (self.dst.host, self.dst.port or 80)
+        links = []
+        try:
+            for _ in range(count):
+                port = rigmod.free_port()
+                proc = start([sys.executable, THROTTLE_PROXY, "--upstream", upstream, "--port", str(port),
+                              "--mbps", str(mbps)], os.environ, stdout=subprocess.PIPE)
+                links.append(proc)
+                if not proc.stdout.readline().startswith(b"listening"):
+                    raise RunError("throttle proxy on port %d did not start" % port)
+                proc.endpoint = "http://%s:%d" % (rigmod.LOOPBACK, port)
+        except BaseException:
+            self.stop_links(links)
+            raise
+        self.link_pids = {"link-%d" % i: p.pid for i, p in enumerate(links)}
+        return links
+
+    def stop_links(self, links):
+        for proc in links:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                killpg(proc)
+                proc.wait()
+            proc.stdout.close()
+        self.link_pids = {}
 
     def scenario_fanout(self, entries):
+        """The same objects to 1 and to 3 destinations, each destination its own [stores.X]
+        behind its own --fanout-mbps link (0: no links, three buckets on the destination endpoint)."""
         a = self.args
-        name = "4: fan-out %d x %d MiB" % (a.medium_count, a.medium_mib)
-        one = self.archie_run(name, entries, self.dst_buckets[:1], tool="archie -> 1 dest")
-        three = self.archie_run(name, entries, self.dst_buckets[:3], tool="archie -> 3 dests")
-        self.fanout = {"one": {k: one.get(k) for k in ("wall_s", "cpu_s", "peak_rss_mib", "mb_per_s")},
-                       "three": {k: three.get(k) for k in ("wall_s", "cpu_s", "peak_rss_mib", "mb_per_s")}}
+        mbps = a.fanout_mbps
+        entries = entries[:a.fanout_count]
+        name = "4: fan-out %d x %d MiB" % (len(entries), a.medium_mib)  # the links: in the lines under it
+        nbytes = sum(s for _, s, _ in entries)
+        links = self.start_links(3, mbps) if mbps else []
+        try:
+            def targets(n):
+                if links:
+                    return [("dst%d" % (i + 1), links[i].endpoint, self.dst_buckets[i]) for i in range(n)]
+                return self.targets(self.dst_buckets[:n])
+            one = self.archie_run(name, entries, targets(1), tool="archie -> 1 dest")
+            three = self.archie_run(name, entries, targets(3), tool="archie -> 3 dests")
+        finally:
+            self.stop_links(links)
+        keys = ("wall_s", "cpu_s", "peak_rss_mib", "mb_per_s", "link_cpu_s")
+        f = self.fanout = {"link_mbps": mbps or None, "object_bytes": nbytes,
+                           "one": {k: one.get(k) for k in keys}, "three": {k: three.get(k) for k in keys}}
+        for label, m in (("one", one), ("three", three)):
+            read = (m.get("server_requests") or {}).get("source_bytes_read")
+            f[label]["source_bytes_read"] = read
+            f[label]["source_read_ratio"] = read / nbytes if read is not None and nbytes else None
+            if m.get("link_cpu_s") is not None and m.get("wall_s"):
+                f[label]["link_cores_busy"] = m["link_cpu_s"] / m["wall_s"]
+        if mbps:
+            f["link_bound_wall_s"] = nbytes / (mbps * 1e6)  # the least time one link needs for the bytes
         if one.get("ok") and three.get("ok"):
-            self.fanout.update(wall_ratio=three["wall_s"] / one["wall_s"], cpu_ratio=three["cpu_s"] / one["cpu_s"],
-                               written_mb_per_s_one=one["bytes"] / 1e6 / one["wall_s"],
-                               written_mb_per_s_three=3 * three["bytes"] / 1e6 / three["wall_s"])
+            f.update(wall_ratio=three["wall_s"] / one["wall_s"], cpu_ratio=three["cpu_s"] / one["cpu_s"],
+                     written_mb_per_s_one=one["bytes"] / 1e6 / one["wall_s"],
+                     written_mb_per_s_three=3 * three["bytes"] / 1e6 / three["wall_s"])
+        print(fanout_text(f), flush=True)
         self.save()
+
+    def scenario_skip_only(self):
+        """A burst of events archie acknowledges without any store request: access events, lifecycle
+        expiries and keys its route excludes, in turn. Timed until the consumer is drained."""
+        a = self.args
+        n = a.skip_events
+        name = "6: skip-only %d events" % n
+        excluded = "s6/excluded/"
+        kinds = (lambda i: minio_event("s3:ObjectAccessed:Get", self.src_bucket, "s6/read/obj-%06d" % i, size=4096),
+                 lambda i: minio_event("s3:ObjectRemoved:Delete", self.src_bucket, "s6/expired/obj-%06d" % i,
+                                       user_agent="Internal: [ILM-Expiry]", host="minio-0:9000"),
+                 lambda i: minio_event("s3:ObjectCreated:Put", self.src_bucket, excluded + "obj-%06d" % i, size=4096,
+                                       etag="0" * 32))
+        bodies = [kinds[i % len(kinds)](i) for i in range(n)]
+        m = self.archie_timed(name, "archie", bodies, n, 0, self.targets(self.dst_buckets[:1]), "event skipped",
+                              "archie/s6/", exclude_copy=["^" + excluded],
+                              notes="ObjectAccessed:Get, lifecycle expiry, excluded key in turn; no store request")
+        self.record(m)
+        if m.get("ok"):
+            drain = m["wall_s"] - (m.get("startup_s") or 0)
+            cpu = m["cpu_s"] - (m.get("startup_cpu_s") or 0)
+            self.skip_only = {"events": n, "wall_s": m["wall_s"], "startup_s": m.get("startup_s"), "drain_s": drain,
+                              "msgs_per_s": n / drain if drain > 0 else None, "cpu_s_after_startup": cpu,
+                              "cpu_us_per_msg": cpu / n * 1e6,
+                              "server_requests": (m.get("server_requests") or {}).get("total"),
+                              "log_span_s": m.get("log_span_s"),
+                              "outcomes": m.get("outcomes"),
+                              "method": "all events published before archie starts; drain_s runs from archie's "
+                                        "'consuming' log line to the consumer having nothing pending or ack-pending"}
+            m["skip_only"] = self.skip_only
+            print(skip_only_text(self.skip_only), flush=True)
+            self.save()
 
     def compare(self, name, entries, tag, concurrency, single=False):
         """archie, then rclone, then the AWS CLI, on the same source objects."""
@@ -893,7 +1213,7 @@ source = {{ store = "src", bucket = {q(self.src_bucket)} }}
         nobj, nbytes = len(entries), sum(s for _, s, _ in entries)
         dst = self.dst_buckets[0]
         if "archie" in a.tool_set:
-            self.archie_run(name, entries, [dst])
+            self.archie_run(name, entries, self.targets([dst]))
         src_prefix = "%s/%s" % (self.src_bucket, tag)
         if "rclone" in a.tool_set:
             env = self.rclone_env()
@@ -960,13 +1280,13 @@ source = {{ store = "src", bucket = {q(self.src_bucket)} }}
         try:
             self.ensure_idle_stream()
             self.settle()
-            proc, lt = self.start_archie("s5", [dst], "archie/")
+            proc, lt = self.start_archie("s5", self.targets([dst]), "archie/")
             wait_for(lambda: lt.poll() or lt.seen("consuming") or proc.poll() is not None,
                      120 * a.timeout_scale, "archie to start consuming")
             if proc.poll() is not None:
                 raise RunError("archie exited at start (%s); log %s" % (proc.returncode, lt.path))
             time.sleep(0.5)
-            cpu0, srv0 = proc_cpu(proc.pid) or (0, 0), self.server_cpu()
+            cpu0, mark = proc_cpu(proc.pid) or (0, 0), self.server_mark()
             interval = 1.0 / a.latency_rate
             t0 = time.monotonic()
             late = 0
@@ -990,11 +1310,12 @@ source = {{ store = "src", bucket = {q(self.src_bucket)} }}
                     break
                 if proc.poll() is not None:
                     raise RunError("archie exited (%s); log %s" % (proc.returncode, lt.path))
+                self.check_servers()
                 if time.monotonic() > deadline:
                     raise RunError("timed out: %d of %d replicated (%s)" % (lt.count("replicated"), count, lt.summary()))
                 time.sleep(0.05)
             wall = time.monotonic() - t0
-            cpu1, srv1 = proc_cpu(proc.pid) or (0, 0), self.server_cpu()
+            cpu1 = proc_cpu(proc.pid) or (0, 0)
             m["archie_metrics"] = am = scrape_metrics(lt)
             lat = []
             for entry in lt.entries("replicated"):
@@ -1004,8 +1325,8 @@ source = {{ store = "src", bucket = {q(self.src_bucket)} }}
             lat.sort()
             m.update(wall_s=wall, cpu_user_s=cpu1[0] - cpu0[0], cpu_sys_s=cpu1[1] - cpu0[1],
                      cpu_s=(cpu1[0] + cpu1[1]) - (cpu0[0] + cpu0[1]),
-                     peak_rss_mib=(proc_status_kib(proc.pid, "VmHWM") or 0) / 1024,
-                     server_cpu_s=None if srv0 is None else srv1 - srv0, log=lt.path)
+                     peak_rss_mib=(proc_status_kib(proc.pid, "VmHWM") or 0) / 1024, log=lt.path)
+            self.server_use(m, mark)
             self.stop_archie(proc, lt)
             proc = None
             self.verify(m, dst, "archie/s5/", count, count * size)
@@ -1018,6 +1339,7 @@ source = {{ store = "src", bucket = {q(self.src_bucket)} }}
                 "server_cores_busy": m["server_cpu_s"] / wall if wall and m["server_cpu_s"] is not None else None,
                 "archie_queue_wait_avg_ms": am.get("queue_latency_avg_ms"),
                 "archie_request_avg_ms": am.get("request_avg_ms"),
+                "stages": stage_breakdown(lt.entries("replicated"), am),
                 "method": "time.time() just before each JetStream publish; archie's 'replicated' log line "
                           "(written after every destination completed) 'ts' field, ms resolution, same host clock",
             }
@@ -1046,6 +1368,7 @@ source = {{ store = "src", bucket = {q(self.src_bucket)} }}
                       % (L["archie_queue_wait_avg_ms"], ", ".join("%s %.1f" % kv for kv in
                                                                   sorted((L["archie_request_avg_ms"] or {}).items()))),
                       flush=True)
+            print_stages(L["stages"])
         self.drop_source("s5/")
 
     def run(self):
@@ -1069,8 +1392,14 @@ source = {{ store = "src", bucket = {q(self.src_bucket)} }}
             steps.append(("3/4", medium))
         if 5 in sc:
             steps.append(("5", self.scenario_latency))
+        if 6 in sc:
+            steps.append(("6", self.scenario_skip_only))
         print_header()
         for label, fn in steps:
+            if self.dead_servers():
+                self.problems.append("scenario %s skipped: server process died: %s"
+                                     % (label, ", ".join(self.dead_servers())))
+                continue
             try:
                 fn()
             except Exception as e:  # noqa: BLE001 - setup of one scenario failed; go on
@@ -1093,9 +1422,45 @@ def proc_meminfo_kib(field):
     return None
 
 
+def machine_description():
+    """What the numbers were measured on: CPU, cores, RAM, kernel, OS release, load at start."""
+    cpu_model, flags = "?", ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name" and cpu_model == "?":
+                    cpu_model = value.strip()
+                elif key.strip() == "flags" and not flags:
+                    flags = value
+    except OSError:
+        pass
+    os_release = {}
+    try:
+        with open("/etc/os-release") as f:
+            os_release = dict(line.rstrip("\n").split("=", 1) for line in f if "=" in line)
+    except OSError:
+        pass
+    try:
+        with open("/etc/debian_version") as f:
+            debian = f.read().strip()
+    except OSError:
+        debian = None
+    return {"cpu_model": cpu_model, "cores": os.cpu_count(),
+            "cpu_flags": [fl for fl in ("avx2", "avx512f", "sha_ni", "pclmulqdq", "sse4_2") if fl in flags.split()],
+            "mem_total_kib": proc_meminfo_kib("MemTotal"), "mem_available_kib": proc_meminfo_kib("MemAvailable"),
+            "kernel": platform.release(), "os": os_release.get("PRETTY_NAME", "?").strip('"'),
+            "debian_version": debian, "python": platform.python_version(), "load_avg_at_start": os.getloadavg()}
+
+
 def build_info(binary):
     """What kind of archie build this is: meson build options if next to it, ASan symbols."""
-    info = {"buildtype": None, "b_sanitize": None, "optimization": None, "asan": False}
+    info = {"buildtype": None, "b_sanitize": None, "optimization": None, "asan": False, "version": None}
+    try:  # names the commit it was built from, also for a copy away from its build dir
+        cp = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=30)
+        info["version"] = (cp.stdout.strip().splitlines() or [None])[0]
+    except (OSError, subprocess.TimeoutExpired):
+        pass
     build_dir = os.path.dirname(os.path.dirname(os.path.realpath(binary)))
     opts = os.path.join(build_dir, "meson-info", "intro-buildoptions.json")
     try:
@@ -1121,7 +1486,7 @@ def build_info(binary):
     slow = info["asan"] or info["buildtype"] in ("debug", "plain") or info["optimization"] in ("0", "g")
     if info["buildtype"] is None and not info["asan"] and "build-release" not in binary:
         slow = None  # unknown
-    parts = []
+    parts = [info["version"]] if info["version"] else []
     if info["buildtype"]:
         parts.append("meson buildtype=%s optimization=%s sanitize=%s" % (info["buildtype"], info["optimization"],
                                                                          info["b_sanitize"]))
@@ -1173,13 +1538,53 @@ def scrape_metrics(lt):
                 sums[key] = sums.get(key, 0.0) + v
             elif name.startswith("archie_store_request_duration_seconds_count"):
                 counts[key] = counts.get(key, 0.0) + v
+        elif name.startswith("archie_settle_duration_seconds_sum"):
+            out["settle_sum_s"] = out.get("settle_sum_s", 0.0) + v
+        elif name.startswith("archie_settle_duration_seconds_count"):
+            out["settle_count"] = out.get("settle_count", 0.0) + v
         elif name.startswith("archie_queue_fetch_requests_total"):
             out.setdefault("fetch_requests", {})[name[name.find("{") + 1:-1]] = v
     if out.get("queue_latency_count"):
         out["queue_latency_avg_ms"] = out["queue_latency_sum_s"] / out["queue_latency_count"] * 1e3
+    if out.get("settle_count"):
+        out["settle_avg_ms"] = out["settle_sum_s"] / out["settle_count"] * 1e3
     out["request_avg_ms"] = {k: sums[k] / counts[k] * 1e3 for k in sums if counts.get(k)}
     out["request_count"] = counts
     return out
+
+
+# Where an event's time goes, from fields of archie's `replicated` line (when the binary logs them).
+STAGES = (("queue wait", "queued_ms", "JetStream publish -> a worker starts handling"),
+          ("source read", "source_ms", "time in source requests"),
+          ("destination write", "write_ms", "time writing the destinations"),
+          ("convergence check", "check_ms", "the re-read of the source after writing"),
+          ("copy duration", "duration_ms", "archie's duration_ms, whole ms: the copy rounds and their checks"))
+STAGE_FIELDS = tuple(field for _, field, _ in STAGES)
+
+
+def stage_breakdown(entries, metrics):
+    """p50/p99/mean of each stage over the `replicated` lines (None where the binary does not log
+    that field), and the mean time to send the ack from archie_settle_duration_seconds."""
+    out = {}
+    for label, field, meaning in STAGES:
+        values = sorted(float(e[field]) for e in entries if e.get(field) is not None)
+        out[field] = {"stage": label, "meaning": meaning, "samples": len(values),
+                      "p50_ms": pct(values, 50) if values else None, "p99_ms": pct(values, 99) if values else None,
+                      "mean_ms": sum(values) / len(values) if values else None}
+    out["settle"] = {"stage": "ack", "meaning": "sending the ack/nak (archie_settle_duration_seconds, mean only)",
+                     "samples": int(metrics.get("settle_count") or 0), "p50_ms": None, "p99_ms": None,
+                     "mean_ms": metrics.get("settle_avg_ms")}
+    return out
+
+
+def print_stages(stages):
+    def cell(v):
+        return "%9s" % ("-" if v is None else "%.1f" % v)
+    print("    per stage, ms (archie's 'replicated' fields; '-': not logged by this binary)")
+    print("      %-40s%9s%9s%9s" % ("", "p50", "p99", "mean"))
+    for field, st in stages.items():
+        name = "%s (%s)" % (st["stage"], field if field != "settle" else "archie_settle_duration_seconds")
+        print("      %-40s%s%s%s" % (name, cell(st["p50_ms"]), cell(st["p99_ms"]), cell(st["mean_ms"])), flush=True)
 
 
 def slug(text):
@@ -1221,6 +1626,7 @@ class LogTail:
         self.sanitizer = ""
         self.not_done = {}
         self.admin_port = None
+        self.spans = {}  # msg -> [first ts, last ts]
 
     def poll(self):
         """Read what was appended; returns False (so it can sit in a lambda's `or` chain)."""
@@ -1248,10 +1654,15 @@ class LogTail:
                 continue
             msg = entry.get("msg", "")
             self.counts[msg] = self.counts.get(msg, 0) + 1
+            ts = entry.get("ts")
+            if ts:  # ISO 8601 UTC strings of one width: they sort as text
+                span = self.spans.setdefault(msg, [ts, ts])
+                span[0], span[1] = min(span[0], ts), max(span[1], ts)
             if msg == "admin server listening":
                 self.admin_port = entry.get("port")
             if msg in self.kept:
-                self.kept[msg].append({"key": entry.get("key"), "ts": entry.get("ts")})
+                self.kept[msg].append({"key": entry.get("key"), "ts": entry.get("ts"),
+                                       **{f: entry[f] for f in STAGE_FIELDS if f in entry}})
             if msg == "event not done":
                 k = "%s/%s" % (entry.get("outcome"), entry.get("code"))
                 self.not_done[k] = self.not_done.get(k, 0) + 1
@@ -1269,9 +1680,11 @@ class LogTail:
     def entries(self, msg):
         return self.kept.get(msg, [])
 
+    def first_ts(self, msg):
+        return parse_ts(self.spans[msg][0]) if msg in self.spans else None
+
     def last_ts(self, msg):
-        ts = [e["ts"] for e in self.kept.get(msg, []) if e.get("ts")]
-        return parse_ts(max(ts)) if ts else None
+        return parse_ts(self.spans[msg][1]) if msg in self.spans else None
 
     def summary(self):
         keys = ("replicated", "already replicated", "event skipped", "malformed event", "event not done")
@@ -1286,7 +1699,7 @@ class LogTail:
 
 COLS = [("scenario", 26, "s"), ("tool", 20, "s"), ("wall s", 8, ".2f"), ("obj/s", 9, ".1f"), ("MB/s", 8, ".1f"),
         ("cpu s", 7, ".2f"), ("cpu ms/obj", 10, ".3f"), ("cpu s/GiB", 9, ".2f"), ("RSS MiB", 8, ".0f"),
-        ("srv cpu s", 9, ".2f"), ("archie/this wall", 16, ".2f"), ("cpu", 6, ".2f")]
+        ("srv cpu s", 9, ".2f"), ("req/obj", 7, ".2f"), ("archie/this wall", 16, ".2f"), ("cpu", 6, ".2f")]
 
 
 def finish(m):
@@ -1308,6 +1721,51 @@ def ratio(results, m, key):
     return ref[0][key] / m[key]
 
 
+def show(value, spec, none="-"):
+    return none if value is None else format(value, spec)
+
+
+def fanout_text(f):
+    """The lines under scenario 4: 3 destinations against 1, and what the source was read."""
+    out = []
+    if f.get("wall_ratio"):
+        out.append("    fan-out: 3 destinations took %.2fx the wall time (goal <= 1.2x) and %.2fx the CPU of 1 "
+                   "destination; bytes written %.1f MB/s (1 dest) vs %.1f MB/s (3 dests)"
+                   % (f["wall_ratio"], f["cpu_ratio"], f["written_mb_per_s_one"], f["written_mb_per_s_three"]))
+    for label, n in (("one", 1), ("three", 3)):
+        g = f[label]
+        out.append("    %d dest%s: source bytes read %s (%sx the object bytes, goal 1.00x)%s"
+                   % (n, "s" if n > 1 else " ", show(g.get("source_bytes_read"), ",d"),
+                      show(g.get("source_read_ratio"), ".2f"),
+                      "; links' CPU %.2f cores" % g["link_cores_busy"] if g.get("link_cores_busy") is not None else ""))
+    if f.get("link_bound_wall_s"):
+        out.append("    each link moves at most %g MB/s: %.1f s is the least wall time for the object bytes"
+                   % (f["link_mbps"], f["link_bound_wall_s"]))
+    return "\n".join(out)
+
+
+def skip_only_text(k):
+    return ("    skip-only: %d events drained %.2f s after 'consuming' (archie's log: last skip after %s s): %s msg/s "
+            "(goal 50,000), CPU %s us per message, server requests %s (archie's bucket health checks)"
+            % (k["events"], k["drain_s"] or 0, show(k.get("log_span_s"), ".2f"), show(k["msgs_per_s"], ",.0f"),
+               show(k["cpu_us_per_msg"], ".1f"), show(k["server_requests"], "d")))
+
+
+def requests_text(sr):
+    """One line: the requests each endpoint answered, by kind, and the bytes the source sent."""
+    parts = []
+    for name, d in sr["endpoints"].items():
+        if not d["req"]:
+            continue
+        kinds = ", ".join("%s %d" % kv for kv in sorted(d["by_kind"].items(), key=lambda kv: -kv[1]))
+        failed = ", ".join("%s x%d" % kv for kv in sorted(d["failed_by_kind"].items()))
+        parts.append("%s %d req (%s%s)" % (name, d["req"], kinds or "no access lines",
+                                           "; answered " + failed if failed else ""))
+    return "    at the servers: %s; source bytes read %s%s" % (
+        "; ".join(parts) or "no requests", format(sr["source_bytes_read"], ",d"),
+        "" if sr["log_complete"] else " (access log incomplete: kinds partial, bytes from get_b)")
+
+
 def print_header():
     print()
     print("  ".join(("%-*s" if fmt == "s" else "%*s") % (w, name) for name, w, fmt in COLS))
@@ -1320,6 +1778,7 @@ def row_text(m, results):
         m["ratio_cpu_archie_over_this"] = ratio(results, m, "cpu_s")
     vals = [m["scenario"], m["tool"], m.get("wall_s"), m.get("objects_per_s"), m.get("mb_per_s"), m.get("cpu_s"),
             m.get("cpu_ms_per_object"), m.get("cpu_s_per_gib"), m.get("peak_rss_mib"), m.get("server_cpu_s"),
+            (m.get("server_requests") or {}).get("per_object"),
             m.get("ratio_wall_archie_over_this"), m.get("ratio_cpu_archie_over_this")]
     out = []
     for (name, w, fmt), v in zip(COLS, vals):
@@ -1328,6 +1787,8 @@ def row_text(m, results):
         else:
             out.append("%*s" % (w, "-" if v is None else format(v, fmt)))
     text = "  ".join(out)
+    if m.get("server_requests"):
+        text += "\n" + requests_text(m["server_requests"])
     if not m.get("ok"):
         text += "\n    FAILED: %s" % m.get("error")
     return text
@@ -1342,16 +1803,16 @@ def print_summary(h):
     print_header()
     for m in h.results:
         print(row_text(m, h.results))
-    if h.fanout and h.fanout.get("wall_ratio"):
-        f = h.fanout
-        print("\nfan-out: 3 destinations took %.2fx the wall time and %.2fx the CPU of 1 destination; "
-              "bytes written %.1f MB/s (1 dest) vs %.1f MB/s (3 dests)"
-              % (f["wall_ratio"], f["cpu_ratio"], f["written_mb_per_s_one"], f["written_mb_per_s_three"]))
+    if h.fanout:
+        print("\n" + fanout_text(h.fanout).strip())
+    if h.skip_only:
+        print(skip_only_text(h.skip_only).strip())
     if h.latency:
         L = h.latency
         print("latency (publish -> object at the destination, %d events at %.1f/s): p50 %.1f ms  p90 %.1f ms  "
               "p99 %.1f ms  max %.1f ms" % (L["samples"], L["rate_achieved"] or 0, L["p50_ms"], L["p90_ms"],
                                             L["p99_ms"], L["max_ms"]))
+        print_stages(L["stages"])
     if h.meta.get("archie", {}).get("slow"):
         print("\n!!! archie was an ASan/debug build (%s): its CPU, RSS and time are not representative."
               % h.meta["archie"]["path"])
@@ -1377,8 +1838,9 @@ def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
     ap.add_argument("--quick", action="store_true",
-                    help="small counts: 500 objects, 256 MiB, 20 x 32 MiB, 10 s of latency load")
-    ap.add_argument("--scenarios", default="1,2,3,4,5", help="comma-separated subset of 1..5 (default all)")
+                    help="small counts: 500 objects, 256 MiB, 20 x 32 MiB (fan-out: 20), 10 s of latency load, "
+                         "5,000 skipped events")
+    ap.add_argument("--scenarios", default="1,2,3,4,5,6", help="comma-separated subset of 1..6 (default all)")
     ap.add_argument("--tools", default="archie,rclone,aws", help="comma-separated subset of archie,rclone,aws")
     ap.add_argument("--json", help="write results here (default: a file under the temp dir, printed at the end)")
     ap.add_argument("--archie", default=default_archie(),
@@ -1390,6 +1852,11 @@ def parse_args(argv=None):
     ap.add_argument("--medium-mib", type=int, default=32, help="scenarios 3/4 object size")
     ap.add_argument("--latency-rate", type=float, default=50.0, help="scenario 5 events per second")
     ap.add_argument("--latency-seconds", type=float, help="scenario 5 duration (default 20; --quick 10)")
+    ap.add_argument("--fanout-mbps", type=float, default=40.0,
+                    help="scenario 4: bandwidth of each destination's link, MB/s (0: no links, one endpoint)")
+    ap.add_argument("--fanout-count", type=int,
+                    help="scenario 4: how many of the --medium-mib objects (default 30; --quick 20)")
+    ap.add_argument("--skip-events", type=int, help="scenario 6 event count (default 50000; --quick 5000)")
     ap.add_argument("--concurrency", type=int, default=64,
                     help="archie worker.concurrency, rclone --transfers/--checkers, aws max_concurrent_requests")
     ap.add_argument("--part-size-mib", type=int, default=16, help="archie part_size_mib; rclone/aws chunk size")
@@ -1407,12 +1874,14 @@ def parse_args(argv=None):
     a.big_mib = a.big_mib or (256 if q else 1024)
     a.medium_count = a.medium_count or (20 if q else 100)
     a.latency_seconds = a.latency_seconds or (10.0 if q else 20.0)
+    a.skip_events = a.skip_events or (5000 if q else 50000)
+    a.fanout_count = a.fanout_count or (20 if q else 30)
     try:
         a.scenario_set = {int(s) for s in a.scenarios.split(",") if s.strip()}
     except ValueError:
         ap.error("--scenarios takes numbers, e.g. 1,3,5")
-    if not a.scenario_set or not a.scenario_set <= {1, 2, 3, 4, 5}:
-        ap.error("--scenarios: choose from 1,2,3,4,5")
+    if not a.scenario_set or not a.scenario_set <= {1, 2, 3, 4, 5, 6}:
+        ap.error("--scenarios: choose from 1,2,3,4,5,6")
     a.tool_set = {t.strip() for t in a.tools.split(",") if t.strip()}
     if not a.tool_set <= {"archie", "rclone", "aws"}:
         ap.error("--tools: choose from archie,rclone,aws")

@@ -89,6 +89,9 @@ int main_impl(int argc, char** argv) {
     auto stores = std::make_shared<store::store_set>(ctx.io, ctx.blocking, loaded.cfg);
     stores->register_checks(ctx.ready);
     stores->start_health_checks();
+    ctx.past_deadline.push_back([weak = std::weak_ptr<store::store_set>(stores)] {
+      if (auto s = weak.lock()) s->abort_requests();
+    });
     auto engine = std::make_shared<engine::replicator>(ctx.io, loaded.cfg, *stores);
     // The handler owns both; the stores outlive the engine that borrows them.
     return [stores, engine](queue::queue_message& msg) { return engine->handle(msg); };

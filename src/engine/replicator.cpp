@@ -80,6 +80,7 @@ struct target_work {
 
 // Where one event's time went, for the `replicated` log line (benchmarks read it).
 struct stage_times {
+  steady::time_point started = steady::now();  ///< this worker starts on the event
   double queued_ms = 0;  ///< JetStream publish -> this worker starts on the event
   double source_ms = 0;  ///< learning the source's state: HEAD, or the GET of a small object
   double write_ms = 0;   ///< copy rounds: reading the parts and writing every destination
@@ -262,7 +263,6 @@ struct replicator::impl {
                                             const queue::delivery_info& delivery, const source_state& start,
                                             bool force, pipe::shared_part first_part, stage_times times) {
     source_state desired = start;
-    auto started = steady::now();
     const auto& src_cfg = d.route->cfg.source;
     auto& source = stores.source_for(src_cfg.store);
     std::vector<target_work> work;
@@ -317,7 +317,7 @@ struct replicator::impl {
     }
 
     auto& m = engine_metrics::get();
-    double secs = seconds_since(started);
+    double secs = seconds_since(times.started);  // the whole handling: source, writes and checks
     double queued = std::chrono::duration<double>(std::chrono::system_clock::now() - delivery.published).count();
     if (!desired.exists) {
       m.delete_duration.Observe(secs);
@@ -346,7 +346,7 @@ struct replicator::impl {
                              {"etag", desired.info.etag},
                              {"bytes", desired.info.size},
                              {"bytes_copied", copied_bytes},
-                             {"duration_ms", static_cast<std::int64_t>(secs * 1000)},
+                             {"duration_ms", round_ms(secs * 1000)},
                              {"rate_mb_s", secs > 0 ? static_cast<double>(desired.info.size) / secs / 1e6 : 0.0},
                              {"queued_ms", round_ms(times.queued_ms)},
                              {"source_ms", round_ms(times.source_ms)},

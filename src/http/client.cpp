@@ -18,6 +18,7 @@
 #include <deque>
 #include <memory>
 #include <optional>
+#include <unordered_set>
 #include <variant>
 
 namespace archie::http {
@@ -81,6 +82,8 @@ struct client::impl {
   // A token per allowed connection: receiving one is the right to hold a connection.
   asio::experimental::channel<void(boost::system::error_code)> tokens;
   std::deque<std::unique_ptr<connection>> idle;
+  std::unordered_set<connection*> busy;  ///< connections with a request on them (abort_all closes them)
+  bool aborted = false;
   std::size_t opened = 0;
 
   impl(asio::any_io_executor ex, endpoint e, client_options o)
@@ -97,6 +100,19 @@ struct client::impl {
   }
 
   std::string where() const { return ep.host + ":" + std::to_string(ep.port); }
+
+  transport_error not_sent(const request& req) const {
+    return transport_error{asio::error::operation_aborted, req.method + " " + where() + ": not sent (shutting down)", false};
+  }
+
+  void abort_all() {
+    aborted = true;
+    idle.clear();
+    for (connection* c : busy) {
+      boost::system::error_code ignored;
+      c->tcp_layer().socket().close(ignored);  // pending reads and writes end with operation_aborted
+    }
+  }
 
   asio::awaitable<boost::system::result<std::unique_ptr<connection>, transport_error>> open() {
     // Resolved for every new connection, so a moved endpoint is followed without restart;
@@ -265,11 +281,13 @@ struct client::impl {
   }
 
   asio::awaitable<send_result> send(const request& req, std::span<std::byte> into) {
+    if (aborted) co_return not_sent(req);
     co_await tokens.async_receive(asio::use_awaitable);
     struct token_guard {
       impl* self;
       ~token_guard() { self->tokens.try_send(boost::system::error_code{}); }
     } guard{this};
+    if (aborted) co_return not_sent(req);
 
     // A pooled connection may have been closed by the server while idle; if it fails before
     // any response byte arrives, retry once on a fresh connection: the request never ran.
@@ -289,7 +307,19 @@ struct client::impl {
         c = std::move(*opened_conn);
       }
       bool reusable = false;
+      busy.insert(c.get());
+      struct busy_guard {
+        impl* self;
+        connection* c;
+        ~busy_guard() { self->busy.erase(c); }
+      } on_exchange{this, c.get()};
       auto result = co_await exchange(*c, req, into, reusable);
+      if (aborted && !result) {
+        transport_error cut = result.error();
+        cut.ec = asio::error::operation_aborted;  // whatever the closed socket reported
+        cut.what += " (cut by shutdown)";
+        co_return cut;
+      }
       if (!result) {
         const transport_error err = result.error();
         bool stale = pooled && attempt == 0 && !err.response_started &&
@@ -318,6 +348,7 @@ asio::awaitable<send_result> client::send(const request& req, std::span<std::byt
 }
 
 const endpoint& client::target() const { return impl_->ep; }
+void client::abort_all() { impl_->abort_all(); }
 std::size_t client::connections_opened() const { return impl_->opened; }
 
 }  // namespace archie::http

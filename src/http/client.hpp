@@ -76,6 +76,10 @@ class client {
   /// error if it does not fit exactly, unless req.body_may_end_early), otherwise into response.body (up to 64 MiB).
   boost::asio::awaitable<send_result> send(const request& req, std::span<std::byte> into = {});
   const endpoint& target() const;
+  /// Shutdown past its deadline: requests in flight fail at once (operation_aborted, never
+  /// retried) and later ones are not sent. A server that stopped answering cannot hold the
+  /// process for the rest of its I/O timeout.
+  void abort_all();
   /// Connections opened since start (tests use it to prove reuse).
   std::size_t connections_opened() const;
 

@@ -13,6 +13,8 @@
 #include "health/readiness.hpp"
 #include "service/shutdown.hpp"
 
+#include <boost/asio/steady_timer.hpp>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -94,12 +96,15 @@ asio::awaitable<void> start_queue(const config::config& cfg, worker_context& ctx
 }  // namespace
 
 int run_worker(const config::config& cfg, handler_factory make_handler) {
+  // How long past shutdown_wait cancelled copies may take to abort their uploads.
+  constexpr std::chrono::seconds abort_grace{5};
   asio::io_context io(1);
   // Blocking nats.c calls (AckSync, JetStream API, connect) and file I/O run here, never on
   // the loop; one thread per transfer slot so acks never queue behind each other.
   asio::thread_pool blocking(static_cast<std::size_t>(std::clamp<std::int64_t>(cfg.worker.concurrency, 4, 64)));
   health::readiness ready;
-  worker_context ctx{io.get_executor(), blocking, ready};
+  std::vector<std::function<void()>> past_deadline;
+  worker_context ctx{io.get_executor(), blocking, ready, past_deadline};
   publish_build_info();
   int exit_code = 0;
 
@@ -137,7 +142,17 @@ int run_worker(const config::config& cfg, handler_factory make_handler) {
       backlog = rt.backlog.get();
     }
     if (backlog) co_await backlog->stop();
+    // The consumer cancels its handlers at the deadline, and cancelled copies abort their
+    // uploads. A server that no longer answers would hold them for its I/O timeout (and
+    // retries): after a short grace for those aborts, cut every store request still waiting.
+    asio::steady_timer cut_requests(io, deadline + abort_grace);
+    cut_requests.async_wait([&past_deadline](boost::system::error_code ec) {
+      if (ec) return;  // drained in time
+      log::warn("shutdown wait exceeded: cutting store requests in flight; their messages will be redelivered");
+      for (auto& hook : past_deadline) hook();
+    });
     if (consumer) co_await consumer->drain(deadline);
+    cut_requests.cancel();
     std::unique_ptr<queue::nats_connection> conn;
     {
       std::lock_guard lock(rt.mutex);

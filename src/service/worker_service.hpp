@@ -9,6 +9,7 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include <functional>
+#include <vector>
 
 namespace archie::service {
 
@@ -17,6 +18,9 @@ struct worker_context {
   boost::asio::any_io_executor io;
   boost::asio::thread_pool& blocking;
   health::readiness& ready;
+  /// Called once when shutdown_wait has passed with messages still being handled: cut what
+  /// they wait on (store requests), so the process ends now and the queue redelivers them.
+  std::vector<std::function<void()>>& past_deadline;
 };
 
 using handler_factory = std::function<queue::message_handler(worker_context&)>;

@@ -83,6 +83,7 @@ boost::asio::awaitable<result<http::response>> run_request(boost::asio::any_io_e
       // Transient either way; whether this request may be sent again is decided here.
       err = who.error(error_kind::retryable, 0, te.ec ? te.ec.message() : std::string("transport"), te.what);
       if (te.request_sent && !rules.idempotent) co_return err;
+      if (te.ec == boost::asio::error::operation_aborted) co_return err;  // cut by shutdown: no retry
     } else {
       http::response& r = *outcome;
       observe_request(who.store, who.operation, r.status, seconds);

@@ -127,6 +127,11 @@ async_result<done> store_set::read(const std::string& store, const std::string& 
   co_return co_await local.read(bucket, key, into, offset);
 }
 
+void store_set::abort_requests() {
+  for (auto& [name, client] : impl_->s3_clients) client->abort_requests();
+  for (auto& [name, client] : impl_->gcs_clients) client->abort_requests();
+}
+
 void store_set::register_checks(health::readiness& ready) {
   for (auto& [id, h] : impl_->health) {
     auto shared = h;

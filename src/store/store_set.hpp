@@ -40,6 +40,9 @@ class store_set {
   void register_checks(health::readiness& ready);
   /// Starts refreshing the checks every 10 s on the I/O executor.
   void start_health_checks();
+  /// Shutdown past its deadline: every S3 and GCS request in flight fails at once and none
+  /// is sent after (local directories have no requests to cut).
+  void abort_requests();
 
  private:
   struct impl;

@@ -193,7 +193,9 @@ class DeployConfigTest(unittest.TestCase):
 
     def test_grace_period_outlasts_the_drain(self):
         pod = load_yaml("deployment.yaml")["spec"]["template"]["spec"]
-        drain = seconds(self.cfg["worker"]["shutdown_wait"]) + seconds(self.cfg["queue"]["fetch_expires"])
+        abort_grace = 5  # after shutdown_wait, cancelled copies abort their uploads (worker_service.cpp)
+        drain = (seconds(self.cfg["worker"]["shutdown_wait"]) + abort_grace +
+                 seconds(self.cfg["queue"]["fetch_expires"]))
         self.assertGreater(pod["terminationGracePeriodSeconds"], drain + 2)
 
     def test_pod_runs_as_non_root_on_a_read_only_root_with_a_memory_limit(self):

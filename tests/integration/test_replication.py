@@ -404,6 +404,42 @@ class LargeObjectTest(unittest.TestCase):
         again = self.start_archie()
         again.wait_for_log("replicated", key=key, timeout=300)
 
+    def test_sigterm_while_a_destination_never_answers_exits_soon_and_loses_nothing(self):
+        key = "big/sigterm-unanswered.bin"
+        host, port = rig.ceph.endpoints[1].split("//")[1].split(":")
+        # Holds every request for ten minutes: a store whose gateway hangs (its OSD died).
+        silent = DelayProxy(host, int(port), min_delay=600, max_delay=600).start()
+        self.addCleanup(silent.stop)
+        self.config = archie_config(self.fs_root, concurrency=4, budget_mib=self.BUDGET_MIB,
+                                    dst_endpoint=silent.endpoint, shutdown_wait="1s")
+        archie = self.start_archie()
+        self.put_big(key, 64 * 1024, seed=64)
+        # Two requests held: the bucket health check (start-up) and the object's PUT.
+        wait_until(lambda: silent.requests >= 2, 60, "the copy never reached the destination")
+        time.sleep(0.5)
+        signalled = time.monotonic()
+        archie.proc.send_signal(signal.SIGTERM)
+        code = archie.wait(timeout=120)
+        took = time.monotonic() - signalled
+        with open(archie.raw_log_path) as f:
+            raw = f.read()
+        self.assertNotIn("AddressSanitizer", raw)
+        self.assertEqual(code, 0, raw[-2000:])
+        # shutdown_wait 1 s + 5 s for aborts, then the requests are cut; without cutting them
+        # this waits out the 60 s request timeout and its retries.
+        self.assertLess(took, 20, "shutdown waited for a server that does not answer")
+        self.assertTrue(any(l.get("msg", "").startswith("shutdown wait exceeded: cutting store requests")
+                            for l in archie.logs()))
+        given_back = [l for l in archie.logs() if l.get("msg") == "message not finished"]
+        self.assertTrue(given_back, "the in-flight event was not given back")
+        self.assertEqual({l["code"] for l in given_back}, {"shutdown"})
+        sys.stderr.write(f"    [measured] SIGTERM with a destination that never answers: exited in {took:.1f} s "
+                         f"(shutdown_wait 1 s)\n")
+        # Nothing was lost: the event comes back and a worker with a live destination finishes it.
+        self.config = archie_config(self.fs_root, concurrency=4, budget_mib=self.BUDGET_MIB)
+        again = self.start_archie()
+        again.wait_for_log("replicated", key=key, timeout=300)
+
     def test_memory_stays_within_the_buffer_budget_while_copying_2_GiB(self):
         key = "big/two-GiB.bin"
         size = 2048 * MiB

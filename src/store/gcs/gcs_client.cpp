@@ -16,6 +16,7 @@ gcs_client::~gcs_client() = default;
 
 const std::string& gcs_client::store_name() const { return impl_->store; }
 std::size_t gcs_client::connections_opened() const { return impl_->client.connections_opened(); }
+void gcs_client::abort_requests() { impl_->client.abort_all(); }
 std::size_t gcs_client::token_fetches() const { return impl_->tokens.fetches(); }
 const std::string& gcs_client::credential_source() const { return impl_->tokens.source(); }
 

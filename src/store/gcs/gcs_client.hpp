@@ -142,6 +142,8 @@ class gcs_client {
 
   const std::string& store_name() const;
   std::size_t connections_opened() const;
+  /// Shutdown past its deadline: see http::client::abort_all.
+  void abort_requests();
   /// Access tokens fetched so far (0 for a static token).
   std::size_t token_fetches() const;
   const std::string& credential_source() const;

@@ -284,6 +284,7 @@ s3_client::~s3_client() = default;
 
 const std::string& s3_client::store_name() const { return impl_->store; }
 std::size_t s3_client::connections_opened() const { return impl_->client.connections_opened(); }
+void s3_client::abort_requests() { impl_->client.abort_all(); }
 
 async_result<object_info> s3_client::head_object(const std::string& bucket, const std::string& key) {
   auto c = make_call("HeadObject", "HEAD", bucket, key, {}, {}, {}, {});

@@ -90,6 +90,8 @@ class s3_client {
 
   const std::string& store_name() const;
   std::size_t connections_opened() const;
+  /// Shutdown past its deadline: see http::client::abort_all.
+  void abort_requests();
 
  private:
   struct impl;

@@ -32,6 +32,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
+from tests.integration.harness import route, s3_store, to_toml  # noqa: E402
 from tests.rig import rig as rigmod  # noqa: E402
 
 
@@ -95,25 +96,11 @@ def fill(ceph, bucket, start, n, threads=32):
 
 
 def config(ceph, src, dst):
+    """Both sides as user "archie" (one cluster, two endpoints); verify needs no [nats]."""
     a_key, a_secret = ceph.users["archie"]
-    o_key, o_secret = a_key, a_secret
-    return f"""
-[stores.src]
-type = "s3"
-endpoint = "{ceph.endpoints[0]}"
-access_key_id = "{a_key}"
-secret_access_key = "{a_secret}"
-[stores.dst]
-type = "s3"
-endpoint = "{ceph.endpoints[1]}"
-access_key_id = "{o_key}"
-secret_access_key = "{o_secret}"
-[[route]]
-source = {{ store = "src", bucket = "{src}" }}
-[[route.destinations]]
-store = "dst"
-bucket = "{dst}"
-"""
+    return to_toml({"stores": {"src": s3_store(ceph.endpoints[0], a_key, a_secret),
+                               "dst": s3_store(ceph.endpoints[1], a_key, a_secret)},
+                    "route": [route("src", src, [("dst", dst)])]})
 
 
 def main():

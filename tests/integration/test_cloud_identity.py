@@ -20,6 +20,7 @@ import unittest
 import urllib.request
 
 from tests.integration.archie_process import ArchieProcess, http_get
+from tests.integration.harness import archie_config, queue_section, rgw_store, route
 from tests.integration.minio_events import minio_event
 from tests.rig.aws_credentials import RgwKeyIssuer, StsServer
 from tests.rig.nats_client import NatsClient
@@ -91,49 +92,18 @@ class CloudIdentityReplication(unittest.TestCase):
         ceph.radosgw_admin("key", "create", "--uid", "other", "--key-type", "s3",
                            "--access-key", cls.first_keys[0], "--secret", cls.first_keys[1])
         cls.secret.publish(access_key_id=cls.first_keys[0], secret_access_key=cls.first_keys[1])
-        a_key, a_secret = ceph.users["archie"]
         cls.http_port = free_port()
-        config = f"""
-[http]
-address = "127.0.0.1"
-port = {cls.http_port}
-[worker]
-concurrency = 4
-shutdown_wait = "5s"
-[nats]
-urls = ["{cls.rig.nats.url}"]
-[queue]
-fetch_expires = "1s"
-[queue.stream]
-subjects = ["{SUBJECT}"]
-[replication]
-buffer_budget_mib = 32
-[stores.src]
-type = "s3"
-endpoint = "{ceph.endpoints[0]}"
-access_key_id = "{a_key}"
-secret_access_key = "{a_secret}"
-[stores.irsa]
-type = "s3"
-endpoint = "{ceph.endpoints[1]}"
-credentials = "web_identity"
-sts_endpoint = "{cls.sts.url}"
-[stores.rotated]
-type = "s3"
-endpoint = "{ceph.endpoints[1]}"
-access_key_id_file = "{cls.secret.path('access_key_id')}"
-secret_access_key_file = "{cls.secret.path('secret_access_key')}"
-[[route]]
-source = {{ store = "src", bucket = "sts-src" }}
-[[route.destinations]]
-store = "irsa"
-bucket = "sts-dst"
-[[route]]
-source = {{ store = "src", bucket = "rotate-src" }}
-[[route.destinations]]
-store = "rotated"
-bucket = "rotate-dst"
-"""
+        config = archie_config(
+            [cls.rig.nats.url], http_port=cls.http_port, concurrency=4, shutdown_wait="5s",
+            queue=queue_section([SUBJECT]), replication={"buffer_budget_mib": 32},
+            stores={"src": rgw_store(cls.rig, "archie", 0),
+                    "irsa": {"type": "s3", "endpoint": ceph.endpoints[1], "credentials": "web_identity",
+                             "sts_endpoint": cls.sts.url},
+                    "rotated": {"type": "s3", "endpoint": ceph.endpoints[1],
+                                "access_key_id_file": cls.secret.path("access_key_id"),
+                                "secret_access_key_file": cls.secret.path("secret_access_key")}},
+            routes=[route("src", "sts-src", [("irsa", "sts-dst")]),
+                    route("src", "rotate-src", [("rotated", "rotate-dst")])])
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         env.update(AWS_ROLE_ARN=ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE=cls.token_file,
                    AWS_ROLE_SESSION_NAME="archie-e2e", AWS_EC2_METADATA_DISABLED="true")

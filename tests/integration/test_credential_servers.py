@@ -291,22 +291,19 @@ class TemporaryCredentialsAgainstRgw(unittest.TestCase):
         try:
             i = issuer.issue()
             hdrs = {"x-amz-security-token": i.session_token}
-            deadline = time.monotonic() + 10
-            status = None
-            while time.monotonic() < deadline:
-                status, _, _ = s3_request(self.rig.ceph.endpoints[0], "GET", "/creds-bucket", i.access_key_id,
-                                          i.secret_access_key, headers=hdrs)
-                if status == 200:
-                    break
-                time.sleep(0.2)
-            self.assertEqual(status, 200)
-            deadline = time.monotonic() + 15
-            while time.monotonic() < deadline:
-                status, _, body = s3_request(self.rig.ceph.endpoints[0], "GET", "/creds-bucket", i.access_key_id,
-                                             i.secret_access_key, headers=hdrs)
-                if status == 403:
-                    break
-                time.sleep(0.2)
+
+            def status_within(seconds, wanted):
+                """Lists the bucket with the issued key until the answer is `wanted` or time is up."""
+                deadline = time.monotonic() + seconds
+                while True:
+                    status, _, body = s3_request(self.rig.ceph.endpoints[0], "GET", "/creds-bucket",
+                                                 i.access_key_id, i.secret_access_key, headers=hdrs)
+                    if status == wanted or time.monotonic() >= deadline:
+                        return status, body
+                    time.sleep(0.2)
+
+            self.assertEqual(status_within(10, 200)[0], 200)  # valid once RGW knows the key
+            status, body = status_within(15, 403)  # refused once it has expired
             self.assertEqual(status, 403)
             self.assertIn(b"InvalidAccessKeyId", body)
             self.assertLessEqual(i.expiration, time.time())

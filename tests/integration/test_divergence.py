@@ -21,11 +21,12 @@ import unittest
 import urllib.parse
 
 from tests.integration.archie_process import ARCHIE_BIN, ArchieProcess, run_cli, write_config
-from tests.integration.harness import metric
+from tests.integration.harness import (archie_config, fs_store, gcs_store, metric, queue_section, rgw_store,
+                                       route)
 from tests.integration.minio_events import minio_event
 from tests.gcs.gcs_server import GcsTestServer
 from tests.rig.nats_client import NatsClient
-from tests.rig.rig import Rig, free_port, s3_request
+from tests.rig.rig import Rig, s3_request
 
 N = int(os.environ.get("ARCHIE_DIVERGENCE_OBJECTS", "600"))
 MISSING, DIFFERENT, EXTRA = 100, 50, 30
@@ -94,69 +95,17 @@ def gcs_delete(key):
 
 
 def config_text(fs_root, extra=""):
-    a_key, a_secret = rig.ceph.users["archie"]
-    o_key, o_secret = rig.ceph.users["other"]
-    return f"""
-[log]
-level = "info"
-[http]
-address = "127.0.0.1"
-port = {free_port()}
-[worker]
-concurrency = 8
-shutdown_wait = "5s"
-[nats]
-urls = ["{rig.nats.url}"]
-[queue]
-dead_letter_subject = "{DLQ_SUBJECT}"
-fetch_expires = "1s"
-[queue.stream]
-name = "{STREAM}"
-subjects = ["{SUBJECT}"]
-[queue.consumer]
-ack_wait = "10s"
-[queue.nak_backoff]
-base = "200ms"
-ceiling = "2s"
-[replication]
-part_size_mib = 5
-buffer_budget_mib = 64
-max_retries = 3
-unrouted_events = "term"
-[stores.src]
-type = "s3"
-endpoint = "{rig.ceph.endpoints[0]}"
-access_key_id = "{a_key}"
-secret_access_key = "{a_secret}"
-[stores.dst]
-type = "s3"
-endpoint = "{rig.ceph.endpoints[1]}"
-access_key_id = "{o_key}"
-secret_access_key = "{o_secret}"
-[stores.local]
-type = "fs"
-root = "{fs_root}"
-fsync = false
-[stores.gcs]
-type = "gcs"
-endpoint = "{gcs.endpoint}"
-credentials = "service_account"
-service_account_file = "{gcs.sa_key_path}"
-[[route]]
-source = {{ store = "src", bucket = "{SRC_BUCKET}" }}
-exclude_copy = ["^tmp/"]
-[[route.destinations]]
-store = "dst"
-bucket = "{DST_BUCKET}"
-[[route.destinations]]
-store = "local"
-bucket = "{FS_BUCKET}"
-[[route.destinations]]
-store = "gcs"
-bucket = "{GCS_BUCKET}"
-prefix = "{GCS_PREFIX}"
-{extra}
-"""
+    copy = route("src", SRC_BUCKET, [("dst", DST_BUCKET), ("local", FS_BUCKET), ("gcs", GCS_BUCKET)],
+                 exclude_copy=["^tmp/"])
+    copy["destinations"][2]["prefix"] = GCS_PREFIX
+    return archie_config(
+        [rig.nats.url], log_level="info", concurrency=8, shutdown_wait="5s",
+        queue=queue_section([SUBJECT], stream=STREAM, dead_letter_subject=DLQ_SUBJECT, ack_wait="10s",
+                            nak_backoff={"base": "200ms", "ceiling": "2s"}),
+        replication={"part_size_mib": 5, "buffer_budget_mib": 64, "max_retries": 3, "unrouted_events": "term"},
+        stores={"src": rgw_store(rig, "archie", 0), "dst": rgw_store(rig, "other", 1),
+                "local": fs_store(fs_root, fsync=False), "gcs": gcs_store(gcs)},
+        routes=[copy], extra=extra)
 
 
 def archie(config_path, *args, timeout=600, env=None):

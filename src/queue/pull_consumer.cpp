@@ -4,6 +4,7 @@
 #include "async/task_group.hpp"
 #include "log/logger.hpp"
 #include "queue/consumer_metrics.hpp"
+#include "queue/message_reaper.hpp"
 #include "queue/message_settler.hpp"
 #include "queue/jetstream_ack.hpp"
 #include "queue/nats_error.hpp"
@@ -49,6 +50,7 @@ struct pull_consumer::impl : std::enable_shared_from_this<impl> {
   std::string next_subject;  ///< $JS.API.CONSUMER.MSG.NEXT.<stream>.<consumer>
   std::string inbox;         ///< where our pull requests are answered
   natsSubscription* sub = nullptr;
+  std::shared_ptr<message_reaper> reaper;
 
   std::mutex window_mutex;
   pull_window window;
@@ -64,6 +66,7 @@ struct pull_consumer::impl : std::enable_shared_from_this<impl> {
         requests_over(ex, steady_clock::time_point::max()), tick(ex), settler(ex, pool, c, q),
         workers(ex, "queue workers"), background(ex, "queue requests"),
         next_subject("$JS.API.CONSUMER.MSG.NEXT." + q.stream.name + "." + q.consumer.durable),
+        reaper(std::make_shared<message_reaper>(ex)),
         window(window_limits(o, q)) {}
 
   ~impl() { close_subscription(); }
@@ -142,7 +145,7 @@ struct pull_consumer::impl : std::enable_shared_from_this<impl> {
       requests_done = window.outstanding() == 0;
     }
     if (stopping && requests_done) end_request_wait();
-    auto msg = std::make_shared<queue_message>(raw);  // owns raw from here
+    auto msg = std::make_shared<queue_message>(raw, reaper);  // owns raw from here
     m.fetched.Increment();
     m.latency.Observe(std::chrono::duration<double>(std::chrono::system_clock::now() - msg->delivery().published).count());
     in_flight++;

@@ -1,8 +1,16 @@
 #include "queue/queue_message.hpp"
 
+#include "queue/message_reaper.hpp"
+
 namespace archie::queue {
 
-queue_message::queue_message(natsMsg* msg) : msg_(msg) {
+void queue_message::msg_deleter::operator()(natsMsg* m) const {
+  if (reaper) reaper->free(m);
+  else natsMsg_Destroy(m);
+}
+
+queue_message::queue_message(natsMsg* msg, std::shared_ptr<message_reaper> reaper)
+    : msg_(msg, msg_deleter{std::move(reaper)}) {
   jsMsgMetaData* meta = nullptr;
   if (natsMsg_GetMetaData(&meta, msg) == NATS_OK && meta) {
     info_.stream_sequence = meta->Sequence.Stream;

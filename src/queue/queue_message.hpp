@@ -11,6 +11,8 @@
 
 namespace archie::queue {
 
+class message_reaper;
+
 struct delivery_info {
   std::uint64_t stream_sequence = 0;
   std::uint64_t consumer_sequence = 0;
@@ -21,7 +23,8 @@ struct delivery_info {
 
 class queue_message {
  public:
-  explicit queue_message(natsMsg* msg);
+  /// `reaper`, when given, frees the message in a batch (queue/message_reaper.hpp).
+  explicit queue_message(natsMsg* msg, std::shared_ptr<message_reaper> reaper = {});
   queue_message(queue_message&&) noexcept = default;
   queue_message& operator=(queue_message&&) noexcept = default;
 
@@ -35,7 +38,8 @@ class queue_message {
 
  private:
   struct msg_deleter {
-    void operator()(natsMsg* m) const { natsMsg_Destroy(m); }
+    std::shared_ptr<message_reaper> reaper;
+    void operator()(natsMsg* m) const;
   };
   std::unique_ptr<natsMsg, msg_deleter> msg_;
   delivery_info info_;

@@ -200,12 +200,10 @@ struct s3_client::impl {
     req.query = c.query;
     req.headers = headers;
     req.headers.emplace_back("host", host);
-    if (sign_payload && c.digests) {
-      req.payload_hash = c.digests->sha256_hex();  // hashed once for every destination of the part
-    } else if (sign_payload) {
-      sha256_hasher h;
-      h.update(c.body.data(), c.body.size());
-      req.payload_hash = h.hex_digest();
+    if (sign_payload) {
+      // Object data brings its part's digests (hashed once for every destination); other
+      // bodies (XML, empty) are hashed here, by the same code.
+      req.payload_hash = c.digests ? c.digests->sha256_hex() : part_body(c.body).sha256_hex();
     } else {
       req.payload_hash = std::string(unsigned_payload);
     }

@@ -36,7 +36,7 @@ consumer_metrics& consumer_metrics::get() {
           .Add({}),
       prometheus::BuildHistogram()
           .Name("archie_settle_duration_seconds")
-          .Help("Time to settle a handled message: dead letter if any, then ack (confirmed when ack_sync), nak or term")
+          .Help("Time to settle a handled message: dead letter if any, then ack (confirmed with ack_mode = sync), nak or term")
           .Register(metrics::registry())
           .Add({}, prometheus::Histogram::BucketBoundaries{0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5}),
   };

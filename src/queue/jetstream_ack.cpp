@@ -19,16 +19,6 @@ std::string nak_body(std::chrono::milliseconds delay) {
 
 natsStatus ack(natsConnection* nc, natsMsg* msg) { return send(nc, msg, "+ACK"); }
 
-natsStatus ack_sync(natsConnection* nc, natsMsg* msg, std::chrono::milliseconds timeout) {
-  const char* reply = natsMsg_GetReply(msg);
-  if (!reply || !*reply) return NATS_ILLEGAL_STATE;
-  natsMsg* confirmation = nullptr;
-  natsStatus s = natsConnection_RequestString(&confirmation, nc, reply, "+ACK", timeout.count());
-  if (s == NATS_OK && natsMsg_IsNoResponders(confirmation)) s = NATS_NO_RESPONDERS;
-  natsMsg_Destroy(confirmation);
-  return s;
-}
-
 natsStatus nak(natsConnection* nc, natsMsg* msg, std::chrono::milliseconds delay) {
   std::string body = nak_body(delay);
   return send(nc, msg, body.c_str());

@@ -2,7 +2,8 @@
 // JetStream acknowledgements sent by hand to a message's reply subject ($JS.ACK...). The
 // consumer receives messages on a plain subscription (its own pull requests), which nats.c's
 // natsMsg_Ack family refuses to serve, so the protocol bodies are written here: +ACK, -NAK
-// (with a delay), +WPI, +TERM. Non-blocking except ack_sync.
+// (with a delay), +WPI, +TERM. Non-blocking; acks the server confirms are
+// queue/ack_confirmations.
 #include <nats/nats.h>
 
 #include <chrono>
@@ -11,8 +12,6 @@
 namespace archie::queue::jetstream_ack {
 
 natsStatus ack(natsConnection* nc, natsMsg* msg);
-/// Waits up to `timeout` for the server to confirm the ack (blocking: off the I/O thread).
-natsStatus ack_sync(natsConnection* nc, natsMsg* msg, std::chrono::milliseconds timeout);
 /// Redelivery after `delay` (0: at once).
 natsStatus nak(natsConnection* nc, natsMsg* msg, std::chrono::milliseconds delay);
 natsStatus in_progress(natsConnection* nc, natsMsg* msg);

@@ -1,5 +1,7 @@
 #include "store/gcs/gcs_client.hpp"
 
+#include "store/range_answer.hpp"
+
 #include "store/gcs/gcs_client_impl.hpp"
 
 // GCC 12 rules (async/gcc12_coroutines.hpp): requests and errors are built by the plain
@@ -34,6 +36,12 @@ async_result<object_metadata> gcs_client::download(const std::string& bucket, co
   auto c = download_call(impl_->base(), bucket, key, into, opts);
   auto r = co_await impl_->execute(c);
   if (!r) co_return r.error();
+  if (!into.empty()) {
+    // Only bytes proved to be [offset, offset + into.size()) are used (store/range_answer.hpp).
+    auto judged = judge_range_answer(r->status, r->header("content-range"), opts.offset, into.size(), r->body_bytes, false);
+    if (judged.error.empty() && judged.more) judged.error = "the server answered a shorter range";
+    if (!judged.error.empty()) co_return impl_->error(c, error_kind::retryable, "BadRange", judged.error);
+  }
   co_return object_from_headers(r.value());
 }
 
@@ -54,8 +62,9 @@ async_result<list_page> gcs_client::list_objects(const std::string& bucket, cons
   co_return std::move(*page);
 }
 
-async_result<done> gcs_client::get_bucket(const std::string& bucket) {
-  auto c = bucket_call(impl_->base(), bucket);
+async_result<done> gcs_client::probe_bucket(const std::string& bucket) {
+  const std::string no_prefix, first_page;
+  auto c = list_call(impl_->base(), bucket, no_prefix, first_page, 1);
   auto r = co_await impl_->execute(c);
   if (!r) co_return r.error();
   co_return done{};

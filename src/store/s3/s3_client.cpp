@@ -2,6 +2,7 @@
 
 #include "http/client.hpp"
 #include "store/checksum.hpp"
+#include "store/range_answer.hpp"
 #include "store/request_runner.hpp"
 #include "store/s3/credentials/credential_provider.hpp"
 #include "store/s3/s3_response.hpp"
@@ -17,6 +18,14 @@ using namespace std::chrono_literals;
 namespace {
 
 constexpr int max_attempts = 4;
+// A server that keeps answering with a fraction of the range is broken, not slow.
+constexpr int max_range_answers = 16;
+
+// Outside the coroutine: GCC 12 rule 3 (async/gcc12_coroutines.hpp).
+store_error range_refused(const std::string& store, const std::string& bucket, const std::string& key,
+                          std::string why) {
+  return store_error{error_kind::retryable, store, "GetObject", bucket, key, 0, "BadRange", std::move(why), ""};
+}
 
 std::string canonical_query_string(const std::vector<std::pair<std::string, std::string>>& query) {
   std::vector<std::pair<std::string, std::string>> enc;
@@ -300,10 +309,39 @@ async_result<object_info> s3_client::get_object(const std::string& bucket, const
     h.emplace_back("range", "bytes=" + std::to_string(opts.offset) + "-" + std::to_string(opts.offset + into.size() - 1));
   if (!opts.if_match.empty()) h.emplace_back("if-match", "\"" + opts.if_match + "\"");
   auto c = make_call("GetObject", "GET", bucket, key, {}, std::move(h), {}, into);
-  c.into_may_end_early = opts.may_end_early;
+  // Short answers reach judge_range_answer below, which completes or refuses them.
+  c.into_may_end_early = true;
   auto r = co_await impl_->execute(c);
   if (!r) co_return r.error();
-  co_return info_from_headers(r.value());
+  object_info info = info_from_headers(r.value());
+  if (into.empty()) co_return info;
+  // Only bytes the server proved to be [offset, offset + n) of this object are used; a
+  // shorter range is completed by asking for the rest, pinned to the same version.
+  std::size_t have = 0;
+  for (int answers = 1;; ++answers) {
+    const std::uint64_t at = opts.offset + have;
+    auto judged = judge_range_answer(r->status, r->header("content-range"), at, into.size() - have, r->body_bytes,
+                                     opts.may_end_early);
+    if (judged.error.empty() && judged.total && *judged.total != info.size)
+      judged.error = "object size changed between answers";
+    if (!judged.error.empty()) co_return range_refused(impl_->store, bucket, key, judged.error);
+    have += judged.received;
+    if (!judged.more) break;
+    if (answers >= max_range_answers)
+      co_return range_refused(impl_->store, bucket, key, "still short after " + std::to_string(answers) + " answers");
+    http::header_list more;
+    more.emplace_back("range", "bytes=" + std::to_string(opts.offset + have) + "-" +
+                                   std::to_string(opts.offset + into.size() - 1));
+    more.emplace_back("if-match", "\"" + (opts.if_match.empty() ? info.etag : opts.if_match) + "\"");
+    auto rest = make_call("GetObject", "GET", bucket, key, {}, std::move(more), {}, into.subspan(have));
+    rest.into_may_end_early = true;
+    r = co_await impl_->execute(rest);
+    if (!r) co_return r.error();
+  }
+  // The caller uses `size` bytes from `into`: never more than arrived.
+  if (opts.may_end_early && info.size > opts.offset + have)
+    co_return range_refused(impl_->store, bucket, key, "answer ended before the object did");
+  co_return info;
 }
 
 async_result<std::string> s3_client::put_object(const std::string& bucket, const std::string& key,

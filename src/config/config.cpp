@@ -1,4 +1,5 @@
 #include "config/config.hpp"
+#include "config/route_overlap.hpp"
 
 #include "config/url_redaction.hpp"
 
@@ -140,11 +141,20 @@ void read_queue(table_reader t, queue_config& c) {
   read_backoff(t.table("nak_backoff"), c.nak_backoff);
 }
 
+// An http(s) URL without credentials in it: a store's keys have keys of their own, and a
+// "user:secret@" would be taken for a host name and printed in every resolve error.
+void check_http_url(table_reader& t, std::string_view key, const std::string& url) {
+  if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0)
+    t.fail(key, "must start with http:// or https://, got \"" + redact_userinfo(url) + "\"");
+  else if (url.find('@') != std::string::npos)
+    t.fail(key, "must not carry credentials (\"" + redact_userinfo(url) +
+                    "\"): give them with the store's credential keys");
+}
+
 s3_store_config read_s3(table_reader& t) {
   s3_store_config c;
   c.endpoint = t.string("endpoint", c.endpoint);
-  if (c.endpoint.rfind("http://", 0) != 0 && c.endpoint.rfind("https://", 0) != 0)
-    t.fail("endpoint", "must start with http:// or https://, got \"" + c.endpoint + "\"");
+  check_http_url(t, "endpoint", c.endpoint);
   c.region = t.string("region", c.region);
   bool keys_given = t.has("access_key_id") || t.has("access_key_id_env") || t.has("access_key_id_file");
   c.credentials = t.enum_choice("credentials", keys_given ? s3_credentials::static_keys : s3_credentials::chain,
@@ -163,8 +173,7 @@ s3_store_config read_s3(table_reader& t) {
     t.fail("credentials", "keys are set in the store, so credentials must be \"static\" (or remove the keys)");
   c.profile = t.string("profile", c.profile);
   c.sts_endpoint = t.string("sts_endpoint", c.sts_endpoint);
-  if (!c.sts_endpoint.empty() && c.sts_endpoint.rfind("http://", 0) != 0 && c.sts_endpoint.rfind("https://", 0) != 0)
-    t.fail("sts_endpoint", "must start with http:// or https://, got \"" + c.sts_endpoint + "\"");
+  if (!c.sts_endpoint.empty()) check_http_url(t, "sts_endpoint", c.sts_endpoint);
   c.path_style = t.boolean("path_style", c.path_style);
   c.payload_signing = t.enum_choice("payload_signing", c.payload_signing,
                                     {{"auto", payload_signing_mode::automatic},
@@ -181,6 +190,7 @@ s3_store_config read_s3(table_reader& t) {
 gcs_store_config read_gcs(table_reader& t) {
   gcs_store_config c;
   c.endpoint = t.string("endpoint", c.endpoint);
+  check_http_url(t, "endpoint", c.endpoint);
   c.credentials = t.enum_choice("credentials", c.credentials,
                                 {{"service_account", gcs_credentials::service_account},
                                  {"metadata", gcs_credentials::metadata},
@@ -244,7 +254,7 @@ void check_patterns(table_reader& t, const char* key, const std::vector<std::str
     }
     PCRE2_UCHAR msg[256];
     pcre2_get_error_message(code, msg, sizeof msg);
-    t.fail(key, "pattern " + std::to_string(i) + " \"" + patterns[i] + "\" is invalid at offset " +
+    t.fail(key, "pattern " + std::to_string(i + 1) + " \"" + patterns[i] + "\" is invalid at offset " +
                     std::to_string(offset) + ": " + reinterpret_cast<const char*>(msg));
   }
 }
@@ -347,6 +357,8 @@ loaded_config parse(std::string_view toml_text, std::string source_name) {
     read_replication(top.table("replication"), c.replication);
     read_routes(top, c);
   }
+  if (ctx.problems.empty())
+    for (auto& p : find_route_overlaps(c)) ctx.problems.push_back(std::move(p));
   if (!ctx.problems.empty()) throw config_error(std::move(source_name), std::move(ctx.problems));
 
   std::ostringstream os;

@@ -8,14 +8,14 @@ namespace archie::config {
 
 /// "nats://user:pass@host:4222" -> "nats://<redacted>@host:4222"; URLs without userinfo are
 /// returned unchanged. Never fails: a string that is not a URL is returned as is.
+/// The userinfo ends at the last '@': passwords hold '/', '?', '#' and '@' unescaped often
+/// enough (generated ones), and showing a host path that contains '@' redacted leaks nothing.
 inline std::string redact_userinfo(std::string_view url) {
   auto scheme = url.find("://");
   std::size_t authority = scheme == std::string_view::npos ? 0 : scheme + 3;
-  auto end = url.find_first_of("/?#", authority);
-  std::string_view host_part = url.substr(authority, end == std::string_view::npos ? std::string_view::npos : end - authority);
-  auto at = host_part.rfind('@');  // the last '@': a password may itself contain one
-  if (at == std::string_view::npos) return std::string(url);
-  return std::string(url.substr(0, authority)) + "<redacted>" + std::string(url.substr(authority + at));
+  auto at = url.rfind('@');
+  if (at == std::string_view::npos || at < authority) return std::string(url);
+  return std::string(url.substr(0, authority)) + "<redacted>" + std::string(url.substr(at));
 }
 
 /// Every URL of a comma-separated list (nats.c reports server lists that way), redacted.
@@ -41,8 +41,10 @@ inline std::string redact_userinfo_in_text(std::string_view text) {
     if (scheme == std::string_view::npos) break;
     std::size_t start = scheme + 3;
     std::size_t end = start;
-    while (end < text.size() && text[end] != '/' && text[end] != ' ' && text[end] != ',' && text[end] != ')' &&
-           text[end] != '\'' && text[end] != '"')
+    // A URL in text ends at white space or the punctuation that closes it; not at '/', which
+    // a password may hold.
+    while (end < text.size() && text[end] != ' ' && text[end] != ',' && text[end] != ')' && text[end] != '\'' &&
+           text[end] != '"' && text[end] != '\n')
       ++end;
     auto at = text.substr(start, end - start).rfind('@');
     out += text.substr(pos, start - pos);

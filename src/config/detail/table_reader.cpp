@@ -278,13 +278,14 @@ std::vector<table_reader> table_reader::array_of_tables(std::string_view key) {
     auto [it, _] = effective_->insert_or_assign(key, toml::array{});
     eff = it->second.as_array();
   }
+  // Counted from 1, as `--route N` and the docs count routes.
   for (std::size_t i = 0; i < arr->size(); ++i) {
     toml::table* eff_item = nullptr;
     if (eff) {
       eff->push_back(toml::table{});
       eff_item = eff->back().as_table();
     }
-    out.emplace_back((*arr)[i].as_table(), key_path(key) + "[" + std::to_string(i) + "]", *ctx_, eff_item);
+    out.emplace_back((*arr)[i].as_table(), key_path(key) + "[" + std::to_string(i + 1) + "]", *ctx_, eff_item);
   }
   return out;
 }

@@ -251,15 +251,15 @@ TEST_CASE("routes must name defined stores, an s3 source and valid patterns") {
   std::string stores = std::string(minimal_s3_store) + "[stores.local]\ntype = \"fs\"\nroot = \"/tmp\"\n";
   auto p = problems_of(stores + "[[route]]\nsource = { store = \"nope\", bucket = \"b\" }\n"
                                 "[[route.destinations]]\nstore = \"dst\"\nbucket = \"c\"\n");
-  CHECK(p.find("route[0].source.store: no store named \"nope\"") != std::string::npos);
+  CHECK(p.find("route[1].source.store: no store named \"nope\"") != std::string::npos);
   p = problems_of(stores + "[[route]]\nsource = { store = \"local\", bucket = \"b\" }\n"
                            "[[route.destinations]]\nstore = \"dst\"\nbucket = \"c\"\n");
-  CHECK(p.find("route[0].source.store: a route source must be an s3 store") != std::string::npos);
+  CHECK(p.find("route[1].source.store: a route source must be an s3 store") != std::string::npos);
   p = problems_of(stores + "[[route]]\nsource = { store = \"dst\", bucket = \"b\" }\nexclude_copy = [\"(unclosed\"]\n"
                            "[[route.destinations]]\nstore = \"local\"\nbucket = \"c\"\n");
-  CHECK(p.find("route[0].exclude_copy: pattern 0 \"(unclosed\" is invalid") != std::string::npos);
+  CHECK(p.find("route[1].exclude_copy: pattern 1 \"(unclosed\" is invalid") != std::string::npos);
   p = problems_of(stores + "[[route]]\nsource = { store = \"dst\", bucket = \"b\" }\n");
-  CHECK(p.find("route[0].destinations: needs at least one destination") != std::string::npos);
+  CHECK(p.find("route[1].destinations: needs at least one destination") != std::string::npos);
   auto ok = parse(stores + "[[route]]\nsource = { store = \"dst\", bucket = \"b\", prefix = \"in/\" }\n"
                            "[[route.destinations]]\nstore = \"local\"\nbucket = \"c\"\nprefix = \"out/\"\n", "t");
   REQUIRE(ok.cfg.routes.size() == 1);
@@ -271,4 +271,78 @@ TEST_CASE("check-config prints floats as they are written") {
   CHECK(loaded.effective_toml.find("jitter = 0.2\n") != std::string::npos);
   CHECK(loaded.effective_toml.find("multiplier = 1.5\n") != std::string::npos);
   CHECK(loaded.effective_toml.find("0.20000000000000001") == std::string::npos);
+}
+
+namespace {
+// Two S3 stores on one endpoint (other credentials: the same place) and one on another.
+const char* overlap_stores = R"(
+[stores.minio]
+type = "s3"
+endpoint = "http://127.0.0.1:7480"
+access_key_id = "AKID"
+secret_access_key = "s3cr3t-value"
+[stores.minio_other_keys]
+type = "s3"
+endpoint = "http://127.0.0.1:7480/"
+access_key_id = "AKID2"
+secret_access_key = "s3cr3t-value2"
+[stores.backup]
+type = "s3"
+endpoint = "http://127.0.0.1:7481"
+access_key_id = "AKID3"
+secret_access_key = "s3cr3t-value3"
+)";
+
+std::string route_text(const std::string& src_store, const std::string& src_bucket, const std::string& src_prefix,
+                       const std::string& dst_store, const std::string& dst_bucket, const std::string& dst_prefix) {
+  return "[[route]]\nsource = { store = \"" + src_store + "\", bucket = \"" + src_bucket + "\", prefix = \"" +
+         src_prefix + "\" }\n[[route.destinations]]\nstore = \"" + dst_store + "\"\nbucket = \"" + dst_bucket +
+         "\"\nprefix = \"" + dst_prefix + "\"\n";
+}
+}  // namespace
+
+TEST_CASE("two routes writing into overlapping key ranges are refused, naming both") {
+  // Route 1 mirrors bucket x into all of d; route 2 writes y/ keys of bucket y into d too.
+  auto p = problems_of(std::string(overlap_stores) + route_text("minio", "x", "", "backup", "d", "") +
+                       route_text("minio", "y", "y/", "backup", "d", "y/"));
+  CHECK(p.find("route[2].destinations[1]: writes into the same keys as route[1].destinations[1]") != std::string::npos);
+  // Another store name for the same endpoint is the same place.
+  p = problems_of(std::string(overlap_stores) + route_text("backup", "x", "", "minio", "d", "a/") +
+                  route_text("backup", "y", "", "minio_other_keys", "d", "a/b/"));
+  CHECK(p.find("writes into the same keys") != std::string::npos);
+}
+
+TEST_CASE("a destination inside a source range that leads back to it is refused as a copy loop") {
+  auto p = problems_of(std::string(overlap_stores) + route_text("minio", "x", "", "minio", "x", "backup/"));
+  CHECK(p.find("route[1].destinations[1]: lies inside the route's own source range") != std::string::npos);
+  p = problems_of(std::string(overlap_stores) + route_text("minio", "x", "", "backup", "y", "") +
+                  route_text("backup", "y", "", "minio", "x", "copies/"));
+  CHECK(p.find("replicas would be copied in a loop") != std::string::npos);
+}
+
+TEST_CASE("routes with disjoint destination prefixes, chains and same-bucket prefixes are accepted") {
+  CHECK_NOTHROW(parse(std::string(overlap_stores) + route_text("minio", "x", "", "backup", "d", "x/") +
+                          route_text("minio", "y", "", "backup", "d", "y/"),
+                      "t"));
+  // A chain is not a loop: x -> y, y -> z.
+  CHECK_NOTHROW(parse(std::string(overlap_stores) + route_text("minio", "x", "", "backup", "y", "") +
+                          route_text("backup", "y", "", "minio", "z", ""),
+                      "t"));
+  // The same bucket as source and destination, in ranges that do not meet.
+  CHECK_NOTHROW(parse(std::string(overlap_stores) + route_text("minio", "x", "live/", "minio", "x", "archive/"), "t"));
+}
+
+TEST_CASE("a store endpoint with credentials in it is refused without showing them") {
+  auto p = problems_of(R"(
+[stores.dst]
+type = "s3"
+endpoint = "http://user:sup3r-secret@127.0.0.1:7480"
+access_key_id = "AKID"
+secret_access_key = "s3cr3t-value"
+)");
+  CHECK(p.find("stores.dst.endpoint: must not carry credentials") != std::string::npos);
+  CHECK(p.find("sup3r-secret") == std::string::npos);
+  p = problems_of("[stores.g]\ntype = \"gcs\"\nendpoint = \"https://k:pw@storage.example\"\ncredentials = \"metadata\"\n");
+  CHECK(p.find("stores.g.endpoint: must not carry credentials") != std::string::npos);
+  CHECK(p.find(":pw") == std::string::npos);
 }

@@ -10,6 +10,10 @@ TEST_CASE("credentials in a server URL are redacted, the rest of the URL is kept
   CHECK(redact_userinfo("tls://token@host:4222/path") == "tls://<redacted>@host:4222/path");
   CHECK(redact_userinfo("nats://u:p@ss@host:4222") == "nats://<redacted>@host:4222");  // '@' in the password
   CHECK(redact_userinfo("nats://host:4222") == "nats://host:4222");
+  // Generated passwords hold '/', '#' and '?' unescaped: the userinfo ends at the last '@'.
+  CHECK(redact_userinfo("nats://bob:pa/ss@nats-0:4222") == "nats://<redacted>@nats-0:4222");
+  CHECK(redact_userinfo("nats://carol:p#w@nats-0:4222") == "nats://<redacted>@nats-0:4222");
+  CHECK(redact_userinfo("nats://dave:a?b/c@d@nats-0:4222") == "nats://<redacted>@nats-0:4222");
   CHECK(redact_userinfo("not a url") == "not a url");
 }
 
@@ -18,6 +22,8 @@ TEST_CASE("every URL of a list and of free text is redacted") {
   CHECK(redact_userinfo_in_text("connect failed (nats://alice:s3cret@10.0.0.1:4222): refused") ==
         "connect failed (nats://<redacted>@10.0.0.1:4222): refused");
   CHECK(redact_userinfo_in_text("no url here") == "no url here");
+  CHECK(redact_userinfo_in_text("dial nats://bob:pa/ss@h:4222 failed") == "dial nats://<redacted>@h:4222 failed");
+  CHECK(redact_userinfo_in_text("nats://carol:p#w@h:4222: timeout").find("p#w") == std::string::npos);
 }
 
 TEST_CASE("check-config output shows NATS URLs without their credentials") {

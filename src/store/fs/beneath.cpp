@@ -1,14 +1,13 @@
 #include "store/fs/beneath.hpp"
 
 #include <fcntl.h>
-#include <ftw.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <ctime>
-#include <mutex>
 
 namespace archie::store::fs {
 
@@ -59,29 +58,21 @@ void prune_empty_directories(directory_chain& chain, std::size_t keep) {
   }
 }
 
-namespace {
-
-long sweep_min_age = 0;
-std::size_t swept = 0;
-
-int sweep_one(const char* path, const struct stat* st, int type, struct FTW* ftw) {
-  if (type != FTW_F) return 0;
-  const char* base = path + ftw->base;
-  std::size_t len = std::strlen(base);
-  bool temp = std::strncmp(base, ".archie-", 8) == 0 && len > 12 && std::strcmp(base + len - 4, ".tmp") == 0;
-  if (temp && std::time(nullptr) - st->st_mtime >= sweep_min_age && ::unlink(path) == 0) ++swept;
-  return 0;
-}
-
-}  // namespace
-
-std::size_t sweep_temp_files(const std::string& root, long min_age_seconds) {
-  // nftw's callback has no user pointer, so its state is global: one sweep at a time.
-  static std::mutex one_at_a_time;
-  std::lock_guard lock(one_at_a_time);
-  sweep_min_age = min_age_seconds;
-  swept = 0;
-  ::nftw(root.c_str(), sweep_one, 32, FTW_PHYS);
+std::size_t sweep_staging(const std::string& root, long min_age_seconds) {
+  std::string dir_path = root + "/" + staging_directory;
+  unique_fd dir(::open(dir_path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!dir) return 0;
+  DIR* listing = ::fdopendir(::dup(dir.get()));
+  if (!listing) return 0;
+  std::size_t swept = 0;
+  const std::time_t now = std::time(nullptr);
+  while (dirent* e = ::readdir(listing)) {
+    if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
+    struct stat st{};
+    if (::fstatat(dir.get(), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) continue;
+    if (now - st.st_mtime >= min_age_seconds && ::unlinkat(dir.get(), e->d_name, 0) == 0) ++swept;
+  }
+  ::closedir(listing);
   return swept;
 }
 

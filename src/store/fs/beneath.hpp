@@ -51,8 +51,16 @@ int open_chain(const std::string& root, std::string_view relative, bool create, 
 /// never the first `keep` components (the bucket directory). Stops at the first non-empty one.
 void prune_empty_directories(directory_chain& chain, std::size_t keep);
 
-/// Removes leftover temp files (`.archie-*.tmp`) older than `min_age_seconds` under root, as
-/// a killed worker leaves them. Returns how many were removed. Does not follow symlinks.
-std::size_t sweep_temp_files(const std::string& root, long min_age_seconds);
+/// Where archie keeps the files it is writing: a directory at the root, beside the bucket
+/// directories, which no key can name (a key lives inside its bucket's directory, and no
+/// bucket may take this name). Copies are unnamed files (O_TMPFILE) that pass through here
+/// only for the instant of their atomic move into place; where the filesystem has no
+/// O_TMPFILE, the partial copies themselves live here.
+inline constexpr const char* staging_directory = ".archie-staging";
+
+/// Removes staging files older than `min_age_seconds` (a killed worker's partial copies on a
+/// filesystem without O_TMPFILE). Nothing outside the staging directory is ever touched.
+/// Returns how many were removed.
+std::size_t sweep_staging(const std::string& root, long min_age_seconds);
 
 }  // namespace archie::store::fs

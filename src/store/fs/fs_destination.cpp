@@ -3,6 +3,7 @@
 #include "log/logger.hpp"
 #include "async/run_blocking.hpp"
 #include "store/fs/beneath.hpp"
+#include "async/random_seed.hpp"
 
 #include <boost/asio/post.hpp>
 
@@ -30,17 +31,46 @@ store_error fs_error(const std::string& store, const char* op, const std::string
   return store_error{kind, store, op, bucket, key, 0, err ? std::strerror(err) : "invalid_key", std::move(what), ""};
 }
 
+std::string staging_name() {
+  thread_local std::mt19937_64 rng{async::random_seed()};
+  return std::to_string(rng()) + ".part";
+}
+
+// A copy being written: an unnamed file (O_TMPFILE) in the target's directory, or, where the
+// filesystem cannot make one, a named file in the staging directory.
+struct staged_file {
+  unique_fd fd;
+  unique_fd staging;  ///< root/.archie-staging
+  std::string name;   ///< its name in staging; empty while unnamed
+};
+
+// Gives an unnamed file a name. AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH on older kernels;
+// the /proc/self/fd path works for any owner of the descriptor.
+int link_unnamed(int fd, int dir, const std::string& name) {
+  if (::linkat(fd, "", dir, name.c_str(), AT_EMPTY_PATH) == 0) return 0;
+  std::string proc = "/proc/self/fd/" + std::to_string(fd);
+  if (::linkat(AT_FDCWD, proc.c_str(), dir, name.c_str(), AT_SYMLINK_FOLLOW) == 0) return 0;
+  return errno;
+}
+
+// Creates (once) and opens the staging directory beside the buckets.
+int open_staging(int root, mode_t dir_mode, unique_fd& out) {
+  if (::mkdirat(root, staging_directory, dir_mode) != 0 && errno != EEXIST) return errno;
+  out = unique_fd(::openat(root, staging_directory, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  return out ? 0 : errno;
+}
+
 class fs_upload final : public upload {
  public:
   fs_upload(boost::asio::thread_pool& pool, std::string store, std::string bucket, std::string key,
-            directory_chain chain, std::string tmp_name, int fd, object_info meta, bool fsync)
+            directory_chain chain, staged_file file, object_info meta, bool fsync)
       : pool_(pool), store_(std::move(store)), bucket_(std::move(bucket)), key_(std::move(key)),
-        chain_(std::move(chain)), tmp_(std::move(tmp_name)), fd_(fd), meta_(std::move(meta)), fsync_(fsync) {}
+        chain_(std::move(chain)), file_(std::move(file)), meta_(std::move(meta)), fsync_(fsync) {}
   ~fs_upload() override { discard(); }
 
   async_result<done> write_part(int, std::uint64_t offset, const part_body& body) override {
     const std::span<const std::byte> bytes = body.bytes();
-    auto write_all = [fd = fd_.get(), offset, bytes]() -> int {
+    auto write_all = [fd = file_.fd.get(), offset, bytes]() -> int {
       std::size_t pos = 0;
       while (pos < bytes.size()) {
         ssize_t n = ::pwrite(fd, bytes.data() + pos, bytes.size() - pos, static_cast<off_t>(offset + pos));
@@ -62,18 +92,27 @@ class fs_upload final : public upload {
     // errno and what failed; 0 on success. Everything is relative to the parent directory's
     // fd, so a symlink swapped in meanwhile cannot redirect the rename.
     auto finish_file = [self]() -> std::pair<int, std::string> {
-      int fd = self->fd_.get();
+      staged_file& f = self->file_;
+      int fd = f.fd.get();
       const auto* etag = self->meta_.metadata(source_etag_metadata);
       if (etag && ::fsetxattr(fd, source_etag_xattr, etag->data(), etag->size(), 0) != 0 && errno != ENOTSUP)
         return {errno, "setxattr"};
       if (!self->meta_.content_type.empty())
         ::fsetxattr(fd, content_type_xattr, self->meta_.content_type.data(), self->meta_.content_type.size(), 0);
       if (self->fsync_ && ::fsync(fd) != 0) return {errno, "fsync"};
-      int rc = ::close(self->fd_.release());
+      // An unnamed file gets a name in the staging directory only now, for the rename below:
+      // rename is what replaces an existing replica atomically (link cannot).
+      if (f.name.empty()) {
+        std::string name = staging_name();
+        if (int err = link_unnamed(fd, f.staging.get(), name)) return {err, "link"};
+        f.name = std::move(name);
+      }
+      int rc = ::close(f.fd.release());
       if (rc != 0) return {errno, "close"};
       int dir = self->chain_.parent();
-      if (::renameat(dir, self->tmp_.c_str(), dir, self->chain_.leaf().c_str()) != 0) return {errno, "rename"};
-      self->renamed_ = true;
+      if (::renameat(f.staging.get(), f.name.c_str(), dir, self->chain_.leaf().c_str()) != 0)
+        return {errno == EXDEV ? EXDEV : errno, "rename into place (the root and its buckets must be one filesystem)"};
+      f.name.clear();
       if (self->fsync_) ::fsync(dir);  // make the rename itself durable
       return {0, {}};
     };
@@ -94,20 +133,19 @@ class fs_upload final : public upload {
   }
 
  private:
+  // An unnamed file vanishes with its descriptor; a named one is removed from staging.
   void discard() {
-    fd_ = unique_fd();
-    if (!renamed_ && !tmp_.empty() && chain_.dirs.size()) ::unlinkat(chain_.parent(), tmp_.c_str(), 0);
-    tmp_.clear();
+    file_.fd = unique_fd();
+    if (!file_.name.empty() && file_.staging) ::unlinkat(file_.staging.get(), file_.name.c_str(), 0);
+    file_.name.clear();
   }
 
   boost::asio::thread_pool& pool_;
   std::string store_, bucket_, key_;
   directory_chain chain_;
-  std::string tmp_;  ///< temp file name inside chain_.parent()
-  unique_fd fd_;
+  staged_file file_;
   object_info meta_;
   bool fsync_;
-  bool renamed_ = false;
 };
 
 }  // namespace
@@ -116,7 +154,7 @@ std::optional<std::string> safe_path(const std::string& root, const std::string&
   auto ok_segment = [](std::string_view s) {
     return !s.empty() && s != "." && s != ".." && s.find('\0') == std::string_view::npos;
   };
-  if (!ok_segment(bucket) || bucket.find('/') != std::string::npos) return std::nullopt;
+  if (!ok_segment(bucket) || bucket.find('/') != std::string::npos || bucket == staging_directory) return std::nullopt;
   std::string_view k = key;
   std::size_t pos = 0;
   while (pos <= k.size()) {
@@ -131,11 +169,12 @@ std::optional<std::string> safe_path(const std::string& root, const std::string&
 
 fs_destination::fs_destination(std::string name, const config::fs_store_config& cfg, boost::asio::thread_pool& blocking)
     : name_(std::move(name)), cfg_(cfg), blocking_(blocking) {
-  // A killed worker leaves its temp files behind; sweep those that nobody is writing any more.
+  // A killed worker on a filesystem without O_TMPFILE leaves partial copies in staging;
+  // sweep those that nobody is writing any more (unnamed files need no sweep).
   auto root = cfg_.root;
   auto store = name_;
   boost::asio::post(blocking_, [root, store] {
-    std::size_t n = sweep_temp_files(root, 60);
+    std::size_t n = sweep_staging(root, 60);
     if (n) log::info("removed leftover temp files", {{"store", store}, {"count", static_cast<std::int64_t>(n)}});
   });
 }
@@ -191,28 +230,38 @@ async_result<std::unique_ptr<upload>> fs_destination::begin(const std::string& b
                                                             std::size_t) {
   if (!safe_path(cfg_.root, bucket, key))
     co_return fs_error(name_, "open", bucket, key, 0, "key cannot be stored safely under the root " + cfg_.root);
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  std::string tmp = ".archie-" + std::to_string(rng()) + ".tmp";
   std::string relative = bucket + "/" + key;
   directory_chain chain;
+  staged_file file;
   const auto& c = cfg_;
-  auto open_temp = [&c, &relative, &tmp, &chain]() -> std::pair<int, int> {  // fd, errno
+  auto open_temp = [&c, &relative, &chain, &file]() -> int {  // errno
     int err = open_chain(c.root, relative, true, static_cast<mode_t>(c.dir_mode), chain);
-    if (err) return {-1, err};
-    int fd = ::openat(chain.parent(), tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                      static_cast<mode_t>(c.file_mode));
-    if (fd < 0) return {-1, errno};
+    if (err) return err;
+    if ((err = open_staging(chain.dirs.front().get(), static_cast<mode_t>(c.dir_mode), file.staging))) return err;
+    const auto mode = static_cast<mode_t>(c.file_mode);
+    // Unnamed: no key can collide with it, and the kernel frees it if this process dies.
+    file.fd = unique_fd(::openat(chain.parent(), ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, mode));
+    if (!file.fd) {
+      if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) return errno;
+      file.name = staging_name();
+      file.fd = unique_fd(::openat(file.staging.get(), file.name.c_str(),
+                                   O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode));
+      if (!file.fd) {
+        file.name.clear();
+        return errno;
+      }
+    }
     // The umask must not widen or narrow what the operator configured.
-    ::fchmod(fd, static_cast<mode_t>(c.file_mode));
-    return {fd, 0};
+    ::fchmod(file.fd.get(), mode);
+    return 0;
   };
-  auto [fd, err] = co_await async::run_blocking(blocking_, open_temp);
-  if (fd < 0)
+  int err = co_await async::run_blocking(blocking_, open_temp);
+  if (err)
     co_return fs_error(name_, "open", bucket, key, err,
                        err == ELOOP || err == ENOTDIR ? "a path component of " + relative + " is a symlink or a file"
                                                       : "create temp file for " + relative);
   co_return std::unique_ptr<upload>(
-      std::make_unique<fs_upload>(blocking_, name_, bucket, key, std::move(chain), tmp, fd, meta, cfg_.fsync));
+      std::make_unique<fs_upload>(blocking_, name_, bucket, key, std::move(chain), std::move(file), meta, cfg_.fsync));
 }
 
 async_result<done> fs_destination::remove(const std::string& bucket, const std::string& key) {

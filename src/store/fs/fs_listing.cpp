@@ -14,13 +14,6 @@
 #include <cstring>
 
 namespace archie::store::fs {
-namespace {
-
-bool is_temp_file(std::string_view name) {
-  return name.size() > 12 && name.substr(0, 8) == ".archie-" && name.substr(name.size() - 4) == ".tmp";
-}
-
-}  // namespace
 
 struct fs_listing::walker {
   struct directory {
@@ -52,7 +45,7 @@ struct fs_listing::walker {
     errno = 0;
     while (dirent* e = ::readdir(d)) {
       std::string_view name = e->d_name;
-      if (name == "." || name == ".." || is_temp_file(name)) continue;
+      if (name == "." || name == "..") continue;
       unsigned char type = e->d_type;
       if (type == DT_UNKNOWN) {
         struct stat st{};

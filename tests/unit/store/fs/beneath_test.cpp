@@ -69,19 +69,21 @@ TEST_CASE("removing the last file of a directory prunes the empty directories bu
   CHECK(chain.leaf() == "a");
 }
 
-TEST_CASE("leftover temp files are swept once they are old; fresh ones and other files stay") {
+TEST_CASE("the staging sweep removes only old files of the staging directory, never a key named like one") {
   temp_root root;
   fs::create_directories(root.path / "bucket" / "d");
-  auto old_tmp = root.path / "bucket" / "d" / ".archie-123.tmp";
-  auto fresh_tmp = root.path / "bucket" / ".archie-456.tmp";
-  auto data = root.path / "bucket" / "d" / "data.archie-1.tmp.txt";
-  touch(old_tmp);
-  touch(fresh_tmp);
-  touch(data);
+  fs::create_directories(root.path / archie::store::fs::staging_directory);
+  auto old_partial = root.path / archie::store::fs::staging_directory / "123.part";
+  auto fresh_partial = root.path / archie::store::fs::staging_directory / "456.part";
+  auto key_like_a_temp_file = root.path / "bucket" / "d" / ".archie-123.tmp";  // a real object's key
+  touch(old_partial);
+  touch(fresh_partial);
+  touch(key_like_a_temp_file);
   struct timeval past[2] = {{1, 0}, {1, 0}};
-  REQUIRE(::utimes(old_tmp.c_str(), past) == 0);
-  CHECK(sweep_temp_files(root.path.string(), 60) == 1);
-  CHECK_FALSE(fs::exists(old_tmp));
-  CHECK(fs::exists(fresh_tmp));
-  CHECK(fs::exists(data));
+  REQUIRE(::utimes(old_partial.c_str(), past) == 0);
+  REQUIRE(::utimes(key_like_a_temp_file.c_str(), past) == 0);
+  CHECK(sweep_staging(root.path.string(), 60) == 1);
+  CHECK_FALSE(fs::exists(old_partial));
+  CHECK(fs::exists(fresh_partial));
+  CHECK(fs::exists(key_like_a_temp_file));
 }

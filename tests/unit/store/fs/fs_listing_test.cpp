@@ -60,15 +60,15 @@ TEST_CASE("a local directory is listed in S3's byte order of keys, not in direct
   temp_root root;
   // '-' (0x2d) < '/' (0x2f) < '0' (0x30): "a-b" < "a/x" < "a0"; a plain walk would list a/ first or last.
   std::vector<std::string> keys{"a-b", "a/x", "a/y/z", "a0", "b", "a/y-", "\xc3\xa9"};
+  keys.push_back(".archie-123456.tmp");  // a key like archie's old temp files is an object like any other
   for (const auto& k : keys) put(root.path / "bucket" / k, k);
-  put(root.path / "bucket" / ".archie-123456.tmp", "partial");  // a copy in progress is not an object
   stdfs::create_symlink("/etc/passwd", root.path / "bucket" / "link");
   auto all = list_all(root.path.string(), "bucket", "");
   std::vector<std::string> got;
   for (const auto& e : all) got.push_back(e.key);
   std::sort(keys.begin(), keys.end());
   CHECK(got == keys);
-  CHECK(all[0].size == 3);
+  CHECK(all[0].size == keys[0].size());
 }
 
 TEST_CASE("a local listing carries the recorded source ETag and honours the prefix") {

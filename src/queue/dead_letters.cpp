@@ -1,5 +1,7 @@
 #include "queue/dead_letters.hpp"
 
+#include "queue/header_value.hpp"
+
 #include "queue/nats_error.hpp"
 
 #include <memory>
@@ -31,10 +33,10 @@ dead_letter decode(natsMsg* m, std::uint64_t seq) {
   d.sequence = seq;
   d.stored = std::chrono::system_clock::time_point(std::chrono::duration_cast<std::chrono::system_clock::duration>(
       std::chrono::nanoseconds(natsMsg_GetTime(m))));
-  d.code = header(m, "Archie-Term-Code");
-  d.reason = header(m, "Archie-Term-Reason");
-  d.original_subject = header(m, "Archie-Original-Subject");
-  d.original_stream = header(m, "Archie-Stream");
+  d.code = decode_header_value(header(m, "Archie-Term-Code"));
+  d.reason = decode_header_value(header(m, "Archie-Term-Reason"));
+  d.original_subject = decode_header_value(header(m, "Archie-Original-Subject"));
+  d.original_stream = decode_header_value(header(m, "Archie-Stream"));
   d.original_sequence = header_number(m, "Archie-Stream-Sequence");
   d.deliveries = header_number(m, "Archie-Deliveries");
   d.truncated = header(m, "Archie-Truncated") == "true";

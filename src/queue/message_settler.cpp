@@ -1,5 +1,7 @@
 #include "queue/message_settler.hpp"
 
+#include "queue/header_value.hpp"
+
 #include "async/exponential_backoff.hpp"
 #include "async/run_blocking.hpp"
 #include "log/logger.hpp"
@@ -75,13 +77,14 @@ asio::awaitable<bool> message_settler::dead_letter(queue_message& msg, const mes
       natsMsgHeader_Set(dlq, "Archie-Truncated", "true");
       natsMsgHeader_Set(dlq, "Archie-Original-Size", std::to_string(msg.data().size()).c_str());
     }
-    natsMsgHeader_Set(dlq, "Archie-Term-Code", outcome.code.c_str());
-    // Reasons are single-line already; cap them so headers stay within the room kept above.
-    natsMsgHeader_Set(dlq, "Archie-Term-Reason", outcome.reason.substr(0, 1024).c_str());
-    natsMsgHeader_Set(dlq, "Archie-Stream", cfg_.stream.name.c_str());
+    // Codes, reasons and subjects carry keys and server texts: encoded (queue/header_value.hpp)
+    // so that none can end its header line, and capped to stay within the room kept above.
+    natsMsgHeader_Set(dlq, "Archie-Term-Code", encode_header_value(outcome.code, 128).c_str());
+    natsMsgHeader_Set(dlq, "Archie-Term-Reason", encode_header_value(outcome.reason, 1024).c_str());
+    natsMsgHeader_Set(dlq, "Archie-Stream", encode_header_value(cfg_.stream.name, 256).c_str());
     natsMsgHeader_Set(dlq, "Archie-Stream-Sequence", std::to_string(msg.delivery().stream_sequence).c_str());
     natsMsgHeader_Set(dlq, "Archie-Deliveries", std::to_string(msg.delivery().deliveries).c_str());
-    natsMsgHeader_Set(dlq, "Archie-Original-Subject", std::string(msg.subject()).c_str());
+    natsMsgHeader_Set(dlq, "Archie-Original-Subject", encode_header_value(msg.subject(), 1024).c_str());
     jsErrCode jerr = static_cast<jsErrCode>(0);
     s = js_PublishMsg(nullptr, conn_.jetstream(), dlq, nullptr, &jerr);
     natsMsg_Destroy(dlq);

@@ -11,7 +11,7 @@ namespace archie::health {
 
 struct check_result {
   bool ok = false;
-  std::string detail;  ///< shown on /ready; must not contain secrets
+  std::string detail;  ///< logged when the check changes state; must not contain secrets
 };
 
 struct readiness_report {
@@ -24,11 +24,18 @@ class readiness {
   /// `check` must be cheap and thread-safe: it runs on every /ready request.
   void add_check(std::string name, std::function<check_result()> check);
   void set_shutting_down();
-  readiness_report evaluate() const;
+  /// Runs every check; a check that changed state since the last evaluation is logged with
+  /// its detail (/ready itself shows only ok or failing).
+  readiness_report evaluate();
 
  private:
+  struct registered {
+    std::string name;
+    std::function<check_result()> check;
+    int last = -1;  ///< -1 never evaluated, 0 failing, 1 ok
+  };
   mutable std::mutex mutex_;
-  std::vector<std::pair<std::string, std::function<check_result()>>> checks_;
+  std::vector<registered> checks_;
   bool shutting_down_ = false;
 };
 

@@ -7,6 +7,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -28,6 +29,13 @@ namespace {
 
 // A slow or idle client must not pin a connection forever; probes send one small request.
 constexpr auto request_timeout = std::chrono::seconds(10);
+// Probes and scrapes need a handful of connections; more are closed at once, so that whoever
+// reaches the port cannot take the process's file descriptors or memory.
+constexpr std::size_t max_connections = 64;
+// After a failed accept (EMFILE, ENFILE, ENOBUFS...) the listening socket stays readable:
+// retrying at once would spin the I/O thread and flood the log.
+constexpr auto accept_pause_min = std::chrono::milliseconds(50);
+constexpr auto accept_pause_max = std::chrono::seconds(1);
 
 prometheus::Family<prometheus::Counter>& request_counter() {
   static auto& family = prometheus::BuildCounter()
@@ -56,11 +64,13 @@ bhttp::response<bhttp::string_body> respond(const bhttp::request<bhttp::string_b
     res.set(bhttp::field::content_type, "text/plain; charset=utf-8");
     res.body() = "ok\n";
   } else if (target == "/ready") {
+    // Whoever reaches the port sees a state per check, never error texts, bucket names or
+    // endpoints: those go to the log (readiness::evaluate logs every change with its detail).
     auto report = ready.evaluate();
     boost::json::object body;
     body["ready"] = report.ready;
     boost::json::object checks;
-    for (const auto& [name, r] : report.checks) checks[name] = {{"ok", r.ok}, {"detail", r.detail}};
+    for (const auto& [name, r] : report.checks) checks[name] = r.ok ? "ok" : "failing";
     body["checks"] = std::move(checks);
     res.result(report.ready ? bhttp::status::ok : bhttp::status::service_unavailable);
     res.set(bhttp::field::content_type, "application/json");
@@ -86,7 +96,11 @@ bhttp::response<bhttp::string_body> respond(const bhttp::request<bhttp::string_b
   return res;
 }
 
-asio::awaitable<void> serve_connection(beast::tcp_stream stream, health::readiness& ready) {
+asio::awaitable<void> serve_connection(beast::tcp_stream stream, health::readiness& ready, std::size_t& open) {
+  struct counted {
+    std::size_t& n;
+    ~counted() { --n; }
+  } slot{open};
   beast::flat_buffer buffer;
   try {
     for (;;) {
@@ -114,6 +128,7 @@ asio::awaitable<void> serve_connection(beast::tcp_stream stream, health::readine
 struct admin_server::impl {
   tcp::acceptor acceptor;
   health::readiness& ready;
+  std::size_t open_connections = 0;  ///< only touched on the I/O thread
   impl(asio::any_io_executor ex, health::readiness& r) : acceptor(ex), ready(r) {}
 };
 
@@ -133,15 +148,35 @@ std::uint16_t admin_server::port() const { return impl_->acceptor.local_endpoint
 
 asio::awaitable<void> admin_server::serve() {
   auto& a = impl_->acceptor;
+  asio::steady_timer pause(a.get_executor());
+  auto pause_for = accept_pause_min;
+  std::uint64_t failures = 0;
   while (a.is_open()) {
     boost::system::error_code ec;
     tcp::socket socket = co_await a.async_accept(asio::redirect_error(asio::use_awaitable, ec));
     if (ec == asio::error::operation_aborted || !a.is_open()) break;
     if (ec) {
-      log::warn("admin server accept failed", {{"error", ec.message()}});
+      // One line per streak (then every 100th), and a growing pause between attempts.
+      if (failures++ % 100 == 0)
+        log::warn("admin server accept failed; pausing",
+                  {{"error", ec.message()}, {"failures", static_cast<std::int64_t>(failures)},
+                   {"pause_ms", static_cast<std::int64_t>(pause_for.count())}});
+      pause.expires_after(pause_for);
+      co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      pause_for = std::min<std::chrono::milliseconds>(pause_for * 2, accept_pause_max);
       continue;
     }
-    asio::co_spawn(a.get_executor(), serve_connection(beast::tcp_stream(std::move(socket)), impl_->ready),
+    failures = 0;
+    pause_for = accept_pause_min;
+    if (impl_->open_connections >= max_connections) {
+      boost::system::error_code ignored;
+      socket.close(ignored);
+      request_counter().Add({{"path", "refused"}, {"code", "0"}}).Increment();
+      continue;
+    }
+    ++impl_->open_connections;
+    asio::co_spawn(a.get_executor(),
+                   serve_connection(beast::tcp_stream(std::move(socket)), impl_->ready, impl_->open_connections),
                    asio::detached);
   }
 }

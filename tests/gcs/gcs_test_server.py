@@ -31,7 +31,9 @@ Endpoints (all on 127.0.0.1):
                GET  health | requests[?clear=1] | uploads[?all=1] | faults | buckets
                POST reset | buckets {"name"} | token-lifetime {"seconds"} | expire-tokens {"token"?}
                     tokens {"token"?, "principal"?, "scopes"?, "expires_in"?}
-                    permissions {"bucket", "token"|"principal", "access": readonly|none|full}
+                    permissions {"bucket", "token"|"principal", "access": readonly|none|full|objects}
+                                (objects: roles/storage.objectAdmin, every storage.objects.*
+                                permission and no storage.buckets.*)
                     fail-chunks {"count", "mode": "drop"|"503"|code, "after_bytes", "persist":
                                  "aligned"|"none", "commit"}
                     fail-next {"count", "status", "kind"?, "bucket"?, "name_regex"?, "retry_after"?}
@@ -1287,7 +1289,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if bucket is None:
             return
         access = bucket.access.get("token:" + tok.token) or bucket.access.get("principal:" + tok.principal)
-        if access == "none" or (access == "readonly" and permission in WRITE_PERMISSIONS):
+        if (access == "none" or (access == "readonly" and permission in WRITE_PERMISSIONS)
+                or (access == "objects" and not permission.startswith("storage.objects."))):
             raise ApiError(403, "forbidden",
                            "%s does not have %s access to the Google Cloud Storage %s. "
                            "Permission '%s' denied on resource (or it may not exist)."
@@ -2411,10 +2414,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 access = doc.get("access", "readonly")
                 if access == "full":
                     b.access.pop(key, None)
-                elif access in ("readonly", "none"):
+                elif access in ("readonly", "none", "objects"):
                     b.access[key] = access
                 else:
-                    return self._send_json(400, {"error": "access must be full, readonly or none"})
+                    return self._send_json(400, {"error": "access must be full, readonly, objects or none"})
             return self._send_json(200, {"ok": True})
         if op == "uploads" and m == "GET":
             with store.lock:

@@ -433,8 +433,18 @@ class Errors(GcsCase):
         r = probe("stat", "no-such-bucket-x", "k")
         self.assertEqual((r["kind"], r["status"]), ("not_found", 404), r)
         r = probe("bucket", "no-such-bucket-x")
-        self.assertEqual((r["ok"], r["kind"], r["operation"]), (False, "not_found", "GetBucket"), r)
+        self.assertEqual((r["ok"], r["kind"], r["operation"]), (False, "not_found", "ListObjects"), r)
         self.assertOk(probe("bucket", b))
+
+    def test_the_readiness_probe_needs_only_the_object_permissions_of_roles_storage_object_admin(self):
+        b = new_bucket("objadmin")
+        # roles/storage.objectAdmin: every storage.objects.* permission, no storage.buckets.get.
+        GCS.set_permission(b, "objects", principal=GCS.sa_email)
+        self.addCleanup(GCS.set_permission, b, "full", principal=GCS.sa_email)
+        status, _, _ = GCS.request("GET", "/storage/v1/b/%s" % b, token=GCS.fetch_token())
+        self.assertEqual(status, 403, "the test server must refuse bucket metadata to an object admin")
+        self.assertOk(probe("bucket", b))
+        self.assertOk(probe("put", b, "k", self.file("k", 10), 1))
 
     def test_permission(self):
         b = new_bucket("perm")

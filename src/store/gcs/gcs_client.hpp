@@ -112,8 +112,9 @@ class gcs_client {
   async_result<done> delete_object(const std::string& bucket, const std::string& key, const preconditions& pre);
   async_result<list_page> list_objects(const std::string& bucket, const std::string& prefix, const std::string& page_token,
                                int max_results);
-  /// Bucket metadata (fields=name): the reachability and permission probe.
-  async_result<done> get_bucket(const std::string& bucket);
+  /// The reachability and permission probe: a listing of one object, which needs only
+  /// storage.objects.list (in roles/storage.objectAdmin), not storage.buckets.get.
+  async_result<done> probe_bucket(const std::string& bucket);
 
   /// A whole object in one go (a resumable session, one PUT with X-Goog-Hash crc32c+md5).
   async_result<object_metadata> upload_object(const std::string& bucket, const std::string& key,

@@ -231,7 +231,7 @@ async_result<done> gcs_destination::remove(const std::string& bucket, const std:
 }
 
 async_result<done> gcs_destination::check_bucket(const std::string& bucket) {
-  co_return co_await client_.get_bucket(bucket);
+  co_return co_await client_.probe_bucket(bucket);
 }
 
 }  // namespace archie::store::gcs

@@ -125,12 +125,6 @@ call list_call(const std::string& base, const std::string& bucket, const std::st
   return make_call("ListObjects", "GET", bucket, "", std::move(target));
 }
 
-call bucket_call(const std::string& base, const std::string& bucket) {
-  std::string target = bucket_path(base, bucket);
-  add_query(target, "fields", "name");
-  return make_call("GetBucket", "GET", bucket, "", std::move(target));
-}
-
 call start_call(const std::string& base, const std::string& bucket, const std::string& key, const object_info& meta,
                 std::uint64_t size, const preconditions& pre, std::span<const std::byte> body) {
   std::string target = base + "/upload/storage/v1/b/" + percent_encode(bucket) + "/o?uploadType=resumable";

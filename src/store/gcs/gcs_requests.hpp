@@ -51,7 +51,6 @@ call download_call(const std::string& base, const std::string& bucket, const std
 call delete_call(const std::string& base, const std::string& bucket, const std::string& key, const preconditions& pre);
 call list_call(const std::string& base, const std::string& bucket, const std::string& prefix,
                const std::string& page_token, int max_results);
-call bucket_call(const std::string& base, const std::string& bucket);
 call start_call(const std::string& base, const std::string& bucket, const std::string& key, const object_info& meta,
                 std::uint64_t size, const preconditions& pre, std::span<const std::byte> body);
 /// The bytes of [offset, offset + bytes.size()) that the server does not have yet; the caller

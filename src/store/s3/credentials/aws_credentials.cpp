@@ -94,4 +94,19 @@ credentials_answer parse_credentials_json(std::string_view text) {
   return credentials_answer{std::move(out), "", ""};
 }
 
+bool container_endpoint_allowed(bool tls, std::string_view host) {
+  if (tls) return true;
+  if (host == "localhost" || host == "::1" || host == "169.254.170.2" || host == "169.254.170.23" ||
+      host == "fd00:ec2::23")
+    return true;
+  // 127.0.0.0/8 written as a dotted quad: four numbers, the first 127.
+  if (host.substr(0, 4) != "127.") return false;
+  int dots = 0;
+  for (char c : host) {
+    if (c == '.') ++dots;
+    else if (c < '0' || c > '9') return false;
+  }
+  return dots == 3 && host.back() != '.';
+}
+
 }  // namespace archie::store::s3

@@ -39,4 +39,10 @@ credentials_answer parse_sts_answer(std::string_view xml);
 /// Expiration (IMDS adds Code, which must be "Success" when present).
 credentials_answer parse_credentials_json(std::string_view json);
 
+/// Whether AWS_CONTAINER_CREDENTIALS_FULL_URI may be asked (and sent the authorization token):
+/// https anywhere; plain http only to loopback (127.0.0.0/8, ::1, localhost), the ECS agent
+/// (169.254.170.2) and EKS Pod Identity (169.254.170.23, fd00:ec2::23), as the AWS SDKs allow.
+/// `host` as http::endpoint gives it (IPv6 without brackets).
+bool container_endpoint_allowed(bool tls, std::string_view host);
+
 }  // namespace archie::store::s3

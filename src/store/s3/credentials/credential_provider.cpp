@@ -1,5 +1,7 @@
 #include "store/s3/credentials/credential_provider.hpp"
 
+#include "config/url_redaction.hpp"
+
 #include "async/exponential_backoff.hpp"
 #include "async/single_flight.hpp"
 #include "config/secret_file.hpp"
@@ -335,6 +337,12 @@ struct credential_provider::impl {
     }
     auto ep = endpoint_of(url);
     if (!ep) co_return failure(error_kind::permission, 0, "InvalidContainerUri", url + " is not an http(s) URL");
+    // The authorization token must not travel in clear text to an arbitrary host.
+    if (!container_endpoint_allowed(ep->tls, ep->host))
+      co_return failure(error_kind::permission, 0, "InvalidContainerUri",
+                        "AWS_CONTAINER_CREDENTIALS_FULL_URI " + config::redact_userinfo(url) +
+                            ": plain http is allowed only to loopback, 169.254.170.2, 169.254.170.23 and "
+                            "fd00:ec2::23; use https for any other host");
     auto req = get_request(target_of(*ep), "authorization", authorization);
     auto& client = client_for(url, *ep, 2000ms);
     std::string where = "container credentials endpoint " + url;

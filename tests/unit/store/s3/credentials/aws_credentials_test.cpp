@@ -104,3 +104,18 @@ TEST_CASE("ISO 8601 instants in UTC are read with optional fractions and either 
   CHECK_FALSE(parse_iso8601_utc("9999-12-31T23:59:59Z"));  // beyond system_clock's range: refused, no overflow
   CHECK_FALSE(parse_iso8601_utc(""));
 }
+
+TEST_CASE("the container credentials URI gets the authorization token in clear text only on the hosts the SDKs allow") {
+  CHECK(container_endpoint_allowed(false, "127.0.0.1"));
+  CHECK(container_endpoint_allowed(false, "127.1.2.3"));
+  CHECK(container_endpoint_allowed(false, "localhost"));
+  CHECK(container_endpoint_allowed(false, "::1"));
+  CHECK(container_endpoint_allowed(false, "169.254.170.2"));
+  CHECK(container_endpoint_allowed(false, "169.254.170.23"));
+  CHECK(container_endpoint_allowed(false, "fd00:ec2::23"));
+  CHECK(container_endpoint_allowed(true, "credentials.example.com"));
+  CHECK_FALSE(container_endpoint_allowed(false, "credentials.example.com"));
+  CHECK_FALSE(container_endpoint_allowed(false, "10.0.0.7"));
+  CHECK_FALSE(container_endpoint_allowed(false, "127.0.0.1.attacker.example"));
+  CHECK_FALSE(container_endpoint_allowed(false, "169.254.169.254"));
+}

@@ -3,6 +3,7 @@
 #include "cli/backfill_command.hpp"
 #include "cli/command_line.hpp"
 #include "cli/dead_letters_command.hpp"
+#include "cli/exit_codes.hpp"
 #include "cli/verify_command.hpp"
 #include "config/config.hpp"
 #include "engine/replicator.hpp"
@@ -14,22 +15,18 @@
 
 namespace {
 
-constexpr int exit_runtime_failure = 1;
-constexpr int exit_usage = 2;
-constexpr int exit_bad_config = 3;
-
 int main_impl(int argc, char** argv) {
   using namespace archie;
   std::vector<std::string> args(argv + 1, argv + argc);
   auto parsed = cli::parse_command_line(args);
   if (auto* err = std::get_if<cli::usage_error>(&parsed)) {
     std::cerr << "archie: " << err->message << "\nRun 'archie --help' for usage.\n";
-    return exit_usage;
+    return cli::exit_usage;
   }
   auto inv = std::get<cli::invocation>(parsed);
   if (inv.missing_command) {
     std::cerr << cli::help_text(std::nullopt);
-    return exit_usage;
+    return cli::exit_usage;
   }
   if (inv.help) {
     std::cout << cli::help_text(inv.cmd);
@@ -45,12 +42,12 @@ int main_impl(int argc, char** argv) {
     level_override = log::parse_level(*inv.log_level);
     if (!level_override) {
       std::cerr << "archie: invalid log level \"" << *inv.log_level << "\" (trace|debug|info|warn|error)\n";
-      return exit_usage;
+      return cli::exit_usage;
     }
   }
   if (!inv.config_path) {
     std::cerr << "archie: no config file: pass --config PATH or set ARCHIE_CONFIG\n";
-    return exit_usage;
+    return cli::exit_usage;
   }
 
   config::loaded_config loaded;
@@ -60,7 +57,7 @@ int main_impl(int argc, char** argv) {
     std::cerr << config::describe(e);
     std::cerr << "archie: configuration rejected (" << e.problems().size() << " problem"
               << (e.problems().size() == 1 ? "" : "s") << ")\n";
-    return exit_bad_config;
+    return cli::exit_bad_config;
   }
 
   if (inv.cmd == cli::command::check_config) {
@@ -105,6 +102,6 @@ int main(int argc, char** argv) {
     return main_impl(argc, argv);
   } catch (const std::exception& e) {
     archie::log::error("fatal error", {{"error", e.what()}});
-    return exit_runtime_failure;
+    return archie::cli::exit_failed;
   }
 }

@@ -2,6 +2,7 @@
 
 #include "async/run_blocking.hpp"
 #include "async/wait_group.hpp"
+#include "cli/exit_codes.hpp"
 #include "cli/route_selection.hpp"
 #include "cli/walk_report.hpp"
 #include "cli/walk_runner.hpp"
@@ -25,9 +26,6 @@ using steady = std::chrono::steady_clock;
 
 namespace {
 
-constexpr int exit_failed = 1;
-constexpr int exit_usage = 2;
-constexpr int exit_interrupted = 130;
 constexpr std::size_t failures_listed = 20;
 
 struct repair_job {

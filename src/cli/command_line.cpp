@@ -160,7 +160,13 @@ std::string help_text(std::optional<command> cmd) {
                "  version        print the version\n"
                "  help [command] show help\n\n") +
            global_options +
-           "\nExit codes: 0 success, 1 runtime failure, 2 usage error, 3 invalid configuration.\n"
+           "\nExit codes: 2 usage error, 3 invalid configuration, and per command:\n"
+           "  run           0 clean shutdown, 1 runtime failure, 130 second SIGINT (no draining)\n"
+           "  check-config  0 valid\n"
+           "  verify        0 everything equal, 1 differences found, 4 a store could not be listed\n"
+           "                or read (the comparison is incomplete), 130 interrupted\n"
+           "  backfill      0 all repairs done or published, 1 some failed, 130 interrupted\n"
+           "  dead-letters  0 done, 1 a NATS request failed\n"
            "Configuration keys are documented in CONFIGURE.md.\n";
   }
   switch (*cmd) {
@@ -170,14 +176,17 @@ std::string help_text(std::optional<command> cmd) {
                  "Runs the worker: serves /live, /ready and /metrics on http.address:http.port, pulls\n"
                  "bucket events from the JetStream consumer and replicates each change to its destinations.\n"
                  "SIGTERM or SIGINT drains in-flight work for up to worker.shutdown_wait, then exits;\n"
-                 "a second SIGINT exits immediately.\n\n") +
+                 "a second SIGINT exits immediately.\n"
+                 "Exit codes: 0 clean shutdown, 1 runtime failure (e.g. admin port in use, stream or\n"
+                 "consumer refused by NATS), 2 usage error, 3 invalid configuration, 130 second SIGINT.\n\n") +
              global_options;
     case command::check_config:
       return std::string(
                  "Usage: archie check-config --config PATH\n\n"
                  "Validates the config file. On success prints the effective configuration (every key,\n"
                  "defaults filled in, secrets shown as <redacted, origin>) and exits 0. On failure prints\n"
-                 "one line per problem as FILE:LINE: KEY: REASON and exits 3.\n\n") +
+                 "one line per problem as FILE:LINE: KEY: REASON and exits 3.\n"
+                 "Exit codes: 0 valid, 2 usage error, 3 invalid configuration.\n\n") +
              global_options;
     case command::verify:
       return std::string(
@@ -197,8 +206,9 @@ std::string help_text(std::optional<command> cmd) {
                  "  --max-diffs N  differences listed in the report (default 20; counts are always complete)\n\n"
                  "Progress: a live line on stderr when it is a terminal, else a JSON line on stderr every 5 s\n"
                  "($ARCHIE_PROGRESS_INTERVAL, e.g. 500ms). Ctrl-C stops and reports how far it got (exit 130).\n"
-                 "Exit codes: 0 everything equal, 1 differences found (or a store failed), 2 usage error,\n"
-                 "3 invalid configuration, 130 interrupted.\n\n") +
+                 "Exit codes: 0 everything equal, 1 differences found, 2 usage error, 3 invalid\n"
+                 "configuration, 4 a store could not be listed or read (the comparison is incomplete),\n"
+                 "130 interrupted.\n\n") +
              global_options;
     case command::backfill:
       return std::string(
@@ -217,7 +227,8 @@ std::string help_text(std::optional<command> cmd) {
                  "  --max-rps R     at most R repairs (events or copies) per second\n"
                  "  --json          the final report as one JSON object on stdout\n\n"
                  "Progress as for verify. Exit codes: 0 all repairs done or published (or nothing to do),\n"
-                 "1 some failed, 2 usage error, 3 invalid configuration, 130 interrupted.\n\n") +
+                 "1 some failed (or NATS or a store could not be reached), 2 usage error, 3 invalid\n"
+                 "configuration, 130 interrupted.\n\n") +
              global_options;
     case command::dead_letters:
       return std::string(
@@ -236,7 +247,8 @@ std::string help_text(std::optional<command> cmd) {
                  "              time (2026-11-29T12:00:00Z)\n"
                  "  --seq A-B   only dead-letter sequences A to B (or one sequence A)\n"
                  "  --dry-run   replay/purge: print what would be done\n\n"
-                 "Exit codes: 0 done, 1 a NATS request failed, 2 usage error, 3 invalid configuration.\n\n") +
+                 "Exit codes: 0 done, 1 a NATS request (or a replay or purge) failed, 2 usage error\n"
+                 "(also: no queue.dead_letter_subject), 3 invalid configuration.\n\n") +
              global_options;
     case command::version:
       return "Usage: archie version   (or archie --version, -V)\n\nPrints the version, the commit and the build date.\n";

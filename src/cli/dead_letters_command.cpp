@@ -1,5 +1,7 @@
 #include "cli/dead_letters_command.hpp"
 
+#include "cli/exit_codes.hpp"
+
 #include "config/duration.hpp"
 #include "queue/dead_letters.hpp"
 #include "queue/nats_connection.hpp"
@@ -15,8 +17,6 @@ using clock = std::chrono::system_clock;
 
 namespace {
 
-constexpr int exit_failed = 1;
-constexpr int exit_usage = 2;
 
 std::string utc_text(clock::time_point t) {
   std::time_t secs = clock::to_time_t(t);

@@ -1,5 +1,6 @@
 #include "cli/verify_command.hpp"
 
+#include "cli/exit_codes.hpp"
 #include "cli/route_selection.hpp"
 #include "cli/walk_report.hpp"
 #include "cli/walk_runner.hpp"
@@ -13,9 +14,6 @@ namespace json = boost::json;
 
 namespace {
 
-constexpr int exit_differences = 1;
-constexpr int exit_usage = 2;
-constexpr int exit_interrupted = 130;
 
 struct listed_difference {
   std::size_t route = 0;
@@ -78,15 +76,21 @@ int run_verify(const config::config& cfg, const command_options& opts) {
         std::cout << "  " << engine::to_string(d.state) << "\t" << d.destination << "\t" << d.key
                   << (d.reason.empty() ? "" : "\t" + d.reason) << "\n";
     }
-    std::cout << (total == 0 ? "everything is equal" : std::to_string(total) + " differences") << " ("
-              << seconds_text(all.elapsed_seconds) << ")\n";
+    std::string verdict = total > 0 ? std::to_string(total) + " differences"
+                          : all.error || all.interrupted ? "no differences in what could be compared (incomplete)"
+                                                         : "everything is equal";
+    if (total > 0 && (all.error || all.interrupted)) verdict += " in what could be compared (incomplete)";
+    std::cout << verdict << " (" << seconds_text(all.elapsed_seconds) << ")\n";
   }
   if (all.error) std::cerr << "archie: verify stopped: " << *all.error << "\n";
   if (all.interrupted) {
     std::cerr << "archie: " << interruption_text(all) << "\n";
     return exit_interrupted;
   }
-  return total > 0 || all.error ? exit_differences : 0;
+  // An incomplete comparison says nothing about what it did not see: its own code, so that
+  // a script never takes "some store failed" for "differences found" or for "equal".
+  if (all.error) return exit_incomplete;
+  return total > 0 ? exit_failed : exit_ok;
 }
 
 }  // namespace archie::cli

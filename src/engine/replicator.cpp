@@ -213,6 +213,11 @@ struct replicator::impl {
         auto r = co_await source.copy_within(ev.bucket, ev.key, w->target.bucket, w->target.key, meta);
         if (r) {
           out.wrote = true;
+        } else if (r.error().code == "NoSuchBucket") {
+          // A missing bucket is not a changed source: the key's version would be gone, not its
+          // bucket. The destination bucket is the one to create (a source bucket that vanished
+          // fails the next source read the same way).
+          w->failure = r.error();
         } else if (r.error().kind == error_kind::precondition_failed || r.error().kind == error_kind::not_found) {
           out.source_changed = true;  // the version we meant to copy is gone
         } else {

@@ -22,7 +22,7 @@ import urllib.parse
 
 from tests.integration.archie_process import ARCHIE_BIN, ArchieProcess, run_cli, write_config
 from tests.integration.harness import (archie_config, fs_store, gcs_store, metric, queue_section, rgw_store,
-                                       route)
+                                       route, s3_store)
 from tests.integration.minio_events import minio_event
 from tests.gcs.gcs_server import GcsTestServer
 from tests.rig.nats_client import NatsClient
@@ -32,6 +32,7 @@ N = int(os.environ.get("ARCHIE_DIVERGENCE_OBJECTS", "600"))
 MISSING, DIFFERENT, EXTRA = 100, 50, 30
 SUBJECT, STREAM, DLQ_SUBJECT = "minio.events", "minio-events", "archie.dead"
 SRC_BUCKET, DST_BUCKET, FS_BUCKET, GCS_BUCKET, LATE_BUCKET = "div-source", "div-replica", "div-mirror", "div-gcs", "late"
+EDGE_BUCKET = "edge-source"
 GCS_PREFIX = "copy/"
 EXCLUDED = ["tmp/scratch-1", "tmp/scratch-2"]  # exclude_copy = ["^tmp/"]: never compared
 DESTS = ["dst:" + DST_BUCKET, "local:" + FS_BUCKET, "gcs:" + GCS_BUCKET + "/" + GCS_PREFIX]
@@ -62,6 +63,7 @@ def setUpModule():
     gcs.create_bucket(GCS_BUCKET)
     rig.ceph.make_bucket(SRC_BUCKET, user="archie", endpoint_index=0)
     rig.ceph.make_bucket(LATE_BUCKET, user="archie", endpoint_index=0)
+    rig.ceph.make_bucket(EDGE_BUCKET, user="archie", endpoint_index=0)
     rig.ceph.make_bucket(DST_BUCKET, user="other", endpoint_index=1)
 
 
@@ -421,6 +423,81 @@ bucket = "late-copy"
         left = json_lines(archie(after_path, "dead-letters", "list", "--json").stdout)
         self.assertNotIn(malformed[0]["sequence"], [d["sequence"] for d in left])
         nats.close()
+
+
+class EdgeSafetyTest(unittest.TestCase):
+    """Configs and keys at the edges: nothing archie does may delete what it should keep."""
+
+    def edge_config(self, fs_root, routes, stores=None):
+        return archie_config(
+            [rig.nats.url], log_level="info", concurrency=4, shutdown_wait="5s",
+            queue=queue_section([SUBJECT], stream=STREAM, dead_letter_subject=DLQ_SUBJECT),
+            stores=stores or {"src": rgw_store(rig, "archie", 0), "local": fs_store(fs_root, fsync=False)},
+            routes=routes)
+
+    def test_overlapping_routes_are_refused_before_delete_extra_can_touch_the_other_routes_replicas(self):
+        fs_root = tempfile.mkdtemp(dir=workdir)
+        # Route 1 mirrors EDGE_BUCKET into all of "shared"; route 2 writes LATE_BUCKET's keys there too.
+        late = route("src", LATE_BUCKET, [("local", "shared")])
+        late["destinations"][0]["prefix"] = "late/"
+        path = write_config(self.edge_config(fs_root, [route("src", EDGE_BUCKET, [("local", "shared")]), late]),
+                            workdir)
+        replica = os.path.join(fs_root, "shared", "late", "only-route-2-writes-this")
+        os.makedirs(os.path.dirname(replica))
+        with open(replica, "wb") as f:
+            f.write(b"route 2's replica")
+        for command in (["check-config"], ["backfill", "--direct", "--delete-extra"], ["verify"]):
+            r = archie(path, *command)
+            self.assertEqual(r.returncode, 3, (command, r.stdout[-1000:], r.stderr[-1000:]))
+            self.assertIn("route[2].destinations[1]: writes into the same keys as route[1].destinations[1]", r.stderr)
+        self.assertTrue(os.path.exists(replica), "a replica of another route was deleted")
+        # A destination inside its own source range is a copy loop: refused too.
+        loop = write_config(self.edge_config(fs_root, [route("src", EDGE_BUCKET, [("src", EDGE_BUCKET)])]), workdir)
+        r = archie(loop, "check-config")
+        self.assertEqual(r.returncode, 3, r.stderr)
+        self.assertIn("lies inside the route's own source range", r.stderr)
+
+    def test_a_key_named_like_a_temp_file_is_replicated_kept_across_restarts_and_verified(self):
+        fs_root = tempfile.mkdtemp(dir=workdir)
+        path = write_config(self.edge_config(fs_root, [route("src", EDGE_BUCKET, [("local", "edge-mirror")])]),
+                            workdir)
+        keys = ["logs/.archie-x.tmp", ".archie-123.tmp", "logs/plain.txt"]
+        for k in keys:
+            s3("archie", 0, "PUT", EDGE_BUCKET, k, k.encode())
+        r = archie(path, "backfill", "--direct")
+        self.assertEqual(r.returncode, 0, r.stdout[-2000:] + r.stderr[-2000:])
+        old = time.time() - 3600  # well past any age a sweep of leftovers waits for
+        for k in keys:
+            os.utime(os.path.join(fs_root, "edge-mirror", k), (old, old))
+        for _ in range(2):  # each start builds the fs destination, which sweeps leftovers
+            worker = ArchieProcess(open(path).read())
+            worker.wait_for_log("consuming", timeout=60)
+            time.sleep(1)
+            worker.stop()
+        for k in keys:
+            with open(os.path.join(fs_root, "edge-mirror", k), "rb") as f:
+                self.assertEqual(f.read(), k.encode(), k)
+        code, report = verify_report(path)
+        self.assertEqual(code, 0, report)
+        self.assertEqual(report["routes"][0]["destinations"][0]["equal"], len(keys), report)
+        # Copies in progress are unnamed files: nothing of archie's is left in the bucket directory.
+        found = sorted(os.path.relpath(os.path.join(d, f), os.path.join(fs_root, "edge-mirror"))
+                       for d, _, files in os.walk(os.path.join(fs_root, "edge-mirror")) for f in files)
+        self.assertEqual(found, sorted(keys))
+
+    def test_verify_that_cannot_list_a_store_says_incomplete_with_its_own_exit_code(self):
+        fs_root = tempfile.mkdtemp(dir=workdir)
+        access, _ = rig.ceph.users["other"]
+        stores = {"src": rgw_store(rig, "archie", 0), "local": fs_store(fs_root, fsync=False),
+                  "locked": s3_store(rig.ceph.endpoints[1], access, "not-the-secret")}
+        s3("archie", 0, "PUT", EDGE_BUCKET, "verify/one", b"1")
+        path = write_config(self.edge_config(fs_root, [route("src", EDGE_BUCKET, [("locked", DST_BUCKET)])],
+                                             stores=stores), workdir)
+        r = archie(path, "verify")
+        self.assertEqual(r.returncode, 4, r.stdout[-2000:] + r.stderr[-2000:])
+        self.assertNotIn("everything is equal", r.stdout)
+        self.assertIn("incomplete", r.stdout)
+        self.assertIn("verify stopped", r.stderr)
 
 
 def json_lines(text):

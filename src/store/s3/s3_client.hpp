@@ -61,7 +61,8 @@ class s3_client {
   /// The returned info carries the object's ETag and total size.
   async_result<object_info> get_object(const std::string& bucket, const std::string& key, std::span<std::byte> into,
                                const get_options& opts);
-  /// Returns the new ETag. Sends Content-MD5 so the server rejects corrupted bodies.
+  /// Returns the new ETag. The body carries one checksum the server verifies, so a corrupted
+  /// body is refused: its SHA-256 in the signature, or Content-MD5 when the payload is unsigned.
   async_result<std::string> put_object(const std::string& bucket, const std::string& key, const part_body& body,
                                const object_info& meta);
   async_result<done> delete_object(const std::string& bucket, const std::string& key);

@@ -10,7 +10,9 @@
 #include "route/router.hpp"
 #include "store/store_set.hpp"
 
+#include <boost/asio/error.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/system/system_error.hpp>
 
 #include <chrono>
 #include <cmath>
@@ -457,6 +459,11 @@ struct replicator::impl {
       message_outcome o;
       try {
         o = co_await handle_record(ev, msg.delivery());
+      } catch (const boost::system::system_error& e) {
+        // Cancelled (message timeout, shutdown): the whole message stops here, and the
+        // consumer says why; later records must not start.
+        if (e.code() == asio::error::operation_aborted) throw;
+        o = message_outcome::nak("internal_error", e.what());
       } catch (const std::exception& e) {
         o = message_outcome::nak("internal_error", e.what());
       }

@@ -197,8 +197,16 @@ failure read_source(const json::object& record, const std::string& where, object
   if (auto f = read_string(*source, "userAgent", where + ".source", user_agent)) return f;
   // MinIO moved the marker from host to userAgent in 2023 and changed its case before that.
   static constexpr std::string_view marker = "internal: [ilm-e";
-  ev.lifecycle_expiry =
-      contains_ignoring_ascii_case(host, marker) || contains_ignoring_ascii_case(user_agent, marker);
+  const bool marked = contains_ignoring_ascii_case(host, marker) || contains_ignoring_ascii_case(user_agent, marker);
+  // Any client can send that User-Agent with its DELETE. What it cannot do is come without
+  // itself: MinIO gives every API request an x-amz-request-id and names the requester's
+  // access key in userIdentity.principalId; its lifecycle scanner's events have neither.
+  std::string principal, request_id;
+  if (const json::object* identity = nullptr; !read_object(record, "userIdentity", where, identity) && identity)
+    read_string(*identity, "principalId", where + ".userIdentity", principal);
+  if (const json::object* response = nullptr; !read_object(record, "responseElements", where, response) && response)
+    read_string(*response, "x-amz-request-id", where + ".responseElements", request_id);
+  ev.lifecycle_expiry = marked && principal.empty() && request_id.empty();
   return {};
 }
 

@@ -37,6 +37,15 @@ constexpr std::size_t max_small_body = 64 * 1024 * 1024;  // 2xx answers read in
 constexpr std::size_t max_error_body = 64 * 1024;
 constexpr int max_interim_responses = 8;  // 100 Continue, 103 Early Hints...
 
+// A body must move at least this fast on average. io_timeout bounds each read or write step
+// (an idle peer); this bounds the whole transfer, so a peer that trickles a byte now and
+// then cannot hold a request, its connection and its part buffer for ever.
+constexpr std::uint64_t min_transfer_bytes_per_second = 64 * 1024;
+
+std::chrono::milliseconds transfer_allowance(std::uint64_t bytes) {
+  return std::chrono::milliseconds(bytes * 1000 / min_transfer_bytes_per_second);
+}
+
 // One DNS resolution. The resolver runs getaddrinfo on a thread of its own and cannot be
 // interrupted, so the state lives apart from the waiting coroutine: on timeout the waiter
 // leaves and the late answer lands here, harmlessly.
@@ -152,9 +161,15 @@ struct client::impl {
     co_return std::make_unique<connection>(connection{std::move(s), {}, steady::now()});
   }
 
+  // Each step waits at most io_timeout, and never past the transfer's overall deadline.
+  void arm(connection& c, steady::time_point overall) const {
+    c.tcp_layer().expires_at(std::min(steady::now() + opts.io_timeout, overall));
+  }
+
   // Reads exactly into.size() body bytes: first what the header read left in the buffer,
   // then straight from the socket into the caller's memory.
-  asio::awaitable<boost::system::error_code> read_fixed_body(connection& c, std::span<std::byte> into) {
+  asio::awaitable<boost::system::error_code> read_fixed_body(connection& c, std::span<std::byte> into,
+                                                             steady::time_point overall) {
     std::size_t have = std::min(c.buffer.size(), into.size());
     if (have) {
       std::memcpy(into.data(), c.buffer.data().data(), have);
@@ -162,7 +177,7 @@ struct client::impl {
     }
     std::size_t pos = have;
     while (pos < into.size()) {
-      c.tcp_layer().expires_after(opts.io_timeout);
+      arm(c, overall);
       auto chunk = asio::buffer(into.data() + pos, into.size() - pos);
       auto [ec, n] = co_await c.visit([&](auto& s) { return s.async_read_some(chunk, asio::as_tuple(asio::use_awaitable)); });
       if (ec) co_return ec;
@@ -187,7 +202,7 @@ struct client::impl {
     r.keep_alive(true);
 
     bhttp::request_serializer<bhttp::buffer_body> sr(r);
-    c.tcp_layer().expires_after(opts.io_timeout + std::chrono::milliseconds(req.body.size() / 1024));
+    c.tcp_layer().expires_after(opts.io_timeout + transfer_allowance(req.body.size()));
     auto [wec, wn] = co_await c.visit([&](auto& s) { return bhttp::async_write(s, sr, asio::as_tuple(asio::use_awaitable)); });
     if (wec) co_return transport_error{wec, req.method + " " + where() + ": send failed: " + wec.message(), false};
 
@@ -238,11 +253,14 @@ struct client::impl {
           out.body.resize(*length);
           target = std::as_writable_bytes(std::span(out.body));
         }
-        auto ec = co_await read_fixed_body(c, target);
+        auto ec = co_await read_fixed_body(c, target, steady::now() + opts.io_timeout + transfer_allowance(*length));
         if (ec) co_return transport_error{ec, req.method + " " + where() + ": body read failed: " + ec.message(), true, true};
         if (to_caller) out.body_bytes = *length;
       } else {
-        // Chunked or close-delimited: rare for S3/GCS data; go through the parser.
+        // Chunked or close-delimited: rare for S3/GCS data; go through the parser. Bounded as
+        // if the whole room were coming.
+        const auto overall = steady::now() + opts.io_timeout +
+                             transfer_allowance(to_caller ? into.size() : std::uint64_t{4} << 20);
         std::size_t filled = 0;
         std::string& sink = out.body;
         while (!p.is_done()) {
@@ -264,7 +282,7 @@ struct client::impl {
           }
           p.get().body().data = base;
           p.get().body().size = room;
-          c.tcp_layer().expires_after(opts.io_timeout);
+          arm(c, overall);
           auto [ec, n] = co_await c.visit([&](auto& s) { return bhttp::async_read(s, c.buffer, p, asio::as_tuple(asio::use_awaitable)); });
           if (ec == bhttp::error::need_buffer) ec = {};
           if (ec) co_return transport_error{ec, req.method + " " + where() + ": body read failed: " + ec.message(), true, true};
@@ -281,13 +299,13 @@ struct client::impl {
   }
 
   asio::awaitable<send_result> send(const request& req, std::span<std::byte> into) {
-    if (aborted) co_return not_sent(req);
+    if (aborted || (req.cut && req.cut->is_cut())) co_return not_sent(req);
     co_await tokens.async_receive(asio::use_awaitable);
     struct token_guard {
       impl* self;
       ~token_guard() { self->tokens.try_send(boost::system::error_code{}); }
     } guard{this};
-    if (aborted) co_return not_sent(req);
+    if (aborted || (req.cut && req.cut->is_cut())) co_return not_sent(req);
 
     // A pooled connection may have been closed by the server while idle; if it fails before
     // any response byte arrives, retry once on a fresh connection: the request never ran.
@@ -311,15 +329,27 @@ struct client::impl {
       struct busy_guard {
         impl* self;
         connection* c;
-        ~busy_guard() { self->busy.erase(c); }
-      } on_exchange{this, c.get()};
+        cut_group* group;
+        std::optional<cut_group::registration> in_group;
+        ~busy_guard() {
+          self->busy.erase(c);
+          if (in_group) group->leave(*in_group);
+        }
+      } on_exchange{this, c.get(), req.cut, std::nullopt};
+      if (req.cut)
+        on_exchange.in_group = req.cut->enter([conn = c.get()] {
+          boost::system::error_code ignored;
+          conn->tcp_layer().socket().close(ignored);  // pending reads and writes end with operation_aborted
+        });
       auto result = co_await exchange(*c, req, into, reusable);
-      if (aborted && !result) {
+      const bool group_cut = req.cut && req.cut->is_cut();
+      if ((aborted || group_cut) && !result) {
         transport_error cut = result.error();
         cut.ec = asio::error::operation_aborted;  // whatever the closed socket reported
-        cut.what += " (cut by shutdown)";
+        cut.what += aborted ? " (cut by shutdown)" : " (cut: the copy was cancelled)";
         co_return cut;
       }
+      if (group_cut) reusable = false;  // its socket may be closed under the answer
       if (!result) {
         const transport_error err = result.error();
         bool stale = pooled && attempt == 0 && !err.response_started &&

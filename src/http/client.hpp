@@ -2,6 +2,7 @@
 // A pooled HTTP/1.1 client for one endpoint (TCP or TLS), used by the S3 and GCS stores.
 // Bodies are never copied: requests send from the caller's span, and 2xx response bodies are
 // read from the socket straight into the caller's buffer. Beast stays inside client.cpp.
+#include "http/cut_group.hpp"
 #include "http/endpoint.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
@@ -41,6 +42,8 @@ struct request {
   /// A 2xx body may be shorter than the caller's buffer (a read of "up to" into.size() bytes);
   /// response.body_bytes tells how much came. Longer is still an error.
   bool body_may_end_early = false;
+  /// The group this request ends with (see cut_group.hpp); none: it ends on its own.
+  cut_group* cut = nullptr;
 };
 
 struct response {

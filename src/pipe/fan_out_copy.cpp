@@ -6,6 +6,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/this_coro.hpp>
+#include <boost/system/system_error.hpp>
 
 #include <memory>
 
@@ -50,6 +51,7 @@ struct copy_job : std::enable_shared_from_this<copy_job> {
   std::size_t next_part = 0;
   wait_group workers;
   std::shared_ptr<wait_group> finished;  ///< signalled when run() is over; shared with the waiter
+  http::cut_group requests;  ///< every read and part upload of this copy, cut on cancel
   bool cancelled = false;
 
   copy_job(asio::any_io_executor ex, part_buffer_pool& p, const copy_request& r)
@@ -82,13 +84,14 @@ struct copy_job : std::enable_shared_from_this<copy_job> {
   }
 
   // The waiter was cancelled (message timeout, shutdown): start no more parts, let parts
-  // waiting for their turn return, and abort what was started. In-flight part requests end
-  // on their own (bounded by the store's I/O timeout).
+  // waiting for their turn return, and end the reads and part uploads in flight, so that
+  // run() can abort the uploads at once rather than after the store's I/O timeout.
   void cancel() {
     if (cancelled) return;
     cancelled = true;
     for (auto& up : uploads)
       if (up) up->stop_waiting();
+    requests.cut();
   }
 
   asio::awaitable<void> part_worker() {
@@ -108,6 +111,7 @@ struct copy_job : std::enable_shared_from_this<copy_job> {
       }
       if (len > 0 && !filled) {
         store::range_read range{offset, req.meta.etag};
+        range.cut = &requests;
         auto got = co_await req.source->read(req.bucket, req.key, std::span<std::byte>(buf->data(), len), range);
         // The total in Content-Range must be the size we planned the parts for; a server or
         // proxy that disagrees would leave a truncated or padded copy.
@@ -122,7 +126,7 @@ struct copy_job : std::enable_shared_from_this<copy_job> {
       }
       // One buffer, every destination in parallel; the buffer returns when the last is done.
       // The digests travel with it: each is computed once, by the first destination to need it.
-      store::part_body body(std::span<const std::byte>(buf->data(), len));
+      store::part_body body(std::span<const std::byte>(buf->data(), len), &requests);
       auto group = std::make_shared<wait_group>(executor);
       for (std::size_t t = 0; t < uploads.size(); ++t) {
         group->add();
@@ -188,14 +192,19 @@ asio::awaitable<copy_report> fan_out_copy(asio::any_io_executor executor, part_b
   // Structured: the copy never outlives this call. When the waiter is cancelled, the job is
   // told to stop and abort its uploads, and we keep waiting until it has, so that the buffer
   // pool, the stores and the concurrency slot all stay held by a live transfer.
+  bool cancelled = false;
   while (finished->pending() > 0) {
     co_await finished->wait();
     auto now = co_await asio::this_coro::cancellation_state;
     if (now.cancelled() != asio::cancellation_type::none) {
+      cancelled = true;
       job->cancel();
-      co_await asio::this_coro::reset_cancellation_state();
+      co_await asio::this_coro::reset_cancellation_state();  // to wait for the aborts
     }
   }
+  // The cancellation goes on up: the caller must not start another round (the message
+  // timeout is a bound, and shutdown means stop), so it sees what a cancelled wait throws.
+  if (cancelled) throw boost::system::system_error(asio::error::operation_aborted, "copy cancelled");
   co_return job->report;
 }
 

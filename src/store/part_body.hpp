@@ -2,6 +2,8 @@
 // The bytes of one upload request and their digests. A digest is computed the first time a
 // destination asks for it and then kept, so a part fanned out to three S3 stores is hashed
 // once, not three times. Not thread-safe: uploads run on one io_context thread.
+#include "http/cut_group.hpp"
+
 #include <cstddef>
 #include <optional>
 #include <span>
@@ -11,8 +13,10 @@ namespace archie::store {
 
 class part_body {
  public:
-  explicit part_body(std::span<const std::byte> bytes) : bytes_(bytes) {}
+  explicit part_body(std::span<const std::byte> bytes, http::cut_group* cut = nullptr) : bytes_(bytes), cut_(cut) {}
   std::span<const std::byte> bytes() const { return bytes_; }
+  /// The copy's requests, cut together when the copy is cancelled; null: none.
+  http::cut_group* cut() const { return cut_; }
   std::size_t size() const { return bytes_.size(); }
   /// Lower-case hex SHA-256: a signed S3 payload (x-amz-content-sha256).
   const std::string& sha256_hex() const;
@@ -21,6 +25,7 @@ class part_body {
 
  private:
   std::span<const std::byte> bytes_;
+  http::cut_group* cut_ = nullptr;
   mutable std::optional<std::string> sha256_hex_;
   mutable std::optional<std::string> content_md5_;
 };

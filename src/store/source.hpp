@@ -15,6 +15,7 @@ struct range_read {
   std::uint64_t offset = 0;
   std::string if_match;  ///< the ETag every part must come from (empty: any); a changed object fails (412)
   bool may_end_early = false;  ///< read up to into.size() bytes: the object may be shorter
+  http::cut_group* cut = nullptr;  ///< the copy's requests, cut together when it is cancelled
 };
 
 class source {

@@ -436,10 +436,13 @@ def query_escape(key):
 
 
 def minio_event(event_name, bucket, key, size=None, etag=None, content_type=None, user_agent="MinIO (linux; amd64)",
-                host="10.0.0.7"):
+                host="10.0.0.7", internal=None):
     """A bucket-event message exactly as MinIO's NATS target publishes it (see
     tests/fixtures/events/README.md): {"EventName", "Key": "<bucket>/<raw key>", "Records": [...]}
-    with s3.object.key in Go's url.QueryEscape form."""
+    with s3.object.key in Go's url.QueryEscape form. internal: an event of MinIO's own (the
+    lifecycle scanner: no requester, no request id); by default when the agent says Internal."""
+    if internal is None:
+        internal = "Internal" in user_agent or "Internal" in host
     obj = {"key": query_escape(key), "sequencer": "18E91EFD63285400"}
     if size is not None:
         obj["size"] = size
@@ -453,9 +456,9 @@ def minio_event(event_name, bucket, key, size=None, etag=None, content_type=None
         "awsRegion": "",
         "eventTime": "2026-11-18T11:06:40.122Z",
         "eventName": event_name,
-        "userIdentity": {"principalId": "minioadmin"},
-        "requestParameters": None if "Internal" in user_agent else {"principalId": "minioadmin"},
-        "responseElements": {},
+        "userIdentity": {"principalId": "" if internal else "minioadmin"},
+        "requestParameters": None if internal else {"principalId": "minioadmin"},
+        "responseElements": {"x-amz-request-id": "" if internal else "1706608B01AD5BB8"},
         "s3": {
             "s3SchemaVersion": "1.0",
             "configurationId": "Config",

@@ -228,6 +228,16 @@ class ReplicationTest(unittest.TestCase):
         self.assertTrue(probe("other", 1, "head", DST_BUCKET, key, check=False)["ok"])
         self.assertTrue(os.path.exists(os.path.join(self.fs_root, FS_BUCKET, key)))
 
+    def test_a_client_delete_wearing_the_lifecycle_user_agent_is_propagated(self):
+        key = "not-really-expiring.log"
+        self.replicate(key, 300, seed=9)
+        probe("archie", 0, "delete", SRC_BUCKET, key)
+        # Any client can send this User-Agent; its event still names it and its request id.
+        self.publish("s3:ObjectRemoved:Delete", key, user_agent="Internal: [ILM-Expiry]", internal=False)
+        self.archie.wait_for_log("removed", key=key, timeout=60)
+        self.assertFalse(probe("other", 1, "head", DST_BUCKET, key, check=False)["ok"])
+        self.assertFalse(os.path.exists(os.path.join(self.fs_root, FS_BUCKET, key)))
+
     def test_a_stale_delete_is_not_propagated(self):
         key = "recreated.txt"
         self.replicate(key, 500, seed=9)

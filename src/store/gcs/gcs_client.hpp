@@ -16,6 +16,7 @@
 // has an md5Hash (what an S3 single-PUT ETag is, so the two compare), else the JSON API
 // etag (composite objects have no MD5).
 #include "config/config.hpp"
+#include "http/cut_group.hpp"
 #include "store/object_info.hpp"
 #include "store/store_error.hpp"
 
@@ -133,8 +134,9 @@ class gcs_client {
   /// server's offset. A non-final chunk must end on a chunk_quantum boundary. `final` sends
   /// Content-Range .../total with `hashes` (X-Goog-Hash) and finalizes the object (empty
   /// `bytes` finalizes with "bytes */total"); session.result then holds the object.
+  /// `cut`: the copy's group; once it is cut, the chunk is not sent again.
   async_result<done> upload_chunk(resumable_session& session, std::uint64_t offset, std::span<const std::byte> bytes,
-                          bool final, const upload_hashes& hashes);
+                          bool final, const upload_hashes& hashes, http::cut_group* cut = nullptr);
   /// Status query ("Content-Range: bytes */*"): updates session.persisted, or session.result
   /// when the upload is already complete.
   async_result<done> query_resumable_upload(resumable_session& session);

@@ -87,7 +87,7 @@ class resumable_upload final : public upload {
     if (!send.empty()) {
       upload_hashes none;
       sending_ = true;
-      auto r = co_await c_.upload_chunk(s_, offset, send, false, none);
+      auto r = co_await c_.upload_chunk(s_, offset, send, false, none, body.cut());
       sending_ = false;
       if (!r) {
         fail(r.error());

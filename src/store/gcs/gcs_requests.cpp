@@ -183,6 +183,7 @@ http::request build_request(const call& c) {
   req.target = c.target;
   req.headers = c.headers;
   req.body = c.body;
+  req.cut = c.cut;
   return req;
 }
 

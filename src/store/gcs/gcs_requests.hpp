@@ -32,6 +32,7 @@ struct call {
   bool auth = true;        ///< false for session URI requests: the URI is the credential
   bool resumable = false;  ///< 308 Resume Incomplete is an answer, not an error
   int attempts = max_attempts;
+  http::cut_group* cut = nullptr;  ///< ends with this group (a cancelled copy)
 };
 
 error_kind classify(int status);

@@ -32,7 +32,7 @@ async_result<resumable_session> gcs_client::start_resumable_upload(const std::st
 }
 
 async_result<done> gcs_client::upload_chunk(resumable_session& s, std::uint64_t offset, std::span<const std::byte> bytes,
-                                    bool final, const upload_hashes& hashes) {
+                                    bool final, const upload_hashes& hashes, http::cut_group* cut) {
   const std::uint64_t end = offset + bytes.size();
   auto probe = make_call("UploadChunk", "PUT", s.bucket, s.key, std::string());  // names errors only
   if (final && end != s.total)
@@ -54,6 +54,7 @@ async_result<done> gcs_client::upload_chunk(resumable_session& s, std::uint64_t 
     if (!final && s.persisted >= end) co_return done{};
     const std::uint64_t before = s.persisted;
     auto c = chunk_call(s, offset, bytes, final, hashes);
+    c.cut = cut;
     auto r = co_await impl_->execute(c);
     std::optional<store_error> err;
     if (r) {
@@ -65,6 +66,7 @@ async_result<done> gcs_client::upload_chunk(resumable_session& s, std::uint64_t 
       err = r.error();
     }
     if (!err) continue;
+    if (cut && cut->is_cut()) co_return *err;  // the copy was cancelled: no second try
     if (!err->retryable() || err->http_status == 410 || ++failures >= max_chunk_failures) co_return *err;
     log::debug("GCS upload chunk failed; asking the session where to resume",
                {{"store", impl_->store}, {"bucket", s.bucket}, {"key", s.key}, {"persisted", s.persisted},

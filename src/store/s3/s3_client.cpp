@@ -84,6 +84,7 @@ struct call {
   bool idempotent = true;
   const part_body* digests = nullptr;  ///< the body's shared digests, for uploads of object data
   bool into_may_end_early = false;  ///< `into` is room for "up to" its size
+  http::cut_group* cut = nullptr;   ///< ends with this group (a cancelled copy)
 };
 
 call make_call(const char* operation, const char* method, const std::string& bucket, const std::string& key,
@@ -257,6 +258,7 @@ struct s3_client::impl {
       headers.emplace_back("host", host);
       http::request r{c.method, target, std::move(headers), c.body};
       r.body_may_end_early = c.into_may_end_early;
+      r.cut = c.cut;
       co_return r;
     };
     auto judge = [&](const http::response& r) {
@@ -311,6 +313,7 @@ async_result<object_info> s3_client::get_object(const std::string& bucket, const
   auto c = make_call("GetObject", "GET", bucket, key, {}, std::move(h), {}, into);
   // Short answers reach judge_range_answer below, which completes or refuses them.
   c.into_may_end_early = true;
+  c.cut = opts.cut;
   auto r = co_await impl_->execute(c);
   if (!r) co_return r.error();
   object_info info = info_from_headers(r.value());
@@ -335,6 +338,7 @@ async_result<object_info> s3_client::get_object(const std::string& bucket, const
     more.emplace_back("if-match", "\"" + (opts.if_match.empty() ? info.etag : opts.if_match) + "\"");
     auto rest = make_call("GetObject", "GET", bucket, key, {}, std::move(more), {}, into.subspan(have));
     rest.into_may_end_early = true;
+    rest.cut = opts.cut;
     r = co_await impl_->execute(rest);
     if (!r) co_return r.error();
   }
@@ -351,6 +355,7 @@ async_result<std::string> s3_client::put_object(const std::string& bucket, const
   impl_->add_body_checksum(h, body);
   auto c = make_call("PutObject", "PUT", bucket, key, {}, std::move(h), body.bytes(), {});
   c.digests = &body;
+  c.cut = body.cut();
   auto r = co_await impl_->execute(c);
   if (!r) co_return r.error();
   co_return unquote(r->header("etag").value_or(""));
@@ -394,6 +399,7 @@ async_result<std::string> s3_client::upload_part(const std::string& bucket, cons
                                          const std::string& upload_id, int part_number,
                                          const part_body& body) {
   auto c = upload_part_call(bucket, key, upload_id, part_number, body);
+  c.cut = body.cut();
   impl_->add_body_checksum(c.headers, body);
   auto r = co_await impl_->execute(c);
   if (!r) co_return r.error();

@@ -4,6 +4,7 @@
 // idempotent requests retried with backoff. Works with AWS, MinIO, Ceph RGW and other
 // S3-compatible servers (RGW quirks are tolerated where noted).
 #include "config/config.hpp"
+#include "http/cut_group.hpp"
 #include "store/part_body.hpp"
 #include "store/object_info.hpp"
 #include "store/store_error.hpp"
@@ -49,6 +50,7 @@ struct get_options {
   std::uint64_t offset = 0;    ///< first byte; reads exactly into.size() bytes
   std::string if_match;        ///< ETag the object must still have (all parts from one version)
   bool may_end_early = false;  ///< the object may end before `into` is full (read "up to")
+  http::cut_group* cut = nullptr;  ///< ends with this group (a cancelled copy)
 };
 
 class s3_client {

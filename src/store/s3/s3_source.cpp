@@ -12,6 +12,7 @@ async_result<object_info> s3_source::read(const std::string& bucket, const std::
   opts.offset = range.offset;
   opts.if_match = range.if_match;
   opts.may_end_early = range.may_end_early;
+  opts.cut = range.cut;
   co_return co_await client_.get_object(bucket, key, into, opts);
 }
 

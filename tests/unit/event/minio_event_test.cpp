@@ -178,7 +178,7 @@ TEST_CASE("lifecycle expiry is recognised in all three MinIO eras") {
 
 TEST_CASE("the lifecycle marker matches in any case but only as the internal marker") {
   auto with_source = [](std::string_view host, std::string_view agent) {
-    json::value doc = json::parse(fixture("delete.json"));
+    json::value doc = json::parse(fixture("ilm-expiry-new.json"));
     auto& source = doc.at("Records").at(0).at("source").as_object();
     source["host"] = host;
     source["userAgent"] = agent;
@@ -188,6 +188,19 @@ TEST_CASE("the lifecycle marker matches in any case but only as the internal mar
   CHECK(with_source("INTERNAL: [ILM-EXPIRY] node-1", ""));
   CHECK_FALSE(with_source("ilm-expiry.example.com", "[ILM-Expiry]"));
   CHECK_FALSE(with_source("Internal: [ILM-Transition]", ""));
+}
+
+TEST_CASE("a client's delete sent with the lifecycle User-Agent is propagated, not taken for an expiry") {
+  // A DELETE by an authenticated client: MinIO names its access key and its request id.
+  json::value doc = json::parse(fixture("delete.json"));
+  doc.at("Records").at(0).at("source").as_object()["userAgent"] = "Internal: [ILM-Expiry]";
+  CHECK_FALSE(only_event_of(json::serialize(doc)).lifecycle_expiry);
+  // An anonymous client still gets a request id from the server.
+  doc.at("Records").at(0).at("userIdentity").as_object()["principalId"] = "";
+  CHECK_FALSE(only_event_of(json::serialize(doc)).lifecycle_expiry);
+  // Only without a requester and a request id (the scanner's events) is it an expiry.
+  doc.at("Records").at(0).at("responseElements").as_object()["x-amz-request-id"] = "";
+  CHECK(only_event_of(json::serialize(doc)).lifecycle_expiry);
 }
 
 TEST_CASE("special characters decode exactly once to the exact bytes") {

@@ -5,6 +5,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/io_context.hpp>
@@ -82,6 +83,7 @@ struct fake_destination final : store::destination {
   std::vector<int> parts;
   int refuse_part = 0;  ///< 1-based part number to refuse; 0: none
   std::chrono::milliseconds per_part{0};  ///< a slow destination
+  bool hang = false;  ///< a destination that never answers: a part ends only when its request is cut
   bool finished = false, aborted = false, stopped_waiting = false;
 
   async_result<std::optional<object_info>> replica_info(const std::string&, const std::string&) override {
@@ -101,6 +103,16 @@ struct fake_destination final : store::destination {
 async_result<done> fake_upload::write_part(int number, std::uint64_t offset, const store::part_body& body) {
   const std::span<const std::byte> bytes = body.bytes();
   if (number == dest.refuse_part) co_return injected(error_kind::permanent, "UploadPart");
+  if (dest.hang) {
+    // As http::client does: the request joins the copy's cut group, whose cut ends it.
+    asio::steady_timer never(co_await asio::this_coro::executor, std::chrono::hours(1));
+    REQUIRE(body.cut());
+    if (body.cut()->is_cut()) co_return injected(error_kind::retryable, "UploadPart");
+    auto in_group = body.cut()->enter([&never] { never.cancel(); });
+    co_await never.async_wait(asio::as_tuple(asio::use_awaitable));
+    body.cut()->leave(in_group);
+    co_return injected(error_kind::retryable, "UploadPart");
+  }
   if (dest.per_part.count()) {
     asio::steady_timer slow(co_await asio::this_coro::executor, dest.per_part);
     co_await slow.async_wait(asio::use_awaitable);
@@ -234,21 +246,49 @@ TEST_CASE("a cancelled waiter stops the copy, waits for it, and every upload is 
   slow.per_part = std::chrono::milliseconds(10);
   pipe::copy_request req = request_for(src, {&slow}, 2);
   asio::cancellation_signal cancel;
-  std::optional<pipe::copy_report> out;
+  std::exception_ptr thrown;
+  bool returned = false;
   asio::co_spawn(io, pipe::fan_out_copy(io.get_executor(), pool, req),
-                 asio::bind_cancellation_slot(cancel.slot(), [&](std::exception_ptr, pipe::copy_report r) {
-                   out = std::move(r);
+                 asio::bind_cancellation_slot(cancel.slot(), [&](std::exception_ptr e, pipe::copy_report) {
+                   thrown = e;
+                   returned = true;
                  }));
   asio::steady_timer later(io, std::chrono::milliseconds(35));
   later.async_wait([&](boost::system::error_code) { cancel.emit(asio::cancellation_type::terminal); });
   io.run();
-  REQUIRE(out);
-  REQUIRE(out->source_error);
-  CHECK(out->source_error->code == "Cancelled");
+  REQUIRE(returned);
+  // The cancellation goes on up, so the caller starts no further round.
+  REQUIRE(thrown);
+  CHECK_THROWS_AS(std::rethrow_exception(thrown), boost::system::system_error);
   CHECK(slow.aborted);
   CHECK_FALSE(slow.finished);
   CHECK(slow.parts.size() < 40);  // stopped early, not run to the end
   CHECK(pool.in_use() == 0);      // the job was over before the waiter returned
+}
+
+TEST_CASE("a cancelled copy cuts its part uploads in flight instead of waiting for their timeout") {
+  asio::io_context io;
+  pipe::part_buffer_pool pool(io.get_executor(), part, 4 * part);
+  fake_source src;
+  src.data = pattern(8 * part);
+  fake_destination silent("silent");
+  silent.hang = true;  // every part upload waits for an answer that never comes
+  pipe::copy_request req = request_for(src, {&silent}, 4);
+  asio::cancellation_signal cancel;
+  bool returned = false;
+  asio::co_spawn(io, pipe::fan_out_copy(io.get_executor(), pool, req),
+                 asio::bind_cancellation_slot(cancel.slot(), [&](std::exception_ptr, pipe::copy_report) {
+                   returned = true;
+                 }));
+  asio::steady_timer later(io, std::chrono::milliseconds(20));
+  later.async_wait([&](boost::system::error_code) { cancel.emit(asio::cancellation_type::terminal); });
+  auto started = std::chrono::steady_clock::now();
+  io.run_for(std::chrono::seconds(30));
+  CHECK(returned);
+  CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(20));  // not the hour
+  CHECK(silent.aborted);  // aborted after its parts were cut, not left open
+  CHECK_FALSE(silent.finished);
+  CHECK(pool.in_use() == 0);
 }
 
 TEST_CASE("a first part read by the caller is sent as it is, and the source is not read again") {

@@ -1,6 +1,7 @@
 #pragma once
 // Where a replicated object is written. One interface for every store type so the pipe can
 // fan one set of part buffers out to S3, GCS and local directories alike.
+#include "http/cut_group.hpp"
 #include "store/object_info.hpp"
 #include "store/part_body.hpp"
 #include "store/store_error.hpp"
@@ -80,10 +81,10 @@ class destination {
   /// written by archie.
   async_result<std::string> recorded_source_etag(const std::string& bucket, const std::string& key);
   /// Starts writing `key`; meta already carries source_etag_metadata. `size` and `part_size`
-  /// decide single-request vs multipart.
+  /// decide single-request vs multipart. The requests it sends end with `cut` (may be null).
   virtual async_result<std::unique_ptr<upload>> begin(const std::string& bucket, const std::string& key,
                                                       const object_info& meta, std::uint64_t size,
-                                                      std::size_t part_size) = 0;
+                                                      std::size_t part_size, http::cut_group* cut) = 0;
   /// Deletes `key`; not-found counts as done.
   virtual async_result<done> remove(const std::string& bucket, const std::string& key) = 0;
   /// Cheap reachability probe for /ready.

@@ -390,15 +390,16 @@ def queue_section(subjects=(EVENT_SUBJECT,), stream=None, durable=None, ack_wait
 
 
 def archie_config(nats_urls, http_port=None, log_level=None, concurrency=None, shutdown_wait=None, queue=None,
-                  replication=None, stores=None, routes=(), extra=""):
+                  replication=None, stores=None, routes=(), extra="", message_timeout=None):
     """archie.toml text: the admin server on 127.0.0.1:http_port (None: a free port; 0: the
     kernel picks, see LoggedProcess.admin_port), [worker], [nats], then the given sections."""
     doc = {}
     if log_level:
         doc["log"] = {"level": log_level}
     doc["http"] = {"address": "127.0.0.1", "port": free_port() if http_port is None else http_port}
-    if concurrency is not None or shutdown_wait is not None:
-        doc["worker"] = {"concurrency": concurrency, "shutdown_wait": shutdown_wait}
+    if concurrency is not None or shutdown_wait is not None or message_timeout is not None:
+        doc["worker"] = {"concurrency": concurrency, "shutdown_wait": shutdown_wait,
+                         "message_timeout": message_timeout}
     doc["nats"] = {"urls": list(nats_urls)}
     if queue:
         doc["queue"] = queue

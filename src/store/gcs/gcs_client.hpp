@@ -127,7 +127,7 @@ class gcs_client {
   /// nothing and expires after a week).
   async_result<resumable_session> start_resumable_upload(const std::string& bucket, const std::string& key,
                                                  const object_info& meta, std::uint64_t size,
-                                                 const preconditions& pre);
+                                                 const preconditions& pre, http::cut_group* cut = nullptr);
   /// Sends `bytes`, which start at `offset` of the object, in order: what the server has
   /// already persisted is skipped, a short 308 Range makes the rest go again, and a failed
   /// request (connection lost, 5xx, 429) is followed by a status query and a resend from the

@@ -211,13 +211,13 @@ async_result<std::optional<object_info>> gcs_destination::replica_info(const std
 
 async_result<std::unique_ptr<upload>> gcs_destination::begin(const std::string& bucket, const std::string& key,
                                                              const object_info& meta, std::uint64_t size,
-                                                             std::size_t part_size) {
+                                                             std::size_t part_size, http::cut_group* cut) {
   if (size <= part_size)
     co_return std::unique_ptr<upload>(std::make_unique<single_upload>(client_, bucket, key, meta));
   if (part_size == 0 || part_size % chunk_quantum)
     co_return bad_part_size(client_.store_name(), bucket, key, part_size);
   preconditions none;
-  auto s = co_await client_.start_resumable_upload(bucket, key, meta, size, none);
+  auto s = co_await client_.start_resumable_upload(bucket, key, meta, size, none, cut);
   if (!s) co_return s.error();
   co_return std::unique_ptr<upload>(
       std::make_unique<resumable_upload>(client_, std::move(s.value()), size, opts_.part_wait_timeout));

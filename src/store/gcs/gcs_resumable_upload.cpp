@@ -15,9 +15,10 @@ using namespace requests;
 
 async_result<resumable_session> gcs_client::start_resumable_upload(const std::string& bucket, const std::string& key,
                                                            const object_info& meta, std::uint64_t size,
-                                                           const preconditions& pre) {
+                                                           const preconditions& pre, http::cut_group* cut) {
   std::string body = metadata_json(meta);
   auto c = start_call(impl_->base(), bucket, key, meta, size, pre, std::as_bytes(std::span(body)));
+  c.cut = cut;
   auto r = co_await impl_->execute(c);
   if (!r) co_return r.error();
   std::string uri = origin_form(r->header("location").value_or(""));

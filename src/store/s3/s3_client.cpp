@@ -18,8 +18,9 @@ using namespace std::chrono_literals;
 namespace {
 
 constexpr int max_attempts = 4;
-// A server that keeps answering with a fraction of the range is broken, not slow.
-constexpr int max_range_answers = 16;
+// Each answer must carry some of the rest; a server that keeps answering with half of what
+// is left needs log2(part size) answers (23 for 5 MiB): past this it is broken, not slow.
+constexpr int max_range_answers = 64;
 
 // Outside the coroutine: GCC 12 rule 3 (async/gcc12_coroutines.hpp).
 store_error range_refused(const std::string& store, const std::string& bucket, const std::string& key,
@@ -380,7 +381,7 @@ async_result<list_page> s3_client::list_objects(const std::string& bucket, const
 }
 
 async_result<std::string> s3_client::create_multipart_upload(const std::string& bucket, const std::string& key,
-                                                     const object_info& meta) {
+                                                     const object_info& meta, http::cut_group* cut) {
   http::header_list h;
   add_metadata_headers(h, meta);
   std::vector<std::pair<std::string, std::string>> q{{std::string("uploads"), std::string()}};
@@ -388,6 +389,7 @@ async_result<std::string> s3_client::create_multipart_upload(const std::string& 
   // Not idempotent: re-sending after the request went out would open a second upload and
   // orphan the first, whose id we never saw.
   c.idempotent = false;
+  c.cut = cut;
   auto r = co_await impl_->execute(c);
   if (!r) co_return r.error();
   auto id = xml_first(r->body, "UploadId");
@@ -435,7 +437,8 @@ async_result<done> s3_client::abort_multipart_upload(const std::string& bucket, 
 }
 
 async_result<std::vector<multipart_upload>> s3_client::list_multipart_uploads(const std::string& bucket,
-                                                                      const std::string& prefix) {
+                                                                      const std::string& prefix,
+                                                                      http::cut_group* cut) {
   std::vector<multipart_upload> out;
   std::string key_marker, upload_marker;
   for (;;) {
@@ -444,6 +447,7 @@ async_result<std::vector<multipart_upload>> s3_client::list_multipart_uploads(co
     if (!key_marker.empty()) q.emplace_back("key-marker", key_marker);
     if (!upload_marker.empty()) q.emplace_back("upload-id-marker", upload_marker);
     auto c = make_call("ListMultipartUploads", "GET", bucket, "", std::move(q), {}, {}, {});
+    c.cut = cut;
     auto r = co_await impl_->execute(c);
     if (!r) co_return r.error();
     auto page = parse_multipart_uploads(r->body);

@@ -71,14 +71,16 @@ class s3_client {
   async_result<list_page> list_objects(const std::string& bucket, const std::string& prefix,
                                const std::string& continuation_token, int max_keys);
 
-  async_result<std::string> create_multipart_upload(const std::string& bucket, const std::string& key, const object_info& meta);
+  async_result<std::string> create_multipart_upload(const std::string& bucket, const std::string& key, const object_info& meta,
+                                            http::cut_group* cut = nullptr);
   async_result<std::string> upload_part(const std::string& bucket, const std::string& key, const std::string& upload_id,
                                 int part_number, const part_body& body);
   /// Returns the final ETag (RGW may return an empty one; the client then HEADs for it).
   async_result<std::string> complete_multipart_upload(const std::string& bucket, const std::string& key,
                                               const std::string& upload_id, const std::vector<completed_part>& parts);
   async_result<done> abort_multipart_upload(const std::string& bucket, const std::string& key, const std::string& upload_id);
-  async_result<std::vector<multipart_upload>> list_multipart_uploads(const std::string& bucket, const std::string& prefix);
+  async_result<std::vector<multipart_upload>> list_multipart_uploads(const std::string& bucket, const std::string& prefix,
+                                                             http::cut_group* cut = nullptr);
 
   /// Server-side copy (objects up to 5 GiB). With `replace` the metadata is replaced, else copied.
   async_result<std::string> copy_object(const std::string& src_bucket, const std::string& src_key,

@@ -70,7 +70,7 @@ async_result<std::optional<object_info>> s3_destination::replica_info(const std:
 
 async_result<std::unique_ptr<upload>> s3_destination::begin(const std::string& bucket, const std::string& key,
                                                             const object_info& meta, std::uint64_t size,
-                                                            std::size_t part_size) {
+                                                            std::size_t part_size, http::cut_group* cut) {
   if (size <= part_size) co_return std::unique_ptr<upload>(std::make_unique<single_put>(client_, bucket, key, meta));
   if ((size + part_size - 1) / part_size > max_parts)
     co_return too_many_parts(client_.store_name(), bucket, key, size, part_size);
@@ -78,12 +78,14 @@ async_result<std::unique_ptr<upload>> s3_destination::begin(const std::string& b
   // aborted). The replica key is ours, so uploads still open for exactly this key are from
   // an earlier attempt: abort them before starting again. A concurrent duplicate delivery
   // that loses its upload this way fails, is nak'ed and finds the object done next time.
-  auto open_uploads = co_await client_.list_multipart_uploads(bucket, key);
+  // (A create cut after it was sent may leave one more such upload: the next attempt's
+  // listing finds it.)
+  auto open_uploads = co_await client_.list_multipart_uploads(bucket, key, cut);
   if (open_uploads) {
     for (const auto& u : open_uploads.value())
       if (u.key == key) co_await client_.abort_multipart_upload(bucket, key, u.upload_id);
   }
-  auto id = co_await client_.create_multipart_upload(bucket, key, meta);
+  auto id = co_await client_.create_multipart_upload(bucket, key, meta, cut);
   if (!id) co_return id.error();
   std::size_t parts = static_cast<std::size_t>((size + part_size - 1) / part_size);
   co_return std::unique_ptr<upload>(std::make_unique<multipart>(client_, bucket, key, id.value(), parts));

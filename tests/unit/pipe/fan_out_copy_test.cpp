@@ -91,7 +91,7 @@ struct fake_destination final : store::destination {
   }
   store::metadata_kept keeps() const override { return store::metadata_kept::all; }
   async_result<std::unique_ptr<store::upload>> begin(const std::string&, const std::string&, const object_info&,
-                                                     std::uint64_t size, std::size_t) override {
+                                                     std::uint64_t size, std::size_t, http::cut_group*) override {
     written.assign(size, std::byte{0});
     co_return std::unique_ptr<store::upload>(std::make_unique<fake_upload>(*this));
   }

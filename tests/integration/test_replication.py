@@ -355,6 +355,22 @@ class LargeObjectTest(unittest.TestCase):
         a.wait_for_log("consuming", timeout=60)
         return a
 
+    def finish_elsewhere(self, archie, key):
+        """Nothing was lost: with `archie` stopped, a worker with the usual config finishes the
+        event (and later tests do not inherit it)."""
+        archie.stop()
+        self.config = archie_config(self.fs_root, concurrency=4, budget_mib=self.BUDGET_MIB)
+        self.start_archie().wait_for_log("replicated", key=key, timeout=300)
+
+    def config_with_a_silent_destination(self, **kw):
+        """The config with the RGW destination behind a proxy that holds every request for ten
+        minutes: a store whose gateway hangs (its OSD died). The proxy is self.silent."""
+        host, port = rig.ceph.endpoints[1].split("//")[1].split(":")
+        self.silent = DelayProxy(host, int(port), min_delay=600, max_delay=600).start()
+        self.addCleanup(self.silent.stop)
+        return archie_config(self.fs_root, concurrency=4, budget_mib=self.BUDGET_MIB,
+                             dst_endpoint=self.silent.endpoint, **kw)
+
     def wait_for_upload(self, key, what):
         """Until the destination shows a multipart upload of key."""
         wait_until(lambda: any(u["key"] == key for u in probe("other", 1, "uploads", DST_BUCKET)["uploads"]), 120,
@@ -386,6 +402,11 @@ class LargeObjectTest(unittest.TestCase):
         self.assertEqual(sha256_file(got), want)
         self.assertEqual(sha256_file(os.path.join(self.fs_root, FS_BUCKET, key)), want)
         self.assertEqual(hashlib.sha256(gcs_object(key)).hexdigest(), want)
+        # The killed worker's partial local copy was an unnamed file: nothing of it is left.
+        staging = os.path.join(self.fs_root, ".archie-staging")
+        self.assertEqual(os.listdir(staging) if os.path.isdir(staging) else [], [])
+        self.assertEqual([f for _, _, files in os.walk(os.path.join(self.fs_root, FS_BUCKET)) for f in files],
+                         [os.path.basename(key)])
         left = [u for u in probe("other", 1, "uploads", DST_BUCKET)["uploads"] if u["key"] == key]
         self.assertEqual(left, [], "orphaned multipart uploads remain")
         left = [u for u in probe("archie", 0, "uploads", COPY_BUCKET)["uploads"] if u["key"] == key]
@@ -456,13 +477,29 @@ class LargeObjectTest(unittest.TestCase):
         again = self.start_archie()
         again.wait_for_log("replicated", key=key, timeout=300)
 
+    def test_a_missing_destination_bucket_is_a_destination_error_not_source_churn(self):
+        key = "no-such-bucket/object.txt"
+        # A copy on the source's own store goes as CopyObject, whose NoSuchBucket once read as
+        # "the source version is gone": five rounds, then source_churn, again and again.
+        self.config = build_config(
+            [rig.nats.url], log_level="debug", concurrency=2, shutdown_wait="2s",
+            queue=queue_section([SUBJECT], stream=STREAM, dead_letter_subject=DLQ_SUBJECT, ack_wait="10s",
+                                nak_backoff={"base": "200ms", "ceiling": "2s"}),
+            replication={"part_size_mib": 5, "buffer_budget_mib": self.BUDGET_MIB, "max_retries": 3},
+            stores={"src": rgw_store(rig, "archie", 0)},
+            routes=[route("src", SRC_BUCKET, [("src", "bucket-nobody-made")])])
+        archie = self.start_archie()
+        out = probe("archie", 0, "put", SRC_BUCKET, key, make_file(300, seed=31))
+        publish_event(self.nats, "s3:ObjectCreated:Put", SRC_BUCKET, key, subject=SUBJECT, size=300, etag=out["etag"])
+        entry = archie.wait_for_log("event not done", key=key, timeout=60)
+        self.assertEqual((entry["outcome"], entry["code"]), ("nak", "destination_not_found"), entry)
+        self.assertIn("NoSuchBucket", entry["reason"])
+        self.assertFalse(archie.logged("source changed while replicating; converging", key=key))
+        self.finish_elsewhere(archie, key)
+
     def test_message_timeout_ends_a_copy_whose_destination_never_answers(self):
         key = "big/timeout-unanswered.bin"
-        host, port = rig.ceph.endpoints[1].split("//")[1].split(":")
-        silent = DelayProxy(host, int(port), min_delay=600, max_delay=600).start()
-        self.addCleanup(silent.stop)
-        self.config = archie_config(self.fs_root, concurrency=4, budget_mib=self.BUDGET_MIB,
-                                    dst_endpoint=silent.endpoint, message_timeout="3s")
+        self.config = self.config_with_a_silent_destination(message_timeout="3s")
         archie = self.start_archie()
         published = time.monotonic()
         self.put_big(key, 12 * MiB, seed=13)  # multipart: its begin already waits on the silent store
@@ -474,15 +511,12 @@ class LargeObjectTest(unittest.TestCase):
                          "the cancelled copy went on to settle (or copy) by itself")
         sys.stderr.write(f"    [measured] message_timeout 3 s against a silent destination: settled after "
                          f"{took:.1f} s\n")
+        self.finish_elsewhere(archie, key)
 
     def test_sigterm_while_a_destination_never_answers_exits_soon_and_loses_nothing(self):
         key = "big/sigterm-unanswered.bin"
-        host, port = rig.ceph.endpoints[1].split("//")[1].split(":")
-        # Holds every request for ten minutes: a store whose gateway hangs (its OSD died).
-        silent = DelayProxy(host, int(port), min_delay=600, max_delay=600).start()
-        self.addCleanup(silent.stop)
-        self.config = archie_config(self.fs_root, concurrency=4, budget_mib=self.BUDGET_MIB,
-                                    dst_endpoint=silent.endpoint, shutdown_wait="1s")
+        self.config = self.config_with_a_silent_destination(shutdown_wait="1s")
+        silent = self.silent
         archie = self.start_archie()
         self.put_big(key, 64 * 1024, seed=64)
         # Two requests held: the bucket health check (start-up) and the object's PUT.

@@ -17,7 +17,7 @@ FROM debian:bookworm-slim AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       g++ meson ninja-build pkg-config cmake binutils \
-      libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev \
+      libboost1.81-dev libboost-json1.81-dev \
       libnats-dev libssl-dev libpcre2-dev prometheus-cpp-dev libtomlplusplus-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src

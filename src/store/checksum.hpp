@@ -13,8 +13,13 @@ std::array<unsigned char, 16> md5(std::span<const std::byte> data);
 std::string base64(std::span<const unsigned char> data);
 /// Base64 of the MD5: the Content-MD5 header value.
 std::string content_md5(std::span<const std::byte> data);
-/// CRC32C (Castagnoli), continuing from `crc` (0 to start).
+/// CRC32C (Castagnoli), continuing from `crc` (0 to start). Uses the CPU's CRC32C
+/// instruction (x86-64 SSE4.2, arm64 CRC extension) when it has one, else crc32c_table.
 std::uint32_t crc32c(std::span<const std::byte> data, std::uint32_t crc = 0);
+/// The same value from slicing-by-8 tables: the fallback, and the reference in tests.
+std::uint32_t crc32c_table(std::span<const std::byte> data, std::uint32_t crc = 0);
+/// Whether crc32c runs on the CPU's instruction (checked once, at first use).
+bool crc32c_hardware();
 /// Base64 of the big-endian CRC32C: the x-amz-checksum-crc32c / GCS crc32c value.
 std::string crc32c_base64(std::uint32_t crc);
 

@@ -2,7 +2,9 @@
 // ListMultipartUploads pages, read from one fuzz input in the format of fuzz_support.hpp
 // (status line, headers, blank line, body). The ETag bodies of CompleteMultipartUpload,
 // CopyObject and UploadPartCopy, and CreateMultipartUpload's UploadId, are read the way
-// s3_client.cpp reads them.
+// s3_client.cpp reads them. A ranged GET's Content-Range is judged as the reader does
+// (store/range_answer.hpp): what it accepts must lie inside the range asked.
+#include "store/range_answer.hpp"
 #include "store/s3/s3_response.hpp"
 #include "store/s3/xml_reader.hpp"
 #include "tests/fuzz/fuzz_support.hpp"
@@ -30,6 +32,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto uploads = parse_multipart_uploads(r.body);
   FUZZ_REQUIRE(uploads.uploads.size() == xml_elements(r.body, "Upload").size());
   if (!uploads.truncated) FUZZ_REQUIRE(uploads.next_key_marker.empty() && uploads.next_upload_id_marker.empty());
+
+  if (auto cr = r.header("content-range")) {
+    if (auto parsed = archie::store::parse_content_range(*cr)) {
+      FUZZ_REQUIRE(parsed->first <= parsed->last);
+      if (parsed->total) FUZZ_REQUIRE(parsed->last < *parsed->total);
+      // Asked: the parsed range's first byte, as many bytes as the body has, or fewer.
+      const std::size_t asked = r.body.size() + 1;
+      auto judged = archie::store::judge_range_answer(206, cr, parsed->first, asked, r.body.size(), true);
+      if (judged.error.empty()) FUZZ_REQUIRE(judged.received == r.body.size() && judged.received <= asked);
+    }
+  }
 
   auto etag = unquote(xml_first(r.body, "ETag").value_or(""));
   auto upload_id = xml_first(r.body, "UploadId");

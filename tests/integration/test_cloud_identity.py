@@ -19,9 +19,8 @@ import time
 import unittest
 import urllib.request
 
-from tests.integration.archie_process import ArchieProcess, http_get
-from tests.integration.harness import archie_config, queue_section, rgw_store, route
-from tests.integration.minio_events import minio_event
+from tests.integration.harness import (ArchieProcess, archie_config, http_get, minio_event, queue_section, rgw_store,
+                                       route)
 from tests.rig.aws_credentials import RgwKeyIssuer, StsServer
 from tests.rig.nats_client import NatsClient
 from tests.rig.rig import Rig, free_port

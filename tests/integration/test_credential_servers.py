@@ -19,7 +19,7 @@ import time
 import unittest
 import urllib.parse
 
-from tests.integration.archie_process import REPO
+from tests.integration.harness import REPO
 from tests.rig.aws_credentials import ContainerServer, FixedKeyIssuer, ImdsServer, RgwKeyIssuer, StsServer
 from tests.rig.rig import Rig, s3_request
 

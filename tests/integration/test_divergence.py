@@ -20,10 +20,8 @@ import time
 import unittest
 import urllib.parse
 
-from tests.integration.archie_process import ARCHIE_BIN, ArchieProcess, run_cli, write_config
-from tests.integration.harness import (archie_config, fs_store, gcs_store, metric, queue_section, rgw_store,
-                                       route, s3_store)
-from tests.integration.minio_events import minio_event
+from tests.integration.harness import (ARCHIE_BIN, ArchieProcess, archie_config, fs_store, gcs_store, metric,
+                                       minio_event, queue_section, rgw_store, route, run_cli, s3_store, write_config)
 from tests.gcs.gcs_server import GcsTestServer
 from tests.rig.nats_client import NatsClient
 from tests.rig.rig import Rig, s3_request

@@ -7,7 +7,7 @@ import tempfile
 import time
 import unittest
 
-from tests.integration.archie_process import ArchieProcess, http_get
+from tests.integration.harness import ArchieProcess, http_get
 from tests.rig.rig import NatsServer, free_port
 
 

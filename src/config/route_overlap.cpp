@@ -16,9 +16,15 @@ std::string place_of(const config& c, const std::string& store) {
     while (!e.empty() && e.back() == '/') e.pop_back();
     return "s3:" + e;
   }
-  if (const auto* gcs = std::get_if<gcs_store_config>(&it->second)) return "gcs:" + gcs->endpoint;
+  if (const auto* gcs = std::get_if<gcs_store_config>(&it->second)) {
+    std::string e = gcs->endpoint;
+    while (!e.empty() && e.back() == '/') e.pop_back();
+    return "gcs:" + e;
+  }
   const auto& fs = std::get<fs_store_config>(it->second);
-  return "fs:" + std::filesystem::path(fs.root).lexically_normal().string();
+  std::string root = std::filesystem::path(fs.root).lexically_normal().string();
+  while (root.size() > 1 && root.back() == '/') root.pop_back();  // "/data/" is "/data"
+  return "fs:" + root;
 }
 
 struct key_range {

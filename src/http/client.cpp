@@ -324,6 +324,9 @@ struct client::impl {
         if (!opened_conn) co_return opened_conn.error();
         c = std::move(*opened_conn);
       }
+      // Opening a connection takes time (DNS, connect, TLS): the group may have been cut
+      // meanwhile, and this request must not start after it.
+      if (aborted || (req.cut && req.cut->is_cut())) co_return not_sent(req);
       bool reusable = false;
       busy.insert(c.get());
       struct busy_guard {

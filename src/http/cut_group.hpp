@@ -22,6 +22,7 @@ class cut_group {
 
   /// Ends the group's requests in flight and refuses later ones.
   void cut() {
+    if (cut_) return;
     cut_ = true;
     auto closers = std::move(in_flight_);
     in_flight_.clear();
@@ -29,8 +30,15 @@ class cut_group {
   }
   bool is_cut() const { return cut_; }
 
-  /// For http::client: `close` ends one request in flight; leave() once it is over.
-  registration enter(std::function<void()> close) { return in_flight_.insert(in_flight_.end(), std::move(close)); }
+  /// For http::client: `close` ends one request in flight; leave() once it is over. A request
+  /// that enters a group already cut is ended at once.
+  registration enter(std::function<void()> close) {
+    if (cut_) {
+      close();
+      return in_flight_.end();
+    }
+    return in_flight_.insert(in_flight_.end(), std::move(close));
+  }
   void leave(registration r) {
     if (!cut_) in_flight_.erase(r);
   }

@@ -96,11 +96,18 @@ bhttp::response<bhttp::string_body> respond(const bhttp::request<bhttp::string_b
   return res;
 }
 
-asio::awaitable<void> serve_connection(beast::tcp_stream stream, health::readiness& ready, std::size_t& open) {
+// Connections open, process-wide (one admin server per process; only its I/O thread touches
+// it). Static, not a member: a connection's frame may be destroyed by ~io_context after the
+// server object is gone, and its decrement must land somewhere that still exists.
+std::size_t& open_connections() {
+  static std::size_t n = 0;
+  return n;
+}
+
+asio::awaitable<void> serve_connection(beast::tcp_stream stream, health::readiness& ready) {
   struct counted {
-    std::size_t& n;
-    ~counted() { --n; }
-  } slot{open};
+    ~counted() { --open_connections(); }
+  } slot;
   beast::flat_buffer buffer;
   try {
     for (;;) {
@@ -128,7 +135,6 @@ asio::awaitable<void> serve_connection(beast::tcp_stream stream, health::readine
 struct admin_server::impl {
   tcp::acceptor acceptor;
   health::readiness& ready;
-  std::size_t open_connections = 0;  ///< only touched on the I/O thread
   impl(asio::any_io_executor ex, health::readiness& r) : acceptor(ex), ready(r) {}
 };
 
@@ -168,15 +174,14 @@ asio::awaitable<void> admin_server::serve() {
     }
     failures = 0;
     pause_for = accept_pause_min;
-    if (impl_->open_connections >= max_connections) {
+    if (open_connections() >= max_connections) {
       boost::system::error_code ignored;
       socket.close(ignored);
       request_counter().Add({{"path", "refused"}, {"code", "0"}}).Increment();
       continue;
     }
-    ++impl_->open_connections;
-    asio::co_spawn(a.get_executor(),
-                   serve_connection(beast::tcp_stream(std::move(socket)), impl_->ready, impl_->open_connections),
+    ++open_connections();
+    asio::co_spawn(a.get_executor(), serve_connection(beast::tcp_stream(std::move(socket)), impl_->ready),
                    asio::detached);
   }
 }

@@ -62,8 +62,13 @@ std::size_t sweep_staging(const std::string& root, long min_age_seconds) {
   std::string dir_path = root + "/" + staging_directory;
   unique_fd dir(::open(dir_path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!dir) return 0;
-  DIR* listing = ::fdopendir(::dup(dir.get()));
-  if (!listing) return 0;
+  int listing_fd = ::dup(dir.get());
+  if (listing_fd < 0) return 0;
+  DIR* listing = ::fdopendir(listing_fd);
+  if (!listing) {
+    ::close(listing_fd);
+    return 0;
+  }
   std::size_t swept = 0;
   const std::time_t now = std::time(nullptr);
   while (dirent* e = ::readdir(listing)) {

@@ -104,14 +104,15 @@ class fs_upload final : public upload {
       // rename is what replaces an existing replica atomically (link cannot).
       if (f.name.empty()) {
         std::string name = staging_name();
-        if (int err = link_unnamed(fd, f.staging.get(), name)) return {err, "link"};
+        if (int err = link_unnamed(fd, f.staging.get(), name))
+          return {err, err == EXDEV ? "link into staging (the root and its buckets must be one file system)" : "link"};
         f.name = std::move(name);
       }
       int rc = ::close(f.fd.release());
       if (rc != 0) return {errno, "close"};
       int dir = self->chain_.parent();
       if (::renameat(f.staging.get(), f.name.c_str(), dir, self->chain_.leaf().c_str()) != 0)
-        return {errno == EXDEV ? EXDEV : errno, "rename into place (the root and its buckets must be one filesystem)"};
+        return {errno, errno == EXDEV ? "rename into place (the root and its buckets must be one file system)" : "rename"};
       f.name.clear();
       if (self->fsync_) ::fsync(dir);  // make the rename itself durable
       return {0, {}};

@@ -322,13 +322,15 @@ async_result<object_info> s3_client::get_object(const std::string& bucket, const
   // Only bytes the server proved to be [offset, offset + n) of this object are used; a
   // shorter range is completed by asking for the rest, pinned to the same version.
   std::size_t have = 0;
+  std::optional<std::uint64_t> total;  // "bytes a-b/*" names none; a later answer may
   for (int answers = 1;; ++answers) {
     const std::uint64_t at = opts.offset + have;
     auto judged = judge_range_answer(r->status, r->header("content-range"), at, into.size() - have, r->body_bytes,
                                      opts.may_end_early);
-    if (judged.error.empty() && judged.total && *judged.total != info.size)
+    if (judged.error.empty() && judged.total && total && *judged.total != *total)
       judged.error = "object size changed between answers";
     if (!judged.error.empty()) co_return range_refused(impl_->store, bucket, key, judged.error);
+    if (judged.total) total = judged.total;
     have += judged.received;
     if (!judged.more) break;
     if (answers >= max_range_answers)
@@ -343,6 +345,7 @@ async_result<object_info> s3_client::get_object(const std::string& bucket, const
     r = co_await impl_->execute(rest);
     if (!r) co_return r.error();
   }
+  if (total) info.size = *total;
   // The caller uses `size` bytes from `into`: never more than arrived.
   if (opts.may_end_early && info.size > opts.offset + have)
     co_return range_refused(impl_->store, bucket, key, "answer ended before the object did");

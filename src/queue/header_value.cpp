@@ -1,34 +1,20 @@
 #include "queue/header_value.hpp"
 
+#include "http/percent_encoding.hpp"
+
 #include <algorithm>
 
 namespace archie::queue {
-namespace {
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;
-}
-
-}  // namespace
 
 std::string encode_header_value(std::string_view value, std::size_t max_size) {
-  static constexpr char digits[] = "0123456789ABCDEF";
   std::string out;
   out.reserve(std::min(value.size(), max_size));
   for (char ch : value) {
     auto c = static_cast<unsigned char>(ch);
     const bool plain = c >= 0x20 && c < 0x7f && c != '%';
     if (out.size() + (plain ? 1 : 3) > max_size) break;
-    if (plain) {
-      out.push_back(ch);
-    } else {
-      out.push_back('%');
-      out.push_back(digits[c >> 4]);
-      out.push_back(digits[c & 0xf]);
-    }
+    if (plain) out.push_back(ch);
+    else http::append_percent_escape(out, c);
   }
   return out;
 }
@@ -38,7 +24,7 @@ std::string decode_header_value(std::string_view s) {
   out.reserve(s.size());
   for (std::size_t i = 0; i < s.size(); ++i) {
     if (s[i] == '%' && i + 2 < s.size()) {
-      int hi = hex_value(s[i + 1]), lo = hex_value(s[i + 2]);
+      int hi = http::hex_digit_value(s[i + 1]), lo = http::hex_digit_value(s[i + 2]);
       if (hi >= 0 && lo >= 0) {
         out.push_back(static_cast<char>(hi * 16 + lo));
         i += 2;

@@ -355,6 +355,22 @@ class LargeObjectTest(unittest.TestCase):
         a.wait_for_log("consuming", timeout=60)
         return a
 
+    def open_uploads(self, key):
+        """The destination's multipart uploads still open for key."""
+        return [u for u in probe("other", 1, "uploads", DST_BUCKET)["uploads"] if u["key"] == key]
+
+    def sigterm_and_wait_for_a_clean_exit(self, archie):
+        """SIGTERM; archie exits 0 without a sanitizer report. The seconds it took."""
+        signalled = time.monotonic()
+        archie.proc.send_signal(signal.SIGTERM)
+        code = archie.wait(timeout=120)
+        took = time.monotonic() - signalled
+        with open(archie.raw_log_path) as f:
+            raw = f.read()
+        self.assertNotIn("AddressSanitizer", raw)
+        self.assertEqual(code, 0, raw[-2000:])
+        return took
+
     def finish_elsewhere(self, archie, key):
         """Nothing was lost: with `archie` stopped, a worker with the usual config finishes the
         event (and later tests do not inherit it)."""
@@ -373,7 +389,7 @@ class LargeObjectTest(unittest.TestCase):
 
     def wait_for_upload(self, key, what):
         """Until the destination shows a multipart upload of key."""
-        wait_until(lambda: any(u["key"] == key for u in probe("other", 1, "uploads", DST_BUCKET)["uploads"]), 120,
+        wait_until(lambda: self.open_uploads(key), 120,
                    what)
 
     def put_big(self, key, size, seed):
@@ -392,7 +408,7 @@ class LargeObjectTest(unittest.TestCase):
         time.sleep(0.5)
         first.proc.kill()  # SIGKILL: no drain, no abort
         first.wait()
-        orphans = [u for u in probe("other", 1, "uploads", DST_BUCKET)["uploads"] if u["key"] == key]
+        orphans = self.open_uploads(key)
         self.assertTrue(orphans, "expected the killed worker's multipart upload to be left open")
         second = self.start_archie()
         second.wait_for_log("replicated", key=key, timeout=300)
@@ -407,8 +423,7 @@ class LargeObjectTest(unittest.TestCase):
         self.assertEqual(os.listdir(staging) if os.path.isdir(staging) else [], [])
         self.assertEqual([f for _, _, files in os.walk(os.path.join(self.fs_root, FS_BUCKET)) for f in files],
                          [os.path.basename(key)])
-        left = [u for u in probe("other", 1, "uploads", DST_BUCKET)["uploads"] if u["key"] == key]
-        self.assertEqual(left, [], "orphaned multipart uploads remain")
+        self.assertEqual(self.open_uploads(key), [], "orphaned multipart uploads remain")
         left = [u for u in probe("archie", 0, "uploads", COPY_BUCKET)["uploads"] if u["key"] == key]
         self.assertEqual(left, [])
 
@@ -423,21 +438,13 @@ class LargeObjectTest(unittest.TestCase):
         self.put_big(key, 120 * MiB, seed=120)
         self.wait_for_upload(key, "the copy never started")  # the multipart upload at the slow destination is open
         time.sleep(1)
-        archie.proc.send_signal(signal.SIGTERM)
-        code = archie.wait(timeout=120)
-        with open(archie.raw_log_path) as f:
-            raw = f.read()
-        self.assertNotIn("AddressSanitizer", raw)
-        self.assertEqual(code, 0, raw[-2000:])
+        self.sigterm_and_wait_for_a_clean_exit(archie)
         self.assertTrue(any(l.get("msg") == "archie stopped" for l in archie.logs()))
-        left = [u for u in probe("other", 1, "uploads", DST_BUCKET)["uploads"] if u["key"] == key]
-        self.assertEqual(left, [], "the cancelled copy left its multipart upload open")
+        self.assertEqual(self.open_uploads(key), [], "the cancelled copy left its multipart upload open")
         given_back = [l for l in archie.logs() if l.get("msg") == "message not finished"]
         self.assertEqual([l["code"] for l in given_back], ["shutdown"], "the in-flight event was not given back")
         # Nothing was lost: the event comes back and a new worker finishes it.
-        self.config = archie_config(self.fs_root, concurrency=4, budget_mib=self.BUDGET_MIB)
-        again = self.start_archie()
-        again.wait_for_log("replicated", key=key, timeout=300)
+        self.finish_elsewhere(archie, key)
 
     def test_sigterm_with_parts_crawling_over_a_slow_link_aborts_the_upload_before_requests_are_cut(self):
         key = "big/sigterm-slow-link.bin"
@@ -457,14 +464,8 @@ class LargeObjectTest(unittest.TestCase):
         self.put_big(key, 60 * MiB, seed=61)
         self.wait_for_upload(key, "the copy never started")
         time.sleep(1)
-        archie.proc.send_signal(signal.SIGTERM)
-        code = archie.wait(timeout=120)
-        with open(archie.raw_log_path) as f:
-            raw = f.read()
-        self.assertNotIn("AddressSanitizer", raw)
-        self.assertEqual(code, 0, raw[-2000:])
-        left = [u for u in probe("other", 1, "uploads", DST_BUCKET)["uploads"] if u["key"] == key]
-        self.assertEqual(left, [], "the cancelled copy left its multipart upload open")
+        self.sigterm_and_wait_for_a_clean_exit(archie)
+        self.assertEqual(self.open_uploads(key), [], "the cancelled copy left its multipart upload open")
         # The copy cut its own part uploads and aborted at once: nothing was left for the
         # cut of every request 5 s past the deadline, which would have cut the abort too.
         self.assertFalse(any(l.get("msg", "").startswith("shutdown wait exceeded: cutting store requests")
@@ -473,9 +474,7 @@ class LargeObjectTest(unittest.TestCase):
         self.assertEqual({l["code"] for l in given_back}, {"shutdown"})
         self.assertEqual([l for l in archie.logs() if l.get("msg") == "event not done" and l.get("key") == key], [],
                          "a cancelled copy must not settle its message itself")
-        self.config = archie_config(self.fs_root, concurrency=4, budget_mib=self.BUDGET_MIB)
-        again = self.start_archie()
-        again.wait_for_log("replicated", key=key, timeout=300)
+        self.finish_elsewhere(archie, key)
 
     def test_a_missing_destination_bucket_is_a_destination_error_not_source_churn(self):
         key = "no-such-bucket/object.txt"
@@ -522,14 +521,7 @@ class LargeObjectTest(unittest.TestCase):
         # Two requests held: the bucket health check (start-up) and the object's PUT.
         wait_until(lambda: silent.requests >= 2, 60, "the copy never reached the destination")
         time.sleep(0.5)
-        signalled = time.monotonic()
-        archie.proc.send_signal(signal.SIGTERM)
-        code = archie.wait(timeout=120)
-        took = time.monotonic() - signalled
-        with open(archie.raw_log_path) as f:
-            raw = f.read()
-        self.assertNotIn("AddressSanitizer", raw)
-        self.assertEqual(code, 0, raw[-2000:])
+        took = self.sigterm_and_wait_for_a_clean_exit(archie)
         # shutdown_wait 1 s, then the cancelled copy cuts its own PUT (and, were it still
         # waiting, the cut of every request 5 s later would); without cutting it this waits out
         # the 60 s request timeout and its retries.
@@ -540,9 +532,7 @@ class LargeObjectTest(unittest.TestCase):
         sys.stderr.write(f"    [measured] SIGTERM with a destination that never answers: exited in {took:.1f} s "
                          f"(shutdown_wait 1 s)\n")
         # Nothing was lost: the event comes back and a worker with a live destination finishes it.
-        self.config = archie_config(self.fs_root, concurrency=4, budget_mib=self.BUDGET_MIB)
-        again = self.start_archie()
-        again.wait_for_log("replicated", key=key, timeout=300)
+        self.finish_elsewhere(archie, key)
 
     def test_a_source_answering_half_of_each_range_still_yields_byte_exact_replicas(self):
         host, port = rig.ceph.endpoints[0].split("//")[1].split(":")

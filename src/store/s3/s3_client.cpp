@@ -94,6 +94,21 @@ call make_call(const char* operation, const char* method, const std::string& buc
   return call{operation, method, bucket, key, std::move(query), std::move(headers), body, into};
 }
 
+// A GET of into.size() bytes from `offset` (the whole object when `into` is empty), only from
+// the version `if_match` names (any when empty). Short answers are accepted here and judged
+// by get_object (store/range_answer.hpp), which completes or refuses them.
+call ranged_get_call(const std::string& bucket, const std::string& key, std::span<std::byte> into,
+                     std::uint64_t offset, const std::string& if_match, http::cut_group* cut) {
+  http::header_list h;
+  if (!into.empty())
+    h.emplace_back("range", "bytes=" + std::to_string(offset) + "-" + std::to_string(offset + into.size() - 1));
+  if (!if_match.empty()) h.emplace_back("if-match", "\"" + if_match + "\"");
+  call c = make_call("GetObject", "GET", bucket, key, {}, std::move(h), {}, into);
+  c.into_may_end_early = true;
+  c.cut = cut;
+  return c;
+}
+
 call upload_part_call(const std::string& bucket, const std::string& key, const std::string& upload_id, int part_number,
                       const part_body& body) {
   call c{"UploadPart", "PUT", bucket, key, {{"partNumber", std::to_string(part_number)}, {"uploadId", upload_id}},
@@ -307,14 +322,8 @@ async_result<object_info> s3_client::head_object(const std::string& bucket, cons
 
 async_result<object_info> s3_client::get_object(const std::string& bucket, const std::string& key, std::span<std::byte> into,
                                         const get_options& opts) {
-  http::header_list h;
-  if (!into.empty())
-    h.emplace_back("range", "bytes=" + std::to_string(opts.offset) + "-" + std::to_string(opts.offset + into.size() - 1));
-  if (!opts.if_match.empty()) h.emplace_back("if-match", "\"" + opts.if_match + "\"");
-  auto c = make_call("GetObject", "GET", bucket, key, {}, std::move(h), {}, into);
-  // Short answers reach judge_range_answer below, which completes or refuses them.
-  c.into_may_end_early = true;
-  c.cut = opts.cut;
+  std::string pinned = opts.if_match;
+  auto c = ranged_get_call(bucket, key, into, opts.offset, pinned, opts.cut);
   auto r = co_await impl_->execute(c);
   if (!r) co_return r.error();
   object_info info = info_from_headers(r.value());
@@ -335,13 +344,8 @@ async_result<object_info> s3_client::get_object(const std::string& bucket, const
     if (!judged.more) break;
     if (answers >= max_range_answers)
       co_return range_refused(impl_->store, bucket, key, "still short after " + std::to_string(answers) + " answers");
-    http::header_list more;
-    more.emplace_back("range", "bytes=" + std::to_string(opts.offset + have) + "-" +
-                                   std::to_string(opts.offset + into.size() - 1));
-    more.emplace_back("if-match", "\"" + (opts.if_match.empty() ? info.etag : opts.if_match) + "\"");
-    auto rest = make_call("GetObject", "GET", bucket, key, {}, std::move(more), {}, into.subspan(have));
-    rest.into_may_end_early = true;
-    rest.cut = opts.cut;
+    if (pinned.empty()) pinned = info.etag;
+    auto rest = ranged_get_call(bucket, key, into.subspan(have), opts.offset + have, pinned, opts.cut);
     r = co_await impl_->execute(rest);
     if (!r) co_return r.error();
   }

@@ -9,6 +9,7 @@
 #include "engine/replicator.hpp"
 #include "log/logger.hpp"
 #include "service/worker_service.hpp"
+#include "store/store_set.hpp"
 
 #include <cstdio>
 #include <iostream>

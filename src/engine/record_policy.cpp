@@ -52,4 +52,30 @@ queue::message_outcome merge_outcomes(const queue::message_outcome& so_far, queu
   return out;
 }
 
+queue::message_outcome outcome_for(const store::store_error& e, const char* code_prefix) {
+  std::string code = std::string(code_prefix) + "_" + store::to_string(e.kind);
+  if (e.kind == store::error_kind::permanent) return queue::message_outcome::term(code, e.describe());
+  return queue::message_outcome::nak(code, e.describe());
+}
+
+std::optional<queue::message_outcome> destination_failures_outcome(
+    std::span<const std::optional<store::store_error>> failures) {
+  std::string reasons;
+  bool retry = false;
+  const store::store_error* first = nullptr;
+  for (const auto& f : failures) {
+    if (!f) continue;
+    if (!first) first = &*f;
+    if (f->kind != store::error_kind::permanent) retry = true;
+    reasons += (reasons.empty() ? "" : "; ") + f->describe();
+  }
+  if (!first) return std::nullopt;
+  std::string code = std::string("destination_") + store::to_string(first->kind);
+  if (retry) {
+    if (first->kind == store::error_kind::permanent) code = "destination_retryable";
+    return queue::message_outcome::nak(std::move(code), std::move(reasons));
+  }
+  return queue::message_outcome::term(std::move(code), std::move(reasons));
+}
+
 }  // namespace archie::engine

@@ -6,8 +6,10 @@
 #include "event/minio_event.hpp"
 #include "queue/message_outcome.hpp"
 #include "route/router.hpp"
+#include "store/store_error.hpp"
 
 #include <optional>
+#include <span>
 
 namespace archie::engine {
 
@@ -26,5 +28,17 @@ record_plan plan_record(const event::object_event& ev, const config::replication
 /// The outcome of a message from its records': a nak wins over a term (no retry is lost), a
 /// term over an ack; among equals the later record's.
 queue::message_outcome merge_outcomes(const queue::message_outcome& so_far, queue::message_outcome next);
+
+/// How a store failure becomes a message outcome: retryable and permission problems wait (nak
+/// with backoff: an operator can fix them and nothing is lost); permanent refusals end the
+/// message (term, dead-lettered) because redelivery cannot help. Code: "<prefix>_<kind>".
+queue::message_outcome outcome_for(const store::store_error& e, const char* code_prefix);
+
+/// The outcome of an event from its destinations' failures (one entry per destination, empty
+/// where it succeeded): nullopt when none failed; a nak when any failure may pass (code of
+/// the first failure, "destination_retryable" when that one is permanent); a term when every
+/// failure is permanent. The reason lists every failure.
+std::optional<queue::message_outcome> destination_failures_outcome(
+    std::span<const std::optional<store::store_error>> failures);
 
 }  // namespace archie::engine

@@ -2,11 +2,11 @@
 // The replication engine: one message in, one outcome out. Decodes MinIO's event, routes
 // each record, makes every destination converge to the source (copy server-side within the
 // source store, otherwise through the fan-out pipe; remove; re-check the source), and maps
-// every failure to ack / nak / term. The stores come from a store_set built by the caller.
+// every failure to ack / nak / term. The stores come from the caller (a store_set, or fakes).
 #include "config/config.hpp"
 #include "queue/message_outcome.hpp"
 #include "queue/queue_message.hpp"
-#include "store/store_set.hpp"
+#include "store/store_catalog.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -17,7 +17,7 @@ namespace archie::engine {
 
 class replicator {
  public:
-  replicator(boost::asio::any_io_executor io, const config::config& cfg, store::store_set& stores);
+  replicator(boost::asio::any_io_executor io, const config::config& cfg, store::store_catalog& stores);
   ~replicator();
 
   boost::asio::awaitable<queue::message_outcome> handle(queue::queue_message& msg);

@@ -49,7 +49,7 @@ store::store_error replica_read_lost(const config::route_endpoint& dst, const st
   return {store::error_kind::retryable, dst.store, "read", dst.bucket, key, 0, "failed", "the replica read ended without an answer", ""};
 }
 
-boost::asio::awaitable<void> read_replica_part(store::store_set& stores, const config::route_endpoint& dst,
+boost::asio::awaitable<void> read_replica_part(store::store_catalog& stores, const config::route_endpoint& dst,
                                                const std::string& key, std::span<std::byte> into,
                                                std::uint64_t offset, std::optional<store::result<store::done>>& out) {
   const std::string any_version;
@@ -58,7 +58,7 @@ boost::asio::awaitable<void> read_replica_part(store::store_set& stores, const c
 
 // Byte comparison, part by part; the source part and the replica part are read at once.
 boost::asio::awaitable<store::result<listed_comparison>> compare_content(
-    store::store_set& stores, const config::route_endpoint& src, const std::string& src_key,
+    store::store_catalog& stores, const config::route_endpoint& src, const std::string& src_key,
     const store::listed_entry& source, const config::route_endpoint& dst, const std::string& dst_key,
     content_buffers& buffers, std::uint64_t& bytes_read) {
   if (buffers.source.empty()) {
@@ -90,7 +90,7 @@ boost::asio::awaitable<store::result<listed_comparison>> compare_content(
 
 }  // namespace
 
-boost::asio::awaitable<std::optional<store::store_error>> walk_route(store::store_set& stores,
+boost::asio::awaitable<std::optional<store::store_error>> walk_route(store::store_catalog& stores,
                                                                      const route::router& router,
                                                                      const route::compiled_route& route,
                                                                      const walk_options& options,

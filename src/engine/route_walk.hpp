@@ -6,7 +6,7 @@
 // source, exclude_remove for extras). Only keys with a difference reach the handler.
 #include "engine/divergence.hpp"
 #include "route/router.hpp"
-#include "store/store_set.hpp"
+#include "store/store_catalog.hpp"
 
 #include <boost/asio/awaitable.hpp>
 
@@ -62,7 +62,7 @@ inline constexpr std::size_t content_part_size = 8u << 20;
 
 /// Returns the error that stopped the walk, or nullopt when complete or stopped by `stop`
 /// (progress.finished says which).
-boost::asio::awaitable<std::optional<store::store_error>> walk_route(store::store_set& stores,
+boost::asio::awaitable<std::optional<store::store_error>> walk_route(store::store_catalog& stores,
                                                                      const route::router& router,
                                                                      const route::compiled_route& route,
                                                                      const walk_options& options,

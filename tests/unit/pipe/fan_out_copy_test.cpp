@@ -2,6 +2,7 @@
 // servers, exact faults (a source that fails at one offset, a destination that refuses one
 // part), and the buffer accounting checked after each copy.
 #include "pipe/fan_out_copy.hpp"
+#include "support/fake_stores.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -28,116 +29,11 @@ using store::store_error;
 
 namespace {
 
-store_error injected(error_kind kind, const char* op) {
-  return store_error{kind, "fake", op, "b", "k", 500, "Injected", "injected by the test", ""};
-}
-
-struct fake_source final : store::source {
-  std::vector<std::byte> data;
-  std::string etag = "etag-1";
-  std::optional<std::uint64_t> fail_at_offset;
-  error_kind fail_kind = error_kind::retryable;
-  std::uint64_t bytes_read = 0;
-  std::string name_ = "src";
-
-  async_result<object_info> head(const std::string&, const std::string&) override {
-    object_info i;
-    i.size = data.size();
-    i.etag = etag;
-    co_return i;
-  }
-  async_result<object_info> read(const std::string&, const std::string&, std::span<std::byte> into,
-                                 const store::range_read& range) override {
-    if (fail_at_offset && *fail_at_offset == range.offset) co_return injected(fail_kind, "GetObject");
-    REQUIRE(range.if_match == etag);  // every part from the one version
-    if (!into.empty()) std::memcpy(into.data(), data.data() + range.offset, into.size());
-    bytes_read += into.size();
-    object_info i;
-    i.size = data.size();
-    i.etag = etag;
-    co_return i;
-  }
-  async_result<std::string> copy_within(const std::string&, const std::string&, const std::string&,
-                                        const std::string&, const object_info&) override {
-    co_return std::string();
-  }
-  std::uint64_t max_server_side_copy() const override { return 0; }
-  const std::string& name() const override { return name_; }
-};
-
-struct fake_destination;
-
-struct fake_upload final : store::upload {
-  explicit fake_upload(fake_destination& d) : dest(d) {}
-  fake_destination& dest;
-  async_result<done> write_part(int number, std::uint64_t offset, const store::part_body& body) override;
-  async_result<done> finish() override;
-  asio::awaitable<void> abort() override;
-  void stop_waiting() override;
-};
-
-struct fake_destination final : store::destination {
-  explicit fake_destination(std::string n) : name_(std::move(n)) {}
-  std::string name_;
-  std::vector<std::byte> written;
-  std::vector<int> parts;
-  int refuse_part = 0;  ///< 1-based part number to refuse; 0: none
-  std::chrono::milliseconds per_part{0};  ///< a slow destination
-  bool hang = false;  ///< a destination that never answers: a part ends only when its request is cut
-  bool finished = false, aborted = false, stopped_waiting = false;
-
-  async_result<std::optional<object_info>> replica_info(const std::string&, const std::string&) override {
-    co_return std::optional<object_info>();
-  }
-  store::metadata_kept keeps() const override { return store::metadata_kept::all; }
-  async_result<std::unique_ptr<store::upload>> begin(const std::string&, const std::string&, const object_info&,
-                                                     std::uint64_t size, std::size_t, http::cut_group*) override {
-    written.assign(size, std::byte{0});
-    co_return std::unique_ptr<store::upload>(std::make_unique<fake_upload>(*this));
-  }
-  async_result<done> remove(const std::string&, const std::string&) override { co_return done{}; }
-  async_result<done> check_bucket(const std::string&) override { co_return done{}; }
-  const std::string& name() const override { return name_; }
-};
-
-async_result<done> fake_upload::write_part(int number, std::uint64_t offset, const store::part_body& body) {
-  const std::span<const std::byte> bytes = body.bytes();
-  if (number == dest.refuse_part) co_return injected(error_kind::permanent, "UploadPart");
-  if (dest.hang) {
-    // As http::client does: the request joins the copy's cut group, whose cut ends it.
-    asio::steady_timer never(co_await asio::this_coro::executor, std::chrono::hours(1));
-    REQUIRE(body.cut());
-    if (body.cut()->is_cut()) co_return injected(error_kind::retryable, "UploadPart");
-    auto in_group = body.cut()->enter([&never] { never.cancel(); });
-    co_await never.async_wait(asio::as_tuple(asio::use_awaitable));
-    body.cut()->leave(in_group);
-    co_return injected(error_kind::retryable, "UploadPart");
-  }
-  if (dest.per_part.count()) {
-    asio::steady_timer slow(co_await asio::this_coro::executor, dest.per_part);
-    co_await slow.async_wait(asio::use_awaitable);
-  }
-  if (!bytes.empty()) std::memcpy(dest.written.data() + offset, bytes.data(), bytes.size());
-  dest.parts.push_back(number);
-  co_return done{};
-}
-async_result<done> fake_upload::finish() {
-  dest.finished = true;
-  co_return done{};
-}
-asio::awaitable<void> fake_upload::abort() {
-  dest.aborted = true;
-  co_return;
-}
-void fake_upload::stop_waiting() { dest.stopped_waiting = true; }
+using testing::fake_destination;
+using testing::fake_source;
+using testing::pattern;
 
 constexpr std::size_t part = 1024;
-
-std::vector<std::byte> pattern(std::size_t n) {
-  std::vector<std::byte> v(n);
-  for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<std::byte>((i * 31 + 7) & 0xff);
-  return v;
-}
 
 pipe::copy_request request_for(fake_source& src, const std::vector<fake_destination*>& dests,
                                 std::size_t parts_in_flight) {

@@ -1,0 +1,213 @@
+#include "engine/convergence.hpp"
+
+#include "engine/engine_metrics.hpp"
+#include "engine/record_policy.hpp"
+#include "log/logger.hpp"
+#include "pipe/fan_out_copy.hpp"
+
+#include <chrono>
+#include <utility>
+
+namespace archie::engine {
+namespace asio = boost::asio;
+using store::error_kind;
+using store::store_error;
+using steady = std::chrono::steady_clock;
+
+namespace {
+
+double ms_since(steady::time_point t) { return std::chrono::duration<double, std::milli>(steady::now() - t).count(); }
+
+// One destination's part in the event.
+struct target_work {
+  route::target target;
+  store::destination* dest = nullptr;
+  std::optional<store_error> failure;  ///< set once; the destination takes no further part
+};
+
+struct round_result {
+  bool wrote = false;           ///< something was written or removed: the source must be re-read
+  bool source_changed = false;  ///< the version being copied vanished mid-copy (412 / 404)
+  std::optional<store_error> source_error;  ///< the source could not be read (retry later)
+  std::uint64_t copied_bytes = 0;
+};
+
+// A server's answer that means "the version you asked for is not there any more".
+bool version_gone(const store_error& e) {
+  return e.kind == error_kind::precondition_failed || e.kind == error_kind::not_found;
+}
+
+// One pass writing `state` (an object version) to every destination still in play.
+asio::awaitable<round_result> copy_round(asio::any_io_executor io, pipe::part_buffer_pool& pool,
+                                         const convergence_limits& limits, const convergence_job& job,
+                                         store::source& source, const source_state& state,
+                                         std::vector<target_work>& work, bool force, bool ask_first,
+                                         pipe::shared_part& first_part) {
+  round_result out;
+  store::object_info meta = with_source_etag(state.info);
+  std::vector<target_work*> pending;
+  for (auto& w : work) {
+    if (w.failure) continue;
+    if (force || !ask_first) {
+      pending.push_back(&w);
+      continue;
+    }
+    // Idempotency: a destination that already holds this version (marker and metadata) is done.
+    auto replica = co_await w.dest->replica_info(w.target.bucket, w.target.key);
+    if (!replica) {
+      w.failure = replica.error();
+      continue;
+    }
+    if (replica.value() && store::replica_is_current(*replica.value(), meta, w.dest->keeps())) continue;
+    pending.push_back(&w);
+  }
+  pipe::copy_request req;
+  req.source = &source;
+  req.bucket = job.bucket;
+  req.key = job.key;
+  req.meta = meta;
+  req.parts_in_flight = limits.parts_in_flight;
+  req.first_part = std::exchange(first_part, {});
+  std::vector<target_work*> piped;
+  for (auto* w : pending) {
+    // Same S3 store (endpoint and credentials) as the source: let the server copy.
+    if (w->target.store == job.source_store && meta.size <= source.max_server_side_copy()) {
+      auto r = co_await source.copy_within(job.bucket, job.key, w->target.bucket, w->target.key, meta);
+      if (r) {
+        out.wrote = true;
+      } else if (r.error().code == "NoSuchBucket") {
+        // A missing bucket is not a changed source: the key's version would be gone, not its
+        // bucket. The destination bucket is the one to create (a source bucket that vanished
+        // fails the next source read the same way).
+        w->failure = r.error();
+      } else if (version_gone(r.error())) {
+        out.source_changed = true;
+      } else {
+        w->failure = r.error();
+      }
+      continue;
+    }
+    req.targets.push_back({w->dest, w->target.bucket, w->target.key});
+    piped.push_back(w);
+  }
+  if (req.targets.empty()) req.first_part.reset();  // give the memory back before waiting on anything
+  if (!req.targets.empty()) {
+    auto report = co_await pipe::fan_out_copy(io, pool, req);
+    req.first_part.reset();
+    if (report.source_error) {
+      if (version_gone(*report.source_error)) out.source_changed = true;
+      else out.source_error = *report.source_error;
+    }
+    for (std::size_t i = 0; i < piped.size(); ++i) {
+      if (report.target_errors[i]) piped[i]->failure = *report.target_errors[i];
+      else if (!report.source_error) out.wrote = true;
+    }
+  }
+  out.copied_bytes = out.wrote ? meta.size : 0;
+  co_return out;
+}
+
+// One pass removing the key from every destination still in play.
+asio::awaitable<round_result> remove_round(std::vector<target_work>& work) {
+  round_result out;
+  for (auto& w : work) {
+    if (w.failure) continue;
+    auto r = co_await w.dest->remove(w.target.bucket, w.target.key);
+    if (r) out.wrote = true;
+    else w.failure = r.error();
+  }
+  co_return out;
+}
+
+}  // namespace
+
+store::object_info with_source_etag(const store::object_info& info) {
+  store::object_info meta = info;
+  std::erase_if(meta.user_metadata, [](const auto& kv) { return kv.first == store::source_etag_metadata; });
+  meta.user_metadata.emplace_back(store::source_etag_metadata, meta.etag);
+  return meta;
+}
+
+// The ETag names the content only: the same bytes put again with other metadata (within the
+// same second of Last-Modified) are another version.
+bool same_version(const source_state& a, const source_state& b) {
+  if (a.exists != b.exists) return false;
+  if (!a.exists) return true;
+  const auto& x = a.info;
+  const auto& y = b.info;
+  return x.etag == y.etag && x.size == y.size && x.last_modified == y.last_modified &&
+         store::replica_is_current(with_source_etag(x), with_source_etag(y), store::metadata_kept::all);
+}
+
+asio::awaitable<store::result<source_state>> read_source(store::source& source, const std::string& bucket,
+                                                         const std::string& key) {
+  auto head = co_await source.head(bucket, key);
+  if (head) co_return source_state{true, std::move(head.value())};
+  if (head.error().kind == error_kind::not_found) co_return source_state{};
+  co_return head.error();
+}
+
+asio::awaitable<convergence_result> converge(asio::any_io_executor io, pipe::part_buffer_pool& pool,
+                                             store::store_catalog& stores, const convergence_limits& limits,
+                                             convergence_job& job) {
+  convergence_result out;
+  out.final_state = job.start;
+  source_state& desired = out.final_state;
+  auto& source = stores.source_for(job.source_store);
+  std::vector<target_work> work;
+  for (const auto& t : job.targets) work.push_back({t, &stores.destination_for(t.store), std::nullopt});
+
+  bool force = job.force;
+  for (;;) {
+    ++out.rounds;
+    round_result r;
+    auto write_started = steady::now();
+    if (desired.exists) {
+      // A first delivery rarely finds this version at the destination; for an object of one
+      // part, copying it again costs less than asking. A redelivery or a large object asks
+      // first (a repair round is forced anyway).
+      const bool ask_first = !job.likely_missing || desired.info.size > limits.part_size;
+      r = co_await copy_round(io, pool, limits, job, source, desired, work, force, ask_first, job.first_part);
+    } else {
+      r = co_await remove_round(work);
+    }
+    job.first_part.reset();  // the bytes are of `start` only
+    out.write_ms += ms_since(write_started);
+    if (r.source_error) {
+      out.failure = outcome_for(*r.source_error, "source");
+      co_return out;
+    }
+    out.wrote = out.wrote || r.wrote;
+    out.copied_bytes += r.copied_bytes;
+    if (!r.wrote && !r.source_changed) break;  // nothing written by us: nothing to re-check
+    auto check_started = steady::now();
+    auto now = co_await read_source(source, job.bucket, job.key);
+    out.check_ms += ms_since(check_started);
+    if (!now) {
+      out.failure = outcome_for(now.error(), "source");
+      co_return out;
+    }
+    if (!r.source_changed && same_version(now.value(), desired)) break;
+    if (out.rounds >= limits.max_rounds) {
+      out.failure = queue::message_outcome::nak(
+          "source_churn", "the source kept changing while " + job.key + " was replicated; trying again later");
+      co_return out;
+    }
+    engine_metrics::get().convergence_repairs.Increment();
+    log::info("source changed while replicating; converging",
+              {{"key", job.key}, {"bucket", job.bucket}, {"seq", job.stream_sequence}, {"round", out.rounds},
+               {"had", desired.exists ? desired.info.etag : std::string("absent")},
+               {"now", now->exists ? now->info.etag : std::string("absent")}});
+    desired = std::move(now.value());
+    force = true;  // a repair must not trust ETags recorded by writes it is correcting
+  }
+
+  // Destinations that could not take the change decide the outcome; the rest are done and
+  // a redelivery finds them so (recorded ETag, or absent).
+  std::vector<std::optional<store_error>> failures;
+  for (auto& w : work) failures.push_back(std::move(w.failure));
+  out.failure = destination_failures_outcome(failures);
+  co_return out;
+}
+
+}  // namespace archie::engine

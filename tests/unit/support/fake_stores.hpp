@@ -1,0 +1,103 @@
+#pragma once
+// In-memory stores for unit tests of the pipe and the engine: a source holding one object
+// (which a test can change between or during requests, as a concurrent writer would), a
+// destination holding objects by key, and a catalog naming them. Faults are exact: a read
+// that fails at one offset, a destination that refuses one part, one kind of request, or
+// never answers.
+#include "store/store_catalog.hpp"
+
+#include <boost/asio/awaitable.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace archie::testing {
+
+/// A store error as a server would give it, for fault injection.
+store::store_error injected(store::error_kind kind, const char* op);
+
+/// n bytes of a repeatable pattern; `seed` makes versions differ.
+std::vector<std::byte> pattern(std::size_t n, unsigned seed = 0);
+
+/// A source with one object (any bucket and key name it). Reads honour If-Match: a read
+/// pinned to another ETag fails as a changed object does (412).
+struct fake_source final : store::source {
+  bool exists = true;
+  std::vector<std::byte> data;
+  std::string etag = "etag-1";
+  std::string last_modified = "Mon, 07 Dec 2026 06:00:00 GMT";
+  std::vector<std::pair<std::string, std::string>> user_metadata;
+  std::optional<std::uint64_t> fail_at_offset;  ///< a read from this offset fails with fail_kind
+  store::error_kind fail_kind = store::error_kind::retryable;
+  std::optional<store::error_kind> head_fails;  ///< every HEAD fails so
+  /// Run at the start of every HEAD / read, before it is answered: a concurrent writer.
+  std::function<void(fake_source&)> before_head, before_read;
+  std::uint64_t bytes_read = 0;
+  int heads = 0, reads = 0;
+  std::string name_ = "src";
+
+  /// Writes a new version: other bytes, a new ETag and modification time.
+  void put(std::vector<std::byte> bytes, std::string new_etag);
+  void remove() { exists = false; }
+  store::object_info info() const;
+
+  store::async_result<store::object_info> head(const std::string&, const std::string&) override;
+  store::async_result<store::object_info> read(const std::string&, const std::string&, std::span<std::byte> into,
+                                               const store::range_read& range) override;
+  store::async_result<std::string> copy_within(const std::string&, const std::string&, const std::string&,
+                                               const std::string&, const store::object_info&) override;
+  std::uint64_t max_server_side_copy() const override { return 0; }
+  const std::string& name() const override { return name_; }
+};
+
+/// An object a fake destination holds: its bytes and the metadata it was written with.
+struct stored_object {
+  std::vector<std::byte> bytes;
+  store::object_info meta;
+};
+
+/// A destination keeping whole objects by "bucket/key"; an upload becomes visible on finish.
+struct fake_destination final : store::destination {
+  explicit fake_destination(std::string n) : name_(std::move(n)) {}
+  std::string name_;
+  std::map<std::string, stored_object> objects;  ///< "bucket/key"
+  std::vector<std::byte> written;  ///< the last upload's bytes, as far as they came
+  std::vector<int> parts;          ///< part numbers written, in order of arrival
+  int refuse_part = 0;             ///< 1-based part number refused for good; 0: none
+  std::optional<store::error_kind> begin_fails, remove_fails, info_fails;
+  std::chrono::milliseconds per_part{0};  ///< a slow destination
+  bool hang = false;  ///< parts never answered: a part ends only when its request is cut
+  bool finished = false, aborted = false, stopped_waiting = false;
+  int begins = 0, removes = 0, infos = 0;
+
+  const stored_object* find(const std::string& bucket, const std::string& key) const;
+
+  store::async_result<std::optional<store::object_info>> replica_info(const std::string& bucket,
+                                                                      const std::string& key) override;
+  store::metadata_kept keeps() const override { return store::metadata_kept::all; }
+  store::async_result<std::unique_ptr<store::upload>> begin(const std::string& bucket, const std::string& key,
+                                                            const store::object_info& meta, std::uint64_t size,
+                                                            std::size_t, http::cut_group*) override;
+  store::async_result<store::done> remove(const std::string& bucket, const std::string& key) override;
+  store::async_result<store::done> check_bucket(const std::string&) override;
+  const std::string& name() const override { return name_; }
+};
+
+/// Store names to fakes. Listings and content reads are not faked (the walk has its own tests).
+struct fake_catalog final : store::store_catalog {
+  std::map<std::string, fake_source*> sources;
+  std::map<std::string, fake_destination*> destinations;
+
+  store::source& source_for(const std::string& store) override { return *sources.at(store); }
+  store::destination& destination_for(const std::string& store) override { return *destinations.at(store); }
+  std::unique_ptr<store::object_listing> list(const std::string&, const std::string&, const std::string&) override;
+  store::async_result<store::done> read(const std::string&, const std::string&, const std::string&,
+                                        std::span<std::byte>, std::uint64_t, const std::string&) override;
+};
+
+}  // namespace archie::testing

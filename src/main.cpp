@@ -3,7 +3,7 @@
 #include "cli/backfill_command.hpp"
 #include "cli/command_line.hpp"
 #include "cli/dead_letters_command.hpp"
-#include "cli/exit_codes.hpp"
+#include "service/exit_codes.hpp"
 #include "cli/verify_command.hpp"
 #include "config/config.hpp"
 #include "engine/replicator.hpp"
@@ -22,20 +22,20 @@ int main_impl(int argc, char** argv) {
   auto parsed = cli::parse_command_line(args);
   if (auto* err = std::get_if<cli::usage_error>(&parsed)) {
     std::cerr << "archie: " << err->message << "\nRun 'archie --help' for usage.\n";
-    return cli::exit_usage;
+    return service::exit_usage;
   }
   auto inv = std::get<cli::invocation>(parsed);
   if (inv.missing_command) {
     std::cerr << cli::help_text(std::nullopt);
-    return cli::exit_usage;
+    return service::exit_usage;
   }
   if (inv.help) {
     std::cout << cli::help_text(inv.cmd);
-    return 0;
+    return service::exit_ok;
   }
   if (inv.cmd == cli::command::version) {
     std::cout << "archie " << ARCHIE_VERSION << " (commit " << ARCHIE_COMMIT << ", built " << ARCHIE_BUILD_DATE << ")\n";
-    return 0;
+    return service::exit_ok;
   }
 
   std::optional<log::level> level_override;
@@ -43,12 +43,12 @@ int main_impl(int argc, char** argv) {
     level_override = log::parse_level(*inv.log_level);
     if (!level_override) {
       std::cerr << "archie: invalid log level \"" << *inv.log_level << "\" (trace|debug|info|warn|error)\n";
-      return cli::exit_usage;
+      return service::exit_usage;
     }
   }
   if (!inv.config_path) {
     std::cerr << "archie: no config file: pass --config PATH or set ARCHIE_CONFIG\n";
-    return cli::exit_usage;
+    return service::exit_usage;
   }
 
   config::loaded_config loaded;
@@ -58,13 +58,13 @@ int main_impl(int argc, char** argv) {
     std::cerr << config::describe(e);
     std::cerr << "archie: configuration rejected (" << e.problems().size() << " problem"
               << (e.problems().size() == 1 ? "" : "s") << ")\n";
-    return cli::exit_bad_config;
+    return service::exit_bad_config;
   }
 
   if (inv.cmd == cli::command::check_config) {
     std::cout << loaded.effective_toml;
     std::cerr << "archie: " << *inv.config_path << " is valid\n";
-    return 0;
+    return service::exit_ok;
   }
 
   switch (inv.cmd) {
@@ -103,6 +103,6 @@ int main(int argc, char** argv) {
     return main_impl(argc, argv);
   } catch (const std::exception& e) {
     archie::log::error("fatal error", {{"error", e.what()}});
-    return archie::cli::exit_failed;
+    return archie::service::exit_failed;
   }
 }

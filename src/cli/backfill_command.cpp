@@ -2,7 +2,7 @@
 
 #include "async/run_blocking.hpp"
 #include "async/wait_group.hpp"
-#include "cli/exit_codes.hpp"
+#include "service/exit_codes.hpp"
 #include "cli/route_selection.hpp"
 #include "cli/walk_report.hpp"
 #include "cli/walk_runner.hpp"
@@ -20,6 +20,10 @@
 #include <iostream>
 
 namespace archie::cli {
+using service::exit_failed;
+using service::exit_interrupted;
+using service::exit_usage;
+
 namespace asio = boost::asio;
 namespace json = boost::json;
 using steady = std::chrono::steady_clock;

@@ -1,6 +1,6 @@
 #include "cli/dead_letters_command.hpp"
 
-#include "cli/exit_codes.hpp"
+#include "service/exit_codes.hpp"
 
 #include "config/duration.hpp"
 #include "queue/dead_letters.hpp"
@@ -12,6 +12,9 @@
 #include <iostream>
 
 namespace archie::cli {
+using service::exit_failed;
+using service::exit_usage;
+
 namespace json = boost::json;
 using clock = std::chrono::system_clock;
 

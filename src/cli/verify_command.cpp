@@ -1,6 +1,6 @@
 #include "cli/verify_command.hpp"
 
-#include "cli/exit_codes.hpp"
+#include "service/exit_codes.hpp"
 #include "cli/route_selection.hpp"
 #include "cli/walk_report.hpp"
 #include "cli/walk_runner.hpp"
@@ -10,6 +10,12 @@
 #include <iostream>
 
 namespace archie::cli {
+using service::exit_failed;
+using service::exit_incomplete;
+using service::exit_interrupted;
+using service::exit_ok;
+using service::exit_usage;
+
 namespace json = boost::json;
 
 namespace {

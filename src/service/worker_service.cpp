@@ -11,6 +11,7 @@
 #include "queue/nats_error.hpp"
 #include "queue/provisioning.hpp"
 #include "health/readiness.hpp"
+#include "service/exit_codes.hpp"
 #include "service/shutdown.hpp"
 
 #include <boost/asio/steady_timer.hpp>
@@ -85,7 +86,7 @@ asio::awaitable<void> start_queue(const config::config& cfg, worker_context& ctx
     rt.backlog = std::move(backlog);
   } catch (const std::exception& e) {
     log::error("cannot start consuming", {{"error", e.what()}});
-    exit_code = 1;
+    exit_code = exit_failed;
     std::lock_guard lock(rt.mutex);
     rt.connection = std::move(conn);
     shutdown.request_stop("start-up failure");
@@ -106,7 +107,7 @@ int run_worker(const config::config& cfg, handler_factory make_handler) {
   std::vector<std::function<void()>> past_deadline;
   worker_context ctx{io.get_executor(), blocking, ready, past_deadline};
   publish_build_info();
-  int exit_code = 0;
+  int exit_code = exit_ok;
 
   // Signals are caught from here on: a SIGTERM that arrives during start-up still drains.
   shutdown_coordinator shutdown(io.get_executor(), ready, cfg.worker.shutdown_wait);
@@ -117,7 +118,7 @@ int run_worker(const config::config& cfg, handler_factory make_handler) {
   } catch (const std::exception& e) {
     log::error("cannot start admin HTTP server",
                {{"address", cfg.http.address}, {"port", cfg.http.port}, {"error", e.what()}});
-    return 1;
+    return exit_failed;
   }
   log::info("admin server listening", {{"address", cfg.http.address}, {"port", admin->port()}});
 

@@ -1,6 +1,6 @@
 #pragma once
 // archie's exit codes, one table for every subcommand (--help and CONFIGURE.md list them).
-namespace archie::cli {
+namespace archie::service {
 
 inline constexpr int exit_ok = 0;
 /// run: a runtime failure; verify: differences found; backfill, dead-letters: some failed.
@@ -12,4 +12,4 @@ inline constexpr int exit_incomplete = 4;
 /// Ctrl-C (SIGINT) stopped a walk; 128 + SIGINT, as shells report it.
 inline constexpr int exit_interrupted = 130;
 
-}  // namespace archie::cli
+}  // namespace archie::service

@@ -3,12 +3,12 @@
 #include "http/percent_encoding.hpp"
 
 #include "config/secret_file.hpp"
-#include "http/client.hpp"
+#include "http/client_cache.hpp"
 #include "log/logger.hpp"
-#include "async/exponential_backoff.hpp"
 #include "async/run_blocking.hpp"
 #include "async/single_flight.hpp"
 #include "store/checksum.hpp"
+#include "store/request_runner.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -187,6 +187,7 @@ enum class source_kind { service_account, metadata, static_token };
 
 struct token_provider::impl {
   asio::any_io_executor executor;
+  std::string store;  ///< for the request metrics
   config::gcs_store_config cfg;
   asio::thread_pool* blocking;
   source_kind kind;
@@ -208,11 +209,10 @@ struct token_provider::impl {
   std::size_t fetched = 0;
 
   // One pooled client per token endpoint (token_uri may change with a rotated key).
-  std::unique_ptr<http::client> http_client;
-  std::string http_client_url;
+  http::client_cache clients;
 
-  impl(asio::any_io_executor ex, const config::gcs_store_config& c, asio::thread_pool* pool)
-      : executor(ex), cfg(c), blocking(pool), static_token(c.token), refresh(ex) {
+  impl(asio::any_io_executor ex, std::string store_name, const config::gcs_store_config& c, asio::thread_pool* pool)
+      : executor(ex), store(std::move(store_name)), cfg(c), blocking(pool), static_token(c.token), refresh(ex), clients(ex) {
     if (cfg.credentials == config::gcs_credentials::metadata) {
       kind = source_kind::metadata;
       metadata_host = metadata_host_from_env();
@@ -231,20 +231,16 @@ struct token_provider::impl {
   // The store's ca_file/verify_tls apply only when the token endpoint is the storage host
   // (an emulator); Google's token endpoint is checked against the system trust store.
   http::client* client_for(const std::string& url, const http::endpoint& ep) {
-    if (!http_client || http_client_url != url) {
-      http::client_options opts;
-      opts.max_connections = 2;
-      opts.io_timeout = cfg.request_timeout;
-      auto storage = http::parse_endpoint(cfg.endpoint.find("://") == std::string::npos ? "https://" + cfg.endpoint
-                                                                                           : cfg.endpoint);
-      if (storage && storage->host == ep.host) {
-        opts.ca_file = cfg.ca_file;
-        opts.verify_tls = cfg.verify_tls;
-      }
-      http_client = std::make_unique<http::client>(executor, ep, opts);
-      http_client_url = url;
+    http::client_options opts;
+    opts.max_connections = 2;
+    opts.io_timeout = cfg.request_timeout;
+    auto storage = http::parse_endpoint(cfg.endpoint.find("://") == std::string::npos ? "https://" + cfg.endpoint
+                                                                                         : cfg.endpoint);
+    if (storage && storage->host == ep.host) {
+      opts.ca_file = cfg.ca_file;
+      opts.verify_tls = cfg.verify_tls;
     }
-    return http_client.get();
+    return &clients.get(url, ep, opts);
   }
 
   store_error failure(error_kind kind_, int status, std::string code, const std::string& detail) {
@@ -254,26 +250,29 @@ struct token_provider::impl {
   // One token request with retries for transient failures.
   asio::awaitable<result<fetched_token>> request_token(http::client& client, const http::request& req,
                                                       const std::string& where) {
-    async::exponential_backoff backoff(executor, token_backoff());
-    for (int attempt = 1;; ++attempt) {
-      auto outcome = co_await client.send(req);
-      std::optional<store_error> err;
-      if (!outcome) {
-        err = failure(error_kind::retryable, 0, "TokenEndpointUnreachable", where + ": " + outcome.error().what);
+    const std::string none;
+    request_identity who{store, "FetchAccessToken", none, none};
+    retry_rules rules;
+    rules.max_attempts = token_attempts;
+    rules.backoff = token_backoff();
+    std::optional<fetched_token> token;
+    auto prepare = [&req] { return result<http::request>(req); };
+    auto judge = [&](http::response& r) {
+      verdict v;
+      if (r.status == 200) {
+        token = parse_token_response(r.body);
+        if (!token)
+          v.error = failure(error_kind::retryable, r.status, "BadTokenResponse", where + " answered without an access_token");
       } else {
-        auto& r = *outcome;
-        if (r.status == 200) {
-          auto t = parse_token_response(r.body);
-          if (t) co_return std::move(*t);
-          err = failure(error_kind::retryable, r.status, "BadTokenResponse",
-                        where + " answered without an access_token");
-        } else {
-          err = failure(kind_for_status(r.status), r.status, oauth_code(r), where + " refused: " + describe_refusal(r));
-        }
+        v.error = failure(kind_for_status(r.status), r.status, oauth_code(r), where + " refused: " + describe_refusal(r));
       }
-      if (!err->retryable() || attempt >= token_attempts) co_return *err;
-      co_await backoff.wait();
-    }
+      return v;
+    };
+    auto answer = co_await run_request(executor, client, who, rules, {}, prepare, judge);
+    if (answer) co_return std::move(*token);
+    if (answer.error().http_status == 0)  // no answer: say where from, as the answers do
+      co_return failure(error_kind::retryable, 0, "TokenEndpointUnreachable", where + ": " + answer.error().message);
+    co_return answer.error();
   }
 
   asio::awaitable<result<fetched_token>> fetch_service_account() {
@@ -355,9 +354,9 @@ struct token_provider::impl {
   }
 };
 
-token_provider::token_provider(asio::any_io_executor executor, const config::gcs_store_config& cfg,
+token_provider::token_provider(asio::any_io_executor executor, std::string store, const config::gcs_store_config& cfg,
                                asio::thread_pool* blocking)
-    : impl_(std::make_unique<impl>(executor, cfg, blocking)) {}
+    : impl_(std::make_unique<impl>(executor, std::move(store), cfg, blocking)) {}
 token_provider::~token_provider() = default;
 
 asio::awaitable<result<std::string>> token_provider::token() { return impl_->get(); }

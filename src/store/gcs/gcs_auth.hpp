@@ -46,7 +46,8 @@ std::string base64url(std::string_view data);
 class token_provider {
  public:
   /// `blocking` (optional) runs the key file read and the RSA signature off the I/O thread.
-  token_provider(boost::asio::any_io_executor executor, const config::gcs_store_config& cfg,
+  /// `store` names the token requests in the request metrics.
+  token_provider(boost::asio::any_io_executor executor, std::string store, const config::gcs_store_config& cfg,
                  boost::asio::thread_pool* blocking);
   ~token_provider();
   token_provider(const token_provider&) = delete;

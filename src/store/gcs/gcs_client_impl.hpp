@@ -35,7 +35,7 @@ struct gcs_client::impl {
                http::client_options{static_cast<std::size_t>(std::max<std::int64_t>(1, c.max_connections)),
                                     std::chrono::milliseconds(5000), c.request_timeout,
                                     std::chrono::milliseconds(20000), c.ca_file, c.verify_tls}),
-        tokens(ex, c, blocking) {}
+        tokens(ex, store, c, blocking) {}
 
   const std::string& base() const { return ep.base_path; }
 

@@ -2,12 +2,12 @@
 
 #include "config/url_redaction.hpp"
 
-#include "async/exponential_backoff.hpp"
 #include "async/single_flight.hpp"
 #include "config/secret_file.hpp"
-#include "http/client.hpp"
+#include "http/client_cache.hpp"
 #include "http/percent_encoding.hpp"
 #include "log/logger.hpp"
+#include "store/request_runner.hpp"
 #include "store/s3/credentials/refresh_schedule.hpp"
 #include "store/s3/credentials/shared_config_file.hpp"
 
@@ -166,7 +166,7 @@ struct credential_provider::impl {
   std::size_t fetched = 0;
   std::mt19937_64 rng{std::random_device{}()};
 
-  std::map<std::string, std::unique_ptr<http::client>> clients;
+  http::client_cache clients;
   std::chrono::steady_clock::time_point last_guess{};  // last invalidate(certain = false) honoured
 
   impl(asio::any_io_executor ex, std::string name, const config::s3_store_config& c)
@@ -177,7 +177,8 @@ struct credential_provider::impl {
         access_key(c.access_key_id),
         secret_key(c.secret_access_key),
         session_token(c.session_token),
-        refresh(ex) {}
+        refresh(ex),
+        clients(ex) {}
 
   bool files_watched() const { return access_key.watched() || secret_key.watched() || session_token.watched(); }
 
@@ -216,37 +217,35 @@ struct credential_provider::impl {
     return cred_error(store, kind, status, std::move(code), "credentials from " + where + ": " + detail);
   }
 
-  http::client& client_for(const std::string& key, const http::endpoint& ep, std::chrono::milliseconds timeout) {
-    auto& c = clients[key];
-    if (!c) {
-      http::client_options opts;
-      opts.max_connections = 2;
-      opts.connect_timeout = timeout;
-      opts.io_timeout = timeout;
-      c = std::make_unique<http::client>(executor, ep, opts);
-    }
-    return *c;
+  http::client& client_for(const std::string& url, const http::endpoint& ep, std::chrono::milliseconds timeout) {
+    http::client_options opts;
+    opts.max_connections = 2;
+    opts.connect_timeout = timeout;
+    opts.io_timeout = timeout;
+    return clients.get(url, ep, opts);
   }
 
   // One request, retried on transport failures and 5xx/429. A non-2xx answer that is not
   // transient is returned as a response for the caller to read.
   asio::awaitable<result<http::response>> send(http::client& client, const http::request& req,
                                                 const std::string& where, int attempts) {
-    async::exponential_backoff backoff(executor, config::backoff_config{200ms, 2.0, 2000ms, 0.3});
-    for (int attempt = 1;; ++attempt) {
-      auto outcome = co_await client.send(req);
-      std::optional<store_error> err;
-      if (!outcome) {
-        err = failure(error_kind::retryable, 0, "CredentialsEndpointUnreachable", where + ": " + outcome.error().what);
-      } else {
-        auto& r = *outcome;
-        if (kind_for_status(r.status) != error_kind::retryable || attempt >= attempts) co_return std::move(r);
-        err = failure(error_kind::retryable, r.status, "HTTP" + std::to_string(r.status), where + " answered " +
-                                                                                            std::to_string(r.status));
-      }
-      if (attempt >= attempts) co_return *err;
-      co_await backoff.wait();
-    }
+    const std::string none;
+    request_identity who{store, "FetchCredentials", none, none};
+    retry_rules rules;
+    rules.max_attempts = attempts;
+    rules.backoff = config::backoff_config{200ms, 2.0, 2000ms, 0.3};
+    auto prepare = [&req] { return result<http::request>(req); };
+    auto judge = [&](http::response& r) {
+      verdict v;
+      if (kind_for_status(r.status) == error_kind::retryable)
+        v.error = failure(error_kind::retryable, r.status, "HTTP" + std::to_string(r.status),
+                          where + " answered " + std::to_string(r.status));
+      return v;
+    };
+    auto answer = co_await run_request(executor, client, who, rules, {}, prepare, judge);
+    if (answer || answer.error().http_status != 0) co_return answer;
+    // No answer: say where from, as the answers do.
+    co_return failure(error_kind::retryable, 0, "CredentialsEndpointUnreachable", where + ": " + answer.error().message);
   }
 
   result<aws_credentials> read_static() {

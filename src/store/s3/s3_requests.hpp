@@ -1,0 +1,77 @@
+#pragma once
+// S3's requests as plain data, built without I/O: method, bucket, key, query, headers and
+// body of each operation, and how an answer's status and error code are classified. The
+// client signs and sends them (s3_client.cpp). Built by plain functions, outside coroutines
+// (GCC 12 rule 3, async/gcc12_coroutines.hpp).
+#include "http/client.hpp"
+#include "store/object_info.hpp"
+#include "store/part_body.hpp"
+#include "store/store_error.hpp"
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace archie::store::s3::requests {
+
+using query_list = std::vector<std::pair<std::string, std::string>>;
+
+/// One S3 request before signing.
+struct call {
+  const char* operation;
+  std::string method;
+  std::string bucket;
+  std::string key;
+  query_list query;
+  http::header_list headers;
+  std::span<const std::byte> body;
+  std::span<std::byte> into;
+  bool idempotent = true;
+  const part_body* digests = nullptr;  ///< the body's shared digests, for uploads of object data
+  bool into_may_end_early = false;     ///< `into` is room for "up to" its size
+  http::cut_group* cut = nullptr;      ///< ends with this group (a cancelled copy)
+};
+
+/// SigV4's canonical query: names and values URI-encoded, sorted.
+std::string canonical_query_string(const query_list& query);
+
+/// The error kind of an answer's status and S3 error code.
+error_kind classify(int status, std::string_view code);
+/// The server no longer accepts the credentials themselves (rather than the request): fresh
+/// ones may succeed, so the request is signed again once with them.
+bool credentials_refused(const store_error& e);
+/// A 403 without an error document (HEAD answers have no body) may be the same refusal.
+bool maybe_credentials_refused(const store_error& e);
+
+/// Content headers and x-amz-meta-* for a write.
+void add_metadata_headers(http::header_list& h, const object_info& meta);
+
+call make_call(const char* operation, const char* method, const std::string& bucket, const std::string& key,
+               query_list query = {}, http::header_list headers = {}, std::span<const std::byte> body = {},
+               std::span<std::byte> into = {});
+/// A GET of into.size() bytes from `offset` (the whole object when `into` is empty), only from
+/// the version `if_match` names (any when empty). Short answers are accepted here and judged
+/// by get_object (store/range_answer.hpp), which completes or refuses them.
+call ranged_get_call(const std::string& bucket, const std::string& key, std::span<std::byte> into,
+                     std::uint64_t offset, const std::string& if_match, http::cut_group* cut);
+call upload_part_call(const std::string& bucket, const std::string& key, const std::string& upload_id, int part_number,
+                      const part_body& body);
+call complete_call(const std::string& bucket, const std::string& key, const std::string& upload_id,
+                   std::span<const std::byte> body);
+call abort_call(const std::string& bucket, const std::string& key, const std::string& upload_id);
+/// A server-side copy; with `replace`, the metadata is replaced by its and the copy is of
+/// exactly the version its ETag names.
+call copy_call(const std::string& src_bucket, const std::string& src_key, const std::string& dst_bucket,
+               const std::string& dst_key, const object_info* replace);
+call part_copy_call(const std::string& src_bucket, const std::string& src_key, std::uint64_t first, std::uint64_t last,
+                    const std::string& dst_bucket, const std::string& dst_key, const std::string& upload_id,
+                    int part_number);
+
+store_error missing_upload_id(const std::string& store, const std::string& bucket, const std::string& key, int status);
+store_error missing_content_length(const std::string& store, const std::string& bucket, const std::string& key,
+                                   int status);
+
+}  // namespace archie::store::s3::requests

@@ -5,7 +5,7 @@
 // ours. The rounds are bounded; a key that keeps changing is given a rest (nak). Destinations
 // are independent: one that refuses drops out, the others carry on.
 #include "pipe/part_buffer_pool.hpp"
-#include "queue/message_outcome.hpp"
+#include "queue/settle/message_outcome.hpp"
 #include "route/router.hpp"
 #include "store/store_catalog.hpp"
 

@@ -4,7 +4,7 @@
 // the one acknowledgement a message gets.
 #include "config/config.hpp"
 #include "event/minio_event.hpp"
-#include "queue/message_outcome.hpp"
+#include "queue/settle/message_outcome.hpp"
 #include "route/router.hpp"
 #include "store/store_error.hpp"
 

@@ -3,7 +3,7 @@
 // read their stage times) and the transfer and delete metrics, and the ack it ends with.
 #include "engine/convergence.hpp"
 #include "event/minio_event.hpp"
-#include "queue/message_outcome.hpp"
+#include "queue/settle/message_outcome.hpp"
 #include "queue/queue_message.hpp"
 
 #include <chrono>

@@ -4,7 +4,7 @@
 // source store, otherwise through the fan-out pipe; remove; re-check the source), and maps
 // every failure to ack / nak / term. The stores come from the caller (a store_set, or fakes).
 #include "config/config.hpp"
-#include "queue/message_outcome.hpp"
+#include "queue/settle/message_outcome.hpp"
 #include "queue/queue_message.hpp"
 #include "store/store_catalog.hpp"
 

@@ -4,9 +4,9 @@
 #include "async/task_group.hpp"
 #include "log/logger.hpp"
 #include "queue/consumer_metrics.hpp"
-#include "queue/message_reaper.hpp"
-#include "queue/message_settler.hpp"
-#include "queue/jetstream_ack.hpp"
+#include "queue/settle/message_reaper.hpp"
+#include "queue/settle/message_settler.hpp"
+#include "queue/settle/jetstream_ack.hpp"
 #include "queue/nats_error.hpp"
 #include "queue/pull_window.hpp"
 

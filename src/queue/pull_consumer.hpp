@@ -4,9 +4,9 @@
 // a message is handed over the moment it arrives: queue/pull_window.hpp); `concurrency`
 // worker coroutines take them from an Asio channel, and each message ends with exactly one
 // ack, nak (exponential backoff by delivery count) or term (dead-lettered first:
-// queue/message_settler.hpp). Long handlers send in-progress heartbeats every ack_wait/3.
+// queue/settle/message_settler.hpp). Long handlers send in-progress heartbeats every ack_wait/3.
 #include "config/config.hpp"
-#include "queue/message_outcome.hpp"
+#include "queue/settle/message_outcome.hpp"
 #include "queue/nats_connection.hpp"
 #include "queue/queue_message.hpp"
 

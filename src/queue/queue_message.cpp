@@ -1,6 +1,6 @@
 #include "queue/queue_message.hpp"
 
-#include "queue/message_reaper.hpp"
+#include "queue/settle/message_reaper.hpp"
 
 namespace archie::queue {
 

@@ -23,7 +23,7 @@ struct delivery_info {
 
 class queue_message {
  public:
-  /// `reaper`, when given, frees the message in a batch (queue/message_reaper.hpp).
+  /// `reaper`, when given, frees the message in a batch (queue/settle/message_reaper.hpp).
   explicit queue_message(natsMsg* msg, std::shared_ptr<message_reaper> reaper = {});
   queue_message(queue_message&&) noexcept = default;
   queue_message& operator=(queue_message&&) noexcept = default;

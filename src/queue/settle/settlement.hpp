@@ -2,7 +2,7 @@
 // What a handler's outcome turns into on the wire, decided without I/O so every branch is
 // unit-tested: the dead-letter step of a term, and the nak delay.
 #include "async/backoff_policy.hpp"
-#include "queue/message_outcome.hpp"
+#include "queue/settle/message_outcome.hpp"
 
 #include <chrono>
 #include <cstdint>

@@ -1,4 +1,4 @@
-#include "queue/jetstream_ack.hpp"
+#include "queue/settle/jetstream_ack.hpp"
 
 namespace archie::queue::jetstream_ack {
 namespace {

@@ -1,4 +1,4 @@
-#include "queue/settlement.hpp"
+#include "queue/settle/settlement.hpp"
 
 #include <doctest/doctest.h>
 

@@ -1,10 +1,20 @@
 #pragma once
-// The I/O half of settlement: a handler's outcome goes out as exactly one ack, nak (with its
-// backoff delay) or term, a term being dead-lettered first. What to send is decided by the
-// pure functions of queue/settlement.hpp; this class only talks to NATS.
+// What happens to a message after its handler, in one place (the files of queue/settle/):
+//   1. The handler returns a message_outcome (message_outcome.hpp): ack, nak or term, with a
+//      code and a reason.
+//   2. settlement.hpp decides, without I/O, what goes on the wire: the nak's delay (the
+//      exponential backoff for its delivery count), and for a term whether it is dead-lettered
+//      first and what happens when the dead letter cannot be published.
+//   3. message_settler (this class) sends exactly one acknowledgement: a term publishes the
+//      dead letter first (to queue.dead_letter_subject, the reasons in its headers); +ACK,
+//      -NAK and +TERM are written by hand to the reply subject (jetstream_ack.hpp); an ack
+//      whose loss would redo work waits for the server's confirmation
+//      (ack_confirmations.hpp, queue.ack_mode = "sync").
+//   4. The message is freed in a batch with others (message_reaper.hpp).
+// A message that is never settled (crash, kill -9) is redelivered by JetStream after ack_wait.
 #include "config/config.hpp"
-#include "queue/ack_confirmations.hpp"
-#include "queue/message_outcome.hpp"
+#include "queue/settle/ack_confirmations.hpp"
+#include "queue/settle/message_outcome.hpp"
 #include "queue/nats_connection.hpp"
 #include "queue/queue_message.hpp"
 

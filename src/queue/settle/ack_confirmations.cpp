@@ -1,4 +1,4 @@
-#include "queue/ack_confirmations.hpp"
+#include "queue/settle/ack_confirmations.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/post.hpp>

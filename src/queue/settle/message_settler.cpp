@@ -1,4 +1,4 @@
-#include "queue/message_settler.hpp"
+#include "queue/settle/message_settler.hpp"
 
 #include "queue/header_value.hpp"
 
@@ -6,9 +6,9 @@
 #include "async/run_blocking.hpp"
 #include "log/logger.hpp"
 #include "queue/consumer_metrics.hpp"
-#include "queue/jetstream_ack.hpp"
+#include "queue/settle/jetstream_ack.hpp"
 #include "queue/nats_error.hpp"
-#include "queue/settlement.hpp"
+#include "queue/settle/settlement.hpp"
 
 namespace archie::queue {
 using async::exponential_backoff;

@@ -3,7 +3,7 @@
 // consumer receives messages on a plain subscription (its own pull requests), which nats.c's
 // natsMsg_Ack family refuses to serve, so the protocol bodies are written here: +ACK, -NAK
 // (with a delay), +WPI, +TERM. Non-blocking; acks the server confirms are
-// queue/ack_confirmations.
+// ack_confirmations.hpp.
 #include <nats/nats.h>
 
 #include <chrono>

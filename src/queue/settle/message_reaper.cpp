@@ -1,4 +1,4 @@
-#include "queue/message_reaper.hpp"
+#include "queue/settle/message_reaper.hpp"
 
 #include <boost/asio/post.hpp>
 

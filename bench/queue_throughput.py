@@ -15,9 +15,10 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
-from tests.integration.harness import archie_config, queue_section, write_config  # noqa: E402
-from tests.rig.nats_client import NatsClient  # noqa: E402
-from tests.rig.rig import NatsServer  # noqa: E402
+from testkit.archie_process import write_config  # noqa: E402
+from testkit.config_builder import archie_config, queue_section  # noqa: E402
+from testkit.nats_client import NatsClient  # noqa: E402
+from testkit.nats_server import NatsServer  # noqa: E402
 
 
 def worker_binary():

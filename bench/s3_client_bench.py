@@ -32,8 +32,10 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
-from tests.integration.harness import sha256_file  # noqa: E402
-from tests.rig import rig as rigmod  # noqa: E402
+from testkit.ceph_rgw import AWS, RCLONE  # noqa: E402
+from testkit.files import sha256_file  # noqa: E402
+from testkit.rig import Rig  # noqa: E402
+from testkit.sigv4 import S3_REGION  # noqa: E402
 
 PROBE = os.environ.get("ARCHIE_S3_PROBE") or os.path.join(REPO_ROOT, "build", "tests", "s3_probe")
 MIB = 1 << 20
@@ -76,7 +78,7 @@ class Bench:
             f.write("[default]\nregion = %s\ns3 =\n    addressing_style = path\n"
                     "    max_concurrent_requests = %d\n    multipart_chunksize = %dMB\n"
                     "    multipart_threshold = %dMB\n"
-                    % (rigmod.S3_REGION, concurrency, chunk_mib, chunk_mib))
+                    % (S3_REGION, concurrency, chunk_mib, chunk_mib))
         return path
 
     # ---- runners
@@ -102,10 +104,10 @@ class Bench:
     def aws(self, args, config):
         env = self.ceph.aws_env()
         env["AWS_CONFIG_FILE"] = config
-        return self.timed([rigmod.AWS, "--endpoint-url", self.endpoint] + args, env, "aws")
+        return self.timed([AWS, "--endpoint-url", self.endpoint] + args, env, "aws")
 
     def rclone(self, args):
-        return self.timed([rigmod.RCLONE] + args, self.rclone_env, "rclone")
+        return self.timed([RCLONE] + args, self.rclone_env, "rclone")
 
     def row(self, test, client, seconds, amount, unit, note=""):
         rate = amount / seconds
@@ -219,13 +221,13 @@ def main():
     asan = is_asan_build(PROBE)
     print("s3_probe: %s (%s)" % (os.path.realpath(PROBE),
                                  "ASan build: numbers are pessimistic" if asan else "no ASan"))
-    for tool in (rigmod.AWS, rigmod.RCLONE):
+    for tool in (AWS, RCLONE):
         v = subprocess.run([tool, "--version"], capture_output=True, text=True).stdout.splitlines()
         print("%s: %s" % (tool, v[0] if v else "?"))
     print("cpus: %d" % os.cpu_count(), flush=True)
     work = tempfile.mkdtemp(prefix="archie-s3-bench-")
     try:
-        with rigmod.Rig(nats=False, ceph=True, memstore_bytes=12 << 30) as r:
+        with Rig(nats=False, ceph=True, memstore_bytes=12 << 30) as r:
             bench = Bench(r.ceph, work, args)
             r.ceph.make_bucket("bench")
             if not args.skip_small:

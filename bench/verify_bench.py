@@ -32,8 +32,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
-from tests.integration.harness import route, s3_store, to_toml  # noqa: E402
-from tests.rig import rig as rigmod  # noqa: E402
+from testkit.ceph_rgw import RCLONE  # noqa: E402
+from testkit.config_builder import route, s3_store, to_toml  # noqa: E402
+from testkit.rig import Rig  # noqa: E402
 
 
 def log(msg):
@@ -112,8 +113,8 @@ def main():
     args = ap.parse_args()
     archie = archie_binary(args.archie)
     counts = [int(c) for c in args.counts.split(",") if c]
-    log("archie: %s; rclone: %s" % (archie, rigmod.RCLONE))
-    rig = rigmod.Rig(nats=False, ceph=True)
+    log("archie: %s; rclone: %s" % (archie, RCLONE))
+    rig = Rig(nats=False, ceph=True)
     rig.start()
     results = []
     work = tempfile.mkdtemp(prefix="archie-verify-bench-")
@@ -131,7 +132,7 @@ def main():
                 f.write(config(ceph, src, dst))
             env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0")
             runs = [("archie verify", [archie, "verify", "--config", path, "--json"], env),
-                    ("rclone check", [rigmod.RCLONE, "check", "src:" + src, "dst:" + dst, "--checkers",
+                    ("rclone check", [RCLONE, "check", "src:" + src, "dst:" + dst, "--checkers",
                                       str(args.checkers), "--s3-no-check-bucket"],
                      ceph.rclone_env(src_user="archie", dst_user="archie", src_index=0, dst_index=1))]
             for tool, argv, tool_env in runs:

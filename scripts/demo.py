@@ -14,11 +14,13 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from tests.integration.harness import (ArchieProcess, archie_config, fs_store, http_get,  # noqa: E402
-                                       publish_event, queue_section, rgw_store, route, run_cli, sha256_file,
-                                       write_config)
-from tests.rig.nats_client import NatsClient  # noqa: E402
-from tests.rig.rig import Rig, free_port  # noqa: E402
+from testkit.archie_process import ArchieProcess, run_cli, write_config  # noqa: E402
+from testkit.config_builder import archie_config, fs_store, queue_section, rgw_store, route  # noqa: E402
+from testkit.events import publish_event  # noqa: E402
+from testkit.files import sha256_file  # noqa: E402
+from testkit.nats_client import NatsClient  # noqa: E402
+from testkit.net import free_port, http_get  # noqa: E402
+from testkit.rig import Rig  # noqa: E402
 
 SRC, DST, FS_BUCKET = "photos", "photos-backup", "photos"
 SUBJECT = "minio.events"

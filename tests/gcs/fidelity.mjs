@@ -1,4 +1,4 @@
-// Google's own Node.js client (@google-cloud/storage) against tests/gcs/gcs_test_server.py.
+// Google's own Node.js client (@google-cloud/storage) against the GCS test server (testkit/gcs_server).
 //
 //   GCS_STATE=/path/to/state.json GCS_BUCKET=bucket node tests/gcs/fidelity.mjs
 //

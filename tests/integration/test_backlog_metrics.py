@@ -3,25 +3,21 @@ archie_consumer_* gauges on /metrics agree with what JetStream reports for the c
 and the oldest unacked event's age grows while nothing can be replicated.
 Servers: nats-server (the source store is a closed port, so every event is nak'ed)."""
 import re
-import socket
 import time
 import unittest
 
-from tests.integration.harness import (ArchieProcess, archie_config, fs_store, publish_event, queue_section, route,
-                                       s3_store, scrape, wait_until)
-from tests.rig.nats_client import NatsClient
-from tests.rig.rig import Rig, free_port
+from testkit.archie_process import ArchieProcess
+from testkit.config_builder import archie_config, fs_store, queue_section, route, s3_store
+from testkit.events import publish_event
+from testkit.metrics import scrape
+from testkit.nats_client import NatsClient
+from testkit.net import free_port
+from testkit.rig import Rig
+from testkit.waiting import wait_until
 
 SUBJECT = "minio.events"
 STREAM, DURABLE = "minio-events", "archie"
 EVENTS = 5
-
-
-def closed_port():
-    """A loopback port nothing listens on: connections are refused at once."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def gauges(port):
@@ -45,7 +41,7 @@ class BacklogMetricsTest(unittest.TestCase):
             [self.rig.nats.url], http_port=port, concurrency=2, shutdown_wait="2s",
             queue=queue_section([SUBJECT], stream=STREAM, durable=DURABLE,
                                 nak_backoff={"base": "30s", "ceiling": "30s"}),
-            stores={"src": s3_store(f"http://127.0.0.1:{closed_port()}", "AKIDEXAMPLE", "not-a-real-secret-key",
+            stores={"src": s3_store(f"http://127.0.0.1:{free_port()}", "AKIDEXAMPLE", "not-a-real-secret-key",
                                     connect_timeout="1s"),
                     "dst": fs_store("/tmp")},
             routes=[route("src", "photos", [("dst", "archie-backlog-test")])])

@@ -2,7 +2,7 @@
 expire while it runs, and to one whose keys are a mounted Secret rotated under it.
 
 Servers: nats-server, Ceph (mon, osd, two radosgw), the STS test server
-(tests/rig/aws_credentials.py).
+(testkit/aws_credential_servers.py).
 
 The STS test server hands out a fresh RGW key pair (plus a session token, which RGW's
 signature check covers) for every AssumeRoleWithWebIdentity call, and deletes the key from RGW
@@ -19,11 +19,13 @@ import time
 import unittest
 import urllib.request
 
-from tests.integration.harness import (ArchieProcess, archie_config, http_get, minio_event, queue_section, rgw_store,
-                                       route)
-from tests.rig.aws_credentials import RgwKeyIssuer, StsServer
-from tests.rig.nats_client import NatsClient
-from tests.rig.rig import Rig, free_port
+from testkit.archie_process import ArchieProcess
+from testkit.aws_credential_servers import RgwKeyIssuer, StsServer
+from testkit.config_builder import archie_config, queue_section, rgw_store, route
+from testkit.events import minio_event
+from testkit.nats_client import NatsClient
+from testkit.net import free_port, http_get
+from testkit.rig import Rig
 
 SUBJECT = "minio.events"
 LIFETIME = int(os.environ.get("ARCHIE_TEST_CREDENTIAL_LIFETIME", "20"))

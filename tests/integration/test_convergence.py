@@ -21,10 +21,14 @@ import tempfile
 import time
 import unittest
 
-from tests.integration.harness import (ArchieProcess, RgwUser, archie_config as build_config, close_all, fs_store,
-                                       minio_event, queue_section, rgw_store, route, start_rig, wait_until)
-from tests.rig.delay_proxy import DelayProxy
-from tests.rig.nats_client import NatsClient
+from testkit.archie_process import ArchieProcess
+from testkit.config_builder import archie_config as build_config, fs_store, queue_section, rgw_store, route
+from testkit.events import minio_event
+from testkit.fixtures import close_all, start_rig
+from testkit.nats_client import NatsClient
+from testkit.proxies.delay_proxy import DelayProxy
+from testkit.rgw_user import RgwUser
+from testkit.waiting import wait_until
 
 SUBJECT, STREAM, DURABLE, DLQ_SUBJECT = "minio.events", "minio-events", "archie", "archie.dead"
 SRC_BUCKET, DST_BUCKET, FS_BUCKET, SAME_BUCKET = "conv-source", "conv-replica", "conv-mirror", "conv-same-store"

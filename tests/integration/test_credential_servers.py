@@ -1,4 +1,4 @@
-"""The AWS credential test servers (tests/rig/aws_credentials.py) against botocore, and
+"""The AWS credential test servers (testkit/aws_credential_servers.py) against botocore, and
 archie's credential provider against the servers.
 
 Servers: the STS, IMDSv2 and container-credentials test servers; for the last class also Ceph
@@ -19,9 +19,10 @@ import time
 import unittest
 import urllib.parse
 
-from tests.integration.harness import REPO
-from tests.rig.aws_credentials import ContainerServer, FixedKeyIssuer, ImdsServer, RgwKeyIssuer, StsServer
-from tests.rig.rig import Rig, s3_request
+from testkit.aws_credential_servers import ContainerServer, FixedKeyIssuer, ImdsServer, RgwKeyIssuer, StsServer
+from testkit.paths import REPO
+from testkit.rig import Rig
+from testkit.sigv4 import s3_request
 
 try:
     import awscli  # noqa: F401  (installs the alias under which its vendored botocore imports)

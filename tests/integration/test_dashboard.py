@@ -12,10 +12,16 @@ import time
 import unittest
 import urllib.parse
 
-from tests.integration.harness import (EVENT_SUBJECT, REPO, ArchieProcess, RgwUser, http_get, publish_event,
-                                       rgw_to_rgw_buckets, rgw_to_rgw_config, wait_until)
-from tests.rig.nats_client import NatsClient
-from tests.rig.rig import Rig, free_port, spawn, terminate
+from testkit.archie_process import ArchieProcess
+from testkit.config_builder import rgw_to_rgw_buckets, rgw_to_rgw_config
+from testkit.daemons import spawn, terminate
+from testkit.events import EVENT_SUBJECT, publish_event
+from testkit.nats_client import NatsClient
+from testkit.net import free_port, http_get
+from testkit.paths import REPO
+from testkit.rgw_user import RgwUser
+from testkit.rig import Rig
+from testkit.waiting import wait_until
 
 DASHBOARD = os.path.join(REPO, "deploy", "components", "monitoring", "archie-dashboard.json")
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"

@@ -13,7 +13,7 @@ import tempfile
 import tomllib
 import unittest
 
-from tests.integration.harness import ARCHIE_BIN, REPO
+from testkit.paths import ARCHIE_BIN, REPO
 
 try:
     import yaml

@@ -20,11 +20,15 @@ import time
 import unittest
 import urllib.parse
 
-from tests.integration.harness import (ARCHIE_BIN, ArchieProcess, archie_config, fs_store, gcs_store, metric,
-                                       minio_event, queue_section, rgw_store, route, run_cli, s3_store, write_config)
-from tests.gcs.gcs_server import GcsTestServer
-from tests.rig.nats_client import NatsClient
-from tests.rig.rig import Rig, s3_request
+from testkit.archie_process import ArchieProcess, run_cli, write_config
+from testkit.config_builder import archie_config, fs_store, gcs_store, queue_section, rgw_store, route, s3_store
+from testkit.events import minio_event
+from testkit.gcs_server.launcher import GcsTestServer
+from testkit.metrics import metric
+from testkit.nats_client import NatsClient
+from testkit.paths import ARCHIE_BIN
+from testkit.rig import Rig
+from testkit.sigv4 import s3_request
 
 N = int(os.environ.get("ARCHIE_DIVERGENCE_OBJECTS", "600"))
 MISSING, DIFFERENT, EXTRA = 100, 50, 30

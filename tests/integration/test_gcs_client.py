@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """archie's GCS client and destination (src/store/gcs) against the GCS test server.
 
-Server: one tests/gcs/gcs_test_server.py for the module (started by tests/gcs/gcs_server.py),
+Server: one testkit/gcs_server for the module (started by testkit/gcs_server/launcher.py),
 a fresh bucket per test. The client is driven through tests/tools/gcs_probe (ARCHIE_GCS_PROBE,
 else build/tests/gcs_probe), one operation per run, each printing one JSON line. The probe is
 an ASan/UBSan build: every run must exit 0 with nothing from a sanitizer on stderr.
@@ -33,11 +33,13 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__fi
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
-from tests.gcs.gcs_server import GcsTestServer  # noqa: E402
-from tests.gcs.gcs_test_server import Crc32c  # noqa: E402
-from tests.integration import harness  # noqa: E402
-from tests.integration.harness import (GCS_PROBE as PROBE, GCS_PROBE_VARS, BackgroundProbe, probe_env,  # noqa: E402
-                                       close_all, require_built, run_probe, unique_name)
+from testkit import files  # noqa: E402
+from testkit.fixtures import close_all, require_built, unique_name  # noqa: E402
+from testkit.gcs_server.checksums import Crc32c  # noqa: E402
+from testkit.gcs_server.launcher import GcsTestServer  # noqa: E402
+from testkit.paths import GCS_PROBE as PROBE  # noqa: E402
+from testkit.probes import GCS_PROBE_VARS, BackgroundProbe, probe_env, run_probe  # noqa: E402
+
 KIB = 1024
 MIB = 1024 * KIB
 Q = 256 * KIB
@@ -95,7 +97,7 @@ def background_probe(*args, cred="service_account", env=None):
 
 
 def write_random(path, size):
-    return harness.write_random(path, size, chunk=8 * MIB)
+    return files.write_random(path, size, chunk=8 * MIB)
 
 
 def local_hashes(path):

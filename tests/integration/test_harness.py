@@ -1,8 +1,8 @@
-"""The shared integration-test harness (tests/integration/harness.py) does what the other tests
-rely on: the configs it builds are the TOML meant and archie accepts them, its events spell keys
-as MinIO does, its process wrapper reads archie's log and metrics and gives up when archie has
-exited, and its reference S3 client round-trips objects. Servers: archie itself (its admin
-HTTP server on 127.0.0.1) and a Ceph RGW for the S3 client."""
+"""The shared test kit (testkit/) does what the other tests rely on: the configs it builds
+(config_builder) are the TOML meant and archie accepts them, its events (events) spell keys as
+MinIO does, its process wrapper (archie_process) reads archie's log and metrics and gives up
+when archie has exited, and its reference S3 client (rgw_user) round-trips objects. Servers:
+archie itself (its admin HTTP server on 127.0.0.1) and a Ceph RGW for the S3 client."""
 import json
 import os
 import shutil
@@ -11,10 +11,15 @@ import time
 import tomllib
 import unittest
 
-from tests.integration.harness import (REPO, ArchieProcess, RgwUser, archie_config, close_all, fs_store, metric,
-                                       minio_event, queue_section, route, run_cli, s3_store, start_rig,
-                                       wait_until, write_config)
-from tests.rig.rig import free_port
+from testkit.archie_process import ArchieProcess, run_cli, write_config
+from testkit.config_builder import archie_config, fs_store, queue_section, route, s3_store
+from testkit.events import minio_event
+from testkit.fixtures import close_all, start_rig
+from testkit.metrics import metric
+from testkit.net import free_port
+from testkit.paths import REPO
+from testkit.rgw_user import RgwUser
+from testkit.waiting import wait_until
 
 FIXTURES = os.path.join(REPO, "tests", "fixtures", "events")
 

@@ -13,10 +13,14 @@ import unittest
 
 import yaml
 
-from tests.integration.harness import (EVENT_SUBJECT, REPO, RgwUser, http_get, publish_event, rgw_to_rgw_buckets,
-                                       rgw_to_rgw_config, wait_until)
-from tests.rig.nats_client import NatsClient
-from tests.rig.rig import Rig, free_port
+from testkit.config_builder import rgw_to_rgw_buckets, rgw_to_rgw_config
+from testkit.events import EVENT_SUBJECT, publish_event
+from testkit.nats_client import NatsClient
+from testkit.net import free_port, http_get
+from testkit.paths import REPO
+from testkit.rgw_user import RgwUser
+from testkit.rig import Rig
+from testkit.waiting import wait_until
 
 IMAGE_ARCHIVE = os.environ.get("ARCHIE_IMAGE")
 PODMAN = shutil.which("podman") or "/usr/bin/podman"

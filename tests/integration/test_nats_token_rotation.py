@@ -7,8 +7,9 @@ import tempfile
 import time
 import unittest
 
-from tests.integration.harness import ArchieProcess, http_get
-from tests.rig.rig import NatsServer, free_port
+from testkit.archie_process import ArchieProcess
+from testkit.nats_server import NatsServer
+from testkit.net import free_port, http_get
 
 
 class TokenNatsServer(NatsServer):

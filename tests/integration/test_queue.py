@@ -19,10 +19,13 @@ import tempfile
 import time
 import unittest
 
-from tests.integration.harness import (QUEUE_WORKER, LoggedProcess, archie_config, metric, queue_section,
-                                       wait_until as _wait_until, write_config)
-from tests.rig.nats_client import JetStreamError, NatsClient, NatsError, connect_any
-from tests.rig.rig import NatsCluster, NatsServer
+from testkit.archie_process import LoggedProcess, write_config
+from testkit.config_builder import archie_config, queue_section
+from testkit.metrics import metric
+from testkit.nats_client import JetStreamError, NatsClient, NatsError, connect_any
+from testkit.nats_server import NatsCluster, NatsServer
+from testkit.paths import QUEUE_WORKER
+from testkit.waiting import wait_until as _wait_until
 
 
 def note(text):

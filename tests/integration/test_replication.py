@@ -14,14 +14,20 @@ import time
 import unittest
 import urllib.parse
 
-from tests.integration.harness import (REPO, ArchieProcess, archie_config as build_config, close_all, fs_store,
-                                       gcs_store, http_get, minio_event, publish_event, queue_section, rgw_probe,
-                                       rgw_store, route, rss_kib, sha256_file, start_rig, wait_until)
-from tests.gcs.gcs_server import GcsTestServer
-from tests.rig.delay_proxy import DelayProxy
-from tests.rig.half_range_proxy import HalfRangeProxy
-from tests.rig.nats_client import NatsClient
-from tests.rig.rig import free_port
+from testkit.archie_process import ArchieProcess
+from testkit.config_builder import archie_config as build_config, fs_store, gcs_store, queue_section, rgw_store, route
+from testkit.daemons import rss_kib
+from testkit.events import minio_event, publish_event
+from testkit.files import sha256_file
+from testkit.fixtures import close_all, start_rig
+from testkit.gcs_server.launcher import GcsTestServer
+from testkit.nats_client import NatsClient
+from testkit.net import free_port, http_get
+from testkit.paths import REPO
+from testkit.probes import rgw_probe
+from testkit.proxies.delay_proxy import DelayProxy
+from testkit.proxies.half_range_proxy import HalfRangeProxy
+from testkit.waiting import wait_until
 
 FIXTURES = os.path.join(REPO, "tests", "fixtures", "events")
 SUBJECT = "minio.events"
@@ -452,7 +458,7 @@ class LargeObjectTest(unittest.TestCase):
         link_port = free_port()
         # 3 MB/s shared by every connection: each 5 MiB part takes seconds, so parts are in
         # flight when the shutdown deadline comes.
-        link = subprocess.Popen(["/usr/bin/python3", os.path.join(REPO, "tests", "rig", "throttle_proxy.py"),
+        link = subprocess.Popen(["/usr/bin/python3", os.path.join(REPO, "testkit", "proxies", "throttle_proxy.py"),
                                  "--upstream", f"{host}:{port}", "--port", str(link_port), "--mbps", "3"],
                                 stdout=subprocess.PIPE, text=True)
         self.addCleanup(link.wait)

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Tests of the real-server rig itself (tests/rig/rig.py).
+"""Tests of the real-server rig itself (testkit/rig.py and the servers it composes).
 
 Run from the repo root with the system Python:
 
@@ -23,9 +23,13 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__fi
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
-from tests.rig import rig  # noqa: E402
+from testkit.ceph_rgw import AWS, CEPH_MON, CEPH_OSD, RADOSGW  # noqa: E402
+from testkit.nats_server import NATS_SERVER  # noqa: E402
+from testkit.net import port_open  # noqa: E402
+from testkit.rig import Rig  # noqa: E402
+from testkit.sigv4 import s3_request  # noqa: E402
 
-RIG_PY = os.path.join(REPO_ROOT, "tests", "rig", "rig.py")
+RIG_PY = os.path.join(REPO_ROOT, "testkit", "rig.py")
 
 
 def nats_info(url, timeout=5.0):
@@ -59,7 +63,7 @@ def pid_alive(pid):
 
 
 def skip_unless_tools():
-    missing = [b for b in (rig.NATS_SERVER, rig.AWS, rig.RADOSGW, rig.CEPH_MON, rig.CEPH_OSD)
+    missing = [b for b in (NATS_SERVER, AWS, RADOSGW, CEPH_MON, CEPH_OSD)
                if not os.path.exists(b)]
     if missing:
         raise unittest.SkipTest("missing binaries: %s" % ", ".join(missing))
@@ -73,7 +77,7 @@ class RealServersTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         skip_unless_tools()
-        cls.rig = rig.Rig(nats=True, cluster=True, ceph=True)
+        cls.rig = Rig(nats=True, cluster=True, ceph=True)
         try:
             cls.rig.start()
         except BaseException:
@@ -123,15 +127,15 @@ class RealServersTest(unittest.TestCase):
         self.assertIn("<Code>SignatureDoesNotMatch</Code>", cp.stderr)
         self.assertIn("403", cp.stderr)
         # the rig's own signer: wrong secret -> 403, right secret -> 200
-        st, _, body = rig.s3_request(self.ceph.endpoints[0], "GET", "/", ak, "wrong-secret")
+        st, _, body = s3_request(self.ceph.endpoints[0], "GET", "/", ak, "wrong-secret")
         self.assertEqual(st, 403)
         self.assertIn(b"SignatureDoesNotMatch", body)
         st, _, _ = self.ceph.s3("GET", "/")
         self.assertEqual(st, 200)
 
     def test_unknown_access_key_is_rejected(self):
-        st, _, body = rig.s3_request(self.ceph.endpoints[1], "GET", "/", "NOSUCHACCESSKEY00000",
-                                     "whatever")
+        st, _, body = s3_request(self.ceph.endpoints[1], "GET", "/", "NOSUCHACCESSKEY00000",
+                                 "whatever")
         self.assertEqual(st, 403)
         self.assertIn(b"InvalidAccessKeyId", body)
 
@@ -170,9 +174,9 @@ class RealServersTest(unittest.TestCase):
         port = self.ceph.rgw_ports[1]
         self.ceph.kill_rgw(1)
         self.assertIsNone(self.ceph.rgw_pid(1))
-        self.assertFalse(rig.port_open(port))
+        self.assertFalse(port_open(port))
         self.ceph.start_rgw(1)
-        self.assertTrue(rig.port_open(port))
+        self.assertTrue(port_open(port))
         self.assertEqual(self.ceph.s3("GET", "/", endpoint_index=1)[0], 200)
 
     # ---- NATS
@@ -225,7 +229,7 @@ class RigLifecycleTest(unittest.TestCase):
         skip_unless_tools()
 
     def test_context_manager_stops_processes_and_removes_its_dir(self):
-        with rig.Rig(nats=True, ceph=False, keep=False) as r:
+        with Rig(nats=True, ceph=False, keep=False) as r:
             pid = r.nats.pid
             base = r.base_dir
             self.assertTrue(pid_alive(pid))
@@ -236,7 +240,7 @@ class RigLifecycleTest(unittest.TestCase):
     def test_context_manager_stops_processes_when_the_body_raises(self):
         pid = None
         with self.assertRaises(ZeroDivisionError):
-            with rig.Rig(nats=True, ceph=False) as r:
+            with Rig(nats=True, ceph=False) as r:
                 pid = r.nats.pid
                 1 / 0
         self.assertFalse(pid_alive(pid))

@@ -8,8 +8,10 @@ import socket
 import time
 import unittest
 
-from tests.integration.harness import ArchieProcess, archie_config, http_get, run_cli, wait_until, write_config
-from tests.rig.rig import free_port
+from testkit.archie_process import ArchieProcess, run_cli, write_config
+from testkit.config_builder import archie_config
+from testkit.net import free_port, http_get
+from testkit.waiting import wait_until
 
 
 def service_config(port):

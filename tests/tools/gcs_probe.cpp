@@ -1,5 +1,5 @@
 // Drives archie's GCS client and destination from the command line so integration tests can
-// exercise them against a server (tests/gcs/gcs_test_server.py). One operation per run;
+// exercise them against a server (testkit/gcs_server). One operation per run;
 // prints one JSON line.
 //
 //   gcs_probe ENDPOINT CREDENTIALS CRED_ARG OP ARGS...

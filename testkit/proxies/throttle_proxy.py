@@ -7,7 +7,7 @@ opens: several proxies in front of one server are separate bottlenecks. It is HT
 and runs as its own process (one asyncio loop), so its CPU can be measured apart from the
 client's and the server's:
 
-    /usr/bin/python3 tests/rig/throttle_proxy.py --upstream 127.0.0.1:8000 --port 9000 --mbps 40
+    /usr/bin/python3 testkit/proxies/throttle_proxy.py --upstream 127.0.0.1:8000 --port 9000 --mbps 40
 
 It prints `listening <port>` once it accepts connections and runs until SIGTERM/SIGINT.
 Python 3 standard library only."""

@@ -30,13 +30,12 @@ import http.server
 import json
 import secrets
 import string
-import subprocess
 import threading
 import time
 import urllib.parse
 import uuid
 
-from tests.rig.rig import LOOPBACK, free_port
+from testkit.net import LoopbackServer, free_port
 
 STS_NS = "https://sts.amazonaws.com/doc/2011-06-15/"
 
@@ -127,7 +126,7 @@ class RgwKeyIssuer:
         self._reaper.join(timeout=5)
 
 
-class _Server:
+class _Server(LoopbackServer):
     """A threaded HTTP server whose handler calls self.handle(request) -> (status, headers, body)."""
 
     def __init__(self, issuer):
@@ -167,29 +166,11 @@ class _Server:
 
             do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _serve
 
-        self.httpd = http.server.ThreadingHTTPServer((LOOPBACK, self.port), Handler)
-        self.httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    @property
-    def url(self):
-        return "http://%s:%d" % (LOOPBACK, self.port)
-
-    def start(self):
-        self._thread.start()
-        return self
+        self._serve_http(Handler)
 
     def stop(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self._stop_http()
         self.issuer.close()
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-        return False
 
     def count(self, method=None, path_prefix=""):
         with self._lock:

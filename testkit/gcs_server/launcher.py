@@ -1,7 +1,7 @@
-#!/usr/bin/python3
-"""Starts tests/gcs/gcs_test_server.py as a subprocess and drives it, for Python tests.
+"""Starts the GCS test server (python3 -m testkit.gcs_server) as a subprocess and drives it,
+for Python tests.
 
-    from tests.gcs.gcs_server import GcsTestServer
+    from testkit.gcs_server.launcher import GcsTestServer
 
     with GcsTestServer() as gcs:
         gcs.create_bucket("archie-dst")
@@ -11,10 +11,10 @@
 
 The server listens on a free 127.0.0.1 port chosen by the kernel (it reports the port in
 its state file); it dies with the Python process that started it (PR_SET_PDEATHSIG).
-Standard library only; run with /usr/bin/python3.
+Standard library only; run with /usr/bin/python3. `python3 -m testkit.gcs_server.launcher [-v]`
+starts one in the foreground and prints its state.
 """
 
-import base64
 import ctypes
 import http.client
 import json
@@ -27,8 +27,10 @@ import tempfile
 import time
 import urllib.parse
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-SERVER_SCRIPT = os.path.join(HERE, "gcs_test_server.py")
+from .jwt import make_jwt
+
+SERVER_MODULE = __package__      # run with python3 -m; PYTHONPATH names the folder that holds testkit/
+IMPORT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
 
 STORAGE_SCOPE = "https://www.googleapis.com/auth/devstorage.full_control"
@@ -42,28 +44,19 @@ def _die_with_parent():
         pass
 
 
-def b64url(data):
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+def _server_env():
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (IMPORT_ROOT, env.get("PYTHONPATH")) if p)
+    return env
 
 
-def sign_rs256(signing_input, key_pem):
-    """RS256 signature of signing_input with the PEM private key (openssl CLI)."""
-    out = subprocess.run(["openssl", "dgst", "-sha256", "-sign", key_pem], input=signing_input,
-                         capture_output=True, check=True)
-    return out.stdout
-
-
-def make_jwt(claims, key_pem, kid=None):
-    header = {"alg": "RS256", "typ": "JWT"}
-    if kid:
-        header["kid"] = kid
-    signing_input = (b64url(json.dumps(header, separators=(",", ":")).encode()) + "." +
-                     b64url(json.dumps(claims, separators=(",", ":")).encode())).encode("ascii")
-    return signing_input.decode("ascii") + "." + b64url(sign_rs256(signing_input, key_pem))
+def _state_fact(key):
+    """A read-only attribute: the server's state file's `key`."""
+    return property(lambda self: self.state[key])
 
 
 class GcsTestServer:
-    """One gcs_test_server.py process on 127.0.0.1 with its own data directory."""
+    """One GCS test server process on 127.0.0.1 with its own data directory."""
 
     def __init__(self, data_dir=None, extra_args=(), token_lifetime=None, chunk_policy=None,
                  buckets=(), verbose=False, startup_timeout=30.0):
@@ -89,15 +82,15 @@ class GcsTestServer:
         state_path = os.path.join(self.dir, "state", "state.json")
         if os.path.exists(state_path):
             os.unlink(state_path)
-        cmd = [PYTHON, SERVER_SCRIPT, "--port", "0", "--data-dir", os.path.join(self.dir, "data"),
+        cmd = [PYTHON, "-m", SERVER_MODULE, "--port", "0", "--data-dir", os.path.join(self.dir, "data"),
                "--state", state_path, "--exit-with-parent"] + self.extra_args
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log,
-                                     preexec_fn=_die_with_parent, start_new_session=True)
+                                     env=_server_env(), preexec_fn=_die_with_parent, start_new_session=True)
         deadline = time.time() + self.startup_timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError("gcs_test_server exited with %s:\n%s" % (self.proc.returncode, self.log_tail()))
+                raise RuntimeError("the GCS test server exited with %s:\n%s" % (self.proc.returncode, self.log_tail()))
             if os.path.exists(state_path):
                 with open(state_path) as f:
                     self.state = json.load(f)
@@ -108,7 +101,7 @@ class GcsTestServer:
                     pass
             time.sleep(0.05)
         self.stop()
-        raise RuntimeError("gcs_test_server did not start in %ss:\n%s" % (self.startup_timeout, self.log_tail()))
+        raise RuntimeError("the GCS test server did not start in %ss:\n%s" % (self.startup_timeout, self.log_tail()))
 
     def stop(self):
         if self.proc is not None and self.proc.poll() is None:
@@ -143,33 +136,13 @@ class GcsTestServer:
 
     # --- facts from the state file
 
-    @property
-    def endpoint(self):
-        return self.state["endpoint"]
-
-    @property
-    def port(self):
-        return self.state["port"]
-
-    @property
-    def static_token(self):
-        return self.state["static_token"]
-
-    @property
-    def sa_key_path(self):
-        return self.state["service_account_key"]
-
-    @property
-    def sa_private_key_pem(self):
-        return self.state["service_account_private_key_pem"]
-
-    @property
-    def sa_email(self):
-        return self.state["service_account_email"]
-
-    @property
-    def token_uri(self):
-        return self.state["token_uri"]
+    endpoint = _state_fact("endpoint")
+    port = _state_fact("port")
+    static_token = _state_fact("static_token")
+    sa_key_path = _state_fact("service_account_key")
+    sa_private_key_pem = _state_fact("service_account_private_key_pem")
+    sa_email = _state_fact("service_account_email")
+    token_uri = _state_fact("token_uri")
 
     # --- HTTP
 

@@ -11,10 +11,10 @@ import socket
 import threading
 import time
 
-from tests.rig.rig import LOOPBACK, free_port
+from testkit.net import LOOPBACK, LoopbackServer, free_port
 
 
-class DelayProxy:
+class DelayProxy(LoopbackServer):
     def __init__(self, upstream_host, upstream_port, max_delay=1.0, min_delay=0.0, seed=None):
         self.upstream = (upstream_host, upstream_port)
         self.max_delay, self.min_delay = max_delay, min_delay
@@ -28,14 +28,6 @@ class DelayProxy:
         self._listener.bind((LOOPBACK, self.port))
         self._listener.listen(256)
         self._thread = threading.Thread(target=self._accept_loop, daemon=True)
-
-    @property
-    def endpoint(self):
-        return f"http://{LOOPBACK}:{self.port}"
-
-    def start(self):
-        self._thread.start()
-        return self
 
     def stop(self):
         self._stop.set()

@@ -9,13 +9,13 @@ import http.server
 import re
 import threading
 
-from tests.rig.rig import LOOPBACK, free_port
+from testkit.net import LoopbackServer, free_port
 
 _RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection"}
 
 
-class HalfRangeProxy:
+class HalfRangeProxy(LoopbackServer):
     def __init__(self, upstream_host, upstream_port):
         self.upstream = (upstream_host, upstream_port)
         self.port = free_port()
@@ -71,18 +71,7 @@ class HalfRangeProxy:
 
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _forward
 
-        self._server = http.server.ThreadingHTTPServer((LOOPBACK, self.port), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def endpoint(self):
-        return f"http://{LOOPBACK}:{self.port}"
-
-    def start(self):
-        self._thread.start()
-        return self
+        self._serve_http(Handler)
 
     def stop(self):
-        self._server.shutdown()
-        self._server.server_close()
+        self._stop_http()

@@ -4,7 +4,8 @@ process that owns it, even if that process is SIGKILLed. Daemons must therefore 
 from the thread that lives as long as they do (the main thread in practice). Whatever is
 still running at exit is stopped, newest first.
 
-Also: running a short tool to its end (run_tool), waiting for a daemon to become ready while
+Also: a child the caller stops and reaps itself (child, reap with its rusage, killpg),
+running a short tool to its end (run_tool), waiting for a daemon to become ready while
 checking it is still alive (wait_for), and the memory a process uses (rss_kib)."""
 import atexit
 import ctypes
@@ -47,6 +48,29 @@ def _child_setup():
         _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
+def child(argv, env=None, cwd=None, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+          stderr=subprocess.DEVNULL):
+    """Popen of a child in its own session (its own process group, for killpg) that dies with
+    this process. Not stopped at exit: the caller stops and reaps it (spawn() registers one)."""
+    return subprocess.Popen(argv, stdin=stdin, stdout=stdout, stderr=stderr, env=env, cwd=cwd,
+                            start_new_session=True, close_fds=True, preexec_fn=_child_setup)
+
+
+def reap(proc):
+    """os.wait4 on a Popen: (exit code, rusage). The rusage covers the child and its reaped children."""
+    _, status, ru = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc.returncode, ru
+
+
+def killpg(proc, sig=signal.SIGKILL):
+    """sig to the process group of a child() (it and what it started); nothing once it has gone."""
+    try:
+        os.killpg(proc.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
 def spawn(argv, log_path, env=None, cwd=None):
     """Start a daemon in the background; stdout+stderr appended to log_path."""
     logf = open(log_path, "ab")
@@ -54,10 +78,7 @@ def spawn(argv, log_path, env=None, cwd=None):
         logf.write(("\n=== %s %s\n" % (datetime.datetime.now().isoformat(),
                                       " ".join(shlex.quote(a) for a in argv))).encode())
         logf.flush()
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf,
-                                stderr=subprocess.STDOUT, env=env, cwd=cwd,
-                                start_new_session=True, close_fds=True,
-                                preexec_fn=_child_setup)
+        proc = child(argv, env=env, cwd=cwd, stdout=logf, stderr=subprocess.STDOUT)
     finally:
         logf.close()
     proc.rig_log = log_path

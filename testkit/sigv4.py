@@ -1,10 +1,11 @@
-"""The test kit's own S3 SigV4 signer: one request, signed when keys are given, sent over plain
-HTTP. Enough for readiness checks, negative-auth tests and a reference client (RgwUser) that
-shares no code with archie's."""
+"""The test kit's own S3 SigV4 signer: one request, signed when keys are given, sent over HTTP
+(or HTTPS for an https:// endpoint). Enough for readiness checks, negative-auth tests and a
+reference client (RgwUser) that shares no code with archie's."""
 import datetime
 import hashlib
 import hmac
 import http.client
+import ssl
 import urllib.parse
 
 S3_REGION = "us-east-1"
@@ -15,10 +16,11 @@ def uri_encode(s, safe="-_.~"):
 
 
 def s3_request(endpoint, method, path="/", access_key=None, secret_key=None,
-               body=b"", headers=None, query=None, region=S3_REGION, timeout=30.0):
+               body=b"", headers=None, query=None, region=S3_REGION, timeout=30.0, ca_file=None):
     """Send one S3 request, SigV4-signed when keys are given.
 
-    path is the unencoded "/bucket/key"; query is a dict or list of pairs.
+    path is the unencoded "/bucket/key"; query is a dict or list of pairs; ca_file, a PEM CA
+    bundle to verify an https:// endpoint with (default: the system's).
     Returns (status, headers dict with lower-case names, body bytes).
     """
     u = urllib.parse.urlsplit(endpoint)
@@ -52,7 +54,11 @@ def s3_request(endpoint, method, path="/", access_key=None, secret_key=None,
         hdrs["authorization"] = ("AWS4-HMAC-SHA256 Credential=%s/%s, SignedHeaders=%s, Signature=%s"
                                  % (access_key, scope, signed, sig))
     target = enc_path + ("?" + canon_query if canon_query else "")
-    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
+    if u.scheme == "https":
+        conn = http.client.HTTPSConnection(u.hostname, u.port, timeout=timeout,
+                                           context=ssl.create_default_context(cafile=ca_file))
+    else:
+        conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
     try:
         send = dict(hdrs)
         del send["host"]  # http.client adds Host itself (same value)

@@ -190,7 +190,7 @@ struct replicator::impl {
     if (result.failure) co_return *result.failure;
     if (!result.wrote) {
       engine_metrics::get().stale_deletes.Add({}).Increment();
-      log::info("stale delete not propagated: the key exists at the source and every destination holds it",
+      log::info("stale delete not propagated: the key exists again at the source",
                 {{"key", ev.key}, {"bucket", ev.bucket}, {"seq", delivery.stream_sequence}});
       co_return message_outcome::ack_without_work("stale_delete");
     }

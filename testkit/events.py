@@ -12,7 +12,7 @@ def query_escape(key):
 
 
 def minio_event(event_name, bucket, key, size=None, etag=None, content_type=None, user_agent="MinIO (linux; amd64)",
-                host="10.0.0.7", internal=None):
+                host="10.0.0.7", internal=None, version_id=None):
     """A bucket-event message exactly as MinIO's NATS target publishes it (see
     tests/fixtures/events/README.md): {"EventName", "Key": "<bucket>/<raw key>", "Records": [...]}
     with s3.object.key in Go's url.QueryEscape form. internal: an event of MinIO's own (the
@@ -26,6 +26,8 @@ def minio_event(event_name, bucket, key, size=None, etag=None, content_type=None
         obj["eTag"] = etag
     if content_type is not None:
         obj["contentType"] = content_type
+    if version_id is not None:
+        obj["versionId"] = version_id
     record = {
         "eventVersion": "2.0",
         "eventSource": "minio:s3",

@@ -27,6 +27,7 @@ from testkit.paths import REPO
 from testkit.probes import rgw_probe
 from testkit.proxies.delay_proxy import DelayProxy
 from testkit.proxies.half_range_proxy import HalfRangeProxy
+from testkit.rgw_user import RgwUser
 from testkit.waiting import wait_until
 
 FIXTURES = os.path.join(REPO, "tests", "fixtures", "events")
@@ -35,6 +36,8 @@ STREAM = "minio-events"
 DLQ_SUBJECT = "archie.dead"
 SRC_BUCKET, DST_BUCKET, COPY_BUCKET, FS_BUCKET = "source-bucket", "replica-bucket", "same-store-copy", "mirror"
 MiB = 1 << 20
+VERSIONING = ('<VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+              '<Status>%s</Status></VersioningConfiguration>')
 
 GCS_BUCKET = "gcs-replica"
 rig = None
@@ -253,6 +256,34 @@ class ReplicationTest(unittest.TestCase):
         self.publish("s3:ObjectRemoved:Delete", key)  # the key still exists at the source
         self.archie.wait_for_log("stale delete not propagated: the key exists again at the source", key=key, timeout=60)
         self.assertTrue(probe("other", 1, "head", DST_BUCKET, key, check=False)["ok"])
+
+    def test_deleting_the_latest_version_brings_the_older_one_back_to_every_destination(self):
+        # On a versioned source, deleting the latest version for good makes the one before it
+        # current again. MinIO's ObjectRemoved:Delete is all archie hears of it, and the key
+        # still exists: every destination must end with the older version, not keep the deleted one.
+        user = RgwUser(rig, "archie", 0)
+        status, _, body = user.request("PUT", SRC_BUCKET, query={"versioning": ""}, body=VERSIONING % "Enabled")
+        self.assertEqual(status, 200, body)
+        try:
+            key = "versions/uncovered.txt"
+            older_path, older = self.put_source(key, 600, seed=21)
+            self.replicate(key, 900, seed=22)
+            status, headers, _ = user.head(SRC_BUCKET, key)
+            latest_version = headers.get("x-amz-version-id")
+            self.assertTrue(latest_version, headers)
+            status, _, body = user.request("DELETE", SRC_BUCKET, key, query={"versionId": latest_version})
+            self.assertIn(status, (200, 204), body)
+            self.publish("s3:ObjectRemoved:Delete", key, version_id=latest_version)
+            self.archie.wait_for_log("delete not propagated: the key exists at the source; its current version was copied",
+                                     key=key, etag=older, timeout=60)
+            want = sha256_file(older_path)
+            self.assertEqual(sha256_file(self.fetch_replica("other", 1, DST_BUCKET, key)), want)
+            self.assertEqual(probe("other", 1, "head", DST_BUCKET, key)["metadata"].get("archie-source-etag"), older)
+            self.assertEqual(sha256_file(self.fetch_replica("archie", 0, COPY_BUCKET, key)), want)
+            self.assertEqual(sha256_file(os.path.join(self.fs_root, FS_BUCKET, key)), want)
+            self.assertEqual(hashlib.sha256(gcs_object(key)).hexdigest(), want)
+        finally:
+            user.request("PUT", SRC_BUCKET, query={"versioning": ""}, body=VERSIONING % "Suspended")
 
     def test_excluded_keys_are_left_untouched(self):
         key = "tmp/scratch.bin"

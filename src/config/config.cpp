@@ -269,6 +269,9 @@ route_endpoint read_route_endpoint(table_reader t, const std::map<std::string, s
   e.bucket = t.string("bucket", e.bucket);
   if (e.bucket.empty()) t.fail("bucket", "is required");
   e.prefix = t.string("prefix", e.prefix);
+  if (!source)
+    e.deletes = t.enum_choice("deletes", e.deletes,
+                              {{"propagate", deletes_policy::propagate}, {"ignore", deletes_policy::ignore}});
   return e;
 }
 

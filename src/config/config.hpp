@@ -28,6 +28,8 @@ enum class s3_credentials { static_keys, env, profile, web_identity, container, 
 enum class metadata_events_policy { copy, skip };
 enum class unrouted_policy { skip, term };
 enum class delete_not_found_policy { done, retry };
+/// What a source delete does at one destination: remove the copy, or keep it (a backup).
+enum class deletes_policy { propagate, ignore };
 
 struct http_config {
   std::string address = "0.0.0.0";  ///< Kubernetes probes come from the node, not loopback.
@@ -139,6 +141,7 @@ struct route_endpoint {
   std::string store;
   std::string bucket;
   std::string prefix;  ///< source: only keys under it; destination: replaces the source prefix
+  deletes_policy deletes = deletes_policy::propagate;  ///< destinations only
 };
 
 struct route_config {

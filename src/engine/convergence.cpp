@@ -107,11 +107,12 @@ asio::awaitable<round_result> copy_round(asio::any_io_executor io, pipe::part_bu
   co_return out;
 }
 
-// One pass removing the key from every destination still in play.
+// One pass removing the key from every destination still in play, except those that keep
+// what the source deletes (deletes = "ignore").
 asio::awaitable<round_result> remove_round(std::vector<target_work>& work) {
   round_result out;
   for (auto& w : work) {
-    if (w.failure) continue;
+    if (w.failure || w.target.keeps_deletes) continue;
     auto r = co_await w.dest->remove(w.target.bucket, w.target.key);
     if (r) out.wrote = true;
     else w.failure = r.error();

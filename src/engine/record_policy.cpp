@@ -1,5 +1,7 @@
 #include "engine/record_policy.hpp"
 
+#include <algorithm>
+
 namespace archie::engine {
 namespace {
 
@@ -38,6 +40,8 @@ record_plan plan_record(const event::object_event& ev, const config::replication
   const bool remove = ev.action == event_action::remove;
   if ((remove ? d.route->exclude_remove : d.route->exclude_copy).matches(ev.key))
     return settle(message_outcome::ack_without_work("excluded"));
+  if (remove && std::all_of(d.targets.begin(), d.targets.end(), [](const route::target& t) { return t.keeps_deletes; }))
+    return settle(message_outcome::ack_without_work("deletes_ignored"));
   record_plan p;
   p.what = remove ? record_plan::work::remove : record_plan::work::copy;
   p.force = ev.action == event_action::copy_metadata;  // metadata changes keep the ETag

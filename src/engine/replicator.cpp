@@ -168,6 +168,7 @@ struct replicator::impl {
     if (head->exists) co_return co_await converge_stale_delete(ev, d, delivery, head.value(), times);
     if (cfg.replication.delete_not_found == config::delete_not_found_policy::retry) {
       for (const auto& t : d.targets) {
+        if (t.keeps_deletes) continue;
         auto recorded = co_await stores.destination_for(t.store).recorded_source_etag(t.bucket, t.key);
         if (recorded && recorded.value().empty())
           co_return retry_then_term(delivery, "destination_not_found", t.store + ":" + t.bucket + "/" + t.key);

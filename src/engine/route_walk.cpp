@@ -161,7 +161,9 @@ boost::asio::awaitable<std::optional<store::store_error>> walk_route(store::stor
       } else if (diff.source && !replica[i]) {
         verdict.state = key_state::missing;
       } else if (!diff.source && replica[i]) {
-        verdict.state = route.exclude_remove.matches(diff.source_key) ? key_state::excluded : key_state::extra;
+        // Kept on purpose: an exclude_remove key, or any key at a destination that keeps deletes.
+        const bool kept = dests[i].deletes == config::deletes_policy::ignore || route.exclude_remove.matches(diff.source_key);
+        verdict.state = kept ? key_state::excluded : key_state::extra;
       } else if (diff.source && replica[i]) {
         auto c = compare_listed(*diff.source, *replica[i]);
         if (options.compare_content && diff.source->size == replica[i]->size) {

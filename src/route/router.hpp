@@ -28,6 +28,7 @@ struct target {
   std::string store;
   std::string bucket;
   std::string key;  ///< rewritten: destination prefix + key without the source prefix
+  bool keeps_deletes = false;  ///< deletes = "ignore": a source delete leaves this copy alone
 };
 
 struct compiled_route {

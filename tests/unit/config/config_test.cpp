@@ -346,3 +346,20 @@ secret_access_key = "s3cr3t-value"
   CHECK(p.find("stores.g.endpoint: must not carry credentials") != std::string::npos);
   CHECK(p.find(":pw") == std::string::npos);
 }
+
+TEST_CASE("a destination may keep what the source deletes; a source may not say so; other words are refused") {
+  std::string stores = std::string(minimal_s3_store) + "[stores.local]\ntype = \"fs\"\nroot = \"/tmp\"\n";
+  auto ok = parse(stores + "[[route]]\nsource = { store = \"dst\", bucket = \"b\" }\n"
+                           "[[route.destinations]]\nstore = \"local\"\nbucket = \"c\"\ndeletes = \"ignore\"\n"
+                           "[[route.destinations]]\nstore = \"local\"\nbucket = \"d\"\n", "t");
+  REQUIRE(ok.cfg.routes.size() == 1);
+  CHECK(ok.cfg.routes[0].destinations[0].deletes == archie::config::deletes_policy::ignore);
+  CHECK(ok.cfg.routes[0].destinations[1].deletes == archie::config::deletes_policy::propagate);
+  CHECK(ok.effective_toml.find("deletes = 'propagate'") != std::string::npos);
+  auto p = problems_of(stores + "[[route]]\nsource = { store = \"dst\", bucket = \"b\", deletes = \"ignore\" }\n"
+                                "[[route.destinations]]\nstore = \"local\"\nbucket = \"c\"\n");
+  CHECK(p.find("route[1].source.deletes") != std::string::npos);
+  p = problems_of(stores + "[[route]]\nsource = { store = \"dst\", bucket = \"b\" }\n"
+                           "[[route.destinations]]\nstore = \"local\"\nbucket = \"c\"\ndeletes = \"keep\"\n");
+  CHECK(p.find("route[1].destinations[1].deletes") != std::string::npos);
+}

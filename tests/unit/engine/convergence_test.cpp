@@ -230,3 +230,28 @@ TEST_CASE("the failure mapping: nothing failed, all permanent, any retryable") {
   CHECK(o->what == message_outcome::kind::nak);  // an operator can grant it: nothing is lost
   CHECK(o->code == "destination_permission");
 }
+
+TEST_CASE("a removal leaves destinations that keep deletes alone, also when the source vanishes mid-copy") {
+  rig r;
+  r.a.objects["backup/k"] = {pattern(10), {}};
+  r.b.objects["backup/k"] = {pattern(10), {}};
+  auto j = r.job(false);
+  j.targets[1].keeps_deletes = true;
+  r.src.remove();
+  auto res = r.run(j);
+  CHECK_FALSE(res.failure);
+  CHECK(r.a.find("backup", "k") == nullptr);
+  CHECK(r.b.find("backup", "k") != nullptr);
+  CHECK(r.b.removes == 0);
+
+  rig mid;
+  auto mj = mid.job();
+  mj.targets[1].keeps_deletes = true;
+  mid.src.before_read = [](fake_source& s) {
+    if (s.reads == 2) s.remove();
+  };
+  mid.b.objects["backup/k"] = {pattern(10), {}};
+  mid.run(mj);
+  CHECK(mid.b.find("backup", "k") != nullptr);
+  CHECK(mid.b.removes == 0);
+}

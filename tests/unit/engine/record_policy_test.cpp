@@ -103,3 +103,22 @@ TEST_CASE("an ack is confirmed when any record of the message wrote, and not whe
   CHECK(copied_then_skipped.confirm);  // a lost ack would copy again
   CHECK(engine::merge_outcomes(*skipped.settled, message_outcome::ack("removed")).confirm);
 }
+
+TEST_CASE("a delete is settled at once when every destination keeps deletes, and goes ahead otherwise") {
+  config::replication_config cfg;
+  config::route_config r;
+  r.source = {"src", "photos", ""};
+  r.destinations = {{"dst", "backup", ""}, {"vault", "keep", ""}};
+  r.destinations[0].deletes = config::deletes_policy::ignore;
+  r.destinations[1].deletes = config::deletes_policy::ignore;
+  route::router keep_all({r});
+  CHECK(settled_code(engine::plan_record(record(event_action::remove, "a.jpg"), cfg, keep_all)) == "deletes_ignored");
+  CHECK(engine::plan_record(record(event_action::copy, "a.jpg"), cfg, keep_all).what == record_plan::work::copy);
+  r.destinations[1].deletes = config::deletes_policy::propagate;
+  route::router one_keeps({r});
+  auto p = engine::plan_record(record(event_action::remove, "a.jpg"), cfg, one_keeps);
+  CHECK(p.what == record_plan::work::remove);
+  REQUIRE(p.route.targets.size() == 2);
+  CHECK(p.route.targets[0].keeps_deletes);
+  CHECK_FALSE(p.route.targets[1].keeps_deletes);
+}

@@ -487,6 +487,47 @@ class EdgeSafetyTest(unittest.TestCase):
                        for d, _, files in os.walk(os.path.join(fs_root, "edge-mirror")) for f in files)
         self.assertEqual(found, sorted(keys))
 
+    def test_a_destination_that_ignores_deletes_keeps_every_copy_live_and_through_delete_extra(self):
+        fs_root = tempfile.mkdtemp(dir=workdir)
+        keep = route("src", EDGE_BUCKET, [("local", "kept"), ("local", "mirrored")])
+        keep["source"]["prefix"] = "deletes/"
+        keep["destinations"][0]["deletes"] = "ignore"
+        path = write_config(self.edge_config(fs_root, [keep]), workdir)
+        keys = ["deletes/live", "deletes/walk"]
+        for k in keys:
+            s3("archie", 0, "PUT", EDGE_BUCKET, k, k.encode())
+        r = archie(path, "backfill", "--direct")
+        self.assertEqual(r.returncode, 0, r.stdout[-2000:] + r.stderr[-2000:])
+        def kept(k):
+            return os.path.exists(os.path.join(fs_root, "kept", k[len("deletes/"):]))
+
+        def mirrored(k):
+            return os.path.exists(os.path.join(fs_root, "mirrored", k[len("deletes/"):]))
+        self.assertTrue(all(kept(k) and mirrored(k) for k in keys))
+        # A live delete: removed from the mirror, kept in the backup.
+        s3("archie", 0, "DELETE", EDGE_BUCKET, keys[0])
+        worker = ArchieProcess(open(path).read())
+        nats = NatsClient([rig.nats.url])
+        try:
+            worker.wait_for_log("consuming", timeout=60)
+            nats.js_publish(SUBJECT, minio_event("s3:ObjectRemoved:Delete", EDGE_BUCKET, keys[0]))
+            worker.wait_for_log("removed", key=keys[0], timeout=60)
+        finally:
+            nats.close()
+            worker.stop()
+        self.assertFalse(mirrored(keys[0]))
+        self.assertTrue(kept(keys[0]))
+        # A walk with --delete-extra: the backup's keys the source lacks are not extras.
+        s3("archie", 0, "DELETE", EDGE_BUCKET, keys[1])
+        r = archie(path, "backfill", "--direct", "--delete-extra")
+        self.assertEqual(r.returncode, 0, r.stdout[-2000:] + r.stderr[-2000:])
+        self.assertFalse(mirrored(keys[1]))
+        self.assertTrue(kept(keys[0]) and kept(keys[1]))
+        code, report = verify_report(path)
+        self.assertEqual(code, 0, report)
+        self.assertEqual(counts(report)["local:kept"]["excluded"], 2, report)
+        self.assertEqual(counts(report)["local:kept"]["extra"], 0, report)
+
     def test_verify_that_cannot_list_a_store_says_incomplete_with_its_own_exit_code(self):
         fs_root = tempfile.mkdtemp(dir=workdir)
         access, _ = rig.ceph.users["other"]

@@ -30,6 +30,7 @@ struct round_result {
   bool source_changed = false;  ///< the version being copied vanished mid-copy (412 / 404)
   std::optional<store_error> source_error;  ///< the source could not be read (retry later)
   std::uint64_t copied_bytes = 0;
+  int tag_writes = 0;
 };
 
 // A server's answer that means "the version you asked for is not there any more".
@@ -59,6 +60,19 @@ asio::awaitable<round_result> copy_round(asio::any_io_executor io, pipe::part_bu
       continue;
     }
     if (replica.value() && store::replica_is_current(*replica.value(), meta, w.dest->keeps())) continue;
+    if (replica.value() && store::replica_holds_version(*replica.value(), meta, w.dest->keeps())) {
+      // Only the tags differ (a tag change at the source): set them, copy nothing.
+      auto tagged = co_await w.dest->set_tagging(w.target.bucket, w.target.key, *replica.value(), meta.tagging);
+      if (tagged) {
+        out.wrote = true;
+        ++out.tag_writes;
+      } else if (tagged.error().kind == error_kind::precondition_failed || tagged.error().kind == error_kind::not_found) {
+        pending.push_back(&w);  // the replica changed meanwhile: write the whole version
+      } else {
+        w.failure = tagged.error();
+      }
+      continue;
+    }
     pending.push_back(&w);
   }
   pipe::copy_request req;
@@ -69,12 +83,19 @@ asio::awaitable<round_result> copy_round(asio::any_io_executor io, pipe::part_bu
   req.parts_in_flight = limits.parts_in_flight;
   req.first_part = std::exchange(first_part, {});
   std::vector<target_work*> piped;
+  bool copied = false;  // bytes written somewhere (tag writes above copy none)
   for (auto* w : pending) {
     // Same S3 store (endpoint and credentials) as the source: let the server copy.
     if (w->target.store == job.source_store && meta.size <= source.max_server_side_copy()) {
       auto r = co_await source.copy_within(job.bucket, job.key, w->target.bucket, w->target.key, meta);
+      if (r && !meta.tagging.empty()) {
+        // A server-side copy with new metadata does not bring the tags along everywhere.
+        const store::object_info current;  // the version just written is the current one
+        auto tagged = co_await w->dest->set_tagging(w->target.bucket, w->target.key, current, meta.tagging);
+        if (!tagged) w->failure = tagged.error();
+      }
       if (r) {
-        out.wrote = true;
+        out.wrote = copied = true;
       } else if (r.error().code == "NoSuchBucket") {
         // A missing bucket is not a changed source: the key's version would be gone, not its
         // bucket. The destination bucket is the one to create (a source bucket that vanished
@@ -100,10 +121,10 @@ asio::awaitable<round_result> copy_round(asio::any_io_executor io, pipe::part_bu
     }
     for (std::size_t i = 0; i < piped.size(); ++i) {
       if (report.target_errors[i]) piped[i]->failure = *report.target_errors[i];
-      else if (!report.source_error) out.wrote = true;
+      else if (!report.source_error) out.wrote = copied = true;
     }
   }
-  out.copied_bytes = out.wrote ? meta.size : 0;
+  out.copied_bytes = copied ? meta.size : 0;
   co_return out;
 }
 
@@ -140,12 +161,30 @@ bool same_version(const source_state& a, const source_state& b) {
          store::replica_is_current(with_source_etag(x), with_source_etag(y), store::metadata_kept::all);
 }
 
+asio::awaitable<std::optional<store_error>> read_source_tags(store::source& source, const std::string& bucket,
+                                                             const std::string& key, store::object_info& info) {
+  if (info.tag_count <= 0) co_return std::nullopt;
+  auto tags = co_await source.tagging(bucket, key);
+  if (!tags) co_return tags.error();
+  info.tagging = std::move(tags.value());
+  co_return std::nullopt;
+}
+
 asio::awaitable<store::result<source_state>> read_source(store::source& source, const std::string& bucket,
                                                          const std::string& key) {
   auto head = co_await source.head(bucket, key);
-  if (head) co_return source_state{true, std::move(head.value())};
-  if (head.error().kind == error_kind::not_found) co_return source_state{};
-  co_return head.error();
+  if (!head) {
+    if (head.error().kind == error_kind::not_found) co_return source_state{};
+    co_return head.error();
+  }
+  source_state state{true, std::move(head.value())};
+  // A version deleted between the HEAD and this read says not_found: the key is absent now.
+  auto tags_failed = co_await read_source_tags(source, bucket, key, state.info);
+  if (tags_failed) {
+    if (tags_failed->kind == error_kind::not_found) co_return source_state{};
+    co_return *tags_failed;
+  }
+  co_return state;
 }
 
 asio::awaitable<convergence_result> converge(asio::any_io_executor io, pipe::part_buffer_pool& pool,
@@ -180,6 +219,7 @@ asio::awaitable<convergence_result> converge(asio::any_io_executor io, pipe::par
     }
     out.wrote = out.wrote || r.wrote;
     out.copied_bytes += r.copied_bytes;
+    out.tag_writes += r.tag_writes;
     if (!r.wrote && !r.source_changed) break;  // nothing written by us: nothing to re-check
     auto check_started = steady::now();
     auto now = co_await read_source(source, job.bucket, job.key);

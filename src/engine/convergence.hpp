@@ -32,9 +32,16 @@ store::object_info with_source_etag(const store::object_info& info);
 /// Same existence, and for objects the same ETag, size, modification time and metadata.
 bool same_version(const source_state& a, const source_state& b);
 
-/// HEAD of the source key: absent is a state, not an error.
+/// HEAD of the source key (and its tags when it has some): absent is a state, not an error.
 boost::asio::awaitable<store::result<source_state>> read_source(store::source& source, const std::string& bucket,
                                                                 const std::string& key);
+
+/// Reads the tags into `info` when the server said there are some (tag_count > 0): objects
+/// without tags cost no request.
+boost::asio::awaitable<std::optional<store::store_error>> read_source_tags(store::source& source,
+                                                                           const std::string& bucket,
+                                                                           const std::string& key,
+                                                                           store::object_info& info);
 
 struct convergence_limits {
   std::size_t part_size = 16u << 20;  ///< objects up to one part may be copied without asking first
@@ -65,6 +72,7 @@ struct convergence_result {
   source_state final_state;  ///< what every destination holds now (the source's last state)
   bool wrote = false;        ///< at least one destination was written or removed
   std::uint64_t copied_bytes = 0;
+  int tag_writes = 0;        ///< destinations that held the version and got only its new tags
   int rounds = 0;            ///< write rounds (1 when the source held still)
   double write_ms = 0;       ///< reading parts and writing every destination
   double check_ms = 0;       ///< re-reading the source after writing

@@ -44,7 +44,10 @@ record_plan plan_record(const event::object_event& ev, const config::replication
     return settle(message_outcome::ack_without_work("deletes_ignored"));
   record_plan p;
   p.what = remove ? record_plan::work::remove : record_plan::work::copy;
-  p.force = ev.action == event_action::copy_metadata;  // metadata changes keep the ETag
+  p.metadata_only = ev.action == event_action::copy_metadata;
+  // Metadata changes keep the ETag, so the marker cannot tell them: a copy is forced. Tags
+  // are compared one by one, so a tag change writes only the tags where they differ.
+  p.force = p.metadata_only && !event::is_tagging_event(ev.event_name);
   p.route = std::move(d);
   return p;
 }

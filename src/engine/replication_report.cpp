@@ -51,6 +51,7 @@ message_outcome report_converged(const event::object_event& ev, const queue::del
                            {"etag", state.info.etag},
                            {"bytes", state.info.size},
                            {"bytes_copied", result.copied_bytes},
+                           {"tag_writes", result.tag_writes},
                            {"duration_ms", round_ms(secs * 1000)},
                            {"rate_mb_s", secs > 0 ? size / secs / 1e6 : 0.0},
                            {"queued_ms", round_ms(times.queued_ms)},

@@ -102,6 +102,8 @@ struct replicator::impl {
     whole.may_end_early = true;
     auto got = co_await source.read(ev.bucket, ev.key, buf->bytes(), whole);
     if (!got || got->size == 0 || got->size > room) co_return std::nullopt;
+    auto tags_failed = co_await read_source_tags(source, ev.bucket, ev.key, got.value());
+    if (tags_failed) co_return std::nullopt;  // the HEAD path settles it
     co_return fetched_object{source_state{true, std::move(got.value())}, std::move(buf)};
   }
 
@@ -126,14 +128,17 @@ struct replicator::impl {
     return job;
   }
 
-  asio::awaitable<message_outcome> copy(const event::object_event& ev, const route::decision& d,
-                                        const queue::delivery_info& delivery, bool force) {
+  asio::awaitable<message_outcome> copy(const event::object_event& ev, const record_plan& plan,
+                                        const queue::delivery_info& delivery) {
+    const route::decision& d = plan.route;
     auto& source = stores.source_for(d.route->cfg.source.store);
     stage_times times = times_for(delivery);
     auto source_started = steady::now();
     source_state seen;
     pipe::shared_part bytes;
-    if (auto small = co_await fetch_small(source, ev, delivery)) {
+    std::optional<fetched_object> small;
+    if (!plan.metadata_only) small = co_await fetch_small(source, ev, delivery);
+    if (small) {
       seen = std::move(small->state);
       bytes = std::move(small->bytes);
     } else {
@@ -151,8 +156,8 @@ struct replicator::impl {
     // Whatever version the source holds now is what the destinations must end with; an
     // event for an older version simply brings them up to date.
     auto job = job_for(ev, d, delivery, std::move(seen));
-    job.force = force;
-    job.likely_missing = delivery.deliveries <= 1;
+    job.force = plan.force;
+    job.likely_missing = delivery.deliveries <= 1 && !plan.metadata_only;
     job.first_part = std::move(bytes);
     co_return co_await converge_and_report(ev, d, delivery, job, times);
   }
@@ -216,7 +221,7 @@ struct replicator::impl {
     std::string lock_key = d.route->cfg.source.store + '\n' + ev.bucket + '\n' + ev.key;
     auto held = co_await locks.lock(lock_key);
     if (plan.what == record_plan::work::remove) co_return co_await remove(ev, d, delivery);
-    co_return co_await copy(ev, d, delivery, plan.force);
+    co_return co_await copy(ev, plan, delivery);
   }
 
   asio::awaitable<message_outcome> handle(queue::queue_message& msg) {

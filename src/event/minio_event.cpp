@@ -53,6 +53,14 @@ constexpr std::string_view other_families[] = {
     "s3:ObjectAccessed:", "s3:Replication:", "s3:ObjectRestore:", "s3:ObjectTransition:", "s3:Scanner:",
     "s3:Bucket"};
 
+}  // namespace
+
+bool is_tagging_event(std::string_view event_name) {
+  return event_name == "s3:ObjectCreated:PutTagging" || event_name == "s3:ObjectCreated:DeleteTagging";
+}
+
+namespace {
+
 classification classify(std::string_view name) {
   for (auto n : data_created)
     if (name == n) return {event_action::copy, ""};

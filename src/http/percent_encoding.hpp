@@ -32,5 +32,8 @@ inline int hex_digit_value(char c) {
 /// With keep_slash, '/' stays literal (paths); otherwise it is encoded too (one segment,
 /// query values, form values).
 std::string percent_encode(std::string_view s, bool keep_slash = false);
+/// Reverses percent_encode: "%XX" becomes its byte; anything else (a malformed escape too)
+/// stays as it is. '+' is a plus, not a space (this is not form encoding).
+std::string percent_decode(std::string_view s);
 
 }  // namespace archie::http

@@ -15,7 +15,7 @@ std::vector<std::pair<std::string, std::string>> user_metadata_of(const object_i
 
 }  // namespace
 
-bool replica_is_current(const object_info& replica, const object_info& wanted, metadata_kept kept) {
+bool replica_holds_version(const object_info& replica, const object_info& wanted, metadata_kept kept) {
   const std::string* marker = replica.metadata(source_etag_metadata);
   if (!marker || *marker != wanted.etag) return false;
   // A replica changed in place keeps its marker (a local file's extended attribute survives a
@@ -26,7 +26,19 @@ bool replica_is_current(const object_info& replica, const object_info& wanted, m
   if (kept == metadata_kept::content_type) return true;
   return replica.content_encoding == wanted.content_encoding &&
          replica.content_disposition == wanted.content_disposition &&
-         replica.cache_control == wanted.cache_control && user_metadata_of(replica) == user_metadata_of(wanted);
+         replica.cache_control == wanted.cache_control && replica.content_language == wanted.content_language &&
+         replica.expires == wanted.expires && replica.website_redirect == wanted.website_redirect &&
+         user_metadata_of(replica) == user_metadata_of(wanted);
+}
+
+bool replica_is_current(const object_info& replica, const object_info& wanted, metadata_kept kept) {
+  return replica_holds_version(replica, wanted, kept) && replica.tagging == wanted.tagging;
+}
+
+async_result<done> destination::set_tagging(const std::string& bucket, const std::string& key, const object_info&,
+                                            const std::string&) {
+  co_return store_error{error_kind::permanent, name(), "PutObjectTagging", bucket, key, 0, "TagsNotSupported",
+                        "this destination cannot hold object tags", ""};
 }
 
 async_result<std::string> destination::recorded_source_etag(const std::string& bucket, const std::string& key) {

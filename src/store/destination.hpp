@@ -57,9 +57,10 @@ enum class metadata_kept {
 
 /// True when `replica` (what a destination holds) is the version `wanted` describes: the
 /// marker names wanted's source ETag, the sizes are equal and the metadata the destination
-/// keeps is the same. The
-/// ETag alone is not enough: one content can be put again with other metadata (every empty
-/// object has the same ETag).
+/// keeps is the same. The ETag alone is not enough: one content can be put again with other
+/// metadata (every empty object has the same ETag). Tags are not compared here.
+bool replica_holds_version(const object_info& replica, const object_info& wanted, metadata_kept kept);
+/// The replica holds the version and the same tags: nothing to write.
 bool replica_is_current(const object_info& replica, const object_info& wanted, metadata_kept kept);
 
 /// A lookup whose not-found answer means "absent": the value, nullopt, or the real error.
@@ -87,6 +88,11 @@ class destination {
                                                       std::size_t part_size, http::cut_group* cut) = 0;
   /// Deletes `key`; not-found counts as done.
   virtual async_result<done> remove(const std::string& bucket, const std::string& key) = 0;
+  /// Replaces the tags of the object `replica` describes (as replica_info returned it) with
+  /// `tagging` (canonical form, empty: none), without writing its bytes. A tag change at the
+  /// source costs this, not a copy.
+  virtual async_result<done> set_tagging(const std::string& bucket, const std::string& key, const object_info& replica,
+                                         const std::string& tagging);
   /// Cheap reachability probe for /ready.
   virtual async_result<done> check_bucket(const std::string& bucket) = 0;
   virtual const std::string& name() const = 0;

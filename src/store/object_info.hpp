@@ -14,10 +14,19 @@ struct object_info {
   std::string content_encoding;
   std::string content_disposition;
   std::string cache_control;
+  std::string content_language;
+  std::string expires;           ///< the HTTP date, as the source gave it
+  std::string website_redirect;  ///< x-amz-website-redirect-location
   /// User metadata, names lower-case and without the x-amz-meta- / x-goog-meta- prefix.
   std::vector<std::pair<std::string, std::string>> user_metadata;
   std::string last_modified;
   std::string version_id;
+  /// The object's tags in canonical form: "k=v&k2=v2", keys sorted, both URI-encoded (S3's
+  /// x-amz-tagging form); empty when it has none.
+  std::string tagging;
+  /// How many tags the server says the object has (x-amz-tagging-count); -1 when it does not
+  /// say. A count above 0 is the reason to read the tags themselves.
+  int tag_count = -1;
 
   const std::string* metadata(std::string_view name) const {
     for (const auto& [k, v] : user_metadata)

@@ -32,6 +32,9 @@ class source {
                                                 const std::string& to_bucket, const std::string& to_key,
                                                 const object_info& meta) = 0;
   virtual std::uint64_t max_server_side_copy() const = 0;
+  /// The current version's tags in canonical form (object_info::tagging); empty: none. Read
+  /// only when a HEAD or GET said the object has some (tag_count > 0).
+  virtual async_result<std::string> tagging(const std::string& bucket, const std::string& key) = 0;
   virtual const std::string& name() const = 0;
 };
 

@@ -13,6 +13,7 @@ import tempfile
 import time
 import unittest
 import urllib.parse
+from xml.etree import ElementTree
 
 from testkit.archie_process import ArchieProcess
 from testkit.config_builder import archie_config as build_config, fs_store, gcs_store, queue_section, rgw_store, route
@@ -36,6 +37,9 @@ STREAM = "minio-events"
 DLQ_SUBJECT = "archie.dead"
 SRC_BUCKET, DST_BUCKET, COPY_BUCKET, FS_BUCKET = "source-bucket", "replica-bucket", "same-store-copy", "mirror"
 MiB = 1 << 20
+EXPIRES = "Thu, 01 Dec 2033 16:00:00 GMT"
+TAGGING = ('<Tagging xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><TagSet><Tag><Key>%s</Key>'
+           '<Value>platinum</Value></Tag></TagSet></Tagging>')
 VERSIONING = ('<VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
               '<Status>%s</Status></VersioningConfiguration>')
 
@@ -72,6 +76,14 @@ def gcs_object(key):
 def gcs_metadata(key):
     status, _, body = gcs.request("GET", f"/storage/v1/b/{GCS_BUCKET}/o/{urllib.parse.quote(key, safe='')}")
     return json.loads(body) if status == 200 else {}
+
+
+def object_tags(user, bucket, key):
+    """GetObjectTagging through the test kit's own signer: {key: value}."""
+    status, _, body = user.request("GET", bucket, key, query={"tagging": ""})
+    assert status == 200, (status, body[:300])
+    page = ElementTree.fromstring(body)
+    return {t.findtext("{*}Key"): t.findtext("{*}Value") for t in page.findall("{*}TagSet/{*}Tag")}
 
 
 def make_file(size, seed):
@@ -284,6 +296,46 @@ class ReplicationTest(unittest.TestCase):
             self.assertEqual(hashlib.sha256(gcs_object(key)).hexdigest(), want)
         finally:
             user.request("PUT", SRC_BUCKET, query={"versioning": ""}, body=VERSIONING % "Suspended")
+
+    def test_tags_and_headers_reach_every_destination_and_a_tag_change_copies_no_bytes(self):
+        key = "tagged/report.csv"
+        src = RgwUser(rig, "archie", 0)
+        path = make_file(800, seed=31)
+        with open(path, "rb") as f:
+            status, headers, body = src.request("PUT", SRC_BUCKET, key, body=f.read(),
+                                                headers={"x-amz-tagging": "team=data&tier=gold%20plus",
+                                                         "content-language": "de", "expires": EXPIRES,
+                                                         "x-amz-website-redirect-location": "/moved.html"})
+        self.assertEqual(status, 200, body)
+        self.publish("s3:ObjectCreated:Put", key, size=800, etag=headers["etag"].strip('"'))
+        self.archie.wait_for_log("replicated", key=key, timeout=60)
+        # The headers beyond Content-Type & co. (the source is asked what it kept of them).
+        _, at_source, _ = src.head(SRC_BUCKET, key)
+        _, at_dst, _ = RgwUser(rig, "other", 1).head(DST_BUCKET, key)
+        for h in ("content-language", "expires", "x-amz-website-redirect-location"):
+            self.assertEqual(at_dst.get(h), at_source.get(h), h)
+        self.assertEqual(at_dst.get("content-language"), "de")
+        gmeta = gcs_metadata(key)
+        self.assertEqual(gmeta.get("contentLanguage"), "de")
+        if at_source.get("expires"):
+            self.assertEqual(gmeta["metadata"].get("archie-expires"), at_source["expires"])
+        want = {"team": "data", "tier": "gold plus"}
+        fs_path = os.path.join(self.fs_root, FS_BUCKET, key)
+        self.assertEqual(object_tags(RgwUser(rig, "other", 1), DST_BUCKET, key), want)
+        self.assertEqual(object_tags(src, COPY_BUCKET, key), want)
+        self.assertEqual(os.getxattr(fs_path, "user.archie-tags").decode(), "team=data&tier=gold%20plus")
+        self.assertEqual(gcs_metadata(key)["metadata"]["archie-tags"], "team=data&tier=gold%20plus")
+        # A tag change: the tags alone travel, to all four destinations.
+        status, _, body = src.request("PUT", SRC_BUCKET, key, query={"tagging": ""}, body=TAGGING % "tier")
+        self.assertEqual(status, 200, body)
+        self.publish("s3:ObjectCreated:PutTagging", key)
+        self.archie.wait_for_log("replicated", key=key, event="s3:ObjectCreated:PutTagging", bytes_copied=0,
+                                 tag_writes=4, timeout=60)
+        self.assertEqual(object_tags(RgwUser(rig, "other", 1), DST_BUCKET, key), {"tier": "platinum"})
+        self.assertEqual(object_tags(src, COPY_BUCKET, key), {"tier": "platinum"})
+        self.assertEqual(os.getxattr(fs_path, "user.archie-tags").decode(), "tier=platinum")
+        self.assertEqual(gcs_metadata(key)["metadata"]["archie-tags"], "tier=platinum")
+        self.assertEqual(sha256_file(self.fetch_replica("other", 1, DST_BUCKET, key)), sha256_file(path))
 
     def test_excluded_keys_are_left_untouched(self):
         key = "tmp/scratch.bin"

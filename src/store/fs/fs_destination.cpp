@@ -99,6 +99,9 @@ class fs_upload final : public upload {
         return {errno, "setxattr"};
       if (!self->meta_.content_type.empty())
         ::fsetxattr(fd, content_type_xattr, self->meta_.content_type.data(), self->meta_.content_type.size(), 0);
+      const std::string& tags = self->meta_.tagging;
+      if (!tags.empty() && ::fsetxattr(fd, tags_xattr, tags.data(), tags.size(), 0) != 0 && errno != ENOTSUP)
+        return {errno, "setxattr"};
       if (self->fsync_ && ::fsync(fd) != 0) return {errno, "fsync"};
       // An unnamed file gets a name in the staging directory only now, for the rename below:
       // rename is what replaces an existing replica atomically (link cannot).
@@ -209,7 +212,7 @@ async_result<std::optional<object_info>> fs_destination::replica_info(const std:
     struct stat st{};
     if (::fstat(fd.get(), &st) == 0) out.info.size = static_cast<std::uint64_t>(st.st_size);
     auto read_attr = [&](const char* name, std::string& into) -> int {
-      char buf[1024];
+      char buf[16384];  // ten S3 tags of 128 + 256 characters, each percent-encoded
       ssize_t n = ::fgetxattr(fd.get(), name, buf, sizeof buf);
       if (n >= 0) into.assign(buf, static_cast<std::size_t>(n));
       return n < 0 && errno != ENODATA && errno != ENOTSUP ? errno : 0;
@@ -217,6 +220,7 @@ async_result<std::optional<object_info>> fs_destination::replica_info(const std:
     std::string marker;
     if (int e = read_attr(source_etag_xattr, marker)) return failed(e);
     if (int e = read_attr(content_type_xattr, out.info.content_type)) return failed(e);
+    if (int e = read_attr(tags_xattr, out.info.tagging)) return failed(e);
     if (!marker.empty()) out.info.user_metadata.emplace_back(source_etag_metadata, std::move(marker));
     return out;
   };
@@ -282,6 +286,26 @@ async_result<done> fs_destination::remove(const std::string& bucket, const std::
   };
   int err = co_await async::run_blocking(blocking_, unlink_and_prune);
   if (err) co_return fs_error(name_, "unlink", bucket, key, err, relative);
+  co_return done{};
+}
+
+async_result<done> fs_destination::set_tagging(const std::string& bucket, const std::string& key, const object_info&,
+                                               const std::string& tagging) {
+  if (!safe_path(cfg_.root, bucket, key))
+    co_return fs_error(name_, "setxattr", bucket, key, 0, "key cannot be stored safely under the root");
+  std::string relative = bucket + "/" + key;
+  const std::string& root = cfg_.root;
+  auto set_tags = [&root, &relative, &tagging]() -> int {  // errno
+    directory_chain chain;
+    if (int err = open_chain(root, relative, false, 0, chain)) return err == ENOTDIR ? ENOENT : err;
+    unique_fd fd(::openat(chain.parent(), chain.leaf().c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
+    if (!fd) return errno;
+    int rc = tagging.empty() ? ::fremovexattr(fd.get(), tags_xattr)
+                             : ::fsetxattr(fd.get(), tags_xattr, tagging.data(), tagging.size(), 0);
+    return rc != 0 && !(tagging.empty() && errno == ENODATA) ? errno : 0;
+  };
+  int err = co_await async::run_blocking(blocking_, set_tags);
+  if (err) co_return fs_error(name_, "setxattr", bucket, key, err, "tags of " + relative);
   co_return done{};
 }
 

@@ -13,6 +13,8 @@ namespace archie::store::fs {
 
 /// The extended attribute holding source_etag_metadata on a replica file.
 inline constexpr const char* source_etag_xattr = "user.archie-source-etag";
+/// The object's tags, canonical form ("k=v&k2=v2", as S3's x-amz-tagging); absent: none.
+inline constexpr const char* tags_xattr = "user.archie-tags";
 
 /// The path for bucket/key under root, or nullopt when the key cannot be stored safely.
 std::optional<std::string> safe_path(const std::string& root, const std::string& bucket, const std::string& key);
@@ -26,6 +28,8 @@ class fs_destination final : public destination {
                                               const object_info& meta, std::uint64_t size,
                                               std::size_t part_size, http::cut_group* cut) override;
   async_result<done> remove(const std::string& bucket, const std::string& key) override;
+  async_result<done> set_tagging(const std::string& bucket, const std::string& key, const object_info& replica,
+                                 const std::string& tagging) override;
   async_result<done> check_bucket(const std::string& bucket) override;
   const std::string& name() const override { return name_; }
   /// Reads exactly into.size() bytes of the replica from `offset` (content comparison);

@@ -52,6 +52,15 @@ async_result<done> gcs_client::delete_object(const std::string& bucket, const st
   co_return done{};
 }
 
+async_result<done> gcs_client::set_tags(const std::string& bucket, const std::string& key, const preconditions& pre,
+                                         const std::string& tagging) {
+  std::string body = tags_patch_json(tagging);
+  auto c = patch_call(impl_->base(), bucket, key, pre, std::as_bytes(std::span(body)));
+  auto r = co_await impl_->execute(c);
+  if (!r) co_return r.error();
+  co_return done{};
+}
+
 async_result<list_page> gcs_client::list_objects(const std::string& bucket, const std::string& prefix,
                                          const std::string& page_token, int max_results) {
   auto c = list_call(impl_->base(), bucket, prefix, page_token, max_results);

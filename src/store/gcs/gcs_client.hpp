@@ -111,6 +111,9 @@ class gcs_client {
   async_result<object_metadata> download(const std::string& bucket, const std::string& key, std::span<std::byte> into,
                                  const download_options& opts);
   async_result<done> delete_object(const std::string& bucket, const std::string& key, const preconditions& pre);
+  /// Sets (or, empty, removes) the object's tags, kept in custom metadata (requests::tags_metadata).
+  async_result<done> set_tags(const std::string& bucket, const std::string& key, const preconditions& pre,
+                              const std::string& tagging);
   async_result<list_page> list_objects(const std::string& bucket, const std::string& prefix, const std::string& page_token,
                                int max_results);
   /// The reachability and permission probe: a listing of one object, which needs only

@@ -2,12 +2,14 @@
 
 #include "log/logger.hpp"
 #include "store/checksum.hpp"
+#include "store/gcs/gcs_requests.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <charconv>
 #include <map>
 
 namespace archie::store::gcs {
@@ -206,7 +208,18 @@ async_result<std::optional<object_info>> gcs_destination::replica_info(const std
                                                                      const std::string& key) {
   auto r = co_await client_.get_object_metadata(bucket, key);
   if (!r) co_return absent_if_not_found(result<object_info>(r.error()));
-  co_return std::optional<object_info>(std::move(r.value().info));
+  object_info info = std::move(r.value().info);
+  requests::lift_archie_metadata(info);  // tags and S3-only headers are not user metadata
+  co_return std::optional<object_info>(std::move(info));
+}
+
+async_result<done> gcs_destination::set_tagging(const std::string& bucket, const std::string& key,
+                                                const object_info& replica, const std::string& tagging) {
+  preconditions pre;  // only the generation examined: a newer one is another version's business
+  std::int64_t generation = 0;
+  const auto& g = replica.version_id;
+  if (std::from_chars(g.data(), g.data() + g.size(), generation).ec == std::errc()) pre.if_generation_match = generation;
+  co_return co_await client_.set_tags(bucket, key, pre, tagging);
 }
 
 async_result<std::unique_ptr<upload>> gcs_destination::begin(const std::string& bucket, const std::string& key,

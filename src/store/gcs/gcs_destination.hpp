@@ -39,6 +39,8 @@ class gcs_destination final : public destination {
                                               const object_info& meta, std::uint64_t size,
                                               std::size_t part_size, http::cut_group* cut) override;
   async_result<done> remove(const std::string& bucket, const std::string& key) override;
+  async_result<done> set_tagging(const std::string& bucket, const std::string& key, const object_info& replica,
+                                 const std::string& tagging) override;
   async_result<done> check_bucket(const std::string& bucket) override;
   const std::string& name() const override { return client_.store_name(); }
   gcs_client& client() { return client_; }

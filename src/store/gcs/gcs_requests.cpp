@@ -40,11 +40,14 @@ std::string metadata_json(const object_info& meta) {
   if (!meta.content_encoding.empty()) o["contentEncoding"] = meta.content_encoding;
   if (!meta.content_disposition.empty()) o["contentDisposition"] = meta.content_disposition;
   if (!meta.cache_control.empty()) o["cacheControl"] = meta.cache_control;
-  if (!meta.user_metadata.empty()) {
-    json::object md;
-    for (const auto& [k, v] : meta.user_metadata) md[k] = v;
-    o["metadata"] = std::move(md);
-  }
+  if (!meta.content_language.empty()) o["contentLanguage"] = meta.content_language;
+  json::object md;
+  for (const auto& [k, v] : meta.user_metadata) md[k] = v;
+  // What the JSON API has no field for travels in custom metadata under archie's names.
+  if (!meta.tagging.empty()) md[tags_metadata] = meta.tagging;
+  if (!meta.expires.empty()) md[expires_metadata] = meta.expires;
+  if (!meta.website_redirect.empty()) md[website_redirect_metadata] = meta.website_redirect;
+  if (!md.empty()) o["metadata"] = std::move(md);
   return json::serialize(o);
 }
 
@@ -113,6 +116,37 @@ call delete_call(const std::string& base, const std::string& bucket, const std::
   std::string target = object_path(base, bucket, key);
   add_preconditions(target, pre);
   return make_call("DeleteObject", "DELETE", bucket, key, std::move(target));
+}
+
+call patch_call(const std::string& base, const std::string& bucket, const std::string& key, const preconditions& pre,
+                std::span<const std::byte> body) {
+  std::string target = object_path(base, bucket, key);
+  add_preconditions(target, pre);
+  add_query(target, "fields", "generation,metageneration");
+  call c = make_call("PatchObject", "PATCH", bucket, key, std::move(target));
+  c.headers.emplace_back("content-type", "application/json");
+  c.body = body;
+  return c;
+}
+
+void lift_archie_metadata(object_info& info) {
+  std::erase_if(info.user_metadata, [&info](auto& kv) {
+    std::string* field = kv.first == tags_metadata               ? &info.tagging
+                         : kv.first == expires_metadata          ? &info.expires
+                         : kv.first == website_redirect_metadata ? &info.website_redirect
+                                                                 : nullptr;
+    if (field) *field = std::move(kv.second);
+    return field != nullptr;
+  });
+}
+
+std::string tags_patch_json(const std::string& tagging) {
+  json::object md;
+  if (tagging.empty()) md[tags_metadata] = nullptr;
+  else md[tags_metadata] = tagging;
+  json::object o;
+  o["metadata"] = std::move(md);
+  return json::serialize(o);
 }
 
 call list_call(const std::string& base, const std::string& bucket, const std::string& prefix,

@@ -50,6 +50,18 @@ call metadata_call(const std::string& base, const std::string& bucket, const std
 call download_call(const std::string& base, const std::string& bucket, const std::string& key,
                    std::span<std::byte> into, const download_options& opts);
 call delete_call(const std::string& base, const std::string& bucket, const std::string& key, const preconditions& pre);
+/// objects.patch of custom metadata only; `body` is a JSON object resource.
+call patch_call(const std::string& base, const std::string& bucket, const std::string& key, const preconditions& pre,
+                std::span<const std::byte> body);
+/// The custom metadata keys that hold what the JSON API has no field for: an object's tags
+/// (canonical form), its Expires date and its S3 website redirect.
+inline constexpr const char* tags_metadata = "archie-tags";
+inline constexpr const char* expires_metadata = "archie-expires";
+inline constexpr const char* website_redirect_metadata = "archie-website-redirect";
+/// Moves those keys out of info.user_metadata into their object_info fields.
+void lift_archie_metadata(object_info& info);
+/// {"metadata": {"archie-tags": tagging}}; a null value (tags removed) when `tagging` is empty.
+std::string tags_patch_json(const std::string& tagging);
 call list_call(const std::string& base, const std::string& bucket, const std::string& prefix,
                const std::string& page_token, int max_results);
 call start_call(const std::string& base, const std::string& bucket, const std::string& key, const object_info& meta,

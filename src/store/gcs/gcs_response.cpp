@@ -64,6 +64,7 @@ object_metadata object_from_json(const json::object& o) {
   m.info.content_encoding = json_string(o, "contentEncoding");
   m.info.content_disposition = json_string(o, "contentDisposition");
   m.info.cache_control = json_string(o, "cacheControl");
+  m.info.content_language = json_string(o, "contentLanguage");
   m.info.last_modified = json_string(o, "updated");
   if (auto it = o.find("metadata"); it != o.end() && it->value().is_object()) {
     for (const auto& kv : it->value().as_object()) {

@@ -228,6 +228,7 @@ async_result<std::string> s3_client::put_object(const std::string& bucket, const
                                         const part_body& body, const object_info& meta) {
   http::header_list h;
   add_metadata_headers(h, meta);
+  add_tagging_header(h, meta);
   impl_->add_body_checksum(h, body);
   auto c = make_call("PutObject", "PUT", bucket, key, {}, std::move(h), body.bytes(), {});
   c.digests = &body;
@@ -259,6 +260,7 @@ async_result<std::string> s3_client::create_multipart_upload(const std::string& 
                                                      const object_info& meta, http::cut_group* cut) {
   http::header_list h;
   add_metadata_headers(h, meta);
+  add_tagging_header(h, meta);
   std::vector<std::pair<std::string, std::string>> q{{std::string("uploads"), std::string()}};
   auto c = make_call("CreateMultipartUpload", "POST", bucket, key, std::move(q), std::move(h), {}, {});
   // Not idempotent: re-sending after the request went out would open a second upload and
@@ -359,6 +361,33 @@ async_result<done> s3_client::create_bucket(const std::string& bucket) {
   auto c = make_call("CreateBucket", "PUT", bucket, "", {}, {}, {}, {});
   auto r = co_await impl_->execute(c);
   if (!r && r.error().code != "BucketAlreadyOwnedByYou") co_return r.error();
+  co_return done{};
+}
+
+async_result<std::string> s3_client::get_object_tagging(const std::string& bucket, const std::string& key,
+                                                        const std::string& version_id) {
+  auto c = get_tagging_call(bucket, key, version_id);
+  auto r = co_await impl_->execute(c);
+  if (!r) co_return r.error();
+  co_return tagging_from_document(r->body);
+}
+
+async_result<done> s3_client::put_object_tagging(const std::string& bucket, const std::string& key,
+                                                 const std::string& version_id, const std::string& tagging) {
+  if (tagging.empty()) {
+    auto c = delete_tagging_call(bucket, key, version_id);
+    auto r = co_await impl_->execute(c);
+    if (!r) co_return r.error();
+    co_return done{};
+  }
+  std::string document = tagging_document(tagging);
+  part_body body(std::as_bytes(std::span(document)));
+  auto c = put_tagging_call(bucket, key, version_id, body.bytes());
+  // Servers ask for a checksum of this body (AWS requires one): MD5, or the signed SHA-256.
+  impl_->add_body_checksum(c.headers, body);
+  c.digests = &body;
+  auto r = co_await impl_->execute(c);
+  if (!r) co_return r.error();
   co_return done{};
 }
 

@@ -90,6 +90,12 @@ class s3_client {
   async_result<std::string> upload_part_copy(const std::string& src_bucket, const std::string& src_key, std::uint64_t first,
                                      std::uint64_t last, const std::string& dst_bucket, const std::string& dst_key,
                                      const std::string& upload_id, int part_number);
+  /// The tags of one version (the current one when version_id is empty), canonical form.
+  async_result<std::string> get_object_tagging(const std::string& bucket, const std::string& key,
+                                               const std::string& version_id);
+  /// Replaces the tags of one version; an empty `tagging` deletes them.
+  async_result<done> put_object_tagging(const std::string& bucket, const std::string& key,
+                                        const std::string& version_id, const std::string& tagging);
   async_result<done> create_bucket(const std::string& bucket);
   async_result<done> head_bucket(const std::string& bucket);
 

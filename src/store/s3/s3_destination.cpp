@@ -65,7 +65,18 @@ class multipart final : public upload {
 async_result<std::optional<object_info>> s3_destination::replica_info(const std::string& bucket,
                                                                     const std::string& key) {
   auto head = co_await client_.head_object(bucket, key);
-  co_return absent_if_not_found(std::move(head));
+  auto found = absent_if_not_found(std::move(head));
+  if (!found || !found.value() || found.value()->tag_count <= 0) co_return found;
+  // Tagged: compare the tags themselves (a count alone misses a changed value).
+  auto tags = co_await client_.get_object_tagging(bucket, key, found.value()->version_id);
+  if (!tags) co_return tags.error();
+  found.value()->tagging = std::move(tags.value());
+  co_return found;
+}
+
+async_result<done> s3_destination::set_tagging(const std::string& bucket, const std::string& key,
+                                               const object_info& replica, const std::string& tagging) {
+  co_return co_await client_.put_object_tagging(bucket, key, replica.version_id, tagging);
 }
 
 async_result<std::unique_ptr<upload>> s3_destination::begin(const std::string& bucket, const std::string& key,

@@ -1,6 +1,8 @@
 #include "store/s3/s3_requests.hpp"
 
+#include "http/percent_encoding.hpp"
 #include "store/s3/sigv4.hpp"
+#include "store/s3/xml_reader.hpp"
 
 #include <algorithm>
 
@@ -43,7 +45,59 @@ void add_metadata_headers(http::header_list& h, const object_info& meta) {
   if (!meta.content_encoding.empty()) h.emplace_back("content-encoding", meta.content_encoding);
   if (!meta.content_disposition.empty()) h.emplace_back("content-disposition", meta.content_disposition);
   if (!meta.cache_control.empty()) h.emplace_back("cache-control", meta.cache_control);
+  if (!meta.content_language.empty()) h.emplace_back("content-language", meta.content_language);
+  if (!meta.expires.empty()) h.emplace_back("expires", meta.expires);
+  if (!meta.website_redirect.empty()) h.emplace_back("x-amz-website-redirect-location", meta.website_redirect);
   for (const auto& [k, v] : meta.user_metadata) h.emplace_back("x-amz-meta-" + k, v);
+}
+
+void add_tagging_header(http::header_list& h, const object_info& meta) {
+  if (!meta.tagging.empty()) h.emplace_back("x-amz-tagging", meta.tagging);
+}
+
+std::string canonical_tagging(std::vector<std::pair<std::string, std::string>> tags) {
+  for (auto& [k, v] : tags) {
+    k = uri_encode(k, true);
+    v = uri_encode(v, true);
+  }
+  std::sort(tags.begin(), tags.end());
+  std::string out;
+  for (const auto& [k, v] : tags) out += (out.empty() ? "" : "&") + k + "=" + v;
+  return out;
+}
+
+namespace {
+
+// The pairs of a canonical tag string, decoded.
+std::vector<std::pair<std::string, std::string>> tag_pairs(const std::string& tagging) {
+  std::vector<std::pair<std::string, std::string>> out;
+  std::size_t at = 0;
+  while (at < tagging.size()) {
+    auto end = tagging.find('&', at);
+    if (end == std::string::npos) end = tagging.size();
+    std::string_view pair(tagging.data() + at, end - at);
+    auto eq = pair.find('=');
+    std::string_view k = pair.substr(0, eq), v = eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
+    out.emplace_back(http::percent_decode(k), http::percent_decode(v));
+    at = end + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string tagging_document(const std::string& tagging) {
+  std::string xml = "<Tagging xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><TagSet>";
+  for (const auto& [k, v] : tag_pairs(tagging))
+    xml += "<Tag><Key>" + xml_escape(k) + "</Key><Value>" + xml_escape(v) + "</Value></Tag>";
+  return xml + "</TagSet></Tagging>";
+}
+
+std::string tagging_from_document(std::string_view xml) {
+  std::vector<std::pair<std::string, std::string>> tags;
+  for (auto tag : xml_elements(xml, "Tag"))
+    tags.emplace_back(xml_first(tag, "Key").value_or(""), xml_first(tag, "Value").value_or(""));
+  return canonical_tagging(std::move(tags));
 }
 
 call make_call(const char* operation, const char* method, const std::string& bucket, const std::string& key,
@@ -76,6 +130,30 @@ call complete_call(const std::string& bucket, const std::string& key, const std:
                    std::span<const std::byte> body) {
   return {"CompleteMultipartUpload", "POST", bucket, key, {{"uploadId", upload_id}},
           {{"content-type", "application/xml"}}, body, {}};
+}
+
+namespace {
+
+query_list version_query(const std::string& version_id) {
+  query_list q{{"tagging", ""}};
+  if (!version_id.empty() && version_id != "null") q.emplace_back("versionId", version_id);
+  return q;
+}
+
+}  // namespace
+
+call get_tagging_call(const std::string& bucket, const std::string& key, const std::string& version_id) {
+  return make_call("GetObjectTagging", "GET", bucket, key, version_query(version_id));
+}
+
+call put_tagging_call(const std::string& bucket, const std::string& key, const std::string& version_id,
+                      std::span<const std::byte> document) {
+  return make_call("PutObjectTagging", "PUT", bucket, key, version_query(version_id),
+                   {{"content-type", "application/xml"}}, document);
+}
+
+call delete_tagging_call(const std::string& bucket, const std::string& key, const std::string& version_id) {
+  return make_call("DeleteObjectTagging", "DELETE", bucket, key, version_query(version_id));
 }
 
 call abort_call(const std::string& bucket, const std::string& key, const std::string& upload_id) {

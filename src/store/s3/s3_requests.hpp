@@ -48,6 +48,16 @@ bool maybe_credentials_refused(const store_error& e);
 
 /// Content headers and x-amz-meta-* for a write.
 void add_metadata_headers(http::header_list& h, const object_info& meta);
+/// x-amz-tagging for a new object (PutObject, CreateMultipartUpload) that has tags. Not for
+/// CopyObject: with the metadata replaced, RGW 16 drops the tags and stores a tag set it
+/// cannot read back when x-amz-tagging-directive is REPLACE; the engine sets them after.
+void add_tagging_header(http::header_list& h, const object_info& meta);
+/// <Tagging> document of PutObjectTagging for a canonical tag string.
+std::string tagging_document(const std::string& tagging);
+/// The canonical tag string of a GetObjectTagging answer.
+std::string tagging_from_document(std::string_view xml);
+/// Tag pairs in canonical form: keys sorted, keys and values URI-encoded, "k=v&k2=v2".
+std::string canonical_tagging(std::vector<std::pair<std::string, std::string>> tags);
 
 call make_call(const char* operation, const char* method, const std::string& bucket, const std::string& key,
                query_list query = {}, http::header_list headers = {}, std::span<const std::byte> body = {},
@@ -62,6 +72,13 @@ call upload_part_call(const std::string& bucket, const std::string& key, const s
 call complete_call(const std::string& bucket, const std::string& key, const std::string& upload_id,
                    std::span<const std::byte> body);
 call abort_call(const std::string& bucket, const std::string& key, const std::string& upload_id);
+/// GetObjectTagging / PutObjectTagging / DeleteObjectTagging of one version (the current one
+/// when `version_id` is empty or "null"). Some servers (RGW) answer a tag deletion without
+/// a version on a versioned bucket with success and keep the tags: name the version.
+call get_tagging_call(const std::string& bucket, const std::string& key, const std::string& version_id);
+call put_tagging_call(const std::string& bucket, const std::string& key, const std::string& version_id,
+                      std::span<const std::byte> document);
+call delete_tagging_call(const std::string& bucket, const std::string& key, const std::string& version_id);
 /// A server-side copy; with `replace`, the metadata is replaced by its and the copy is of
 /// exactly the version its ETag names.
 call copy_call(const std::string& src_bucket, const std::string& src_key, const std::string& dst_bucket,

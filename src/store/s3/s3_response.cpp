@@ -20,8 +20,12 @@ object_info info_from_headers(const http::response& r) {
     else if (k == "content-encoding") info.content_encoding = v;
     else if (k == "content-disposition") info.content_disposition = v;
     else if (k == "cache-control") info.cache_control = v;
+    else if (k == "content-language") info.content_language = v;
+    else if (k == "expires") info.expires = v;
+    else if (k == "x-amz-website-redirect-location") info.website_redirect = v;
     else if (k == "last-modified") info.last_modified = v;
     else if (k == "x-amz-version-id") info.version_id = v;
+    else if (k == "x-amz-tagging-count") std::from_chars(v.data(), v.data() + v.size(), info.tag_count);
     else if (k.rfind("x-amz-meta-", 0) == 0) info.user_metadata.emplace_back(k.substr(11), v);
   }
   if (auto range = r.header("content-range")) {  // "bytes 0-99/1234": the total is what we want

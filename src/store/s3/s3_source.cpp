@@ -22,4 +22,9 @@ async_result<std::string> s3_source::copy_within(const std::string& bucket, cons
   co_return co_await client_.copy_object(bucket, key, to_bucket, to_key, &meta);
 }
 
+async_result<std::string> s3_source::tagging(const std::string& bucket, const std::string& key) {
+  const std::string current;
+  co_return co_await client_.get_object_tagging(bucket, key, current);
+}
+
 }  // namespace archie::store::s3

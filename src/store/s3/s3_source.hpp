@@ -14,6 +14,7 @@ class s3_source final : public source {
   async_result<std::string> copy_within(const std::string& bucket, const std::string& key, const std::string& to_bucket,
                                         const std::string& to_key, const object_info& meta) override;
   std::uint64_t max_server_side_copy() const override { return 5ull << 30; }  // CopyObject's limit
+  async_result<std::string> tagging(const std::string& bucket, const std::string& key) override;
   const std::string& name() const override { return client_.store_name(); }
 
  private:

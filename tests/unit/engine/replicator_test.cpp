@@ -122,3 +122,17 @@ TEST_CASE("a put whose object is gone waits for the source (nak), and a malforme
   CHECK(bad.what == message_outcome::kind::term);
   CHECK(bad.code == "malformed_event");
 }
+
+TEST_CASE("a tag event sets the new tags without reading or copying the bytes") {
+  rig r;
+  r.src.put(pattern(300, 1), "v1");
+  CHECK(r.handle(fixture("put.json")).code == "copied");
+  const int reads = r.src.reads, begins = r.a.begins;
+  r.src.tags = "class=gold";
+  auto o = r.handle(fixture("put-tagging.json"));
+  CHECK(o.code == "copied");
+  CHECK(r.src.reads == reads);  // a HEAD, not a GET of the bytes
+  CHECK(r.a.begins == begins);
+  CHECK(r.a.tag_sets == 1);
+  CHECK(r.a.find("backup", "2026/11/cat.jpg")->meta.tagging == "class=gold");
+}

@@ -52,3 +52,24 @@ TEST_CASE("a replica with the right marker but another size is not current (a lo
   rewritten.size = 10;
   CHECK(replica_is_current(rewritten, wanted, metadata_kept::content_type));
 }
+
+TEST_CASE("language, expiry, website redirect and tags are part of what a replica must match") {
+  auto wanted = version("aaaa", "text/html", "1");
+  wanted.content_language = "de";
+  wanted.expires = "Thu, 01 Dec 2030 16:00:00 GMT";
+  wanted.website_redirect = "/new-page.html";
+  wanted.tagging = "a=1";
+  auto replica = wanted;
+  CHECK(replica_is_current(replica, wanted, metadata_kept::all));
+  for (auto field : {&object_info::content_language, &object_info::expires, &object_info::website_redirect}) {
+    auto other = replica;
+    other.*field = "x";
+    CHECK_FALSE(replica_holds_version(other, wanted, metadata_kept::all));
+    CHECK(replica_holds_version(other, wanted, metadata_kept::content_type));  // fs keeps none of them
+  }
+  auto retagged = replica;
+  retagged.tagging = "a=2";
+  CHECK(replica_holds_version(retagged, wanted, metadata_kept::all));  // the bytes and headers are there
+  CHECK_FALSE(replica_is_current(retagged, wanted, metadata_kept::all));
+  CHECK_FALSE(replica_is_current(retagged, wanted, metadata_kept::content_type));  // fs keeps tags
+}

@@ -5,6 +5,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
 
@@ -40,7 +41,14 @@ object_info fake_source::info() const {
   i.etag = etag;
   i.last_modified = last_modified;
   i.user_metadata = user_metadata;
+  i.tag_count = tags.empty() ? 0 : static_cast<int>(std::count(tags.begin(), tags.end(), '&')) + 1;
   return i;
+}
+
+async_result<std::string> fake_source::tagging(const std::string&, const std::string&) {
+  ++tag_reads;
+  if (!exists) co_return injected(error_kind::not_found, "GetObjectTagging");
+  co_return tags;
 }
 
 async_result<object_info> fake_source::head(const std::string&, const std::string&) {
@@ -149,6 +157,15 @@ async_result<done> fake_destination::remove(const std::string& bucket, const std
   ++removes;
   if (remove_fails) co_return injected(*remove_fails, "DeleteObject");
   objects.erase(path_of(bucket, key));
+  co_return done{};
+}
+
+async_result<done> fake_destination::set_tagging(const std::string& bucket, const std::string& key, const object_info&,
+                                                 const std::string& tagging) {
+  ++tag_sets;
+  auto it = objects.find(path_of(bucket, key));
+  if (it == objects.end()) co_return injected(error_kind::not_found, "PutObjectTagging");
+  it->second.meta.tagging = tagging;
   co_return done{};
 }
 

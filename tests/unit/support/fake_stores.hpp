@@ -32,13 +32,14 @@ struct fake_source final : store::source {
   std::string etag = "etag-1";
   std::string last_modified = "Mon, 07 Dec 2026 06:00:00 GMT";
   std::vector<std::pair<std::string, std::string>> user_metadata;
+  std::string tags;  ///< canonical form; HEAD and GET say how many, tagging() returns them
   std::optional<std::uint64_t> fail_at_offset;  ///< a read from this offset fails with fail_kind
   store::error_kind fail_kind = store::error_kind::retryable;
   std::optional<store::error_kind> head_fails;  ///< every HEAD fails so
   /// Run at the start of every HEAD / read, before it is answered: a concurrent writer.
   std::function<void(fake_source&)> before_head, before_read;
   std::uint64_t bytes_read = 0;
-  int heads = 0, reads = 0;
+  int heads = 0, reads = 0, tag_reads = 0;
   std::string name_ = "src";
 
   /// Writes a new version: other bytes, a new ETag and modification time.
@@ -52,6 +53,7 @@ struct fake_source final : store::source {
   store::async_result<std::string> copy_within(const std::string&, const std::string&, const std::string&,
                                                const std::string&, const store::object_info&) override;
   std::uint64_t max_server_side_copy() const override { return 0; }
+  store::async_result<std::string> tagging(const std::string&, const std::string&) override;
   const std::string& name() const override { return name_; }
 };
 
@@ -73,7 +75,7 @@ struct fake_destination final : store::destination {
   std::chrono::milliseconds per_part{0};  ///< a slow destination
   bool hang = false;  ///< parts never answered: a part ends only when its request is cut
   bool finished = false, aborted = false, stopped_waiting = false;
-  int begins = 0, removes = 0, infos = 0;
+  int begins = 0, removes = 0, infos = 0, tag_sets = 0;
 
   const stored_object* find(const std::string& bucket, const std::string& key) const;
 
@@ -84,6 +86,8 @@ struct fake_destination final : store::destination {
                                                             const store::object_info& meta, std::uint64_t size,
                                                             std::size_t, http::cut_group*) override;
   store::async_result<store::done> remove(const std::string& bucket, const std::string& key) override;
+  store::async_result<store::done> set_tagging(const std::string& bucket, const std::string& key,
+                                               const store::object_info&, const std::string& tagging) override;
   store::async_result<store::done> check_bucket(const std::string&) override;
   const std::string& name() const override { return name_; }
 };

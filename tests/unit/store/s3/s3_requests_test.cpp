@@ -1,8 +1,11 @@
 // S3 request builders and answer classification, without a server.
 #include "store/s3/s3_requests.hpp"
 
+#include "http/percent_encoding.hpp"
+
 #include <doctest/doctest.h>
 
+using namespace archie;
 using namespace archie::store;
 using namespace archie::store::s3::requests;
 
@@ -57,4 +60,34 @@ TEST_CASE("a server-side copy with new metadata replaces it and copies only the 
 
 TEST_CASE("the canonical query is encoded and sorted") {
   CHECK(canonical_query_string({{"uploadId", "a/b"}, {"partNumber", "2"}}) == "partNumber=2&uploadId=a%2Fb");
+}
+
+TEST_CASE("tags have one canonical form: sorted, encoded, and the same after a trip through XML") {
+  CHECK(canonical_tagging({{"tier", "gold plus"}, {"a&b", "x=y"}}) == "a%26b=x%3Dy&tier=gold%20plus");
+  std::string doc = tagging_document("a%26b=x%3Dy&tier=gold%20plus");
+  CHECK(doc.find("<Key>a&amp;b</Key><Value>x=y</Value>") != std::string::npos);
+  CHECK(tagging_from_document(doc) == "a%26b=x%3Dy&tier=gold%20plus");
+  CHECK(tagging_from_document("<Tagging><TagSet></TagSet></Tagging>").empty());
+  CHECK(tagging_document("").find("<TagSet></TagSet>") != std::string::npos);
+}
+
+TEST_CASE("tag calls name the version, except the current one of an unversioned bucket") {
+  auto named = get_tagging_call("b", "k", "v123");
+  CHECK(named.query == query_list{{"tagging", ""}, {"versionId", "v123"}});
+  CHECK(get_tagging_call("b", "k", "null").query == query_list{{"tagging", ""}});
+  CHECK(delete_tagging_call("b", "k", "").method == "DELETE");
+  object_info meta;
+  meta.tagging = "a=1";
+  http::header_list h;
+  add_tagging_header(h, meta);
+  REQUIRE(h.size() == 1);
+  CHECK(h[0].second == "a=1");
+}
+
+TEST_CASE("percent_decode reverses percent_encode and leaves malformed escapes alone") {
+  const std::string raw = "a b/c+d%&\xc3\xa9";
+  CHECK(http::percent_decode(http::percent_encode(raw)) == raw);
+  CHECK(http::percent_decode("100%") == "100%");
+  CHECK(http::percent_decode("%zz%4") == "%zz%4");
+  CHECK(http::percent_decode("a+b") == "a+b");
 }

@@ -269,7 +269,7 @@ class ReplicationTest(unittest.TestCase):
         self.archie.wait_for_log("stale delete not propagated: the key exists again at the source", key=key, timeout=60)
         self.assertTrue(probe("other", 1, "head", DST_BUCKET, key, check=False)["ok"])
 
-    def test_deleting_the_latest_version_brings_the_older_one_back_to_every_destination(self):
+    def test_deleting_the_latest_version_or_a_delete_marker_brings_the_older_one_back_everywhere(self):
         # On a versioned source, deleting the latest version for good makes the one before it
         # current again. MinIO's ObjectRemoved:Delete is all archie hears of it, and the key
         # still exists: every destination must end with the older version, not keep the deleted one.
@@ -292,6 +292,23 @@ class ReplicationTest(unittest.TestCase):
             self.assertEqual(sha256_file(self.fetch_replica("other", 1, DST_BUCKET, key)), want)
             self.assertEqual(probe("other", 1, "head", DST_BUCKET, key)["metadata"].get("archie-source-etag"), older)
             self.assertEqual(sha256_file(self.fetch_replica("archie", 0, COPY_BUCKET, key)), want)
+            self.assertEqual(sha256_file(os.path.join(self.fs_root, FS_BUCKET, key)), want)
+            self.assertEqual(hashlib.sha256(gcs_object(key)).hexdigest(), want)
+            # A plain delete makes a delete marker: the copies go. Removing the marker brings
+            # the object back at the source, and to every destination.
+            status, headers, body = user.request("DELETE", SRC_BUCKET, key)
+            self.assertIn(status, (200, 204), body)
+            marker = headers.get("x-amz-version-id")
+            self.assertEqual(headers.get("x-amz-delete-marker"), "true", headers)
+            self.publish("s3:ObjectRemoved:DeleteMarkerCreated", key, version_id=marker)
+            self.archie.wait_for_log("removed", key=key, timeout=60)
+            self.assertEqual(probe("other", 1, "head", DST_BUCKET, key, check=False)["kind"], "not_found")
+            self.assertFalse(os.path.exists(os.path.join(self.fs_root, FS_BUCKET, key)))
+            status, _, body = user.request("DELETE", SRC_BUCKET, key, query={"versionId": marker})
+            self.assertIn(status, (200, 204), body)
+            self.publish("s3:ObjectRemoved:Delete", key, version_id=marker)
+            self.wait_for(lambda: os.path.exists(os.path.join(self.fs_root, FS_BUCKET, key)), 60, "the undeleted copy")
+            self.assertEqual(sha256_file(self.fetch_replica("other", 1, DST_BUCKET, key)), want)
             self.assertEqual(sha256_file(os.path.join(self.fs_root, FS_BUCKET, key)), want)
             self.assertEqual(hashlib.sha256(gcs_object(key)).hexdigest(), want)
         finally:

@@ -5,6 +5,7 @@
 
 #include "config/detail/table_reader.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
@@ -259,6 +260,35 @@ void check_patterns(table_reader& t, const char* key, const std::vector<std::str
   }
 }
 
+// A destination's storage class, encryption and ACL: only what its kind of store has.
+void read_write_options(table_reader& t, const store_config* store, write_options& w) {
+  w.storage_class = t.string("storage_class", w.storage_class);
+  w.server_side_encryption = t.string("server_side_encryption", w.server_side_encryption);
+  w.sse_kms_key_id = t.string("sse_kms_key_id", w.sse_kms_key_id);
+  w.kms_key_name = t.string("kms_key_name", w.kms_key_name);
+  w.acl = t.string("acl", w.acl);
+  if (!store) return;
+  const bool s3 = std::holds_alternative<s3_store_config>(*store);
+  const bool gcs = std::holds_alternative<gcs_store_config>(*store);
+  auto only = [&t](bool allowed, const std::string& value, const char* key, const char* which) {
+    if (!allowed && !value.empty()) t.fail(key, std::string("applies to ") + which + " destinations only");
+  };
+  only(s3 || gcs, w.storage_class, "storage_class", "s3 and gcs");
+  only(s3, w.server_side_encryption, "server_side_encryption", "s3");
+  only(s3, w.sse_kms_key_id, "sse_kms_key_id", "s3");
+  only(s3, w.acl, "acl", "s3");
+  only(gcs, w.kms_key_name, "kms_key_name", "gcs");
+  if (!w.server_side_encryption.empty() && w.server_side_encryption != "AES256" && w.server_side_encryption != "aws:kms")
+    t.fail("server_side_encryption", "must be \"AES256\" or \"aws:kms\", not \"" + w.server_side_encryption + "\"");
+  if (!w.sse_kms_key_id.empty() && w.server_side_encryption != "aws:kms")
+    t.fail("sse_kms_key_id", "needs server_side_encryption = \"aws:kms\"");
+  static const char* const canned[] = {"private", "public-read", "public-read-write", "authenticated-read",
+                                       "aws-exec-read", "bucket-owner-read", "bucket-owner-full-control"};
+  if (!w.acl.empty() && std::find(std::begin(canned), std::end(canned), w.acl) == std::end(canned))
+    t.fail("acl", "\"" + w.acl + "\" is not a canned ACL (private, public-read, public-read-write, authenticated-read, "
+                  "aws-exec-read, bucket-owner-read, bucket-owner-full-control)");
+}
+
 route_endpoint read_route_endpoint(table_reader t, const std::map<std::string, store_config>& stores, bool source) {
   route_endpoint e;
   e.store = t.string("store", e.store);
@@ -269,9 +299,11 @@ route_endpoint read_route_endpoint(table_reader t, const std::map<std::string, s
   e.bucket = t.string("bucket", e.bucket);
   if (e.bucket.empty()) t.fail("bucket", "is required");
   e.prefix = t.string("prefix", e.prefix);
-  if (!source)
+  if (!source) {
     e.deletes = t.enum_choice("deletes", e.deletes,
                               {{"propagate", deletes_policy::propagate}, {"ignore", deletes_policy::ignore}});
+    read_write_options(t, stores.count(e.store) ? &stores.at(e.store) : nullptr, e.write);
+  }
   return e;
 }
 

@@ -137,11 +137,25 @@ struct fs_store_config {
 
 using store_config = std::variant<s3_store_config, gcs_store_config, fs_store_config>;
 
+/// How a destination writes objects, beyond their bytes and metadata (destinations only).
+struct write_options {
+  std::string storage_class;           ///< S3 x-amz-storage-class, GCS storageClass; empty: the bucket's default
+  std::string server_side_encryption;  ///< S3: "AES256" or "aws:kms"; empty: the bucket's default
+  std::string sse_kms_key_id;          ///< S3, with aws:kms: the key; empty: the account's default key
+  std::string kms_key_name;            ///< GCS: a Cloud KMS key (projects/.../cryptoKeys/...)
+  std::string acl;                     ///< S3 canned ACL, e.g. "bucket-owner-full-control"
+  bool empty() const {
+    return storage_class.empty() && server_side_encryption.empty() && sse_kms_key_id.empty() && kms_key_name.empty() &&
+           acl.empty();
+  }
+};
+
 struct route_endpoint {
   std::string store;
   std::string bucket;
   std::string prefix;  ///< source: only keys under it; destination: replaces the source prefix
   deletes_policy deletes = deletes_policy::propagate;  ///< destinations only
+  write_options write{};                               ///< destinations only
 };
 
 struct route_config {

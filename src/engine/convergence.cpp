@@ -82,12 +82,13 @@ asio::awaitable<round_result> copy_round(asio::any_io_executor io, pipe::part_bu
   req.meta = meta;
   req.parts_in_flight = limits.parts_in_flight;
   req.first_part = std::exchange(first_part, {});
+  req.earlier_attempt_possible = !job.likely_missing;
   std::vector<target_work*> piped;
   bool copied = false;  // bytes written somewhere (tag writes above copy none)
   for (auto* w : pending) {
     // Same S3 store (endpoint and credentials) as the source: let the server copy.
     if (w->target.store == job.source_store && meta.size <= source.max_server_side_copy()) {
-      auto r = co_await source.copy_within(job.bucket, job.key, w->target.bucket, w->target.key, meta);
+      auto r = co_await source.copy_within(job.bucket, job.key, w->target.bucket, w->target.key, meta, w->target.write);
       if (r && !meta.tagging.empty()) {
         // A server-side copy with new metadata does not bring the tags along everywhere.
         const store::object_info current;  // the version just written is the current one
@@ -108,7 +109,7 @@ asio::awaitable<round_result> copy_round(asio::any_io_executor io, pipe::part_bu
       }
       continue;
     }
-    req.targets.push_back({w->dest, w->target.bucket, w->target.key});
+    req.targets.push_back({w->dest, w->target.bucket, w->target.key, w->target.write});
     piped.push_back(w);
   }
   if (req.targets.empty()) req.first_part.reset();  // give the memory back before waiting on anything

@@ -146,7 +146,11 @@ struct copy_job : std::enable_shared_from_this<copy_job> {
     uploads.resize(req.targets.size());
     for (std::size_t t = 0; t < req.targets.size(); ++t) {
       const auto& target = req.targets[t];
-      auto up = co_await target.dest->begin(target.bucket, target.key, req.meta, req.meta.size, part_size, &requests);
+      store::upload_options options;
+      options.cut = &requests;
+      options.earlier_attempt_possible = req.earlier_attempt_possible;
+      options.write = target.write;
+      auto up = co_await target.dest->begin(target.bucket, target.key, req.meta, req.meta.size, part_size, options);
       if (up) uploads[t] = std::move(up.value());
       else report.target_errors[t] = up.error();
     }

@@ -21,6 +21,7 @@ struct copy_target {
   store::destination* dest = nullptr;
   std::string bucket;
   std::string key;
+  const config::write_options* write = nullptr;  ///< how this destination writes (null: defaults)
 };
 
 struct copy_request {
@@ -33,6 +34,8 @@ struct copy_request {
   /// with one GET that also told its metadata): it is sent, not read again.
   shared_part first_part;
   std::size_t parts_in_flight = 8;
+  /// A redelivery: an earlier attempt may have left open multipart uploads to clean up.
+  bool earlier_attempt_possible = true;
 };
 
 struct copy_report {

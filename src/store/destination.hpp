@@ -1,6 +1,7 @@
 #pragma once
 // Where a replicated object is written. One interface for every store type so the pipe can
 // fan one set of part buffers out to S3, GCS and local directories alike.
+#include "config/config.hpp"
 #include "http/cut_group.hpp"
 #include "store/object_info.hpp"
 #include "store/part_body.hpp"
@@ -19,6 +20,15 @@ namespace archie::store {
 /// Metadata key (x-amz-meta-/x-goog-meta-/xattr) recording the source ETag a copy came from:
 /// a redelivered event whose destination already holds that ETag is acked without copying.
 inline constexpr const char* source_etag_metadata = "archie-source-etag";
+
+/// How one upload is made, beyond its key, metadata and size.
+struct upload_options {
+  http::cut_group* cut = nullptr;  ///< the copy's requests end with this group (null: none)
+  /// An earlier attempt at this key may have left an open multipart upload (a redelivery):
+  /// look for one and abort it first. A first delivery skips that listing.
+  bool earlier_attempt_possible = true;
+  const config::write_options* write = nullptr;  ///< storage class, encryption, ACL (null: the bucket's defaults)
+};
 
 /// One object being written. Parts arrive in any order, each exactly once; finish() makes
 /// the object visible atomically; abort() leaves nothing behind.
@@ -82,10 +92,10 @@ class destination {
   /// written by archie.
   async_result<std::string> recorded_source_etag(const std::string& bucket, const std::string& key);
   /// Starts writing `key`; meta already carries source_etag_metadata. `size` and `part_size`
-  /// decide single-request vs multipart. The requests it sends end with `cut` (may be null).
+  /// decide single-request vs multipart.
   virtual async_result<std::unique_ptr<upload>> begin(const std::string& bucket, const std::string& key,
                                                       const object_info& meta, std::uint64_t size,
-                                                      std::size_t part_size, http::cut_group* cut) = 0;
+                                                      std::size_t part_size, const upload_options& options) = 0;
   /// Deletes `key`; not-found counts as done.
   virtual async_result<done> remove(const std::string& bucket, const std::string& key) = 0;
   /// Replaces the tags of the object `replica` describes (as replica_info returned it) with

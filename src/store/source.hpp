@@ -30,7 +30,7 @@ class source {
   /// names, with meta's metadata (objects up to max_server_side_copy bytes).
   virtual async_result<std::string> copy_within(const std::string& bucket, const std::string& key,
                                                 const std::string& to_bucket, const std::string& to_key,
-                                                const object_info& meta) = 0;
+                                                const object_info& meta, const config::write_options* write) = 0;
   virtual std::uint64_t max_server_side_copy() const = 0;
   /// The current version's tags in canonical form (object_info::tagging); empty: none. Read
   /// only when a HEAD or GET said the object has some (tag_count > 0).

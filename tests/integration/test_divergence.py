@@ -434,6 +434,7 @@ class EdgeSafetyTest(unittest.TestCase):
         return archie_config(
             [rig.nats.url], log_level="info", concurrency=4, shutdown_wait="5s",
             queue=queue_section([SUBJECT], stream=STREAM, dead_letter_subject=DLQ_SUBJECT),
+            replication={"part_size_mib": 5},
             stores=stores or {"src": rgw_store(rig, "archie", 0), "local": fs_store(fs_root, fsync=False)},
             routes=routes)
 
@@ -527,6 +528,32 @@ class EdgeSafetyTest(unittest.TestCase):
         self.assertEqual(code, 0, report)
         self.assertEqual(counts(report)["local:kept"]["excluded"], 2, report)
         self.assertEqual(counts(report)["local:kept"]["extra"], 0, report)
+
+    def test_a_destination_writes_with_its_own_acl_and_storage_class_single_and_multipart(self):
+        fs_root = tempfile.mkdtemp(dir=workdir)
+        stores = {"src": rgw_store(rig, "archie", 0), "local": fs_store(fs_root, fsync=False),
+                  "dst": rgw_store(rig, "other", 1)}
+        r = route("src", EDGE_BUCKET, [("dst", DST_BUCKET)])
+        r["source"]["prefix"] = "opts/"
+        r["destinations"][0].update(prefix="edge-opts/", acl="public-read", storage_class="STANDARD")
+        path = write_config(self.edge_config(fs_root, [r], stores=stores), workdir)
+        s3("archie", 0, "PUT", EDGE_BUCKET, "opts/small", b"s" * 100)
+        s3("archie", 0, "PUT", EDGE_BUCKET, "opts/large", body_for(5))  # 6 MiB + 1: multipart at 5 MiB parts
+        for k in ("opts/small", "opts/large"):  # other tests here walk the whole bucket
+            self.addCleanup(s3, "archie", 0, "DELETE", EDGE_BUCKET, k)
+        done = archie(path, "backfill", "--direct")
+        self.assertEqual(done.returncode, 0, done.stdout[-2000:] + done.stderr[-2000:])
+        for key in ("edge-opts/small", "edge-opts/large"):
+            _, acl = s3("other", 1, "GET", DST_BUCKET, key, query={"acl": ""})
+            self.assertIn(b"http://acs.amazonaws.com/groups/global/AllUsers", acl, key)
+            headers, _ = s3("other", 1, "HEAD", DST_BUCKET, key)
+            self.assertIn(headers.get("x-amz-storage-class", "STANDARD"), ("STANDARD",), key)
+        # A store kind without the option is refused at load, naming the key.
+        bad = route("src", EDGE_BUCKET, [("local", "opts")])
+        bad["destinations"][0]["acl"] = "public-read"
+        refused = archie(write_config(self.edge_config(fs_root, [bad]), workdir), "check-config")
+        self.assertEqual(refused.returncode, 3, refused.stderr)
+        self.assertIn("route[1].destinations[1].acl: applies to s3 destinations only", refused.stderr)
 
     def test_verify_that_cannot_list_a_store_says_incomplete_with_its_own_exit_code(self):
         fs_root = tempfile.mkdtemp(dir=workdir)

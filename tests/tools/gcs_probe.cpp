@@ -160,7 +160,7 @@ asio::awaitable<json::object> op_put(run_context& ctx) {
   auto f = mapped_file::open_read(a[3]);
   std::size_t part = std::stoull(a[4]) << 20;
   auto meta = meta_from_env();
-  auto up = co_await ctx.dest.begin(a[1], a[2], meta, f.size, part, nullptr);
+  auto up = co_await ctx.dest.begin(a[1], a[2], meta, f.size, part, upload_options{});
   if (!up) co_return error_json(up.error());
   auto& u = *up.value();
   std::size_t parts = f.size == 0 ? 1 : (f.size + part - 1) / part;
@@ -229,7 +229,7 @@ asio::awaitable<json::object> op_resumable_partial(run_context& ctx, bool gap) {
   auto f = mapped_file::open_read(a[3]);
   std::size_t part = std::stoull(a[4]) << 20;
   auto meta = meta_from_env();
-  auto up = co_await ctx.dest.begin(a[1], a[2], meta, f.size, part, nullptr);
+  auto up = co_await ctx.dest.begin(a[1], a[2], meta, f.size, part, upload_options{});
   if (!up) co_return error_json(up.error());
   auto& u = *up.value();
   json::object out = ok_json();

@@ -232,7 +232,7 @@ async_result<std::optional<object_info>> fs_destination::replica_info(const std:
 
 async_result<std::unique_ptr<upload>> fs_destination::begin(const std::string& bucket, const std::string& key,
                                                             const object_info& meta, std::uint64_t,
-                                                            std::size_t, http::cut_group*) {
+                                                            std::size_t, const upload_options&) {
   if (!safe_path(cfg_.root, bucket, key))
     co_return fs_error(name_, "open", bucket, key, 0, "key cannot be stored safely under the root " + cfg_.root);
   std::string relative = bucket + "/" + key;

@@ -123,14 +123,15 @@ class gcs_client {
   /// A whole object in one go (a resumable session, one PUT with X-Goog-Hash crc32c+md5).
   async_result<object_metadata> upload_object(const std::string& bucket, const std::string& key,
                                       std::span<const std::byte> body, const object_info& meta,
-                                      const preconditions& pre);
+                                      const preconditions& pre, const config::write_options* write = nullptr);
 
   /// Starts a session for an object of `size` bytes with meta's content type, encoding,
   /// disposition, cache control and user metadata. Safe to retry (an unused session costs
   /// nothing and expires after a week).
   async_result<resumable_session> start_resumable_upload(const std::string& bucket, const std::string& key,
                                                  const object_info& meta, std::uint64_t size,
-                                                 const preconditions& pre, http::cut_group* cut = nullptr);
+                                                 const preconditions& pre, http::cut_group* cut = nullptr,
+                                                 const config::write_options* write = nullptr);
   /// Sends `bytes`, which start at `offset` of the object, in order: what the server has
   /// already persisted is skipped, a short 308 Range makes the rest go again, and a failed
   /// request (connection lost, 5xx, 429) is followed by a status query and a resend from the

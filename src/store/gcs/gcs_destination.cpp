@@ -26,13 +26,13 @@ store_error upload_error(const std::string& store, const char* operation, const 
 // upload_object cancels its own session when it fails.
 class single_upload final : public single_request_upload {
  public:
-  single_upload(gcs_client& c, std::string bucket, std::string key, object_info meta)
-      : c_(c), bucket_(std::move(bucket)), key_(std::move(key)), meta_(std::move(meta)) {}
+  single_upload(gcs_client& c, std::string bucket, std::string key, object_info meta, const config::write_options* write)
+      : c_(c), bucket_(std::move(bucket)), key_(std::move(key)), meta_(std::move(meta)), write_(write) {}
 
  private:
   async_result<done> send(const part_body& body) override {
     auto bytes = body.bytes();
-    auto r = co_await c_.upload_object(bucket_, key_, bytes, meta_, pre_);
+    auto r = co_await c_.upload_object(bucket_, key_, bytes, meta_, pre_, write_);
     if (!r) co_return r.error();
     co_return done{};
   }
@@ -41,6 +41,7 @@ class single_upload final : public single_request_upload {
   std::string bucket_, key_;
   object_info meta_;
   preconditions pre_;
+  const config::write_options* write_;  ///< owned by the config, which outlives every copy
 };
 
 class resumable_upload final : public upload {
@@ -224,13 +225,14 @@ async_result<done> gcs_destination::set_tagging(const std::string& bucket, const
 
 async_result<std::unique_ptr<upload>> gcs_destination::begin(const std::string& bucket, const std::string& key,
                                                              const object_info& meta, std::uint64_t size,
-                                                             std::size_t part_size, http::cut_group* cut) {
+                                                             std::size_t part_size, const upload_options& options) {
+  http::cut_group* cut = options.cut;
   if (size <= part_size)
-    co_return std::unique_ptr<upload>(std::make_unique<single_upload>(client_, bucket, key, meta));
+    co_return std::unique_ptr<upload>(std::make_unique<single_upload>(client_, bucket, key, meta, options.write));
   if (part_size == 0 || part_size % chunk_quantum)
     co_return bad_part_size(client_.store_name(), bucket, key, part_size);
   preconditions none;
-  auto s = co_await client_.start_resumable_upload(bucket, key, meta, size, none, cut);
+  auto s = co_await client_.start_resumable_upload(bucket, key, meta, size, none, cut, options.write);
   if (!s) co_return s.error();
   co_return std::unique_ptr<upload>(
       std::make_unique<resumable_upload>(client_, std::move(s.value()), size, opts_.part_wait_timeout));

@@ -34,8 +34,9 @@ static void add_preconditions(std::string& target, const preconditions& pre) {
     add_query(target, "ifMetagenerationMatch", std::to_string(*pre.if_metageneration_match));
 }
 
-std::string metadata_json(const object_info& meta) {
+std::string metadata_json(const object_info& meta, const config::write_options* write) {
   json::object o;
+  if (write && !write->storage_class.empty()) o["storageClass"] = write->storage_class;
   if (!meta.content_type.empty()) o["contentType"] = meta.content_type;
   if (!meta.content_encoding.empty()) o["contentEncoding"] = meta.content_encoding;
   if (!meta.content_disposition.empty()) o["contentDisposition"] = meta.content_disposition;
@@ -160,9 +161,11 @@ call list_call(const std::string& base, const std::string& bucket, const std::st
 }
 
 call start_call(const std::string& base, const std::string& bucket, const std::string& key, const object_info& meta,
-                std::uint64_t size, const preconditions& pre, std::span<const std::byte> body) {
+                std::uint64_t size, const preconditions& pre, std::span<const std::byte> body,
+                const config::write_options* write) {
   std::string target = base + "/upload/storage/v1/b/" + percent_encode(bucket) + "/o?uploadType=resumable";
   add_query(target, "name", key);
+  if (write && !write->kms_key_name.empty()) add_query(target, "kmsKeyName", write->kms_key_name);
   add_preconditions(target, pre);
   call c = make_call("StartResumableUpload", "POST", bucket, key, std::move(target));
   c.headers.emplace_back("content-type", "application/json; charset=UTF-8");

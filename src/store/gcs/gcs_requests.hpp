@@ -36,7 +36,8 @@ struct call {
 };
 
 error_kind classify(int status);
-std::string metadata_json(const object_info& meta);
+/// The object resource of a write; `write` adds the destination's storageClass.
+std::string metadata_json(const object_info& meta, const config::write_options* write = nullptr);
 /// The session URI's origin-form target; empty when `location` is not a URL.
 std::string origin_form(const std::string& location);
 upload_hashes whole_object_hashes(std::span<const std::byte> body);
@@ -64,8 +65,10 @@ void lift_archie_metadata(object_info& info);
 std::string tags_patch_json(const std::string& tagging);
 call list_call(const std::string& base, const std::string& bucket, const std::string& prefix,
                const std::string& page_token, int max_results);
+/// `write` adds the destination's kmsKeyName (a query parameter of the insert).
 call start_call(const std::string& base, const std::string& bucket, const std::string& key, const object_info& meta,
-                std::uint64_t size, const preconditions& pre, std::span<const std::byte> body);
+                std::uint64_t size, const preconditions& pre, std::span<const std::byte> body,
+                const config::write_options* write = nullptr);
 /// The bytes of [offset, offset + bytes.size()) that the server does not have yet; the caller
 /// checks offset <= s.persisted <= end.
 call chunk_call(const resumable_session& s, std::uint64_t offset, std::span<const std::byte> bytes, bool final,

@@ -15,9 +15,10 @@ using namespace requests;
 
 async_result<resumable_session> gcs_client::start_resumable_upload(const std::string& bucket, const std::string& key,
                                                            const object_info& meta, std::uint64_t size,
-                                                           const preconditions& pre, http::cut_group* cut) {
-  std::string body = metadata_json(meta);
-  auto c = start_call(impl_->base(), bucket, key, meta, size, pre, std::as_bytes(std::span(body)));
+                                                           const preconditions& pre, http::cut_group* cut,
+                                                           const config::write_options* write) {
+  std::string body = metadata_json(meta, write);
+  auto c = start_call(impl_->base(), bucket, key, meta, size, pre, std::as_bytes(std::span(body)), write);
   c.cut = cut;
   auto r = co_await impl_->execute(c);
   if (!r) co_return r.error();
@@ -102,8 +103,9 @@ async_result<done> gcs_client::cancel_resumable_upload(resumable_session& s) {
 
 async_result<object_metadata> gcs_client::upload_object(const std::string& bucket, const std::string& key,
                                                 std::span<const std::byte> body, const object_info& meta,
-                                                const preconditions& pre) {
-  auto started = co_await start_resumable_upload(bucket, key, meta, body.size(), pre);
+                                                const preconditions& pre, const config::write_options* write) {
+  http::cut_group* no_cut = nullptr;
+  auto started = co_await start_resumable_upload(bucket, key, meta, body.size(), pre, no_cut, write);
   if (!started) co_return started.error();
   auto& s = started.value();
   upload_hashes hashes = whole_object_hashes(body);

@@ -225,10 +225,12 @@ async_result<object_info> s3_client::get_object(const std::string& bucket, const
 }
 
 async_result<std::string> s3_client::put_object(const std::string& bucket, const std::string& key,
-                                        const part_body& body, const object_info& meta) {
+                                        const part_body& body, const object_info& meta,
+                                        const config::write_options* write) {
   http::header_list h;
   add_metadata_headers(h, meta);
   add_tagging_header(h, meta);
+  add_write_options(h, write);
   impl_->add_body_checksum(h, body);
   auto c = make_call("PutObject", "PUT", bucket, key, {}, std::move(h), body.bytes(), {});
   c.digests = &body;
@@ -257,10 +259,12 @@ async_result<list_page> s3_client::list_objects(const std::string& bucket, const
 }
 
 async_result<std::string> s3_client::create_multipart_upload(const std::string& bucket, const std::string& key,
-                                                     const object_info& meta, http::cut_group* cut) {
+                                                     const object_info& meta, http::cut_group* cut,
+                                                     const config::write_options* write) {
   http::header_list h;
   add_metadata_headers(h, meta);
   add_tagging_header(h, meta);
+  add_write_options(h, write);
   std::vector<std::pair<std::string, std::string>> q{{std::string("uploads"), std::string()}};
   auto c = make_call("CreateMultipartUpload", "POST", bucket, key, std::move(q), std::move(h), {}, {});
   // Not idempotent: re-sending after the request went out would open a second upload and
@@ -339,8 +343,9 @@ async_result<std::vector<multipart_upload>> s3_client::list_multipart_uploads(co
 
 async_result<std::string> s3_client::copy_object(const std::string& src_bucket, const std::string& src_key,
                                          const std::string& dst_bucket, const std::string& dst_key,
-                                         const object_info* replace) {
+                                         const object_info* replace, const config::write_options* write) {
   auto c = copy_call(src_bucket, src_key, dst_bucket, dst_key, replace);
+  add_write_options(c.headers, write);
   auto r = co_await impl_->execute(c);
   if (!r) co_return r.error();
   co_return unquote(xml_first(r->body, "ETag").value_or(""));  // RGW returns it unquoted

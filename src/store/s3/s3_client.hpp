@@ -66,13 +66,14 @@ class s3_client {
   /// Returns the new ETag. The body carries one checksum the server verifies, so a corrupted
   /// body is refused: its SHA-256 in the signature, or Content-MD5 when the payload is unsigned.
   async_result<std::string> put_object(const std::string& bucket, const std::string& key, const part_body& body,
-                               const object_info& meta);
+                               const object_info& meta, const config::write_options* write = nullptr);
   async_result<done> delete_object(const std::string& bucket, const std::string& key);
   async_result<list_page> list_objects(const std::string& bucket, const std::string& prefix,
                                const std::string& continuation_token, int max_keys);
 
   async_result<std::string> create_multipart_upload(const std::string& bucket, const std::string& key, const object_info& meta,
-                                            http::cut_group* cut = nullptr);
+                                            http::cut_group* cut = nullptr,
+                                            const config::write_options* write = nullptr);
   async_result<std::string> upload_part(const std::string& bucket, const std::string& key, const std::string& upload_id,
                                 int part_number, const part_body& body);
   /// Returns the final ETag (RGW may return an empty one; the client then HEADs for it).
@@ -85,7 +86,7 @@ class s3_client {
   /// Server-side copy (objects up to 5 GiB). With `replace` the metadata is replaced, else copied.
   async_result<std::string> copy_object(const std::string& src_bucket, const std::string& src_key,
                                 const std::string& dst_bucket, const std::string& dst_key,
-                                const object_info* replace = nullptr);
+                                const object_info* replace = nullptr, const config::write_options* write = nullptr);
   /// Server-side copy of bytes [first, last] of the source into one part.
   async_result<std::string> upload_part_copy(const std::string& src_bucket, const std::string& src_key, std::uint64_t first,
                                      std::uint64_t last, const std::string& dst_bucket, const std::string& dst_key,

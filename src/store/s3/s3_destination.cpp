@@ -18,12 +18,12 @@ store_error too_many_parts(const std::string& store, const std::string& bucket, 
 
 class single_put final : public single_request_upload {
  public:
-  single_put(s3_client& c, std::string bucket, std::string key, object_info meta)
-      : c_(c), bucket_(std::move(bucket)), key_(std::move(key)), meta_(std::move(meta)) {}
+  single_put(s3_client& c, std::string bucket, std::string key, object_info meta, const config::write_options* write)
+      : c_(c), bucket_(std::move(bucket)), key_(std::move(key)), meta_(std::move(meta)), write_(write) {}
 
  private:
   async_result<done> send(const part_body& body) override {
-    auto r = co_await c_.put_object(bucket_, key_, body, meta_);
+    auto r = co_await c_.put_object(bucket_, key_, body, meta_, write_);
     if (!r) co_return r.error();
     co_return done{};
   }
@@ -31,6 +31,7 @@ class single_put final : public single_request_upload {
   s3_client& c_;
   std::string bucket_, key_;
   object_info meta_;
+  const config::write_options* write_;  ///< owned by the config, which outlives every copy
 };
 
 class multipart final : public upload {
@@ -81,8 +82,10 @@ async_result<done> s3_destination::set_tagging(const std::string& bucket, const 
 
 async_result<std::unique_ptr<upload>> s3_destination::begin(const std::string& bucket, const std::string& key,
                                                             const object_info& meta, std::uint64_t size,
-                                                            std::size_t part_size, http::cut_group* cut) {
-  if (size <= part_size) co_return std::unique_ptr<upload>(std::make_unique<single_put>(client_, bucket, key, meta));
+                                                            std::size_t part_size, const upload_options& options) {
+  http::cut_group* cut = options.cut;
+  if (size <= part_size)
+    co_return std::unique_ptr<upload>(std::make_unique<single_put>(client_, bucket, key, meta, options.write));
   if ((size + part_size - 1) / part_size > max_parts)
     co_return too_many_parts(client_.store_name(), bucket, key, size, part_size);
   // A worker killed mid-copy leaves its multipart upload open (parts keep their space until
@@ -91,12 +94,15 @@ async_result<std::unique_ptr<upload>> s3_destination::begin(const std::string& b
   // that loses its upload this way fails, is nak'ed and finds the object done next time.
   // (A create cut after it was sent may leave one more such upload: the next attempt's
   // listing finds it.)
-  auto open_uploads = co_await client_.list_multipart_uploads(bucket, key, cut);
-  if (open_uploads) {
-    for (const auto& u : open_uploads.value())
-      if (u.key == key) co_await client_.abort_multipart_upload(bucket, key, u.upload_id);
+  // A first delivery has had no earlier attempt to leave one: it skips the listing.
+  if (options.earlier_attempt_possible) {
+    auto open_uploads = co_await client_.list_multipart_uploads(bucket, key, cut);
+    if (open_uploads) {
+      for (const auto& u : open_uploads.value())
+        if (u.key == key) co_await client_.abort_multipart_upload(bucket, key, u.upload_id);
+    }
   }
-  auto id = co_await client_.create_multipart_upload(bucket, key, meta, cut);
+  auto id = co_await client_.create_multipart_upload(bucket, key, meta, cut, options.write);
   if (!id) co_return id.error();
   std::size_t parts = static_cast<std::size_t>((size + part_size - 1) / part_size);
   co_return std::unique_ptr<upload>(std::make_unique<multipart>(client_, bucket, key, id.value(), parts));

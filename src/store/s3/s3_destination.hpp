@@ -13,7 +13,7 @@ class s3_destination final : public destination {
   metadata_kept keeps() const override { return metadata_kept::all; }
   async_result<std::unique_ptr<upload>> begin(const std::string& bucket, const std::string& key,
                                               const object_info& meta, std::uint64_t size,
-                                              std::size_t part_size, http::cut_group* cut) override;
+                                              std::size_t part_size, const upload_options& options) override;
   async_result<done> remove(const std::string& bucket, const std::string& key) override;
   async_result<done> set_tagging(const std::string& bucket, const std::string& key, const object_info& replica,
                                  const std::string& tagging) override;

@@ -51,6 +51,14 @@ void add_metadata_headers(http::header_list& h, const object_info& meta) {
   for (const auto& [k, v] : meta.user_metadata) h.emplace_back("x-amz-meta-" + k, v);
 }
 
+void add_write_options(http::header_list& h, const config::write_options* write) {
+  if (!write) return;
+  if (!write->storage_class.empty()) h.emplace_back("x-amz-storage-class", write->storage_class);
+  if (!write->server_side_encryption.empty()) h.emplace_back("x-amz-server-side-encryption", write->server_side_encryption);
+  if (!write->sse_kms_key_id.empty()) h.emplace_back("x-amz-server-side-encryption-aws-kms-key-id", write->sse_kms_key_id);
+  if (!write->acl.empty()) h.emplace_back("x-amz-acl", write->acl);
+}
+
 void add_tagging_header(http::header_list& h, const object_info& meta) {
   if (!meta.tagging.empty()) h.emplace_back("x-amz-tagging", meta.tagging);
 }

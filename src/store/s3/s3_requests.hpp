@@ -3,6 +3,7 @@
 // body of each operation, and how an answer's status and error code are classified. The
 // client signs and sends them (s3_client.cpp). Built by plain functions, outside coroutines
 // (GCC 12 rule 3, async/gcc12_coroutines.hpp).
+#include "config/config.hpp"
 #include "http/client.hpp"
 #include "store/object_info.hpp"
 #include "store/part_body.hpp"
@@ -48,6 +49,9 @@ bool maybe_credentials_refused(const store_error& e);
 
 /// Content headers and x-amz-meta-* for a write.
 void add_metadata_headers(http::header_list& h, const object_info& meta);
+/// A destination's storage class, server-side encryption and canned ACL for a write
+/// (PutObject, CreateMultipartUpload, CopyObject); nothing for null or empty options.
+void add_write_options(http::header_list& h, const config::write_options* write);
 /// x-amz-tagging for a new object (PutObject, CreateMultipartUpload) that has tags. Not for
 /// CopyObject: with the metadata replaced, RGW 16 drops the tags and stores a tag set it
 /// cannot read back when x-amz-tagging-directive is REPLACE; the engine sets them after.

@@ -18,8 +18,8 @@ async_result<object_info> s3_source::read(const std::string& bucket, const std::
 
 async_result<std::string> s3_source::copy_within(const std::string& bucket, const std::string& key,
                                                  const std::string& to_bucket, const std::string& to_key,
-                                                 const object_info& meta) {
-  co_return co_await client_.copy_object(bucket, key, to_bucket, to_key, &meta);
+                                                 const object_info& meta, const config::write_options* write) {
+  co_return co_await client_.copy_object(bucket, key, to_bucket, to_key, &meta, write);
 }
 
 async_result<std::string> s3_source::tagging(const std::string& bucket, const std::string& key) {

@@ -12,7 +12,8 @@ class s3_source final : public source {
   async_result<object_info> read(const std::string& bucket, const std::string& key, std::span<std::byte> into,
                                  const range_read& range) override;
   async_result<std::string> copy_within(const std::string& bucket, const std::string& key, const std::string& to_bucket,
-                                        const std::string& to_key, const object_info& meta) override;
+                                        const std::string& to_key, const object_info& meta,
+                                        const config::write_options* write) override;
   std::uint64_t max_server_side_copy() const override { return 5ull << 30; }  // CopyObject's limit
   async_result<std::string> tagging(const std::string& bucket, const std::string& key) override;
   const std::string& name() const override { return client_.store_name(); }

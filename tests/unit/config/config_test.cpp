@@ -363,3 +363,27 @@ TEST_CASE("a destination may keep what the source deletes; a source may not say 
                            "[[route.destinations]]\nstore = \"local\"\nbucket = \"c\"\ndeletes = \"keep\"\n");
   CHECK(p.find("route[1].destinations[1].deletes") != std::string::npos);
 }
+
+TEST_CASE("a destination's storage class, encryption and ACL are read, and refused where its store has none") {
+  std::string stores = std::string(minimal_s3_store) + "[stores.local]\ntype = \"fs\"\nroot = \"/tmp\"\n";
+  std::string route_head = "[[route]]\nsource = { store = \"dst\", bucket = \"b\" }\n[[route.destinations]]\n";
+  auto ok = parse(stores + route_head +
+                      "store = \"dst\"\nbucket = \"c\"\nstorage_class = \"STANDARD_IA\"\n"
+                      "server_side_encryption = \"aws:kms\"\nsse_kms_key_id = \"k1\"\nacl = \"bucket-owner-full-control\"\n",
+                  "t");
+  const auto& w = ok.cfg.routes[0].destinations[0].write;
+  CHECK(w.storage_class == "STANDARD_IA");
+  CHECK(w.server_side_encryption == "aws:kms");
+  CHECK(w.sse_kms_key_id == "k1");
+  CHECK(w.acl == "bucket-owner-full-control");
+  auto p = problems_of(stores + route_head + "store = \"local\"\nbucket = \"c\"\nstorage_class = \"COLD\"\n");
+  CHECK(p.find("route[1].destinations[1].storage_class: applies to s3 and gcs destinations only") != std::string::npos);
+  p = problems_of(stores + route_head + "store = \"dst\"\nbucket = \"c\"\nserver_side_encryption = \"aes\"\n");
+  CHECK(p.find("server_side_encryption: must be \"AES256\" or \"aws:kms\"") != std::string::npos);
+  p = problems_of(stores + route_head + "store = \"dst\"\nbucket = \"c\"\nsse_kms_key_id = \"k\"\n");
+  CHECK(p.find("sse_kms_key_id: needs server_side_encryption = \"aws:kms\"") != std::string::npos);
+  p = problems_of(stores + route_head + "store = \"dst\"\nbucket = \"c\"\nacl = \"everyone\"\n");
+  CHECK(p.find("acl: \"everyone\" is not a canned ACL") != std::string::npos);
+  p = problems_of(stores + route_head + "store = \"dst\"\nbucket = \"c\"\nkms_key_name = \"projects/p/k\"\n");
+  CHECK(p.find("kms_key_name: applies to gcs destinations only") != std::string::npos);
+}

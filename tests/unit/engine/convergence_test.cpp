@@ -311,3 +311,19 @@ TEST_CASE("a destination that cannot take the new tags fails alone; the version 
   CHECK(r.holds_current(r.a));
   CHECK(r.holds_current(r.b));
 }
+
+TEST_CASE("a first delivery skips the search for earlier uploads; a redelivery asks for it; write options reach begin") {
+  rig r;
+  config::write_options cold;
+  cold.storage_class = "COLD";
+  auto first = r.job();
+  first.likely_missing = true;
+  first.targets[0].write = &cold;
+  r.run(first);
+  CHECK_FALSE(r.a.last_options.earlier_attempt_possible);
+  CHECK(r.a.last_options.write == &cold);
+  CHECK(r.b.last_options.write == nullptr);
+  r.src.put(pattern(3 * part, 9), "v9");
+  r.run(r.job());  // a redelivery
+  CHECK(r.a.last_options.earlier_attempt_possible);
+}

@@ -77,7 +77,8 @@ async_result<object_info> fake_source::read(const std::string&, const std::strin
 }
 
 async_result<std::string> fake_source::copy_within(const std::string&, const std::string&, const std::string&,
-                                                   const std::string&, const object_info&) {
+                                                   const std::string&, const object_info&,
+                                                   const config::write_options*) {
   co_return injected(error_kind::permanent, "CopyObject");  // max_server_side_copy() is 0: never asked
 }
 
@@ -144,8 +145,9 @@ async_result<std::optional<object_info>> fake_destination::replica_info(const st
 
 async_result<std::unique_ptr<store::upload>> fake_destination::begin(const std::string& bucket, const std::string& key,
                                                                       const object_info& meta, std::uint64_t size,
-                                                                      std::size_t, http::cut_group*) {
+                                                                      std::size_t, const store::upload_options& options) {
   ++begins;
+  last_options = options;
   if (begin_fails) co_return injected(*begin_fails, "CreateMultipartUpload");
   written.assign(size, std::byte{0});
   object_info stored = meta;

@@ -51,7 +51,8 @@ struct fake_source final : store::source {
   store::async_result<store::object_info> read(const std::string&, const std::string&, std::span<std::byte> into,
                                                const store::range_read& range) override;
   store::async_result<std::string> copy_within(const std::string&, const std::string&, const std::string&,
-                                               const std::string&, const store::object_info&) override;
+                                               const std::string&, const store::object_info&,
+                                               const config::write_options*) override;
   std::uint64_t max_server_side_copy() const override { return 0; }
   store::async_result<std::string> tagging(const std::string&, const std::string&) override;
   const std::string& name() const override { return name_; }
@@ -76,6 +77,7 @@ struct fake_destination final : store::destination {
   bool hang = false;  ///< parts never answered: a part ends only when its request is cut
   bool finished = false, aborted = false, stopped_waiting = false;
   int begins = 0, removes = 0, infos = 0, tag_sets = 0;
+  store::upload_options last_options;  ///< what the last begin() was told
 
   const stored_object* find(const std::string& bucket, const std::string& key) const;
 
@@ -84,7 +86,7 @@ struct fake_destination final : store::destination {
   store::metadata_kept keeps() const override { return store::metadata_kept::all; }
   store::async_result<std::unique_ptr<store::upload>> begin(const std::string& bucket, const std::string& key,
                                                             const store::object_info& meta, std::uint64_t size,
-                                                            std::size_t, http::cut_group*) override;
+                                                            std::size_t, const store::upload_options&) override;
   store::async_result<store::done> remove(const std::string& bucket, const std::string& key) override;
   store::async_result<store::done> set_tagging(const std::string& bucket, const std::string& key,
                                                const store::object_info&, const std::string& tagging) override;

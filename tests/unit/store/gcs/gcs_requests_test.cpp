@@ -41,3 +41,16 @@ TEST_CASE("removing every tag patches the metadata key to null") {
   auto set = boost::json::parse(requests::tags_patch_json("k=v")).as_object();
   CHECK(set.at("metadata").as_object().at("archie-tags").as_string() == "k=v");
 }
+
+TEST_CASE("a GCS destination's storage class goes in the resource and its KMS key in the insert's query") {
+  archie::config::write_options w;
+  w.storage_class = "NEARLINE";
+  w.kms_key_name = "projects/p/locations/l/keyRings/r/cryptoKeys/k";
+  object_info meta;
+  auto doc = boost::json::parse(requests::metadata_json(meta, &w)).as_object();
+  CHECK(doc.at("storageClass").as_string() == "NEARLINE");
+  CHECK_FALSE(boost::json::parse(requests::metadata_json(meta)).as_object().contains("storageClass"));
+  preconditions none;
+  auto c = requests::start_call("", "b", "k", meta, 10, none, {}, &w);
+  CHECK(c.target.find("kmsKeyName=projects%2Fp%2Flocations%2Fl%2FkeyRings%2Fr%2FcryptoKeys%2Fk") != std::string::npos);
+}

@@ -91,3 +91,22 @@ TEST_CASE("percent_decode reverses percent_encode and leaves malformed escapes a
   CHECK(http::percent_decode("%zz%4") == "%zz%4");
   CHECK(http::percent_decode("a+b") == "a+b");
 }
+
+TEST_CASE("a destination's write options become S3 headers; none when unset") {
+  config::write_options w;
+  w.storage_class = "STANDARD_IA";
+  w.server_side_encryption = "aws:kms";
+  w.sse_kms_key_id = "key-1";
+  w.acl = "bucket-owner-full-control";
+  http::header_list h;
+  add_write_options(h, &w);
+  CHECK(h == http::header_list{{"x-amz-storage-class", "STANDARD_IA"},
+                               {"x-amz-server-side-encryption", "aws:kms"},
+                               {"x-amz-server-side-encryption-aws-kms-key-id", "key-1"},
+                               {"x-amz-acl", "bucket-owner-full-control"}});
+  http::header_list none;
+  add_write_options(none, nullptr);
+  config::write_options empty;
+  add_write_options(none, &empty);
+  CHECK(none.empty());
+}

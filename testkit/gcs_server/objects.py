@@ -37,9 +37,11 @@ class ObjectRoutes:
             "generation": str(o.generation),
             "metageneration": str(o.metageneration),
             "contentType": o.content_type,
-            "storageClass": "STANDARD",
+            "storageClass": o.storage_class or "STANDARD",
             "size": str(o.size),
         }
+        if o.kms_key_name:
+            r["kmsKeyName"] = o.kms_key_name + "/cryptoKeyVersions/1"  # the key version that encrypted it
         if o.md5 is not None:
             r["md5Hash"] = o.md5
         r["crc32c"] = o.crc32c
@@ -294,6 +296,8 @@ class ObjectRoutes:
         if not o.content_type:
             o.content_type = "application/octet-stream"
         o.metadata = dict(spec.metadata)
+        o.storage_class = spec.storage_class or bucket.storage_class
+        o.kms_key_name = spec.kms_key_name
         with self.store.lock:
             if self.store.buckets.get(bucket.name) is not bucket:
                 unlink_quietly(path)

@@ -27,6 +27,7 @@ class ResumableUploads:
         if raw.strip():
             spec = ObjectSpec.from_json(parse_json(raw))
         spec.take_query_name(self.q.get("name"))
+        spec.kms_key_name = self.q.get("kmsKeyName")
         validate_object_name(spec.name)
         if "contentType" not in spec.fields and self.headers.get("X-Upload-Content-Type"):
             spec.fields["contentType"] = self.headers["X-Upload-Content-Type"]

@@ -44,7 +44,8 @@ class Bucket:
 class StoredObject:
     __slots__ = ("bucket", "name", "generation", "metageneration", "size", "md5", "crc32c", "path",
                  "content_type", "content_encoding", "content_disposition", "content_language",
-                 "cache_control", "custom_time", "metadata", "created", "updated", "component_count")
+                 "cache_control", "custom_time", "metadata", "created", "updated", "component_count",
+                 "storage_class", "kms_key_name")
 
     def __init__(self):
         self.metageneration = 1
@@ -57,7 +58,13 @@ class StoredObject:
         self.custom_time = None
         self.metadata = {}
         self.component_count = None
+        self.storage_class = None  # None: the bucket's default class
+        self.kms_key_name = None
 
+
+# The storage classes the JSON API accepts for an object (the legacy ones included).
+STORAGE_CLASSES = ("STANDARD", "NEARLINE", "COLDLINE", "ARCHIVE", "MULTI_REGIONAL", "REGIONAL",
+                   "DURABLE_REDUCED_AVAILABILITY")
 
 WRITABLE_META = {
     "contentType": "content_type",
@@ -78,6 +85,8 @@ class ObjectSpec:
         self.metadata = {}
         self.md5 = None        # client-supplied, to verify
         self.crc32c = None
+        self.storage_class = None
+        self.kms_key_name = None  # the insert's ?kmsKeyName=
 
     @classmethod
     def from_json(cls, doc):
@@ -98,6 +107,11 @@ class ObjectSpec:
             spec.metadata = {str(k): ("" if v is None else str(v)) for k, v in md.items()}
         spec.md5 = doc.get("md5Hash")
         spec.crc32c = doc.get("crc32c")
+        sc = doc.get("storageClass")
+        if sc is not None:
+            if not isinstance(sc, str) or sc.upper() not in STORAGE_CLASSES:
+                raise bad_request("Invalid argument.", "invalid")
+            spec.storage_class = sc.upper()
         return spec
 
     def take_query_name(self, qname):

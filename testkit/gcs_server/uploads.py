@@ -36,6 +36,7 @@ class UploadRoutes:
         b = self._bucket_for(bucket_name, "storage.objects.create", tok)
         spec = ObjectSpec()
         spec.name = self.q.get("name")
+        spec.kms_key_name = self.q.get("kmsKeyName")
         validate_object_name(spec.name)
         ct = self.headers.get("Content-Type")
         if ct:
@@ -72,6 +73,7 @@ class UploadRoutes:
         meta_raw = b"".join(reader.part_data())
         spec = ObjectSpec.from_json(parse_json(meta_raw))
         spec.take_query_name(self.q.get("name"))
+        spec.kms_key_name = self.q.get("kmsKeyName")
         validate_object_name(spec.name)
         h2 = reader.next_part()
         if h2 is None:

@@ -175,6 +175,22 @@ await check('upload simple (resumable: false -> multipart)', async () => {
   return {uploadType: up.query.uploadType, content_type: up.headers['Content-Type'].split(';')[0]};
 });
 
+await check('storage class and KMS key on a multipart upload; a metadata key set and removed with PATCH', async () => {
+  const key = 'projects/p/locations/global/keyRings/r/cryptoKeys/k';
+  const file = bucket.file('kms/cold.txt', {kmsKeyName: key});  // outside PFX: the listing check counts PFX
+  await file.save(small, {resumable: false, metadata: {storageClass: 'COLDLINE'}});
+  const [meta] = await bucket.file('kms/cold.txt').getMetadata();
+  expect(meta.storageClass === 'COLDLINE', 'storage class kept', meta);
+  expect(meta.kmsKeyName === key + '/cryptoKeyVersions/1', 'KMS key version named', meta);
+  await bucket.file('kms/cold.txt').setMetadata({metadata: {'archie-tags': 'a=1'}});
+  const [tagged] = await bucket.file('kms/cold.txt').getMetadata();
+  expect(tagged.metadata['archie-tags'] === 'a=1', 'metadata key set', tagged);
+  await bucket.file('kms/cold.txt').setMetadata({metadata: {'archie-tags': null}});
+  const [cleared] = await bucket.file('kms/cold.txt').getMetadata();
+  expect(!cleared.metadata || !('archie-tags' in cleared.metadata), 'metadata key removed by null', cleared);
+  return {storageClass: meta.storageClass, kmsKeyName: meta.kmsKeyName};
+});
+
 await check('download whole (client validates X-Goog-Hash crc32c)', async () => {
   const [data] = await bucket.file(PFX + 'resumable.bin').download();
   expect(Buffer.compare(data, big) === 0, 'whole download bytes');

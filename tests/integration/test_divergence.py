@@ -532,10 +532,12 @@ class EdgeSafetyTest(unittest.TestCase):
     def test_a_destination_writes_with_its_own_acl_and_storage_class_single_and_multipart(self):
         fs_root = tempfile.mkdtemp(dir=workdir)
         stores = {"src": rgw_store(rig, "archie", 0), "local": fs_store(fs_root, fsync=False),
-                  "dst": rgw_store(rig, "other", 1)}
-        r = route("src", EDGE_BUCKET, [("dst", DST_BUCKET)])
+                  "dst": rgw_store(rig, "other", 1), "gcs": gcs_store(gcs)}
+        r = route("src", EDGE_BUCKET, [("dst", DST_BUCKET), ("gcs", GCS_BUCKET)])
         r["source"]["prefix"] = "opts/"
         r["destinations"][0].update(prefix="edge-opts/", acl="public-read", storage_class="STANDARD")
+        kms = "projects/p/locations/global/keyRings/r/cryptoKeys/archie"
+        r["destinations"][1].update(prefix="edge-opts/", storage_class="COLDLINE", kms_key_name=kms)
         path = write_config(self.edge_config(fs_root, [r], stores=stores), workdir)
         s3("archie", 0, "PUT", EDGE_BUCKET, "opts/small", b"s" * 100)
         s3("archie", 0, "PUT", EDGE_BUCKET, "opts/large", body_for(5))  # 6 MiB + 1: multipart at 5 MiB parts
@@ -548,6 +550,11 @@ class EdgeSafetyTest(unittest.TestCase):
             self.assertIn(b"http://acs.amazonaws.com/groups/global/AllUsers", acl, key)
             headers, _ = s3("other", 1, "HEAD", DST_BUCKET, key)
             self.assertIn(headers.get("x-amz-storage-class", "STANDARD"), ("STANDARD",), key)
+            status, _, body = gcs.request("GET", f"/storage/v1/b/{GCS_BUCKET}/o/{urllib.parse.quote(key, safe='')}")
+            self.assertEqual(status, 200, body)
+            resource = json.loads(body)
+            self.assertEqual(resource["storageClass"], "COLDLINE", key)
+            self.assertEqual(resource["kmsKeyName"], kms + "/cryptoKeyVersions/1", key)
         # A store kind without the option is refused at load, naming the key.
         bad = route("src", EDGE_BUCKET, [("local", "opts")])
         bad["destinations"][0]["acl"] = "public-read"

@@ -81,6 +81,22 @@ class ObjectApiTest(unittest.TestCase):
         status, _, body = self._multipart({"name": "a"}, data, query={"name": "b"})
         self.assertEqual(status, 400)
 
+    def test_an_object_keeps_its_storage_class_and_kms_key_and_refuses_an_unknown_class(self):
+        key = "projects/p/locations/global/keyRings/r/cryptoKeys/k"
+        status, _, body = self._multipart({"name": "cold", "storageClass": "nearline"}, b"x" * 10,
+                                          query={"kmsKeyName": key})
+        self.assertEqual(status, 200, body)
+        res = json.loads(body)
+        self.assertEqual(res["storageClass"], "NEARLINE")
+        self.assertEqual(res["kmsKeyName"], key + "/cryptoKeyVersions/1")
+        status, m = get_meta(self.bucket, "cold")
+        self.assertEqual((m["storageClass"], m["kmsKeyName"]), ("NEARLINE", key + "/cryptoKeyVersions/1"))
+        status, _, body = self._multipart({"name": "plain"}, b"y")
+        self.assertEqual(json.loads(body)["storageClass"], "STANDARD")  # the bucket's default
+        self.assertNotIn("kmsKeyName", json.loads(body))
+        status, _, body = self._multipart({"name": "odd", "storageClass": "FROZEN"}, b"z")
+        self.assertEqual(status, 400, body)
+
     def test_metadata_and_fields_selector(self):
         simple_upload(self.bucket, "f", b"12345")
         status, m = get_meta(self.bucket, "f")

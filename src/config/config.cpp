@@ -267,9 +267,12 @@ void read_write_options(table_reader& t, const store_config* store, write_option
   w.sse_kms_key_id = t.string("sse_kms_key_id", w.sse_kms_key_id);
   w.kms_key_name = t.string("kms_key_name", w.kms_key_name);
   w.acl = t.string("acl", w.acl);
+  const bool s3 = store && std::holds_alternative<s3_store_config>(*store);
+  const bool gcs = store && std::holds_alternative<gcs_store_config>(*store);
+  w.copy_object_lock = t.enum_choice("object_lock", s3, {{"copy", true}, {"ignore", false}});
+  w.copy_tags = t.enum_choice("tags", true, {{"copy", true}, {"ignore", false}});
   if (!store) return;
-  const bool s3 = std::holds_alternative<s3_store_config>(*store);
-  const bool gcs = std::holds_alternative<gcs_store_config>(*store);
+  if (w.copy_object_lock && !s3) t.fail("object_lock", "\"copy\" applies to s3 destinations only");
   auto only = [&t](bool allowed, const std::string& value, const char* key, const char* which) {
     if (!allowed && !value.empty()) t.fail(key, std::string("applies to ") + which + " destinations only");
   };

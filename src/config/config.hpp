@@ -144,10 +144,12 @@ struct write_options {
   std::string sse_kms_key_id;          ///< S3, with aws:kms: the key; empty: the account's default key
   std::string kms_key_name;            ///< GCS: a Cloud KMS key (projects/.../cryptoKeys/...)
   std::string acl;                     ///< S3 canned ACL, e.g. "bucket-owner-full-control"
-  bool empty() const {
-    return storage_class.empty() && server_side_encryption.empty() && sse_kms_key_id.empty() && kms_key_name.empty() &&
-           acl.empty();
-  }
+  /// object_lock = "copy": the source's retention and legal hold are written (S3 only, the
+  /// default there); "ignore": never (the default for GCS and directories).
+  bool copy_object_lock = false;
+  /// tags = "copy" (the default): the source's tags are written; "ignore": never (a
+  /// destination without tagging, or without the s3:PutObjectTagging permission).
+  bool copy_tags = true;
 };
 
 struct route_endpoint {

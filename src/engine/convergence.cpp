@@ -38,6 +38,34 @@ bool version_gone(const store_error& e) {
   return e.kind == error_kind::precondition_failed || e.kind == error_kind::not_found;
 }
 
+// What a destination must hold of `meta`: without the object lock or tags where it does not
+// copy them.
+store::object_info wanted_at(const store::object_info& meta, const route::target& target) {
+  store::object_info wanted = meta;
+  if (!target.write || !target.write->copy_object_lock) {
+    wanted.lock_mode.clear();
+    wanted.lock_retain_until.clear();
+    wanted.legal_hold.clear();
+  }
+  if (target.write && !target.write->copy_tags) wanted.tagging.clear();
+  return wanted;
+}
+
+// A replica of the right version whose tags or object lock differ: only those are written.
+asio::awaitable<store::result<store::done>> write_metadata(store::destination& dest, const route::target& target,
+                                                           const store::object_info& replica,
+                                                           const store::object_info& wanted) {
+  if (replica.tagging != wanted.tagging) {
+    auto tagged = co_await dest.set_tagging(target.bucket, target.key, replica, wanted.tagging);
+    if (!tagged) co_return tagged.error();
+  }
+  if (!store::same_object_lock(replica, wanted)) {
+    auto locked = co_await dest.set_object_lock(target.bucket, target.key, replica, wanted);
+    if (!locked) co_return locked.error();
+  }
+  co_return store::done{};
+}
+
 // One pass writing `state` (an object version) to every destination still in play.
 asio::awaitable<round_result> copy_round(asio::any_io_executor io, pipe::part_buffer_pool& pool,
                                          const convergence_limits& limits, const convergence_job& job,
@@ -59,17 +87,18 @@ asio::awaitable<round_result> copy_round(asio::any_io_executor io, pipe::part_bu
       w.failure = replica.error();
       continue;
     }
-    if (replica.value() && store::replica_is_current(*replica.value(), meta, w.dest->keeps())) continue;
-    if (replica.value() && store::replica_holds_version(*replica.value(), meta, w.dest->keeps())) {
-      // Only the tags differ (a tag change at the source): set them, copy nothing.
-      auto tagged = co_await w.dest->set_tagging(w.target.bucket, w.target.key, *replica.value(), meta.tagging);
-      if (tagged) {
+    const store::object_info wanted = wanted_at(meta, w.target);
+    if (replica.value() && store::replica_is_current(*replica.value(), wanted, w.dest->keeps())) continue;
+    if (replica.value() && store::replica_holds_version(*replica.value(), wanted, w.dest->keeps())) {
+      // Only tags or object lock differ (a metadata change at the source): set them, copy nothing.
+      auto set = co_await write_metadata(*w.dest, w.target, *replica.value(), wanted);
+      if (set) {
         out.wrote = true;
         ++out.tag_writes;
-      } else if (tagged.error().kind == error_kind::precondition_failed || tagged.error().kind == error_kind::not_found) {
+      } else if (set.error().kind == error_kind::precondition_failed || set.error().kind == error_kind::not_found) {
         pending.push_back(&w);  // the replica changed meanwhile: write the whole version
       } else {
-        w.failure = tagged.error();
+        w.failure = set.error();
       }
       continue;
     }
@@ -82,14 +111,14 @@ asio::awaitable<round_result> copy_round(asio::any_io_executor io, pipe::part_bu
   req.meta = meta;
   req.parts_in_flight = limits.parts_in_flight;
   req.first_part = std::exchange(first_part, {});
-  req.earlier_attempt_possible = !job.likely_missing;
+  req.earlier_attempt_possible = job.earlier_attempt_possible;
   std::vector<target_work*> piped;
   bool copied = false;  // bytes written somewhere (tag writes above copy none)
   for (auto* w : pending) {
     // Same S3 store (endpoint and credentials) as the source: let the server copy.
     if (w->target.store == job.source_store && meta.size <= source.max_server_side_copy()) {
       auto r = co_await source.copy_within(job.bucket, job.key, w->target.bucket, w->target.key, meta, w->target.write);
-      if (r && !meta.tagging.empty()) {
+      if (r && !wanted_at(meta, w->target).tagging.empty()) {
         // A server-side copy with new metadata does not bring the tags along everywhere.
         const store::object_info current;  // the version just written is the current one
         auto tagged = co_await w->dest->set_tagging(w->target.bucket, w->target.key, current, meta.tagging);
@@ -158,15 +187,29 @@ bool same_version(const source_state& a, const source_state& b) {
   if (!a.exists) return true;
   const auto& x = a.info;
   const auto& y = b.info;
-  return x.etag == y.etag && x.size == y.size && x.last_modified == y.last_modified &&
-         store::replica_is_current(with_source_etag(x), with_source_etag(y), store::metadata_kept::all);
+  if (x.etag != y.etag || x.size != y.size || x.last_modified != y.last_modified) return false;
+  // A read that could not tell the tags (no count, or not readable) does not compare them:
+  auto mx = with_source_etag(x), my = with_source_etag(y);
+  // x is the fresh read: some servers leave the count out of HEAD answers that GET has.
+  if (x.tag_count < 0) mx.tagging = my.tagging;
+  return store::replica_is_current(mx, my, store::metadata_kept::all);
 }
 
 asio::awaitable<std::optional<store_error>> read_source_tags(store::source& source, const std::string& bucket,
                                                              const std::string& key, store::object_info& info) {
   if (info.tag_count <= 0) co_return std::nullopt;
   auto tags = co_await source.tagging(bucket, key);
-  if (!tags) co_return tags.error();
+  if (!tags) {
+    // Not allowed to read them (s3:GetObjectTagging), or a server without tagging: the copy
+    // goes ahead without tags rather than never (tag_count -1: not compared).
+    if (tags.error().kind == error_kind::permission || tags.error().kind == error_kind::permanent) {
+      log::warn("source tags unreadable; copying without them",
+                {{"key", key}, {"bucket", bucket}, {"error", tags.error().describe()}});
+      info.tag_count = -1;
+      co_return std::nullopt;
+    }
+    co_return tags.error();
+  }
   info.tagging = std::move(tags.value());
   co_return std::nullopt;
 }

@@ -62,6 +62,8 @@ struct convergence_job {
   /// The destinations most likely lack this version (a first delivery of a change): an object
   /// of one part is copied without a HEAD per destination first.
   bool likely_missing = false;
+  /// A redelivery: an earlier attempt may have left an open multipart upload to abort.
+  bool earlier_attempt_possible = true;
   pipe::shared_part first_part;  ///< start's bytes, when one GET of a small object read them
   std::uint64_t stream_sequence = 0;  ///< log lines only
 };

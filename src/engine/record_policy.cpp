@@ -1,7 +1,5 @@
 #include "engine/record_policy.hpp"
 
-#include <algorithm>
-
 namespace archie::engine {
 namespace {
 
@@ -40,14 +38,9 @@ record_plan plan_record(const event::object_event& ev, const config::replication
   const bool remove = ev.action == event_action::remove;
   if ((remove ? d.route->exclude_remove : d.route->exclude_copy).matches(ev.key))
     return settle(message_outcome::ack_without_work("excluded"));
-  if (remove && std::all_of(d.targets.begin(), d.targets.end(), [](const route::target& t) { return t.keeps_deletes; }))
-    return settle(message_outcome::ack_without_work("deletes_ignored"));
   record_plan p;
   p.what = remove ? record_plan::work::remove : record_plan::work::copy;
   p.metadata_only = ev.action == event_action::copy_metadata;
-  // Metadata changes keep the ETag, so the marker cannot tell them: a copy is forced. Tags
-  // are compared one by one, so a tag change writes only the tags where they differ.
-  p.force = p.metadata_only && !event::is_tagging_event(ev.event_name);
   p.route = std::move(d);
   return p;
 }

@@ -16,9 +16,9 @@ namespace archie::engine {
 struct record_plan {
   enum class work { none, copy, remove };
   work what = work::none;
-  bool force = false;                       ///< copy even when the destination holds this ETag (metadata events)
-  /// The event changed metadata (tags, retention...), not bytes: the destinations hold the
-  /// object already, so they are asked first, and the source is not read with a GET.
+  /// The event changed tags, retention or legal hold, not bytes: the destinations hold the
+  /// object already, so they are asked first (what differs is written, nothing else), and
+  /// the source is not read with a GET.
   bool metadata_only = false;
   std::optional<queue::message_outcome> settled;  ///< work::none: the outcome, decided already
   route::decision route;                    ///< copy/remove: where to

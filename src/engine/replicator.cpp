@@ -15,6 +15,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/system/system_error.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <stdexcept>
@@ -125,6 +126,7 @@ struct replicator::impl {
     job.start = std::move(start);
     job.targets = d.targets;
     job.stream_sequence = delivery.stream_sequence;
+    job.earlier_attempt_possible = delivery.deliveries > 1;
     return job;
   }
 
@@ -156,7 +158,6 @@ struct replicator::impl {
     // Whatever version the source holds now is what the destinations must end with; an
     // event for an older version simply brings them up to date.
     auto job = job_for(ev, d, delivery, std::move(seen));
-    job.force = plan.force;
     job.likely_missing = delivery.deliveries <= 1 && !plan.metadata_only;
     job.first_part = std::move(bytes);
     co_return co_await converge_and_report(ev, d, delivery, job, times);
@@ -171,6 +172,8 @@ struct replicator::impl {
     auto head = co_await read_source(source, ev.bucket, ev.key);
     if (!head) co_return outcome_for(head.error(), "source");
     if (head->exists) co_return co_await converge_stale_delete(ev, d, delivery, head.value(), times);
+    if (std::all_of(d.targets.begin(), d.targets.end(), [](const route::target& t) { return t.keeps_deletes; }))
+      co_return message_outcome::ack_without_work("deletes_ignored");
     if (cfg.replication.delete_not_found == config::delete_not_found_policy::retry) {
       for (const auto& t : d.targets) {
         if (t.keeps_deletes) continue;

@@ -45,21 +45,13 @@ constexpr std::string_view data_created[] = {
     "s3:ObjectCreated:CompleteMultipartUpload"};
 constexpr std::string_view metadata_changed[] = {
     "s3:ObjectCreated:PutRetention", "s3:ObjectCreated:PutLegalHold", "s3:ObjectCreated:PutTagging",
-    "s3:ObjectCreated:DeleteTagging"};
+    "s3:ObjectCreated:DeleteTagging", "s3:ObjectTagging:Put", "s3:ObjectTagging:Delete"};  // the last two: AWS
 constexpr std::string_view removed[] = {
     "s3:ObjectRemoved:Delete", "s3:ObjectRemoved:DeleteMarkerCreated", "s3:ObjectRemoved:DeleteAllVersions",
     "s3:LifecycleDelMarkerExpiration:Delete"};
 constexpr std::string_view other_families[] = {
     "s3:ObjectAccessed:", "s3:Replication:", "s3:ObjectRestore:", "s3:ObjectTransition:", "s3:Scanner:",
     "s3:Bucket"};
-
-}  // namespace
-
-bool is_tagging_event(std::string_view event_name) {
-  return event_name == "s3:ObjectCreated:PutTagging" || event_name == "s3:ObjectCreated:DeleteTagging";
-}
-
-namespace {
 
 classification classify(std::string_view name) {
   for (auto n : data_created)

@@ -26,9 +26,6 @@ const char* to_string(event_action a);
 /// family's prefix such as "s3:ObjectAccessed:", or "other"), whatever the sender put there.
 std::string_view metric_event_name(std::string_view event_name);
 
-/// A tag change (put or delete of an object's tags), told apart from other metadata changes.
-bool is_tagging_event(std::string_view event_name);
-
 struct object_event {
   std::string event_name;  ///< always "s3:"-prefixed, even when the sender (AWS) omits it
   event_action action = event_action::skip;

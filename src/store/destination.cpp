@@ -31,8 +31,21 @@ bool replica_holds_version(const object_info& replica, const object_info& wanted
          user_metadata_of(replica) == user_metadata_of(wanted);
 }
 
+bool same_object_lock(const object_info& a, const object_info& b) {
+  // A legal hold that is OFF is the same as none.
+  auto hold = [](const std::string& h) { return h == "ON"; };
+  return a.lock_mode == b.lock_mode && a.lock_retain_until == b.lock_retain_until && hold(a.legal_hold) == hold(b.legal_hold);
+}
+
 bool replica_is_current(const object_info& replica, const object_info& wanted, metadata_kept kept) {
-  return replica_holds_version(replica, wanted, kept) && replica.tagging == wanted.tagging;
+  return replica_holds_version(replica, wanted, kept) && replica.tagging == wanted.tagging &&
+         same_object_lock(replica, wanted);
+}
+
+async_result<done> destination::set_object_lock(const std::string& bucket, const std::string& key, const object_info&,
+                                                const object_info&) {
+  co_return store_error{error_kind::permanent, name(), "PutObjectRetention", bucket, key, 0, "ObjectLockNotSupported",
+                        "this destination cannot hold object lock settings (set object_lock = \"ignore\")", ""};
 }
 
 async_result<done> destination::set_tagging(const std::string& bucket, const std::string& key, const object_info&,

@@ -70,7 +70,9 @@ enum class metadata_kept {
 /// keeps is the same. The ETag alone is not enough: one content can be put again with other
 /// metadata (every empty object has the same ETag). Tags are not compared here.
 bool replica_holds_version(const object_info& replica, const object_info& wanted, metadata_kept kept);
-/// The replica holds the version and the same tags: nothing to write.
+/// Same retention (mode and date) and legal hold.
+bool same_object_lock(const object_info& a, const object_info& b);
+/// The replica holds the version, the same tags and the same object lock: nothing to write.
 bool replica_is_current(const object_info& replica, const object_info& wanted, metadata_kept kept);
 
 /// A lookup whose not-found answer means "absent": the value, nullopt, or the real error.
@@ -103,6 +105,10 @@ class destination {
   /// source costs this, not a copy.
   virtual async_result<done> set_tagging(const std::string& bucket, const std::string& key, const object_info& replica,
                                          const std::string& tagging);
+  /// Gives the object `replica` describes the retention and legal hold of `wanted`, without
+  /// writing its bytes (a retention or legal-hold change at the source).
+  virtual async_result<done> set_object_lock(const std::string& bucket, const std::string& key,
+                                             const object_info& replica, const object_info& wanted);
   /// Cheap reachability probe for /ready.
   virtual async_result<done> check_bucket(const std::string& bucket) = 0;
   virtual const std::string& name() const = 0;

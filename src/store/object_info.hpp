@@ -27,6 +27,11 @@ struct object_info {
   /// How many tags the server says the object has (x-amz-tagging-count); -1 when it does not
   /// say. A count above 0 is the reason to read the tags themselves.
   int tag_count = -1;
+  /// Object lock: "GOVERNANCE" or "COMPLIANCE" with its retain-until date (RFC 3339, to the
+  /// second), and the legal hold ("ON", "OFF" or empty when the server says nothing).
+  std::string lock_mode;
+  std::string lock_retain_until;
+  std::string legal_hold;
 
   const std::string* metadata(std::string_view name) const {
     for (const auto& [k, v] : user_metadata)

@@ -27,6 +27,7 @@ from testkit.gcs_server.launcher import GcsTestServer
 from testkit.metrics import metric
 from testkit.nats_client import NatsClient
 from testkit.paths import ARCHIE_BIN
+from testkit.rgw_user import RgwUser
 from testkit.rig import Rig
 from testkit.sigv4 import s3_request
 
@@ -561,6 +562,49 @@ class EdgeSafetyTest(unittest.TestCase):
         refused = archie(write_config(self.edge_config(fs_root, [bad]), workdir), "check-config")
         self.assertEqual(refused.returncode, 3, refused.stderr)
         self.assertIn("route[1].destinations[1].acl: applies to s3 destinations only", refused.stderr)
+
+    def test_retention_and_legal_hold_reach_a_locked_bucket_and_a_hold_change_copies_no_bytes(self):
+        fs_root = tempfile.mkdtemp(dir=workdir)
+        for user, index, bucket in (("archie", 0, "locked-src"), ("other", 1, "locked-dst")):
+            status, _, body = RgwUser(rig, user, index).request(
+                "PUT", bucket, headers={"x-amz-bucket-object-lock-enabled": "true"})
+            self.assertEqual(status, 200, body)
+        stores = {"src": rgw_store(rig, "archie", 0), "local": fs_store(fs_root, fsync=False),
+                  "dst": rgw_store(rig, "other", 1)}
+        # The directory cannot hold a lock: it keeps the default object_lock = "ignore".
+        path = write_config(self.edge_config(fs_root, [route("src", "locked-src", [("dst", "locked-dst"),
+                                                                                   ("local", "unlocked")])],
+                                             stores=stores), workdir)
+        src = RgwUser(rig, "archie", 0)
+        status, headers, body = src.request("PUT", "locked-src", "contract.pdf", body=b"signed" * 100, headers={
+            "x-amz-object-lock-mode": "GOVERNANCE", "x-amz-object-lock-retain-until-date": "2031-01-01T00:00:00Z",
+            "x-amz-object-lock-legal-hold": "ON"})
+        self.assertEqual(status, 200, body)
+        done = archie(path, "backfill", "--direct")
+        self.assertEqual(done.returncode, 0, done.stdout[-2000:] + done.stderr[-2000:])
+        dst = RgwUser(rig, "other", 1)
+        _, at_dst, _ = dst.head("locked-dst", "contract.pdf")
+        self.assertEqual(at_dst.get("x-amz-object-lock-mode"), "GOVERNANCE")
+        self.assertTrue(at_dst.get("x-amz-object-lock-retain-until-date", "").startswith("2031-01-01T00:00:00"))
+        self.assertEqual(at_dst.get("x-amz-object-lock-legal-hold"), "ON")
+        self.assertTrue(os.path.exists(os.path.join(fs_root, "unlocked", "contract.pdf")))
+        # The legal hold lifted at the source: only the hold travels.
+        status, _, body = src.request("PUT", "locked-src", "contract.pdf", query={"legal-hold": ""},
+                                      body=b'<LegalHold xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+                                           b'<Status>OFF</Status></LegalHold>')
+        self.assertEqual(status, 200, body)
+        worker = ArchieProcess(open(path).read())
+        nats = NatsClient([rig.nats.url])
+        try:
+            worker.wait_for_log("consuming", timeout=60)
+            nats.js_publish(SUBJECT, minio_event("s3:ObjectCreated:PutLegalHold", "locked-src", "contract.pdf"))
+            worker.wait_for_log("replicated", key="contract.pdf", bytes_copied=0, tag_writes=1, timeout=60)
+        finally:
+            nats.close()
+            worker.stop()
+        _, at_dst, _ = dst.head("locked-dst", "contract.pdf")
+        self.assertEqual(at_dst.get("x-amz-object-lock-legal-hold"), "OFF")
+        self.assertEqual(at_dst.get("x-amz-object-lock-mode"), "GOVERNANCE")
 
     def test_verify_that_cannot_list_a_store_says_incomplete_with_its_own_exit_code(self):
         fs_root = tempfile.mkdtemp(dir=workdir)

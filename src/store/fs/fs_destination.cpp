@@ -212,9 +212,18 @@ async_result<std::optional<object_info>> fs_destination::replica_info(const std:
     struct stat st{};
     if (::fstat(fd.get(), &st) == 0) out.info.size = static_cast<std::uint64_t>(st.st_size);
     auto read_attr = [&](const char* name, std::string& into) -> int {
-      char buf[16384];  // ten S3 tags of 128 + 256 characters, each percent-encoded
+      char buf[4096];
       ssize_t n = ::fgetxattr(fd.get(), name, buf, sizeof buf);
-      if (n >= 0) into.assign(buf, static_cast<std::size_t>(n));
+      if (n >= 0) {
+        into.assign(buf, static_cast<std::size_t>(n));
+      } else if (errno == ERANGE) {  // a large tag set: ask its size, then read it whole
+        ssize_t size = ::fgetxattr(fd.get(), name, nullptr, 0);
+        if (size < 0) return errno;
+        into.resize(static_cast<std::size_t>(size));
+        n = ::fgetxattr(fd.get(), name, into.data(), into.size());
+        if (n < 0) return errno;
+        into.resize(static_cast<std::size_t>(n));
+      }
       return n < 0 && errno != ENODATA && errno != ENOTSUP ? errno : 0;
     };
     std::string marker;

@@ -231,6 +231,7 @@ async_result<std::string> s3_client::put_object(const std::string& bucket, const
   add_metadata_headers(h, meta);
   add_tagging_header(h, meta);
   add_write_options(h, write);
+  add_object_lock_headers(h, meta, write);
   impl_->add_body_checksum(h, body);
   auto c = make_call("PutObject", "PUT", bucket, key, {}, std::move(h), body.bytes(), {});
   c.digests = &body;
@@ -265,6 +266,7 @@ async_result<std::string> s3_client::create_multipart_upload(const std::string& 
   add_metadata_headers(h, meta);
   add_tagging_header(h, meta);
   add_write_options(h, write);
+  add_object_lock_headers(h, meta, write);
   std::vector<std::pair<std::string, std::string>> q{{std::string("uploads"), std::string()}};
   auto c = make_call("CreateMultipartUpload", "POST", bucket, key, std::move(q), std::move(h), {}, {});
   // Not idempotent: re-sending after the request went out would open a second upload and
@@ -346,6 +348,7 @@ async_result<std::string> s3_client::copy_object(const std::string& src_bucket, 
                                          const object_info* replace, const config::write_options* write) {
   auto c = copy_call(src_bucket, src_key, dst_bucket, dst_key, replace);
   add_write_options(c.headers, write);
+  if (replace) add_object_lock_headers(c.headers, *replace, write);
   auto r = co_await impl_->execute(c);
   if (!r) co_return r.error();
   co_return unquote(xml_first(r->body, "ETag").value_or(""));  // RGW returns it unquoted
@@ -393,6 +396,30 @@ async_result<done> s3_client::put_object_tagging(const std::string& bucket, cons
   c.digests = &body;
   auto r = co_await impl_->execute(c);
   if (!r) co_return r.error();
+  co_return done{};
+}
+
+async_result<done> s3_client::put_object_lock(const std::string& bucket, const std::string& key,
+                                              const object_info& replica, const object_info& wanted) {
+  if (replica.lock_mode != wanted.lock_mode || replica.lock_retain_until != wanted.lock_retain_until) {
+    std::string document = retention_document(wanted);
+    part_body body(std::as_bytes(std::span(document)));
+    // Shortening or removing a governance retention needs the bypass (and its permission).
+    auto c = put_retention_call(bucket, key, replica.version_id, body.bytes(), replica.lock_mode == "GOVERNANCE");
+    impl_->add_body_checksum(c.headers, body);  // S3 asks for one on object-lock requests
+    c.digests = &body;
+    auto r = co_await impl_->execute(c);
+    if (!r) co_return r.error();
+  }
+  if ((replica.legal_hold == "ON") != (wanted.legal_hold == "ON")) {
+    std::string document = legal_hold_document(wanted.legal_hold == "ON");
+    part_body body(std::as_bytes(std::span(document)));
+    auto c = put_legal_hold_call(bucket, key, replica.version_id, body.bytes());
+    impl_->add_body_checksum(c.headers, body);
+    c.digests = &body;
+    auto r = co_await impl_->execute(c);
+    if (!r) co_return r.error();
+  }
   co_return done{};
 }
 

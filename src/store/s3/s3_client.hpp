@@ -97,6 +97,10 @@ class s3_client {
   /// Replaces the tags of one version; an empty `tagging` deletes them.
   async_result<done> put_object_tagging(const std::string& bucket, const std::string& key,
                                         const std::string& version_id, const std::string& tagging);
+  /// Gives one version (replica.version_id) the retention and legal hold of `wanted`: only
+  /// what differs from `replica` is sent.
+  async_result<done> put_object_lock(const std::string& bucket, const std::string& key, const object_info& replica,
+                                     const object_info& wanted);
   async_result<done> create_bucket(const std::string& bucket);
   async_result<done> head_bucket(const std::string& bucket);
 

@@ -70,9 +70,20 @@ async_result<std::optional<object_info>> s3_destination::replica_info(const std:
   if (!found || !found.value() || found.value()->tag_count <= 0) co_return found;
   // Tagged: compare the tags themselves (a count alone misses a changed value).
   auto tags = co_await client_.get_object_tagging(bucket, key, found.value()->version_id);
-  if (!tags) co_return tags.error();
+  if (!tags) {
+    // Not readable here (no s3:GetObjectTagging, or no tagging at all): unknown, not an
+    // error; a destination with tags = "ignore" needs none.
+    if (tags.error().kind != error_kind::permission && tags.error().kind != error_kind::permanent) co_return tags.error();
+    found.value()->tag_count = -1;
+    co_return found;
+  }
   found.value()->tagging = std::move(tags.value());
   co_return found;
+}
+
+async_result<done> s3_destination::set_object_lock(const std::string& bucket, const std::string& key,
+                                                   const object_info& replica, const object_info& wanted) {
+  co_return co_await client_.put_object_lock(bucket, key, replica, wanted);
 }
 
 async_result<done> s3_destination::set_tagging(const std::string& bucket, const std::string& key,

@@ -17,6 +17,8 @@ class s3_destination final : public destination {
   async_result<done> remove(const std::string& bucket, const std::string& key) override;
   async_result<done> set_tagging(const std::string& bucket, const std::string& key, const object_info& replica,
                                  const std::string& tagging) override;
+  async_result<done> set_object_lock(const std::string& bucket, const std::string& key, const object_info& replica,
+                                     const object_info& wanted) override;
   async_result<done> check_bucket(const std::string& bucket) override;
   const std::string& name() const override { return client_.store_name(); }
   s3_client& client() { return client_; }

@@ -21,6 +21,8 @@ error_kind classify(int status, std::string_view code) {
   if (code == "NoSuchKey" || code == "NoSuchBucket" || code == "NoSuchUpload" || code == "NotFound" || status == 404)
     return error_kind::not_found;
   if (status == 412 || code == "PreconditionFailed") return error_kind::precondition_failed;
+  // A feature the server does not have (tagging on R2, object lock elsewhere): 501, for good.
+  if (code == "NotImplemented") return error_kind::permanent;
   // BadDigest / XAmzContentSHA256Mismatch: the body the server got is not the one we hashed
   // (damaged on the way); sending it again can succeed.
   if (code == "SlowDown" || code == "RequestTimeout" || code == "InternalError" || code == "ServiceUnavailable" ||
@@ -57,6 +59,28 @@ void add_write_options(http::header_list& h, const config::write_options* write)
   if (!write->server_side_encryption.empty()) h.emplace_back("x-amz-server-side-encryption", write->server_side_encryption);
   if (!write->sse_kms_key_id.empty()) h.emplace_back("x-amz-server-side-encryption-aws-kms-key-id", write->sse_kms_key_id);
   if (!write->acl.empty()) h.emplace_back("x-amz-acl", write->acl);
+}
+
+void add_object_lock_headers(http::header_list& h, const object_info& meta, const config::write_options* write) {
+  if (!write || !write->copy_object_lock) return;
+  if (!meta.lock_mode.empty() && !meta.lock_retain_until.empty()) {
+    h.emplace_back("x-amz-object-lock-mode", meta.lock_mode);
+    h.emplace_back("x-amz-object-lock-retain-until-date", meta.lock_retain_until);
+  }
+  if (meta.legal_hold == "ON") h.emplace_back("x-amz-object-lock-legal-hold", "ON");
+}
+
+std::string retention_document(const object_info& wanted) {
+  std::string xml = "<Retention xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">";
+  if (!wanted.lock_mode.empty())
+    xml += "<Mode>" + xml_escape(wanted.lock_mode) + "</Mode><RetainUntilDate>" + xml_escape(wanted.lock_retain_until) +
+           "</RetainUntilDate>";
+  return xml + "</Retention>";
+}
+
+std::string legal_hold_document(bool on) {
+  return std::string("<LegalHold xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Status>") + (on ? "ON" : "OFF") +
+         "</Status></LegalHold>";
 }
 
 void add_tagging_header(http::header_list& h, const object_info& meta) {
@@ -142,8 +166,9 @@ call complete_call(const std::string& bucket, const std::string& key, const std:
 
 namespace {
 
-query_list version_query(const std::string& version_id) {
-  query_list q{{"tagging", ""}};
+// ?<subresource>&versionId=... (the version left out for the current one of an unversioned bucket).
+query_list version_query(const char* subresource, const std::string& version_id) {
+  query_list q{{subresource, ""}};
   if (!version_id.empty() && version_id != "null") q.emplace_back("versionId", version_id);
   return q;
 }
@@ -151,17 +176,31 @@ query_list version_query(const std::string& version_id) {
 }  // namespace
 
 call get_tagging_call(const std::string& bucket, const std::string& key, const std::string& version_id) {
-  return make_call("GetObjectTagging", "GET", bucket, key, version_query(version_id));
+  return make_call("GetObjectTagging", "GET", bucket, key, version_query("tagging", version_id));
 }
 
 call put_tagging_call(const std::string& bucket, const std::string& key, const std::string& version_id,
                       std::span<const std::byte> document) {
-  return make_call("PutObjectTagging", "PUT", bucket, key, version_query(version_id),
+  return make_call("PutObjectTagging", "PUT", bucket, key, version_query("tagging", version_id),
+                   {{"content-type", "application/xml"}}, document);
+}
+
+call put_retention_call(const std::string& bucket, const std::string& key, const std::string& version_id,
+                        std::span<const std::byte> document, bool bypass_governance) {
+  call c = make_call("PutObjectRetention", "PUT", bucket, key, version_query("retention", version_id),
+                     {{"content-type", "application/xml"}}, document);
+  if (bypass_governance) c.headers.emplace_back("x-amz-bypass-governance-retention", "true");
+  return c;
+}
+
+call put_legal_hold_call(const std::string& bucket, const std::string& key, const std::string& version_id,
+                         std::span<const std::byte> document) {
+  return make_call("PutObjectLegalHold", "PUT", bucket, key, version_query("legal-hold", version_id),
                    {{"content-type", "application/xml"}}, document);
 }
 
 call delete_tagging_call(const std::string& bucket, const std::string& key, const std::string& version_id) {
-  return make_call("DeleteObjectTagging", "DELETE", bucket, key, version_query(version_id));
+  return make_call("DeleteObjectTagging", "DELETE", bucket, key, version_query("tagging", version_id));
 }
 
 call abort_call(const std::string& bucket, const std::string& key, const std::string& upload_id) {

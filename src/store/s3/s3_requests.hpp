@@ -52,6 +52,16 @@ void add_metadata_headers(http::header_list& h, const object_info& meta);
 /// A destination's storage class, server-side encryption and canned ACL for a write
 /// (PutObject, CreateMultipartUpload, CopyObject); nothing for null or empty options.
 void add_write_options(http::header_list& h, const config::write_options* write);
+/// The source's retention and legal hold on a write, when the destination copies object lock.
+void add_object_lock_headers(http::header_list& h, const object_info& meta, const config::write_options* write);
+/// PutObjectRetention of one version; an empty mode removes the retention (governance only,
+/// with the bypass header). PutObjectLegalHold of one version.
+call put_retention_call(const std::string& bucket, const std::string& key, const std::string& version_id,
+                        std::span<const std::byte> document, bool bypass_governance);
+call put_legal_hold_call(const std::string& bucket, const std::string& key, const std::string& version_id,
+                         std::span<const std::byte> document);
+std::string retention_document(const object_info& wanted);
+std::string legal_hold_document(bool on);
 /// x-amz-tagging for a new object (PutObject, CreateMultipartUpload) that has tags. Not for
 /// CopyObject: with the metadata replaced, RGW 16 drops the tags and stores a tag set it
 /// cannot read back when x-amz-tagging-directive is REPLACE; the engine sets them after.

@@ -11,6 +11,13 @@ std::string unquote(std::string s) {
   return s;
 }
 
+std::string lock_date(std::string_view v) {
+  // Servers differ in precision (RGW: nanoseconds, AWS and MinIO: none or milliseconds);
+  // retention is set to the second, so compare and write it so.
+  if (v.size() > 19 && v[10] == 'T') return std::string(v.substr(0, 19)) + "Z";
+  return std::string(v);
+}
+
 object_info info_from_headers(const http::response& r) {
   object_info info;
   for (const auto& [k, v] : r.headers) {
@@ -26,6 +33,9 @@ object_info info_from_headers(const http::response& r) {
     else if (k == "last-modified") info.last_modified = v;
     else if (k == "x-amz-version-id") info.version_id = v;
     else if (k == "x-amz-tagging-count") std::from_chars(v.data(), v.data() + v.size(), info.tag_count);
+    else if (k == "x-amz-object-lock-mode") info.lock_mode = v;
+    else if (k == "x-amz-object-lock-retain-until-date") info.lock_retain_until = lock_date(v);
+    else if (k == "x-amz-object-lock-legal-hold") info.legal_hold = v;
     else if (k.rfind("x-amz-meta-", 0) == 0) info.user_metadata.emplace_back(k.substr(11), v);
   }
   if (auto range = r.header("content-range")) {  // "bytes 0-99/1234": the total is what we want

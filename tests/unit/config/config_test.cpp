@@ -387,3 +387,16 @@ TEST_CASE("a destination's storage class, encryption and ACL are read, and refus
   p = problems_of(stores + route_head + "store = \"dst\"\nbucket = \"c\"\nkms_key_name = \"projects/p/k\"\n");
   CHECK(p.find("kms_key_name: applies to gcs destinations only") != std::string::npos);
 }
+
+TEST_CASE("object lock is copied to s3 destinations by default and refused for others; tags may be ignored") {
+  std::string stores = std::string(minimal_s3_store) + "[stores.local]\ntype = \"fs\"\nroot = \"/tmp\"\n";
+  std::string route_head = "[[route]]\nsource = { store = \"dst\", bucket = \"b\" }\n[[route.destinations]]\n";
+  auto s3 = parse(stores + route_head + "store = \"dst\"\nbucket = \"c\"\ntags = \"ignore\"\n", "t");
+  CHECK(s3.cfg.routes[0].destinations[0].write.copy_object_lock);
+  CHECK_FALSE(s3.cfg.routes[0].destinations[0].write.copy_tags);
+  auto fs = parse(stores + route_head + "store = \"local\"\nbucket = \"c\"\n", "t");
+  CHECK_FALSE(fs.cfg.routes[0].destinations[0].write.copy_object_lock);
+  CHECK(fs.cfg.routes[0].destinations[0].write.copy_tags);
+  auto p = problems_of(stores + route_head + "store = \"local\"\nbucket = \"c\"\nobject_lock = \"copy\"\n");
+  CHECK(p.find("object_lock: \"copy\" applies to s3 destinations only") != std::string::npos);
+}

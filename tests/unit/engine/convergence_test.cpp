@@ -318,6 +318,7 @@ TEST_CASE("a first delivery skips the search for earlier uploads; a redelivery a
   cold.storage_class = "COLD";
   auto first = r.job();
   first.likely_missing = true;
+  first.earlier_attempt_possible = false;  // a first delivery
   first.targets[0].write = &cold;
   r.run(first);
   CHECK_FALSE(r.a.last_options.earlier_attempt_possible);

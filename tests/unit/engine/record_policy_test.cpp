@@ -37,12 +37,12 @@ TEST_CASE("a record that is not replication work is acknowledged as skipped") {
   CHECK(settled_code(p) == "skipped");
 }
 
-TEST_CASE("metadata changes are copied with force, or skipped when metadata_events = skip") {
+TEST_CASE("metadata changes are compared and written where they differ, or skipped when metadata_events = skip") {
   config::replication_config cfg;
   auto router = photos_router();
   auto p = engine::plan_record(record(event_action::copy_metadata, "a.jpg"), cfg, router);
   CHECK(p.what == record_plan::work::copy);
-  CHECK(p.force);
+  CHECK(p.metadata_only);
   cfg.metadata_events = config::metadata_events_policy::skip;
   CHECK(settled_code(engine::plan_record(record(event_action::copy_metadata, "a.jpg"), cfg, router)) ==
         "metadata_skipped");
@@ -76,7 +76,7 @@ TEST_CASE("exclude_copy applies to copies only and exclude_remove to removals on
   CHECK(settled_code(engine::plan_record(record(event_action::remove, "keep/x"), cfg, router)) == "excluded");
   auto copy = engine::plan_record(record(event_action::copy, "keep/x"), cfg, router);
   CHECK(copy.what == record_plan::work::copy);
-  CHECK_FALSE(copy.force);
+  CHECK_FALSE(copy.metadata_only);
   REQUIRE(copy.route.targets.size() == 1);
   CHECK(copy.route.targets[0].bucket == "backup");
 }
@@ -104,7 +104,7 @@ TEST_CASE("an ack is confirmed when any record of the message wrote, and not whe
   CHECK(engine::merge_outcomes(*skipped.settled, message_outcome::ack("removed")).confirm);
 }
 
-TEST_CASE("a delete is settled at once when every destination keeps deletes, and goes ahead otherwise") {
+TEST_CASE("the targets of a delete say which destinations keep deletes") {
   config::replication_config cfg;
   config::route_config r;
   r.source = {"src", "photos", ""};
@@ -112,7 +112,8 @@ TEST_CASE("a delete is settled at once when every destination keeps deletes, and
   r.destinations[0].deletes = config::deletes_policy::ignore;
   r.destinations[1].deletes = config::deletes_policy::ignore;
   route::router keep_all({r});
-  CHECK(settled_code(engine::plan_record(record(event_action::remove, "a.jpg"), cfg, keep_all)) == "deletes_ignored");
+  // The source is still asked (a delete may uncover an older version, which the backup needs).
+  CHECK(engine::plan_record(record(event_action::remove, "a.jpg"), cfg, keep_all).what == record_plan::work::remove);
   CHECK(engine::plan_record(record(event_action::copy, "a.jpg"), cfg, keep_all).what == record_plan::work::copy);
   r.destinations[1].deletes = config::deletes_policy::propagate;
   route::router one_keeps({r});

@@ -73,3 +73,21 @@ TEST_CASE("language, expiry, website redirect and tags are part of what a replic
   CHECK_FALSE(replica_is_current(retagged, wanted, metadata_kept::all));
   CHECK_FALSE(replica_is_current(retagged, wanted, metadata_kept::content_type));  // fs keeps tags
 }
+
+TEST_CASE("a replica with another retention or legal hold holds the version but is not current") {
+  auto wanted = version("aaaa", "text/plain", "1");
+  wanted.lock_mode = "COMPLIANCE";
+  wanted.lock_retain_until = "2031-01-01T00:00:00Z";
+  wanted.legal_hold = "ON";
+  auto replica = wanted;
+  CHECK(replica_is_current(replica, wanted, metadata_kept::all));
+  replica.legal_hold = "OFF";
+  CHECK(replica_holds_version(replica, wanted, metadata_kept::all));
+  CHECK_FALSE(replica_is_current(replica, wanted, metadata_kept::all));
+  auto no_hold = wanted;
+  no_hold.legal_hold.clear();
+  replica.legal_hold.clear();
+  CHECK(same_object_lock(replica, no_hold));  // OFF and unsaid are the same
+  replica.lock_retain_until = "2032-01-01T00:00:00Z";
+  CHECK_FALSE(same_object_lock(replica, no_hold));
+}

@@ -1,5 +1,6 @@
 // S3 request builders and answer classification, without a server.
 #include "store/s3/s3_requests.hpp"
+#include "store/s3/s3_response.hpp"
 
 #include "http/percent_encoding.hpp"
 
@@ -109,4 +110,38 @@ TEST_CASE("a destination's write options become S3 headers; none when unset") {
   config::write_options empty;
   add_write_options(none, &empty);
   CHECK(none.empty());
+}
+
+TEST_CASE("a server without the feature (501 NotImplemented) is refused for good, not retried") {
+  CHECK(classify(501, "NotImplemented") == error_kind::permanent);
+  CHECK(classify(501, "") == error_kind::retryable);
+}
+
+TEST_CASE("object lock travels only to destinations that copy it, and its date is compared to the second") {
+  object_info meta;
+  meta.lock_mode = "GOVERNANCE";
+  meta.lock_retain_until = "2031-01-01T00:00:00Z";
+  meta.legal_hold = "ON";
+  config::write_options copy;
+  copy.copy_object_lock = true;
+  http::header_list h;
+  add_object_lock_headers(h, meta, &copy);
+  CHECK(h == http::header_list{{"x-amz-object-lock-mode", "GOVERNANCE"},
+                               {"x-amz-object-lock-retain-until-date", "2031-01-01T00:00:00Z"},
+                               {"x-amz-object-lock-legal-hold", "ON"}});
+  http::header_list none;
+  config::write_options ignore;
+  add_object_lock_headers(none, meta, &ignore);
+  add_object_lock_headers(none, meta, nullptr);
+  CHECK(none.empty());
+  CHECK(archie::store::s3::lock_date("2031-01-01T00:00:00.000000000Z") == "2031-01-01T00:00:00Z");
+  CHECK(archie::store::s3::lock_date("2031-01-01T00:00:00Z") == "2031-01-01T00:00:00Z");
+  CHECK(retention_document(meta).find("<Mode>GOVERNANCE</Mode><RetainUntilDate>2031-01-01T00:00:00Z</RetainUntilDate>") !=
+        std::string::npos);
+  object_info unlocked;
+  CHECK(retention_document(unlocked).find("<Mode>") == std::string::npos);
+  CHECK(legal_hold_document(false).find("<Status>OFF</Status>") != std::string::npos);
+  auto c = put_retention_call("b", "k", "v1", {}, true);
+  CHECK(c.query == query_list{{"retention", ""}, {"versionId", "v1"}});
+  CHECK(*header(c, "x-amz-bypass-governance-retention") == "true");
 }

@@ -3,13 +3,40 @@
 #include <boost/json/serialize.hpp>
 
 #include <atomic>
+#include <charconv>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <ctime>
 #include <mutex>
 
 namespace archie::log {
 namespace {
+
+// One line of flat fields. Boost.JSON writes every double in exponent form (0.71 as
+// 7.1E-1); a double is written here as the shortest decimal that reads back the same, so
+// people and log tools see 0.71. Nested values are rare and keep Boost's form.
+std::string serialize_line(const boost::json::object& line) {
+  std::string out = "{";
+  for (const auto& [k, v] : line) {
+    if (out.size() > 1) out += ',';
+    out += boost::json::serialize(boost::json::string(k));
+    out += ':';
+    if (v.is_double()) {
+      const double d = v.get_double();
+      if (!std::isfinite(d)) {
+        out += "null";  // JSON has no NaN or infinity
+        continue;
+      }
+      char buf[32];
+      auto r = std::to_chars(buf, buf + sizeof buf, d);
+      out.append(buf, r.ptr);
+    } else {
+      out += boost::json::serialize(v);
+    }
+  }
+  return out + "}";
+}
 
 std::atomic<level> g_level{level::info};
 std::mutex g_write_mutex;
@@ -63,7 +90,7 @@ void write(level l, std::string_view message, boost::json::object fields) {
     line["level"] = to_string(l);
     line["msg"] = message;
     for (auto& [k, v] : fields) line[k] = std::move(v);
-    std::string text = boost::json::serialize(line);
+    std::string text = serialize_line(line);
     text.push_back('\n');
     std::lock_guard lock(g_write_mutex);
     if (g_sink) {

@@ -3,6 +3,8 @@
 #include <boost/json/parse.hpp>
 #include <doctest/doctest.h>
 
+#include <cmath>
+
 namespace alog = archie::log;
 
 namespace {
@@ -46,4 +48,18 @@ TEST_CASE("log levels parse from their names only") {
   CHECK(alog::parse_level("debug") == alog::level::debug);
   CHECK_FALSE(alog::parse_level("DEBUG"));
   CHECK_FALSE(alog::parse_level("verbose"));
+}
+
+TEST_CASE("numbers are written as plain decimals that read back the same") {
+  capture c;
+  alog::set_level(alog::level::info);
+  alog::info("timed", {{"ms", 0.71}, {"rate", 1.3692713}, {"big", 1796623132337.13}, {"n", 42}, {"nan", std::nan("")}});
+  CHECK(c.out.find("\"ms\":0.71") != std::string::npos);
+  CHECK(c.out.find("\"rate\":1.3692713") != std::string::npos);
+  CHECK(c.out.find("\"big\":1796623132337.13") != std::string::npos);
+  CHECK(c.out.find("\"n\":42") != std::string::npos);
+  CHECK(c.out.find('E') == std::string::npos);
+  auto v = boost::json::parse(c.out).as_object();
+  CHECK(v.at("ms").as_double() == 0.71);
+  CHECK(v.at("nan").is_null());
 }

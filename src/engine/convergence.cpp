@@ -38,19 +38,6 @@ bool version_gone(const store_error& e) {
   return e.kind == error_kind::precondition_failed || e.kind == error_kind::not_found;
 }
 
-// What a destination must hold of `meta`: without the object lock or tags where it does not
-// copy them.
-store::object_info wanted_at(const store::object_info& meta, const route::target& target) {
-  store::object_info wanted = meta;
-  if (!target.write || !target.write->copy_object_lock) {
-    wanted.lock_mode.clear();
-    wanted.lock_retain_until.clear();
-    wanted.legal_hold.clear();
-  }
-  if (target.write && !target.write->copy_tags) wanted.tagging.clear();
-  return wanted;
-}
-
 // A replica of the right version whose tags or object lock differ: only those are written.
 asio::awaitable<store::result<store::done>> write_metadata(store::destination& dest, const route::target& target,
                                                            const store::object_info& replica,
@@ -87,7 +74,7 @@ asio::awaitable<round_result> copy_round(asio::any_io_executor io, pipe::part_bu
       w.failure = replica.error();
       continue;
     }
-    const store::object_info wanted = wanted_at(meta, w.target);
+    const store::object_info wanted = store::kept_by(meta, w.target.write);
     if (replica.value() && store::replica_is_current(*replica.value(), wanted, w.dest->keeps())) continue;
     if (replica.value() && store::replica_holds_version(*replica.value(), wanted, w.dest->keeps())) {
       // Only tags or object lock differ (a metadata change at the source): set them, copy nothing.
@@ -95,7 +82,7 @@ asio::awaitable<round_result> copy_round(asio::any_io_executor io, pipe::part_bu
       if (set) {
         out.wrote = true;
         ++out.tag_writes;
-      } else if (set.error().kind == error_kind::precondition_failed || set.error().kind == error_kind::not_found) {
+      } else if (version_gone(set.error())) {
         pending.push_back(&w);  // the replica changed meanwhile: write the whole version
       } else {
         w.failure = set.error();
@@ -118,10 +105,11 @@ asio::awaitable<round_result> copy_round(asio::any_io_executor io, pipe::part_bu
     // Same S3 store (endpoint and credentials) as the source: let the server copy.
     if (w->target.store == job.source_store && meta.size <= source.max_server_side_copy()) {
       auto r = co_await source.copy_within(job.bucket, job.key, w->target.bucket, w->target.key, meta, w->target.write);
-      if (r && !wanted_at(meta, w->target).tagging.empty()) {
+      const std::string tagging = store::kept_by(meta, w->target.write).tagging;
+      if (r && !tagging.empty()) {
         // A server-side copy with new metadata does not bring the tags along everywhere.
         const store::object_info current;  // the version just written is the current one
-        auto tagged = co_await w->dest->set_tagging(w->target.bucket, w->target.key, current, meta.tagging);
+        auto tagged = co_await w->dest->set_tagging(w->target.bucket, w->target.key, current, tagging);
         if (!tagged) w->failure = tagged.error();
       }
       if (r) {

@@ -150,9 +150,8 @@ struct copy_job : std::enable_shared_from_this<copy_job> {
       options.cut = &requests;
       options.earlier_attempt_possible = req.earlier_attempt_possible;
       options.write = target.write;
-      // A destination that does not copy tags gets none (its write options say so).
-      store::object_info meta = req.meta;
-      if (target.write && !target.write->copy_tags) meta.tagging.clear();
+      // Each destination is written what it keeps (its write options say what).
+      const store::object_info meta = store::kept_by(req.meta, target.write);
       auto up = co_await target.dest->begin(target.bucket, target.key, meta, req.meta.size, part_size, options);
       if (up) uploads[t] = std::move(up.value());
       else report.target_errors[t] = up.error();

@@ -31,6 +31,17 @@ bool replica_holds_version(const object_info& replica, const object_info& wanted
          user_metadata_of(replica) == user_metadata_of(wanted);
 }
 
+object_info kept_by(const object_info& meta, const config::write_options* write) {
+  object_info kept = meta;
+  if (!write || !write->copy_object_lock) {
+    kept.lock_mode.clear();
+    kept.lock_retain_until.clear();
+    kept.legal_hold.clear();
+  }
+  if (write && !write->copy_tags) kept.tagging.clear();
+  return kept;
+}
+
 bool same_object_lock(const object_info& a, const object_info& b) {
   // A legal hold that is OFF is the same as none.
   auto hold = [](const std::string& h) { return h == "ON"; };

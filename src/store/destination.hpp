@@ -70,6 +70,10 @@ enum class metadata_kept {
 /// keeps is the same. The ETag alone is not enough: one content can be put again with other
 /// metadata (every empty object has the same ETag). Tags are not compared here.
 bool replica_holds_version(const object_info& replica, const object_info& wanted, metadata_kept kept);
+/// What a destination with these write options holds of `meta`: without the object lock
+/// where it does not copy it (null options: none), without tags where it ignores them.
+object_info kept_by(const object_info& meta, const config::write_options* write);
+
 /// Same retention (mode and date) and legal hold.
 bool same_object_lock(const object_info& a, const object_info& b);
 /// The replica holds the version, the same tags and the same object lock: nothing to write.

@@ -186,7 +186,7 @@ bool same_version(const source_state& a, const source_state& b) {
 asio::awaitable<std::optional<store_error>> read_source_tags(store::source& source, const std::string& bucket,
                                                              const std::string& key, store::object_info& info) {
   if (info.tag_count <= 0) co_return std::nullopt;
-  auto tags = co_await source.tagging(bucket, key);
+  auto tags = co_await source.tagging(bucket, key, info.version_id);
   if (!tags) {
     // Not allowed to read them (s3:GetObjectTagging), or a server without tagging: the copy
     // goes ahead without tags rather than never (tag_count -1: not compared).

@@ -53,6 +53,8 @@ queue::message_outcome merge_outcomes(const queue::message_outcome& so_far, queu
 }
 
 queue::message_outcome outcome_for(const store::store_error& e, const char* code_prefix) {
+  if (e.code == store::customer_key_code)
+    return queue::message_outcome::term(std::string(code_prefix) + "_customer_key", e.describe());
   std::string code = std::string(code_prefix) + "_" + store::to_string(e.kind);
   if (e.kind == store::error_kind::permanent) return queue::message_outcome::term(code, e.describe());
   return queue::message_outcome::nak(code, e.describe());

@@ -110,7 +110,7 @@ struct copy_job : std::enable_shared_from_this<copy_job> {
         buf = co_await pool.acquire(len);
       }
       if (len > 0 && !filled) {
-        store::range_read range{offset, req.meta.etag};
+        store::range_read range{offset, req.meta.etag, req.meta.version_id};
         range.cut = &requests;
         auto got = co_await req.source->read(req.bucket, req.key, std::span<std::byte>(buf->data(), len), range);
         // The total in Content-Range must be the size we planned the parts for; a server or

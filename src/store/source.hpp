@@ -14,6 +14,9 @@ namespace archie::store {
 struct range_read {
   std::uint64_t offset = 0;
   std::string if_match;  ///< the ETag every part must come from (empty: any); a changed object fails (412)
+  /// The version every part must come from (empty or "null": the current one). Two versions
+  /// can share an ETag (the same bytes written twice); only the ID names one for sure.
+  std::string version_id;
   bool may_end_early = false;  ///< read up to into.size() bytes: the object may be shorter
   http::cut_group* cut = nullptr;  ///< the copy's requests, cut together when it is cancelled
 };
@@ -26,15 +29,17 @@ class source {
   /// Reads into `into`; the returned info carries the ETag and the object's total size.
   virtual async_result<object_info> read(const std::string& bucket, const std::string& key, std::span<std::byte> into,
                                          const range_read& range) = 0;
-  /// Server-side copy to another bucket of the same store, of exactly the version meta.etag
-  /// names, with meta's metadata (objects up to max_server_side_copy bytes).
+  /// Server-side copy to another bucket of the same store, of exactly the version meta names
+  /// (meta.version_id where the source has versions, and meta.etag), with meta's metadata (objects up to max_server_side_copy bytes).
   virtual async_result<std::string> copy_within(const std::string& bucket, const std::string& key,
                                                 const std::string& to_bucket, const std::string& to_key,
                                                 const object_info& meta, const config::write_options* write) = 0;
   virtual std::uint64_t max_server_side_copy() const = 0;
-  /// The current version's tags in canonical form (object_info::tagging); empty: none. Read
-  /// only when a HEAD or GET said the object has some (tag_count > 0).
-  virtual async_result<std::string> tagging(const std::string& bucket, const std::string& key) = 0;
+  /// The tags of one version (the current one when version_id is empty) in canonical form
+  /// (object_info::tagging); empty: none. Read only when a HEAD or GET said the object has
+  /// some (tag_count > 0).
+  virtual async_result<std::string> tagging(const std::string& bucket, const std::string& key,
+                                            const std::string& version_id) = 0;
   virtual const std::string& name() const = 0;
 };
 

@@ -45,6 +45,10 @@ using async_result = boost::asio::awaitable<result<T>>;
 /// What `result::value()` throws when it holds an error (Boost.System finds it by ADL).
 [[noreturn]] void throw_exception_from_error(const store_error& e, const boost::source_location& where);
 
+/// store_error::code of a source object encrypted with a key its owner keeps (S3 SSE-C):
+/// unreadable without that key, so it is refused for good with this code rather than retried.
+inline constexpr const char* customer_key_code = "EncryptedWithCustomerKey";
+
 struct done {};  ///< result<done>: success without a value
 
 }  // namespace archie::store

@@ -111,7 +111,9 @@ std::unique_ptr<object_listing> store_set::list(const std::string& store, const 
 async_result<done> store_set::read(const std::string& store, const std::string& bucket, const std::string& key,
                                    std::span<std::byte> into, std::uint64_t offset, const std::string& if_match) {
   if (auto it = impl_->s3_clients.find(store); it != impl_->s3_clients.end()) {
-    s3::get_options opts{offset, if_match};
+    s3::get_options opts;
+    opts.offset = offset;
+    opts.if_match = if_match;
     auto r = co_await it->second->get_object(bucket, key, into, opts);
     if (!r) co_return r.error();
     co_return done{};

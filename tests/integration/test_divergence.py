@@ -6,6 +6,7 @@ osd, two radosgw), the GCS test server.
 The issue's figure is 5,000 objects; CI runs 600 (the same 100 missing / 50 different / 30
 extra per destination, on disjoint keys) to stay within its time budget.
 ARCHIE_DIVERGENCE_OBJECTS=5000 runs the full size."""
+import base64
 import concurrent.futures
 import hashlib
 import json
@@ -605,6 +606,40 @@ class EdgeSafetyTest(unittest.TestCase):
         _, at_dst, _ = dst.head("locked-dst", "contract.pdf")
         self.assertEqual(at_dst.get("x-amz-object-lock-legal-hold"), "OFF")
         self.assertEqual(at_dst.get("x-amz-object-lock-mode"), "GOVERNANCE")
+
+    def test_an_object_encrypted_with_a_customer_key_is_dead_lettered_by_name_never_copied(self):
+        fs_root = tempfile.mkdtemp(dir=workdir)
+        r = route("src", EDGE_BUCKET, [("local", "sse-c")])
+        r["source"]["prefix"] = "ssec/"
+        path = write_config(self.edge_config(fs_root, [r]), workdir)
+        key = b"k" * 32
+        status, _, body = RgwUser(rig, "archie", 0).request("PUT", EDGE_BUCKET, "ssec/secret", body=b"ciphertext?", headers={
+            "x-amz-server-side-encryption-customer-algorithm": "AES256",
+            "x-amz-server-side-encryption-customer-key": base64.b64encode(key).decode(),
+            "x-amz-server-side-encryption-customer-key-md5": base64.b64encode(hashlib.md5(key).digest()).decode()})
+        self.assertEqual(status, 200, body)
+        self.addCleanup(s3, "archie", 0, "DELETE", EDGE_BUCKET, "ssec/secret")
+        worker = ArchieProcess(open(path).read())
+        nats = NatsClient([rig.nats.url])
+        try:
+            worker.wait_for_log("consuming", timeout=60)
+            # Size 11 fits one part: the first read is a GET. A redelivery asks with a HEAD.
+            nats.js_publish(SUBJECT, minio_event("s3:ObjectCreated:Put", EDGE_BUCKET, "ssec/secret", size=11))
+            refused = worker.wait_for_log("event not done", key="ssec/secret", timeout=60)
+        finally:
+            nats.close()
+            worker.stop()
+        self.assertEqual((refused["outcome"], refused["code"]), ("term", "source_customer_key"), refused)
+        self.assertIn("SSE-C", refused["reason"])
+        self.assertNotIn(key.decode(), refused["reason"])
+        self.assertFalse(os.path.exists(os.path.join(fs_root, "sse-c", "secret")))
+        listed = json_lines(archie(path, "dead-letters", "list", "--json", "--code", "source_customer_key").stdout)
+        self.assertEqual([d["code"] for d in listed], ["source_customer_key"], listed)
+        # A walk meets it with a HEAD: the same reason, and nothing written.
+        walked = archie(path, "backfill", "--direct")
+        self.assertNotEqual(walked.returncode, 0, walked.stdout[-2000:])
+        self.assertIn("source_customer_key", walked.stdout + walked.stderr)
+        self.assertFalse(os.path.exists(os.path.join(fs_root, "sse-c", "secret")))
 
     def test_verify_that_cannot_list_a_store_says_incomplete_with_its_own_exit_code(self):
         fs_root = tempfile.mkdtemp(dir=workdir)

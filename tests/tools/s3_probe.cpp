@@ -154,7 +154,7 @@ asio::awaitable<json::object> run(s3_client& c, std::vector<std::string> a) {
     std::optional<store_error> failure;
     co_await parallel_for(parts, 8, [&](std::size_t i) -> asio::awaitable<void> {
       std::size_t off = i * part, len = std::min(part, head->size - off);
-      get_options opts{off, head->etag};
+      get_options opts{off, head->etag, head->version_id};
       auto r = co_await c.get_object(a[1], a[2], std::span<std::byte>(f.data + off, len), opts);
       if (!r) failure = r.error();
     });

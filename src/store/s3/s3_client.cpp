@@ -182,7 +182,17 @@ void s3_client::abort_requests() { impl_->client.abort_all(); }
 async_result<object_info> s3_client::head_object(const std::string& bucket, const std::string& key) {
   auto c = make_call("HeadObject", "HEAD", bucket, key, {}, {}, {}, {});
   auto r = co_await impl_->execute(c);
-  if (!r) co_return r.error();
+  if (!r) {
+    // A HEAD's refusal has no body to say why; for a 400 one byte's GET tells (an SSE-C
+    // object is the usual cause, and it must be named, not retried or copied).
+    if (r.error().http_status != 400) co_return r.error();
+    std::byte one[1];
+    auto probe = co_await impl_->execute(ranged_get_call(bucket, key, one, 0, "", "", nullptr));
+    if (probe) co_return r.error();
+    auto named = recognise_customer_key(probe.error());
+    if (named.code == customer_key_code) co_return named;
+    co_return r.error();
+  }
   // Without a size the copy would be an empty object acked as replicated: refuse the answer.
   if (!r->header("content-length")) co_return missing_content_length(impl_->store, bucket, key, r->status);
   co_return info_from_headers(r.value());
@@ -190,10 +200,10 @@ async_result<object_info> s3_client::head_object(const std::string& bucket, cons
 
 async_result<object_info> s3_client::get_object(const std::string& bucket, const std::string& key, std::span<std::byte> into,
                                         const get_options& opts) {
-  std::string pinned = opts.if_match;
-  auto c = ranged_get_call(bucket, key, into, opts.offset, pinned, opts.cut);
+  std::string pinned = opts.if_match, pinned_version = opts.version_id;
+  auto c = ranged_get_call(bucket, key, into, opts.offset, pinned, pinned_version, opts.cut);
   auto r = co_await impl_->execute(c);
-  if (!r) co_return r.error();
+  if (!r) co_return recognise_customer_key(r.error());
   object_info info = info_from_headers(r.value());
   if (into.empty()) co_return info;
   // Only bytes the server proved to be [offset, offset + n) of this object are used; a
@@ -213,7 +223,8 @@ async_result<object_info> s3_client::get_object(const std::string& bucket, const
     if (answers >= max_range_answers)
       co_return range_refused(impl_->store, bucket, key, "still short after " + std::to_string(answers) + " answers");
     if (pinned.empty()) pinned = info.etag;
-    auto rest = ranged_get_call(bucket, key, into.subspan(have), opts.offset + have, pinned, opts.cut);
+    if (pinned_version.empty()) pinned_version = info.version_id;
+    auto rest = ranged_get_call(bucket, key, into.subspan(have), opts.offset + have, pinned, pinned_version, opts.cut);
     r = co_await impl_->execute(rest);
     if (!r) co_return r.error();
   }

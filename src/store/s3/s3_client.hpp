@@ -49,6 +49,7 @@ struct multipart_upload {
 struct get_options {
   std::uint64_t offset = 0;    ///< first byte; reads exactly into.size() bytes
   std::string if_match;        ///< ETag the object must still have (all parts from one version)
+  std::string version_id;      ///< the version to read (empty or "null": the current one)
   bool may_end_early = false;  ///< the object may end before `into` is full (read "up to")
   http::cut_group* cut = nullptr;  ///< ends with this group (a cancelled copy)
 };

@@ -5,6 +5,7 @@
 #include "store/s3/xml_reader.hpp"
 
 #include <algorithm>
+#include <cctype>
 
 namespace archie::store::s3::requests {
 
@@ -33,6 +34,21 @@ error_kind classify(int status, std::string_view code) {
       code == "InvalidAccessKeyId")
     return error_kind::permission;
   return error_kind::permanent;
+}
+
+store_error recognise_customer_key(store_error e) {
+  if (e.http_status != 400) return e;
+  std::string lower(e.message);
+  for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  const bool encryption = lower.find("server side encryption") != std::string::npos ||
+                          lower.find("server-side encryption") != std::string::npos ||
+                          lower.find("form of sse") != std::string::npos;
+  if (!encryption) return e;
+  e.kind = error_kind::permanent;
+  e.code = customer_key_code;
+  e.message = "the object is encrypted with a customer-provided key (SSE-C); archie does not hold such keys "
+              "and does not copy ciphertext (server said: " + e.message + ")";
+  return e;
 }
 
 bool credentials_refused(const store_error& e) {
@@ -139,12 +155,15 @@ call make_call(const char* operation, const char* method, const std::string& buc
 }
 
 call ranged_get_call(const std::string& bucket, const std::string& key, std::span<std::byte> into,
-                     std::uint64_t offset, const std::string& if_match, http::cut_group* cut) {
+                     std::uint64_t offset, const std::string& if_match, const std::string& version_id,
+                     http::cut_group* cut) {
   http::header_list h;
   if (!into.empty())
     h.emplace_back("range", "bytes=" + std::to_string(offset) + "-" + std::to_string(offset + into.size() - 1));
   if (!if_match.empty()) h.emplace_back("if-match", "\"" + if_match + "\"");
-  call c = make_call("GetObject", "GET", bucket, key, {}, std::move(h), {}, into);
+  query_list q;
+  if (names_a_version(version_id)) q.emplace_back("versionId", version_id);
+  call c = make_call("GetObject", "GET", bucket, key, std::move(q), std::move(h), {}, into);
   c.into_may_end_early = true;
   c.cut = cut;
   return c;
@@ -169,7 +188,7 @@ namespace {
 // ?<subresource>&versionId=... (the version left out for the current one of an unversioned bucket).
 query_list version_query(const char* subresource, const std::string& version_id) {
   query_list q{{subresource, ""}};
-  if (!version_id.empty() && version_id != "null") q.emplace_back("versionId", version_id);
+  if (names_a_version(version_id)) q.emplace_back("versionId", version_id);
   return q;
 }
 
@@ -209,7 +228,10 @@ call abort_call(const std::string& bucket, const std::string& key, const std::st
 
 call copy_call(const std::string& src_bucket, const std::string& src_key, const std::string& dst_bucket,
                const std::string& dst_key, const object_info* replace) {
-  call c{"CopyObject", "PUT", dst_bucket, dst_key, {}, {{"x-amz-copy-source", uri_encode("/" + src_bucket + "/" + src_key, false)}}, {}, {}};
+  // The version rides in the copy source as a query: "/bucket/key?versionId=...".
+  std::string copy_source = uri_encode("/" + src_bucket + "/" + src_key, false);
+  if (replace && names_a_version(replace->version_id)) copy_source += "?versionId=" + uri_encode(replace->version_id, true);
+  call c{"CopyObject", "PUT", dst_bucket, dst_key, {}, {{"x-amz-copy-source", std::move(copy_source)}}, {}, {}};
   if (replace) {
     c.headers.emplace_back("x-amz-metadata-directive", "REPLACE");
     add_metadata_headers(c.headers, *replace);

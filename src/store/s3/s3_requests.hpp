@@ -41,6 +41,13 @@ std::string canonical_query_string(const query_list& query);
 
 /// The error kind of an answer's status and S3 error code.
 error_kind classify(int status, std::string_view code);
+
+/// Recognises a server's refusal to read an SSE-C object without its key (AWS and MinIO:
+/// 400 InvalidRequest "...stored using a form of Server Side Encryption..."; RGW: 400
+/// InvalidArgument "...Server Side Encryption with Customer provided keys...") and turns it
+/// into a permanent error that says so. Other errors pass unchanged. archie never holds the
+/// key, and copying such an object any other way would copy ciphertext or nothing.
+store_error recognise_customer_key(store_error e);
 /// The server no longer accepts the credentials themselves (rather than the request): fresh
 /// ones may succeed, so the request is signed again once with them.
 bool credentials_refused(const store_error& e);
@@ -73,14 +80,21 @@ std::string tagging_from_document(std::string_view xml);
 /// Tag pairs in canonical form: keys sorted, keys and values URI-encoded, "k=v&k2=v2".
 std::string canonical_tagging(std::vector<std::pair<std::string, std::string>> tags);
 
+/// Whether a version ID names one version to ask for. "null" is the version of an object
+/// written while versioning was off: asking for the current one is the same and works on
+/// servers without versioning too.
+inline bool names_a_version(const std::string& version_id) { return !version_id.empty() && version_id != "null"; }
+
 call make_call(const char* operation, const char* method, const std::string& bucket, const std::string& key,
                query_list query = {}, http::header_list headers = {}, std::span<const std::byte> body = {},
                std::span<std::byte> into = {});
 /// A GET of into.size() bytes from `offset` (the whole object when `into` is empty), only from
-/// the version `if_match` names (any when empty). Short answers are accepted here and judged
+/// the version `version_id` names (the current one when empty) with the ETag `if_match` (any
+/// when empty). Short answers are accepted here and judged
 /// by get_object (store/range_answer.hpp), which completes or refuses them.
 call ranged_get_call(const std::string& bucket, const std::string& key, std::span<std::byte> into,
-                     std::uint64_t offset, const std::string& if_match, http::cut_group* cut);
+                     std::uint64_t offset, const std::string& if_match, const std::string& version_id,
+                     http::cut_group* cut);
 call upload_part_call(const std::string& bucket, const std::string& key, const std::string& upload_id, int part_number,
                       const part_body& body);
 call complete_call(const std::string& bucket, const std::string& key, const std::string& upload_id,
@@ -94,7 +108,7 @@ call put_tagging_call(const std::string& bucket, const std::string& key, const s
                       std::span<const std::byte> document);
 call delete_tagging_call(const std::string& bucket, const std::string& key, const std::string& version_id);
 /// A server-side copy; with `replace`, the metadata is replaced by its and the copy is of
-/// exactly the version its ETag names.
+/// exactly the version its version ID and ETag name.
 call copy_call(const std::string& src_bucket, const std::string& src_key, const std::string& dst_bucket,
                const std::string& dst_key, const object_info* replace);
 call part_copy_call(const std::string& src_bucket, const std::string& src_key, std::uint64_t first, std::uint64_t last,

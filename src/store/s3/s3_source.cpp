@@ -11,6 +11,7 @@ async_result<object_info> s3_source::read(const std::string& bucket, const std::
   get_options opts;
   opts.offset = range.offset;
   opts.if_match = range.if_match;
+  opts.version_id = range.version_id;
   opts.may_end_early = range.may_end_early;
   opts.cut = range.cut;
   co_return co_await client_.get_object(bucket, key, into, opts);
@@ -22,9 +23,9 @@ async_result<std::string> s3_source::copy_within(const std::string& bucket, cons
   co_return co_await client_.copy_object(bucket, key, to_bucket, to_key, &meta, write);
 }
 
-async_result<std::string> s3_source::tagging(const std::string& bucket, const std::string& key) {
-  const std::string current;
-  co_return co_await client_.get_object_tagging(bucket, key, current);
+async_result<std::string> s3_source::tagging(const std::string& bucket, const std::string& key,
+                                             const std::string& version_id) {
+  co_return co_await client_.get_object_tagging(bucket, key, version_id);
 }
 
 }  // namespace archie::store::s3

@@ -105,6 +105,23 @@ TEST_CASE("a version replaced mid-copy (412 on a part) is read again and the new
   CHECK(r.holds_current(r.b));
 }
 
+TEST_CASE("a versioned source is read by version ID: every part and tag read names the version copied") {
+  rig r;
+  r.src.version_id = "v-v1";
+  r.src.tags = "a=1";
+  r.src.before_read = [](fake_source& s) {
+    if (s.reads == 2) s.put(pattern(2 * part, 2), "v2");  // the version being read goes away
+  };
+  auto res = r.run(r.job());
+  CHECK_FALSE(res.failure);
+  CHECK(res.rounds == 2);
+  CHECK(r.holds_current(r.a));
+  CHECK(r.holds_current(r.b));
+  REQUIRE_FALSE(r.src.versions_asked.empty());
+  for (const auto& v : r.src.versions_asked) CHECK((v == "v-v1" || v == "v-v2"));
+  CHECK(r.src.versions_asked.back() == "v-v2");  // the re-check's tag read: the current version
+}
+
 TEST_CASE("a change after the write is caught by the re-check and written in a second round") {
   rig r;
   r.src.before_head = [](fake_source& s) {

@@ -123,3 +123,15 @@ TEST_CASE("the targets of a delete say which destinations keep deletes") {
   CHECK(p.route.targets[0].keeps_deletes);
   CHECK_FALSE(p.route.targets[1].keeps_deletes);
 }
+
+TEST_CASE("a source encrypted with a customer key ends the message with its own code; other refusals keep theirs") {
+  store::store_error sse_c{store::error_kind::permanent, "src", "HeadObject", "photos", "a.jpg", 400,
+                           store::customer_key_code, "encrypted with a customer-provided key", ""};
+  auto o = engine::outcome_for(sse_c, "source");
+  CHECK(o.what == message_outcome::kind::term);
+  CHECK(o.code == "source_customer_key");
+  sse_c.code = "InvalidArgument";
+  CHECK(engine::outcome_for(sse_c, "source").code == "source_permanent");
+  sse_c.kind = store::error_kind::retryable;
+  CHECK(engine::outcome_for(sse_c, "source").what == message_outcome::kind::nak);
+}

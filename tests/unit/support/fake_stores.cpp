@@ -32,6 +32,7 @@ void fake_source::put(std::vector<std::byte> bytes, std::string new_etag) {
   exists = true;
   data = std::move(bytes);
   etag = std::move(new_etag);
+  if (!version_id.empty()) version_id = "v-" + etag;
   last_modified = "after " + etag;  // a new version is a new modification time
 }
 
@@ -40,14 +41,18 @@ object_info fake_source::info() const {
   i.size = data.size();
   i.etag = etag;
   i.last_modified = last_modified;
+  i.version_id = version_id;
   i.user_metadata = user_metadata;
   i.tag_count = tags.empty() ? 0 : static_cast<int>(std::count(tags.begin(), tags.end(), '&')) + 1;
   return i;
 }
 
-async_result<std::string> fake_source::tagging(const std::string&, const std::string&) {
+async_result<std::string> fake_source::tagging(const std::string&, const std::string&, const std::string& version) {
   ++tag_reads;
+  versions_asked.push_back(version);
   if (!exists) co_return injected(error_kind::not_found, "GetObjectTagging");
+  // Only the current version is kept: an older one was deleted.
+  if (!version.empty() && version != version_id) co_return injected(error_kind::not_found, "GetObjectTagging");
   co_return tags;
 }
 
@@ -64,7 +69,9 @@ async_result<object_info> fake_source::read(const std::string&, const std::strin
   ++reads;
   if (before_read) before_read(*this);
   if (fail_at_offset && *fail_at_offset == range.offset) co_return injected(fail_kind, "GetObject");
+  versions_asked.push_back(range.version_id);
   if (!exists) co_return injected(error_kind::not_found, "GetObject");
+  if (!range.version_id.empty() && range.version_id != version_id) co_return injected(error_kind::not_found, "GetObject");
   if (!range.if_match.empty() && range.if_match != etag) co_return injected(error_kind::precondition_failed, "GetObject");
   std::size_t n = into.size();
   if (range.offset + n > data.size()) {

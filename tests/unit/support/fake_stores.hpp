@@ -30,6 +30,7 @@ struct fake_source final : store::source {
   bool exists = true;
   std::vector<std::byte> data;
   std::string etag = "etag-1";
+  std::string version_id;  ///< empty: an unversioned source; put() gives a new one when set
   std::string last_modified = "Mon, 07 Dec 2026 06:00:00 GMT";
   std::vector<std::pair<std::string, std::string>> user_metadata;
   std::string tags;  ///< canonical form; HEAD and GET say how many, tagging() returns them
@@ -40,6 +41,8 @@ struct fake_source final : store::source {
   std::function<void(fake_source&)> before_head, before_read;
   std::uint64_t bytes_read = 0;
   int heads = 0, reads = 0, tag_reads = 0;
+  /// The version every read and tag read asked for ("" for the current one), in order.
+  std::vector<std::string> versions_asked;
   std::string name_ = "src";
 
   /// Writes a new version: other bytes, a new ETag and modification time.
@@ -54,7 +57,7 @@ struct fake_source final : store::source {
                                                const std::string&, const store::object_info&,
                                                const config::write_options*) override;
   std::uint64_t max_server_side_copy() const override { return 0; }
-  store::async_result<std::string> tagging(const std::string&, const std::string&) override;
+  store::async_result<std::string> tagging(const std::string&, const std::string&, const std::string& version_id) override;
   const std::string& name() const override { return name_; }
 };
 

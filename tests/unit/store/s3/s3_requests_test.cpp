@@ -31,15 +31,17 @@ TEST_CASE("S3 answers are classified by error code first, then by status") {
   CHECK(classify(400, "InvalidArgument") == error_kind::permanent);
 }
 
-TEST_CASE("a ranged read names its bytes and pins the version with a quoted ETag") {
+TEST_CASE("a ranged read names its bytes and pins the version with a quoted ETag and its ID") {
   std::byte room[100];
-  auto c = ranged_get_call("b", "k", room, 1000, "abc", nullptr);
+  auto c = ranged_get_call("b", "k", room, 1000, "abc", "3sL4kqtJlcpXroDTDmJ", nullptr);
+  CHECK(c.query == query_list{{"versionId", "3sL4kqtJlcpXroDTDmJ"}});
   REQUIRE(header(c, "range"));
   CHECK(*header(c, "range") == "bytes=1000-1099");
   REQUIRE(header(c, "if-match"));
   CHECK(*header(c, "if-match") == "\"abc\"");
   CHECK(c.into_may_end_early);
-  auto whole = ranged_get_call("b", "k", {}, 0, "", nullptr);
+  auto whole = ranged_get_call("b", "k", {}, 0, "", "null", nullptr);
+  CHECK(whole.query.empty());  // "null": the current version, also on servers without versioning
   CHECK(header(whole, "range") == nullptr);
   CHECK(header(whole, "if-match") == nullptr);
 }
@@ -55,6 +57,9 @@ TEST_CASE("a server-side copy with new metadata replaces it and copies only the 
   CHECK(*header(c, "x-amz-copy-source-if-match") == "\"e1\"");
   CHECK(*header(c, "x-amz-meta-archie-source-etag") == "e1");
   CHECK(*header(c, "content-type") == "image/jpeg");
+  meta.version_id = "v 1+";
+  auto pinned = copy_call("src", "a b/c", "dst", "k", &meta);
+  CHECK(*header(pinned, "x-amz-copy-source") == "/src/a%20b/c?versionId=v%201%2B");
   auto plain = copy_call("src", "k", "dst", "k", nullptr);
   CHECK(header(plain, "x-amz-metadata-directive") == nullptr);
 }
@@ -144,4 +149,30 @@ TEST_CASE("object lock travels only to destinations that copy it, and its date i
   auto c = put_retention_call("b", "k", "v1", {}, true);
   CHECK(c.query == query_list{{"retention", ""}, {"versionId", "v1"}});
   CHECK(*header(c, "x-amz-bypass-governance-retention") == "true");
+}
+
+TEST_CASE("a source object encrypted with a customer key is named and refused for good, not retried") {
+  auto refusal = [](const char* code, const char* message) {
+    return store_error{error_kind::permanent, "src", "GetObject", "b", "k", 400, code, message, ""};
+  };
+  // AWS and MinIO
+  auto aws = recognise_customer_key(refusal(
+      "InvalidRequest",
+      "The object was stored using a form of Server Side Encryption. The correct parameters must be provided to "
+      "retrieve the object."));
+  CHECK(aws.code == customer_key_code);
+  CHECK(aws.kind == error_kind::permanent);
+  CHECK(aws.message.find("SSE-C") != std::string::npos);
+  // Ceph RGW
+  auto rgw = recognise_customer_key(refusal(
+      "InvalidArgument",
+      "Requests specifying Server Side Encryption with Customer provided keys must provide a valid encryption "
+      "algorithm."));
+  CHECK(rgw.code == customer_key_code);
+  // Anything else is left as it was.
+  auto other = recognise_customer_key(refusal("InvalidArgument", "Invalid Argument"));
+  CHECK(other.code == "InvalidArgument");
+  auto retry = recognise_customer_key(store_error{error_kind::retryable, "src", "GetObject", "b", "k", 503, "SlowDown",
+                                                  "Server Side Encryption busy", ""});
+  CHECK(retry.kind == error_kind::retryable);
 }

@@ -33,6 +33,31 @@ class RgwUser:
     def head(self, bucket, key):
         return self.request("HEAD", bucket, key)
 
+    def set_versioning(self, bucket, status="Enabled"):
+        body = ('<VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+                f'<Status>{status}</Status></VersioningConfiguration>').encode()
+        code, _, answer = self.request("PUT", bucket, query={"versioning": ""}, body=body)
+        assert code == 200, (code, answer[:300])
+
+    def history(self, bucket, key):
+        """The versions and delete markers of exactly `key`, oldest first: dicts with
+        version_id, delete_marker, and for versions etag and archie's source-version marker."""
+        code, _, body = self.request("GET", bucket, query={"versions": "", "prefix": key})
+        assert code == 200, (code, body[:300])
+        ns = "{http://s3.amazonaws.com/doc/2006-03-01/}"
+        out = []
+        for element in ElementTree.fromstring(body):
+            if element.tag not in (ns + "Version", ns + "DeleteMarker") or element.findtext(ns + "Key") != key:
+                continue
+            entry = {"version_id": element.findtext(ns + "VersionId"),
+                     "delete_marker": element.tag == ns + "DeleteMarker"}
+            if not entry["delete_marker"]:
+                entry["etag"] = (element.findtext(ns + "ETag") or "").strip('"')
+                _, headers, _ = self.request("HEAD", bucket, key, query={"versionId": entry["version_id"]})
+                entry["source_version_id"] = headers.get("x-amz-meta-archie-source-version-id")
+            out.append(entry)
+        return list(reversed(out))
+
     def delete(self, bucket, key):
         status, _, body = self.request("DELETE", bucket, key)
         assert status in (200, 204), (status, body[:300])

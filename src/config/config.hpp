@@ -30,6 +30,9 @@ enum class unrouted_policy { skip, term };
 enum class delete_not_found_policy { done, retry };
 /// What a source delete does at one destination: remove the copy, or keep it (a backup).
 enum class deletes_policy { propagate, ignore };
+/// Which versions of a source object one destination holds: the current one (a mirror), or
+/// every version in the source's order, delete markers included (a versioned S3 bucket).
+enum class versions_policy { current, all };
 
 struct http_config {
   std::string address = "0.0.0.0";  ///< Kubernetes probes come from the node, not loopback.
@@ -157,6 +160,7 @@ struct route_endpoint {
   std::string bucket;
   std::string prefix;  ///< source: only keys under it; destination: replaces the source prefix
   deletes_policy deletes = deletes_policy::propagate;  ///< destinations only
+  versions_policy versions = versions_policy::current;  ///< destinations only
   write_options write{};                               ///< destinations only
 };
 

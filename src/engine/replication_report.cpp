@@ -62,4 +62,30 @@ message_outcome report_converged(const event::object_event& ev, const queue::del
   return message_outcome::ack("copied");
 }
 
+message_outcome report_history(const event::object_event& ev, const queue::delivery_info& delivery,
+                               const history_result& result, const stage_times& times) {
+  if (!result.wrote()) {
+    log::info("already replicated", {{"key", ev.key}, {"bucket", ev.bucket}, {"versions", "all"}});
+    return message_outcome::ack_without_work("already_replicated");
+  }
+  auto& m = engine_metrics::get();
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - times.started).count();
+  if (result.versions_copied > 0) {
+    m.transfer_duration.Observe(secs);
+    m.transfer_size.Observe(static_cast<double>(result.copied_bytes));
+    m.transfer_delivered.Increment();
+  }
+  log::info("versions replicated", {{"key", ev.key},
+                                    {"bucket", ev.bucket},
+                                    {"event", ev.event_name},
+                                    {"seq", delivery.stream_sequence},
+                                    {"deliveries", delivery.deliveries},
+                                    {"versions_copied", result.versions_copied},
+                                    {"delete_markers", result.markers_written},
+                                    {"versions_removed", result.versions_removed},
+                                    {"bytes_copied", result.copied_bytes},
+                                    {"duration_ms", round_ms(secs * 1000)}});
+  return message_outcome::ack("copied");
+}
+
 }  // namespace archie::engine

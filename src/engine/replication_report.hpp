@@ -2,6 +2,7 @@
 // What a finished event tells operators: the `replicated` / `removed` log lines (benchmarks
 // read their stage times) and the transfer and delete metrics, and the ack it ends with.
 #include "engine/convergence.hpp"
+#include "engine/history_sync.hpp"
 #include "event/minio_event.hpp"
 #include "queue/settle/message_outcome.hpp"
 #include "queue/queue_message.hpp"
@@ -23,5 +24,10 @@ struct stage_times {
 queue::message_outcome report_converged(const event::object_event& ev, const queue::delivery_info& delivery,
                                         const std::vector<route::target>& targets, const convergence_result& result,
                                         const stage_times& times);
+
+/// A key whose versions = "all" destinations were levelled without failure: the `versions
+/// replicated` log line and the transfer metrics; "copied", or "already_replicated".
+queue::message_outcome report_history(const event::object_event& ev, const queue::delivery_info& delivery,
+                                      const history_result& result, const stage_times& times);
 
 }  // namespace archie::engine

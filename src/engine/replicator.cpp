@@ -2,6 +2,7 @@
 
 #include "engine/convergence.hpp"
 #include "engine/engine_metrics.hpp"
+#include "engine/history_sync.hpp"
 #include "engine/key_locks.hpp"
 #include "engine/record_policy.hpp"
 #include "engine/replication_report.hpp"
@@ -223,8 +224,23 @@ struct replicator::impl {
     // One event per key at a time in this process (see key_locks.hpp).
     std::string lock_key = d.route->cfg.source.store + '\n' + ev.bucket + '\n' + ev.key;
     auto held = co_await locks.lock(lock_key);
-    if (plan.what == record_plan::work::remove) co_return co_await remove(ev, d, delivery);
-    co_return co_await copy(ev, plan, delivery);
+    // versions = "all" destinations get the key's whole history, whatever the event; the
+    // others the source's current state.
+    record_plan current = plan;
+    current.route.targets.clear();
+    history_job history{ev.bucket, ev.key, d.route->cfg.source.store, {}, delivery.deliveries > 1};
+    for (const auto& t : d.targets) (t.all_versions ? history.targets : current.route.targets).push_back(t);
+    std::optional<message_outcome> levelled;
+    if (!history.targets.empty()) {
+      stage_times times = times_for(delivery);
+      auto result = co_await sync_history(io, pool, stores, limits, history);
+      levelled = result.failure ? *result.failure : report_history(ev, delivery, result, times);
+      if (current.route.targets.empty()) co_return *levelled;
+    }
+    message_outcome o;
+    if (current.what == record_plan::work::remove) o = co_await remove(ev, current.route, delivery);
+    else o = co_await copy(ev, current, delivery);
+    co_return levelled ? merge_outcomes(*levelled, std::move(o)) : o;
   }
 
   asio::awaitable<message_outcome> handle(queue::queue_message& msg) {

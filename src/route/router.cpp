@@ -82,7 +82,8 @@ decision router::route(std::string_view bucket, std::string_view key) const {
     std::string_view rest = key.substr(d.route->cfg.source.prefix.size());
     for (const auto& dst : d.route->cfg.destinations)
       d.targets.push_back({dst.store, dst.bucket, dst.prefix + std::string(rest),
-                           dst.deletes == config::deletes_policy::ignore, &dst.write});
+                           dst.deletes == config::deletes_policy::ignore,
+                           dst.versions == config::versions_policy::all, &dst.write});
   }
   return d;
 }

@@ -29,6 +29,7 @@ struct target {
   std::string bucket;
   std::string key;  ///< rewritten: destination prefix + key without the source prefix
   bool keeps_deletes = false;  ///< deletes = "ignore": a source delete leaves this copy alone
+  bool all_versions = false;   ///< versions = "all": every source version, in order (engine/version_history.hpp)
   const config::write_options* write = nullptr;  ///< how this destination writes (the router's config owns it)
 };
 

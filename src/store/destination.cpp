@@ -65,6 +65,16 @@ async_result<done> destination::set_tagging(const std::string& bucket, const std
                         "this destination cannot hold object tags", ""};
 }
 
+async_result<version_history> destination::history(const std::string& bucket, const std::string& key) {
+  co_return store_error{error_kind::permanent, name(), "ListObjectVersions", bucket, key, 0, "VersionsNotSupported",
+                        "this destination holds the current version only (set versions = \"current\")", ""};
+}
+
+async_result<done> destination::remove_version(const std::string& bucket, const std::string& key, const std::string&) {
+  co_return store_error{error_kind::permanent, name(), "DeleteObjectVersion", bucket, key, 0, "VersionsNotSupported",
+                        "this destination holds the current version only (set versions = \"current\")", ""};
+}
+
 async_result<std::string> destination::recorded_source_etag(const std::string& bucket, const std::string& key) {
   auto r = co_await replica_info(bucket, key);
   if (!r) co_return r.error();

@@ -4,6 +4,7 @@
 #include "config/config.hpp"
 #include "http/cut_group.hpp"
 #include "store/object_info.hpp"
+#include "store/object_version.hpp"
 #include "store/part_body.hpp"
 #include "store/store_error.hpp"
 
@@ -113,6 +114,12 @@ class destination {
   /// writing its bytes (a retention or legal-hold change at the source).
   virtual async_result<done> set_object_lock(const std::string& bucket, const std::string& key,
                                              const object_info& replica, const object_info& wanted);
+  /// versions = "all": the key's history, newest first, each version with the source version
+  /// it copies (its marker). Stores without versions refuse for good (the default).
+  virtual async_result<version_history> history(const std::string& bucket, const std::string& key);
+  /// Deletes one version or delete marker for good (versions = "all").
+  virtual async_result<done> remove_version(const std::string& bucket, const std::string& key,
+                                            const std::string& version_id);
   /// Cheap reachability probe for /ready.
   virtual async_result<done> check_bucket(const std::string& bucket) = 0;
   virtual const std::string& name() const = 0;

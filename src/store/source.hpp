@@ -2,6 +2,7 @@
 // Where replicated objects are read from. The engine and the pipe see only this interface, so
 // they can be tested with a fake, and a non-S3 source could be added without touching them.
 #include "store/destination.hpp"
+#include "store/object_version.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -35,6 +36,11 @@ class source {
                                                 const std::string& to_bucket, const std::string& to_key,
                                                 const object_info& meta, const config::write_options* write) = 0;
   virtual std::uint64_t max_server_side_copy() const = 0;
+  /// Every version and delete marker of exactly `key`, newest first (versions = "all").
+  virtual async_result<version_history> versions(const std::string& bucket, const std::string& key) = 0;
+  /// Size, ETag and metadata of one version.
+  virtual async_result<object_info> head_version(const std::string& bucket, const std::string& key,
+                                                 const std::string& version_id) = 0;
   /// The tags of one version (the current one when version_id is empty) in canonical form
   /// (object_info::tagging); empty: none. Read only when a HEAD or GET said the object has
   /// some (tag_count > 0).

@@ -1,6 +1,6 @@
 // S3 answers (src/store/s3/s3_response.cpp): object headers, error bodies, ListObjectsV2 and
 // ListMultipartUploads pages, read from one fuzz input in the format of fuzz_support.hpp
-// (status line, headers, blank line, body). The ETag bodies of CompleteMultipartUpload,
+// (status line, headers, blank line, body), and ListObjectVersions pages. The ETag bodies of CompleteMultipartUpload,
 // CopyObject and UploadPartCopy, and CreateMultipartUpload's UploadId, are read the way
 // s3_client.cpp reads them. A ranged GET's Content-Range is judged as the reader does
 // (store/range_answer.hpp): what it accepts must lie inside the range asked.
@@ -32,6 +32,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto uploads = parse_multipart_uploads(r.body);
   FUZZ_REQUIRE(uploads.uploads.size() == xml_elements(r.body, "Upload").size());
   if (!uploads.truncated) FUZZ_REQUIRE(uploads.next_key_marker.empty() && uploads.next_upload_id_marker.empty());
+
+  auto versions = parse_object_versions(r.body);
+  FUZZ_REQUIRE(versions.entries.size() ==
+               xml_elements(r.body, "Version").size() + xml_elements(r.body, "DeleteMarker").size());
+  for (const auto& [key, v] : versions.entries) FUZZ_REQUIRE(!v.delete_marker || (v.etag.empty() && v.size == 0));
+  if (!versions.truncated) FUZZ_REQUIRE(versions.next_key_marker.empty() && versions.next_version_id_marker.empty());
 
   if (auto cr = r.header("content-range")) {
     if (auto parsed = archie::store::parse_content_range(*cr)) {

@@ -641,6 +641,84 @@ class EdgeSafetyTest(unittest.TestCase):
         self.assertIn("source_customer_key", walked.stdout + walked.stderr)
         self.assertFalse(os.path.exists(os.path.join(fs_root, "sse-c", "secret")))
 
+    def test_versions_all_copies_the_whole_history_in_order_whatever_order_the_events_come_in(self):
+        fs_root = tempfile.mkdtemp(dir=workdir)
+        src, dst = RgwUser(rig, "archie", 0), RgwUser(rig, "other", 1)
+        for user, bucket in ((src, "hist-src"), (dst, "hist-mirror"), (dst, "hist-backup"), (dst, "hist-plain")):
+            status, _, body = user.request("PUT", bucket)
+            self.assertEqual(status, 200, body)
+            if bucket != "hist-plain":
+                user.set_versioning(bucket)
+        stores = {"src": rgw_store(rig, "archie", 0), "local": fs_store(fs_root, fsync=False),
+                  "dst": rgw_store(rig, "other", 1)}
+        r = route("src", "hist-src", [("dst", "hist-mirror"), ("dst", "hist-backup"), ("local", "current")])
+        r["destinations"][0]["versions"] = "all"
+        r["destinations"][1].update(versions="all", deletes="ignore")
+        path = write_config(self.edge_config(fs_root, [r], stores=stores), workdir)
+        key = "ledger.csv"
+        bodies = [b"first" * 100, body_for(5), b"third" * 100]  # the second is multipart (5 MiB parts)
+        ids = []
+        for body in bodies[:2]:
+            _, headers, _ = src.request("PUT", "hist-src", key, body=body)
+            ids.append(headers["x-amz-version-id"])
+        _, headers, _ = src.request("DELETE", "hist-src", key)
+        marker = headers["x-amz-version-id"]
+        _, headers, _ = src.request("PUT", "hist-src", key, body=bodies[2])
+        ids.append(headers["x-amz-version-id"])
+
+        worker = ArchieProcess(open(path).read())
+        nats = NatsClient([rig.nats.url])
+        try:
+            worker.wait_for_log("consuming", timeout=60)
+            # Newest first, the marker last: each event levels the whole history.
+            for name, version in (("s3:ObjectCreated:Put", ids[2]), ("s3:ObjectCreated:Put", ids[0]),
+                                  ("s3:ObjectCreated:CompleteMultipartUpload", ids[1]),
+                                  ("s3:ObjectRemoved:DeleteMarkerCreated", marker)):
+                nats.js_publish(SUBJECT, minio_event(name, "hist-src", key, version_id=version))
+            first = worker.wait_for_log("versions replicated", key=key, timeout=60)
+            self.assertEqual((first["versions_copied"], first["delete_markers"]), (6, 1), first)
+            deadline = time.monotonic() + 60
+            while len(worker.logs("already replicated", key=key, versions="all")) < 3:
+                self.assertLess(time.monotonic(), deadline, worker.tail())
+                time.sleep(0.1)
+            mirror, backup = dst.history("hist-mirror", key), dst.history("hist-backup", key)
+            self.assertEqual([v.get("source_version_id") or "DM" for v in mirror], [ids[0], ids[1], "DM", ids[2]], mirror)
+            self.assertEqual([v["source_version_id"] for v in backup], ids, backup)
+            for copy, want in zip([v for v in mirror if not v["delete_marker"]], bodies):
+                _, _, got = dst.request("GET", "hist-mirror", key, query={"versionId": copy["version_id"]})
+                self.assertEqual(hashlib.sha256(got).hexdigest(), hashlib.sha256(want).hexdigest())
+            with open(os.path.join(fs_root, "current", key), "rb") as f:
+                self.assertEqual(f.read(), bodies[2])  # versions = "current" next to them
+
+            # The first version deleted for good: gone from the mirror, kept in the backup.
+            src.request("DELETE", "hist-src", key, query={"versionId": ids[0]})
+            nats.js_publish(SUBJECT, minio_event("s3:ObjectRemoved:Delete", "hist-src", key, version_id=ids[0]))
+            gone = worker.wait_for_log("versions replicated", key=key, versions_removed=1, timeout=60)
+            self.assertEqual(gone["versions_copied"], 0, gone)
+            self.assertEqual([v.get("source_version_id") or "DM" for v in dst.history("hist-mirror", key)],
+                             [ids[1], "DM", ids[2]])
+            self.assertEqual(len(dst.history("hist-backup", key)), 3)
+            # A delete now: a marker on the mirror; the backup's current version stays readable.
+            _, headers, _ = src.request("DELETE", "hist-src", key)
+            nats.js_publish(SUBJECT, minio_event("s3:ObjectRemoved:DeleteMarkerCreated", "hist-src", key,
+                                                 version_id=headers["x-amz-version-id"]))
+            worker.wait_for_log("versions replicated", key=key, delete_markers=1, versions_copied=0, timeout=60)
+            self.assertTrue(dst.history("hist-mirror", key)[-1]["delete_marker"])
+            status, _, got = dst.request("GET", "hist-backup", key)
+            self.assertEqual((status, got), (200, bodies[2]))
+        finally:
+            nats.close()
+            worker.stop()
+        # A destination bucket without versioning is refused by name, not filled with overwrites.
+        src.request("PUT", "hist-src", key, body=b"again")  # a walk lists current versions
+        plain = route("src", "hist-src", [("dst", "hist-plain")])
+        plain["destinations"][0]["versions"] = "all"
+        refused = archie(write_config(self.edge_config(fs_root, [plain], stores=stores), workdir),
+                         "backfill", "--direct")
+        self.assertNotEqual(refused.returncode, 0, refused.stdout[-2000:])
+        self.assertIn("VersioningNotEnabled", refused.stdout + refused.stderr)
+        self.assertEqual(dst.history("hist-plain", key), [])
+
     def test_verify_that_cannot_list_a_store_says_incomplete_with_its_own_exit_code(self):
         fs_root = tempfile.mkdtemp(dir=workdir)
         access, _ = rig.ceph.users["other"]

@@ -179,15 +179,20 @@ const std::string& s3_client::store_name() const { return impl_->store; }
 std::size_t s3_client::connections_opened() const { return impl_->client.connections_opened(); }
 void s3_client::abort_requests() { impl_->client.abort_all(); }
 
-async_result<object_info> s3_client::head_object(const std::string& bucket, const std::string& key) {
-  auto c = make_call("HeadObject", "HEAD", bucket, key, {}, {}, {}, {});
+async_result<object_info> s3_client::head_object(const std::string& bucket, const std::string& key,
+                                                 const std::string& version_id) {
+  query_list q;
+  if (names_a_version(version_id)) q.emplace_back("versionId", version_id);
+  auto c = make_call("HeadObject", "HEAD", bucket, key, std::move(q), {}, {}, {});
   auto r = co_await impl_->execute(c);
   if (!r) {
     // A HEAD's refusal has no body to say why; for a 400 one byte's GET tells (an SSE-C
     // object is the usual cause, and it must be named, not retried or copied).
     if (r.error().http_status != 400) co_return r.error();
     std::byte one[1];
-    auto probe = co_await impl_->execute(ranged_get_call(bucket, key, one, 0, "", "", nullptr));
+    const std::string any;
+    auto one_byte = ranged_get_call(bucket, key, one, 0, any, any, nullptr);  // GCC 12 rule 1
+    auto probe = co_await impl_->execute(one_byte);
     if (probe) co_return r.error();
     auto named = recognise_customer_key(probe.error());
     if (named.code == customer_key_code) co_return named;
@@ -257,6 +262,45 @@ async_result<done> s3_client::delete_object(const std::string& bucket, const std
   auto r = co_await impl_->execute(c);
   if (!r) co_return r.error();
   co_return done{};
+}
+
+async_result<done> s3_client::delete_object_version(const std::string& bucket, const std::string& key,
+                                                   const std::string& version_id) {
+  auto c = make_call("DeleteObject", "DELETE", bucket, key, {{"versionId", version_id}}, {}, {}, {});
+  auto r = co_await impl_->execute(c);
+  if (!r && r.error().kind != error_kind::not_found) co_return r.error();
+  co_return done{};
+}
+
+async_result<version_history> s3_client::list_object_versions(const std::string& bucket, const std::string& key) {
+  version_history out;
+  std::string key_marker, version_marker;
+  for (;;) {
+    query_list q{{"versions", ""}, {"prefix", key}, {"max-keys", "1000"}};
+    if (!key_marker.empty()) q.emplace_back("key-marker", key_marker);
+    if (!version_marker.empty()) q.emplace_back("version-id-marker", version_marker);
+    auto c = make_call("ListObjectVersions", "GET", bucket, "", std::move(q), {}, {}, {});
+    auto r = co_await impl_->execute(c);
+    if (!r) co_return r.error();
+    auto page = parse_object_versions(r->body);
+    bool past = false;  // keys come sorted: once past `key`, the rest only share its prefix
+    for (auto& [k, v] : page.entries) {
+      if (k == key) out.push_back(std::move(v));
+      else if (k > key) past = true;
+    }
+    if (past || !page.truncated) break;
+    if (page.next_key_marker.empty() && page.next_version_id_marker.empty()) break;  // no way on
+    key_marker = std::move(page.next_key_marker);
+    version_marker = std::move(page.next_version_id_marker);
+  }
+  co_return out;
+}
+
+async_result<std::string> s3_client::bucket_versioning(const std::string& bucket) {
+  auto c = make_call("GetBucketVersioning", "GET", bucket, "", {{"versioning", ""}}, {}, {}, {});
+  auto r = co_await impl_->execute(c);
+  if (!r) co_return r.error();
+  co_return xml_first(r->body, "Status").value_or("");
 }
 
 async_result<list_page> s3_client::list_objects(const std::string& bucket, const std::string& prefix,

@@ -7,6 +7,7 @@
 #include "http/cut_group.hpp"
 #include "store/part_body.hpp"
 #include "store/object_info.hpp"
+#include "store/object_version.hpp"
 #include "store/store_error.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
@@ -59,7 +60,9 @@ class s3_client {
   s3_client(boost::asio::any_io_executor executor, std::string store_name, const config::s3_store_config& cfg);
   ~s3_client();
 
-  async_result<object_info> head_object(const std::string& bucket, const std::string& key);
+  /// The current version, or the one version_id names (empty or "null": the current one).
+  async_result<object_info> head_object(const std::string& bucket, const std::string& key,
+                                        const std::string& version_id = {});
   /// Reads into.size() bytes starting at opts.offset straight into `into` (ranged GET).
   /// The returned info carries the object's ETag and total size.
   async_result<object_info> get_object(const std::string& bucket, const std::string& key, std::span<std::byte> into,
@@ -69,6 +72,11 @@ class s3_client {
   async_result<std::string> put_object(const std::string& bucket, const std::string& key, const part_body& body,
                                const object_info& meta, const config::write_options* write = nullptr);
   async_result<done> delete_object(const std::string& bucket, const std::string& key);
+  /// Deletes one version (or delete marker) for good.
+  async_result<done> delete_object_version(const std::string& bucket, const std::string& key,
+                                           const std::string& version_id);
+  /// Every version and delete marker of exactly `key`, newest first (ListObjectVersions).
+  async_result<version_history> list_object_versions(const std::string& bucket, const std::string& key);
   async_result<list_page> list_objects(const std::string& bucket, const std::string& prefix,
                                const std::string& continuation_token, int max_keys);
 
@@ -104,6 +112,8 @@ class s3_client {
                                      const object_info& wanted);
   async_result<done> create_bucket(const std::string& bucket);
   async_result<done> head_bucket(const std::string& bucket);
+  /// GetBucketVersioning's Status: "Enabled", "Suspended", or empty (never turned on).
+  async_result<std::string> bucket_versioning(const std::string& bucket);
 
   const std::string& store_name() const;
   std::size_t connections_opened() const;

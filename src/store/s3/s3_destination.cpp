@@ -129,4 +129,45 @@ async_result<done> s3_destination::check_bucket(const std::string& bucket) {
   co_return co_await client_.head_bucket(bucket);
 }
 
+async_result<version_history> s3_destination::history(const std::string& bucket, const std::string& key) {
+  // Without versioning every copy would replace the last one: the history would never
+  // level, and each event would copy every version again. Checked once per bucket.
+  bool known;
+  {
+    std::lock_guard lock(versioned_mutex_);
+    known = versioned_buckets_.count(bucket) > 0;
+  }
+  if (!known) {
+    auto status = co_await client_.bucket_versioning(bucket);
+    if (!status) co_return status.error();
+    if (status.value() != "Enabled")
+      co_return store_error{error_kind::permanent, name(), "GetBucketVersioning", bucket, key, 0, "VersioningNotEnabled",
+                            "versions = \"all\" needs versioning enabled on this bucket (its status: " +
+                                (status.value().empty() ? std::string("never enabled") : status.value()) + ")",
+                            ""};
+    std::lock_guard lock(versioned_mutex_);
+    versioned_buckets_.insert(bucket);
+  }
+  auto listed = co_await client_.list_object_versions(bucket, key);
+  if (!listed) co_return listed.error();
+  version_history out = std::move(listed.value());
+  // The listing has no user metadata: a HEAD per object version reads which source version
+  // it copies. A version gone meanwhile (deleted by someone) simply is not there.
+  for (auto& v : out) {
+    if (v.delete_marker) continue;
+    auto head = co_await client_.head_object(bucket, key, v.version_id);
+    if (!head) {
+      if (head.error().kind == error_kind::not_found) continue;
+      co_return head.error();
+    }
+    if (const std::string* marker = head->metadata(source_version_metadata)) v.source_version_id = *marker;
+  }
+  co_return out;
+}
+
+async_result<done> s3_destination::remove_version(const std::string& bucket, const std::string& key,
+                                                  const std::string& version_id) {
+  co_return co_await client_.delete_object_version(bucket, key, version_id);
+}
+
 }  // namespace archie::store::s3

@@ -4,6 +4,10 @@
 #include "store/destination.hpp"
 #include "store/s3/s3_client.hpp"
 
+#include <mutex>
+#include <set>
+#include <string>
+
 namespace archie::store::s3 {
 
 class s3_destination final : public destination {
@@ -19,12 +23,17 @@ class s3_destination final : public destination {
                                  const std::string& tagging) override;
   async_result<done> set_object_lock(const std::string& bucket, const std::string& key, const object_info& replica,
                                      const object_info& wanted) override;
+  async_result<version_history> history(const std::string& bucket, const std::string& key) override;
+  async_result<done> remove_version(const std::string& bucket, const std::string& key,
+                                    const std::string& version_id) override;
   async_result<done> check_bucket(const std::string& bucket) override;
   const std::string& name() const override { return client_.store_name(); }
   s3_client& client() { return client_; }
 
  private:
   s3_client& client_;
+  std::mutex versioned_mutex_;
+  std::set<std::string> versioned_buckets_;  ///< seen with versioning on (it cannot be turned off, only suspended)
 };
 
 }  // namespace archie::store::s3

@@ -2,6 +2,7 @@
 
 #include "store/s3/xml_reader.hpp"
 
+#include <algorithm>
 #include <charconv>
 
 namespace archie::store::s3 {
@@ -65,6 +66,35 @@ list_page parse_list_objects(std::string_view body) {
   }
   if (xml_first(body, "IsTruncated").value_or("false") == "true")
     page.next_continuation_token = xml_first(body, "NextContinuationToken").value_or("");
+  return page;
+}
+
+object_versions_page parse_object_versions(std::string_view body) {
+  object_versions_page page;
+  // <Version> and <DeleteMarker> interleave in history order: merge them by position.
+  auto objects = xml_elements(body, "Version");
+  auto markers = xml_elements(body, "DeleteMarker");
+  std::vector<std::pair<std::string_view, bool>> all;
+  for (auto v : objects) all.emplace_back(v, false);
+  for (auto m : markers) all.emplace_back(m, true);
+  std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.first.data() < b.first.data(); });
+  for (const auto& [element, marker] : all) {
+    object_version v;
+    v.version_id = xml_first(element, "VersionId").value_or("");
+    v.delete_marker = marker;
+    v.latest = xml_first(element, "IsLatest").value_or("false") == "true";
+    if (!marker) {
+      v.etag = unquote(xml_first(element, "ETag").value_or(""));
+      auto size = xml_first(element, "Size").value_or("0");
+      std::from_chars(size.data(), size.data() + size.size(), v.size);
+    }
+    page.entries.emplace_back(xml_first(element, "Key").value_or(""), std::move(v));
+  }
+  page.truncated = xml_first(body, "IsTruncated").value_or("false") == "true";
+  if (page.truncated) {
+    page.next_key_marker = xml_first(body, "NextKeyMarker").value_or("");
+    page.next_version_id_marker = xml_first(body, "NextVersionIdMarker").value_or("");
+  }
   return page;
 }
 

@@ -6,6 +6,7 @@
 // unit tests and the fuzz targets (tests/fuzz) call them directly.
 #include "http/client.hpp"
 #include "store/object_info.hpp"
+#include "store/object_version.hpp"
 #include "store/s3/s3_client.hpp"
 
 #include <string>
@@ -43,5 +44,15 @@ struct multipart_uploads_page {
   std::string next_upload_id_marker;
 };
 multipart_uploads_page parse_multipart_uploads(std::string_view body);
+
+/// A ListObjectVersions page: object versions and delete markers of every key on it, in the
+/// document's order (per key newest first).
+struct object_versions_page {
+  std::vector<std::pair<std::string, object_version>> entries;  ///< (key, version)
+  bool truncated = false;
+  std::string next_key_marker;
+  std::string next_version_id_marker;
+};
+object_versions_page parse_object_versions(std::string_view body);
 
 }  // namespace archie::store::s3

@@ -23,6 +23,15 @@ async_result<std::string> s3_source::copy_within(const std::string& bucket, cons
   co_return co_await client_.copy_object(bucket, key, to_bucket, to_key, &meta, write);
 }
 
+async_result<version_history> s3_source::versions(const std::string& bucket, const std::string& key) {
+  co_return co_await client_.list_object_versions(bucket, key);
+}
+
+async_result<object_info> s3_source::head_version(const std::string& bucket, const std::string& key,
+                                                  const std::string& version_id) {
+  co_return co_await client_.head_object(bucket, key, version_id);
+}
+
 async_result<std::string> s3_source::tagging(const std::string& bucket, const std::string& key,
                                              const std::string& version_id) {
   co_return co_await client_.get_object_tagging(bucket, key, version_id);

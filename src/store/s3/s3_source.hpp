@@ -15,6 +15,9 @@ class s3_source final : public source {
                                         const std::string& to_key, const object_info& meta,
                                         const config::write_options* write) override;
   std::uint64_t max_server_side_copy() const override { return 5ull << 30; }  // CopyObject's limit
+  async_result<version_history> versions(const std::string& bucket, const std::string& key) override;
+  async_result<object_info> head_version(const std::string& bucket, const std::string& key,
+                                         const std::string& version_id) override;
   async_result<std::string> tagging(const std::string& bucket, const std::string& key,
                                     const std::string& version_id) override;
   const std::string& name() const override { return client_.store_name(); }

@@ -56,6 +56,18 @@ async_result<std::string> fake_source::tagging(const std::string&, const std::st
   co_return tags;
 }
 
+async_result<store::version_history> fake_source::versions(const std::string&, const std::string&) {
+  store::version_history h;
+  if (exists) h.push_back({version_id, false, true, etag, data.size(), {}});
+  co_return h;
+}
+
+async_result<object_info> fake_source::head_version(const std::string& bucket, const std::string& key,
+                                                    const std::string& version) {
+  if (version != version_id) co_return injected(error_kind::not_found, "HeadObject");
+  co_return co_await head(bucket, key);
+}
+
 async_result<object_info> fake_source::head(const std::string&, const std::string&) {
   ++heads;
   if (before_head) before_head(*this);

@@ -176,3 +176,23 @@ TEST_CASE("a source object encrypted with a customer key is named and refused fo
                                                   "Server Side Encryption busy", ""});
   CHECK(retry.kind == error_kind::retryable);
 }
+
+TEST_CASE("a version listing keeps versions and delete markers in the order the server gave") {
+  auto page = store::s3::parse_object_versions(
+      "<ListVersionsResult><IsTruncated>false</IsTruncated>"
+      "<Version><Key>a</Key><VersionId>v3</VersionId><IsLatest>true</IsLatest><ETag>&quot;e3&quot;</ETag>"
+      "<Size>12</Size></Version>"
+      "<DeleteMarker><Key>a</Key><VersionId>d1</VersionId><IsLatest>false</IsLatest></DeleteMarker>"
+      "<Version><Key>a</Key><VersionId>v1</VersionId><IsLatest>false</IsLatest><ETag>\"e1\"</ETag><Size>5</Size>"
+      "</Version></ListVersionsResult>");
+  REQUIRE(page.entries.size() == 3);
+  CHECK(page.entries[0].second.version_id == "v3");
+  CHECK(page.entries[0].second.latest);
+  CHECK(page.entries[0].second.etag == "e3");
+  CHECK(page.entries[0].second.size == 12);
+  CHECK(page.entries[1].second.delete_marker);
+  CHECK(page.entries[1].second.version_id == "d1");
+  CHECK(page.entries[2].second.version_id == "v1");
+  CHECK(page.entries[2].second.etag == "e1");
+  CHECK_FALSE(page.truncated);
+}

@@ -1,0 +1,28 @@
+#pragma once
+// One entry of a key's version history, as a versioned store lists it: an object version or
+// a delete marker. Lists are newest first, the order S3's ListObjectVersions gives.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace archie::store {
+
+struct object_version {
+  std::string version_id;
+  bool delete_marker = false;
+  bool latest = false;  ///< the key's current version (a delete marker: the key looks absent)
+  std::string etag;     ///< object versions only, without quotes
+  std::uint64_t size = 0;
+  /// At a destination: the source version this one is a copy of (archie's marker, read
+  /// with a HEAD of the version); empty for delete markers and for versions archie did not write.
+  std::string source_version_id;
+};
+
+/// Newest first.
+using version_history = std::vector<object_version>;
+
+/// Metadata key recording, on each version archie writes with versions = "all", the source
+/// version it copies: the history is compared by it, so a redelivery copies nothing twice.
+inline constexpr const char* source_version_metadata = "archie-source-version-id";
+
+}  // namespace archie::store

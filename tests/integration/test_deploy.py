@@ -2,8 +2,9 @@
 alert rules and their unit tests, `archie check-config` accepts the bundle's archie.toml,
 examples/archie.toml and the example in CONFIGURE.md, the manifests agree with the config
 they carry, and `kubectl kustomize` renders the base, the complete bundle and a namePrefix
-overlay with every reference intact. Servers: none (runs the archie binary, /usr/bin/promtool
-and kubectl's built-in kustomize)."""
+overlay with every reference intact, and two installs side by side in one namespace never select
+each other's pods and stay apart in the alerts and the dashboard. Servers: none (runs the archie
+binary, /usr/bin/promtool and kubectl's built-in kustomize)."""
 import json
 import os
 import re
@@ -12,6 +13,7 @@ import subprocess
 import tempfile
 import tomllib
 import unittest
+import urllib.parse
 
 from testkit.paths import ARCHIE_BIN, REPO
 
@@ -128,7 +130,7 @@ class PrometheusRulesTest(unittest.TestCase):
             name = rule["alert"]
             with self.subTest(alert=name):
                 self.assertIn(rule["labels"].get("severity"), ("critical", "warning"))
-                for key in ("summary", "description", "runbook"):
+                for key in ("summary", "description", "runbook_url"):
                     self.assertTrue(rule["annotations"].get(key), key)
                 mine = [c for c in cases if c["alertname"] == name]
                 self.assertTrue(any(c.get("exp_alerts") for c in mine), "no case where it fires")
@@ -364,7 +366,8 @@ class KustomizeTest(unittest.TestCase):
         (endpoint,) = monitor["endpoints"]
         self.assertEqual(endpoint["port"], service["spec"]["ports"][0]["name"])
         self.assertEqual(endpoint["path"], "/metrics")
-        # The rules and the dashboard select job="archie".
+        # The job is the install's instance name: "archie" for the bundle as shipped.
+        self.assertEqual(monitor["jobLabel"], "app.kubernetes.io/instance")
         self.assertEqual(service["metadata"]["labels"][monitor["jobLabel"]], "archie")
 
     def test_prometheus_rule_holds_exactly_the_tested_rule_file(self):
@@ -382,6 +385,288 @@ class KustomizeTest(unittest.TestCase):
         self.assertEqual(cm["metadata"]["labels"]["grafana_dashboard"], "1")
         with open(DASHBOARD) as f:
             self.assertEqual(json.loads(cm["data"]["archie-dashboard.json"]), json.load(f))
+
+
+INSTANCE = "app.kubernetes.io/instance"
+README = os.path.join(DEPLOY, "README.md")
+# An aggregation and its grouping clause, prefix form only (`sum by (a) (...)`).
+AGGREGATION = re.compile(r"\b(sum|min|max|avg|group|count|count_values|stddev|stdvar|topk|bottomk|quantile)\s*"
+                         r"(?:(by|without)\s*\(([^)]*)\)\s*)?\(")
+VECTOR_MATCHING = re.compile(r"\b(on|ignoring)\s*\(([^)]*)\)")
+
+
+def project_version():
+    """The version meson.build declares in project()."""
+    with open(os.path.join(REPO, "meson.build")) as f:
+        return re.search(r"project\(.*?\bversion:\s*'([^']+)'", f.read(), re.S).group(1)
+
+
+def selects(selector, labels):
+    """Whether a Kubernetes label selector selects an object with these labels: a
+    LabelSelector (matchLabels, matchExpressions) or a Service's plain map."""
+    if not isinstance(selector, dict):
+        return False
+    if not set(selector) <= {"matchLabels", "matchExpressions"}:
+        selector = {"matchLabels": selector}  # a Service's spec.selector
+    if not all(labels.get(k) == v for k, v in (selector.get("matchLabels") or {}).items()):
+        return False
+    for e in selector.get("matchExpressions") or []:
+        key, op, values = e["key"], e["operator"], e.get("values", [])
+        ok = {"In": key in labels and labels[key] in values, "NotIn": labels.get(key) not in values,
+              "Exists": key in labels, "DoesNotExist": key not in labels}[op]
+        if not ok:
+            return False
+    return True
+
+
+def markdown_anchors(path):
+    """The anchors GitHub gives the headings of a Markdown file."""
+    with open(path) as f:
+        headings = re.findall(r"^#{1,6}\s+(.+?)\s*$", f.read(), re.M)
+    return {re.sub(r"[^\w\- ]", "", h.lower()).replace(" ", "-") for h in headings}
+
+
+def list_labels(clause):
+    return {label.strip() for label in clause.split(",") if label.strip()}
+
+
+def install_overlay(directory, prefix, keep_dashboard):
+    """Writes an overlay as deploy/README.md ("Several installs") describes one, in namespace
+    "replication": namePrefix PREFIX, instance name PREFIX + "archie"; all but the first
+    install of a Grafana delete the dashboard. Returns the instance name."""
+    instance = prefix + "archie"
+    kustomization = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+        "namespace": "replication", "namePrefix": prefix,
+        "resources": [os.path.relpath(BASE, directory)],
+        "components": [os.path.relpath(os.path.join(DEPLOY, "components", c), directory) for c in ("keda", "monitoring")],
+        "labels": [{"pairs": {INSTANCE: instance}, "includeSelectors": True}],
+    }
+    if not keep_dashboard:
+        kustomization["patches"] = [{"patch": yaml.safe_dump({
+            "$patch": "delete", "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "archie-grafana-dashboard"}})}]
+    os.makedirs(directory)
+    with open(os.path.join(directory, "kustomization.yaml"), "w") as f:
+        yaml.safe_dump(kustomization, f)
+    return instance
+
+
+@unittest.skipIf(yaml is None, "PyYAML missing")
+class SeveralInstallsTest(unittest.TestCase):
+    """Two installs side by side in one namespace, rendered by kubectl's kustomize from two
+    overlays (namePrefix blue- and green-, instance names blue-archie and green-archie): no
+    selector of one may select the other's pods, the alerts and the dashboard must tell them
+    apart, and the KEDA and alert fields a platform team expects must be there."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.installs = {}
+        with tempfile.TemporaryDirectory() as tmp:
+            for prefix, keep_dashboard in (("blue-", True), ("green-", False)):
+                instance = install_overlay(os.path.join(tmp, prefix.rstrip("-")), prefix, keep_dashboard)
+                cls.installs[instance] = kustomize(os.path.join(tmp, prefix.rstrip("-")))
+
+    def pairs(self):
+        """(mine, other, my objects, the other's objects) both ways round."""
+        (a, objects_a), (b, objects_b) = self.installs.items()
+        return [(a, b, objects_a, objects_b), (b, a, objects_b, objects_a)]
+
+    def test_the_installs_share_no_object_name(self):
+        names = [{(o["kind"], o["metadata"]["name"]) for o in objects} for objects in self.installs.values()]
+        self.assertEqual(names[0] & names[1], set())
+
+    def test_every_object_carries_the_recommended_labels(self):
+        version = project_version()
+        with open(os.path.join(BASE, "kustomization.yaml")) as f:
+            (image,) = yaml.safe_load(f)["images"]
+        self.assertEqual(image["newTag"], version, "the image tag is the release meson.build declares")
+        for instance, objects in self.installs.items():
+            for o in objects:
+                with self.subTest(instance=instance, kind=o["kind"], name=o["metadata"]["name"]):
+                    labels = o["metadata"].get("labels", {})
+                    self.assertEqual(labels.get("app.kubernetes.io/name"), "archie")
+                    self.assertEqual(labels.get(INSTANCE), instance)
+                    self.assertEqual(labels.get("app.kubernetes.io/version"), version)
+                    self.assertEqual(labels.get("app.kubernetes.io/managed-by"), "kustomize")
+                    self.assertEqual(labels.get("app.kubernetes.io/part-of"), "archie")
+            pod = by_kind(objects, "Deployment")["spec"]["template"]["metadata"]["labels"]
+            self.assertEqual(pod.get(INSTANCE), instance)
+
+    def test_no_selector_of_one_install_selects_the_other_installs_pods(self):
+        for mine, other, objects, others in self.pairs():
+            my_pods = by_kind(objects, "Deployment")["spec"]["template"]["metadata"]["labels"]
+            their_pods = by_kind(others, "Deployment")["spec"]["template"]["metadata"]["labels"]
+            deployment = by_kind(objects, "Deployment")
+            selectors = {
+                "Deployment": deployment["spec"]["selector"],
+                "Deployment spread constraint": deployment["spec"]["template"]["spec"]["topologySpreadConstraints"][0]["labelSelector"],
+                "PodDisruptionBudget": by_kind(objects, "PodDisruptionBudget")["spec"]["selector"],
+                "Service": by_kind(objects, "Service")["spec"]["selector"],
+                "NetworkPolicy": by_kind(objects, "NetworkPolicy")["spec"]["podSelector"],
+            }
+            for what, selector in selectors.items():
+                with self.subTest(install=mine, selector=what):
+                    self.assertTrue(selects(selector, my_pods), f"{selector} misses its own pods {my_pods}")
+                    self.assertFalse(selects(selector, their_pods), f"{selector} selects {other}'s pods {their_pods}")
+            # The ServiceMonitor selects Services (whose endpoints are the pods).
+            monitor = by_kind(objects, "ServiceMonitor")["spec"]["selector"]
+            with self.subTest(install=mine, selector="ServiceMonitor"):
+                self.assertTrue(selects(monitor, by_kind(objects, "Service")["metadata"]["labels"]))
+                self.assertFalse(selects(monitor, by_kind(others, "Service")["metadata"]["labels"]),
+                                 f"{mine}'s ServiceMonitor scrapes {other}'s pods")
+            with self.subTest(install=mine, selector="ScaledObject"):
+                target = by_kind(objects, "ScaledObject")["spec"]["scaleTargetRef"]["name"]
+                self.assertEqual(target, deployment["metadata"]["name"])
+                self.assertNotEqual(target, by_kind(others, "Deployment")["metadata"]["name"])
+
+    def test_network_policy_peers_keep_their_own_selectors(self):
+        # kustomize's includeSelectors writes an overlay's labels into every podSelector of a
+        # NetworkPolicy, peers included; the DNS peer must still select the DNS pods.
+        for instance, objects in self.installs.items():
+            with self.subTest(instance=instance):
+                (dns,) = [rule for rule in by_kind(objects, "NetworkPolicy")["spec"]["egress"]
+                          if {"port": 53, "protocol": "UDP"} in rule["ports"]]
+                (peer,) = dns["to"]
+                self.assertTrue(selects(peer["podSelector"], {"k8s-app": "kube-dns"}), peer)
+                self.assertTrue(selects(peer["namespaceSelector"], {"kubernetes.io/metadata.name": "kube-system"}))
+
+    def test_each_install_is_its_own_prometheus_job(self):
+        jobs = {}
+        for instance, objects in self.installs.items():
+            monitor = by_kind(objects, "ServiceMonitor")["spec"]
+            self.assertEqual(monitor["jobLabel"], INSTANCE)
+            jobs[instance] = by_kind(objects, "Service")["metadata"]["labels"][monitor["jobLabel"]]
+        self.assertEqual(jobs, {instance: instance for instance in self.installs})
+
+    def test_every_alert_keys_on_namespace_and_job(self):
+        for instance, objects in self.installs.items():
+            rules = [r for g in by_kind(objects, "PrometheusRule")["spec"]["groups"] for r in g["rules"]]
+            self.assertTrue(rules)
+            for rule in rules:
+                expr = " ".join(rule["expr"].split())
+                with self.subTest(instance=instance, alert=rule.get("alert")):
+                    # A fixed job selects one install (or, shared, merges them); absent()
+                    # keeps only its matchers' labels.
+                    self.assertNotRegex(expr, r'\bjob\s*!?[=~]')
+                    self.assertNotIn("absent(", expr)
+                    for m in AGGREGATION.finditer(expr):
+                        clause, labels = m.group(2), list_labels(m.group(3) or "")
+                        self.assertIsNotNone(clause, f"{m.group(0)}: an aggregation over every install")
+                        if clause == "by":
+                            self.assertLessEqual({"namespace", "job"}, labels, m.group(0))
+                        else:
+                            self.assertFalse(labels & {"namespace", "job"}, m.group(0))
+                    for m in VECTOR_MATCHING.finditer(expr):
+                        labels = list_labels(m.group(2))
+                        if m.group(1) == "on":
+                            self.assertIn("namespace", labels, m.group(0))
+                            self.assertTrue(labels & {"job", "instance", "pod"}, m.group(0))
+                        else:
+                            self.assertFalse(labels & {"namespace", "job"}, m.group(0))
+
+    def test_down_and_restart_alerts_name_the_install(self):
+        for instance, objects in self.installs.items():
+            rules = {r["alert"]: r for g in by_kind(objects, "PrometheusRule")["spec"]["groups"] for r in g["rules"]}
+            for name in ("ArchieDown", "ArchieRestartLoop"):
+                with self.subTest(instance=instance, alert=name):
+                    expr = " ".join(rules[name]["expr"].split())
+                    outer = AGGREGATION.match(expr)
+                    self.assertTrue(outer, f"{name} must aggregate by namespace and job: {expr}")
+                    self.assertEqual(outer.group(2), "by")
+                    self.assertLessEqual({"namespace", "job"}, list_labels(outer.group(3)))
+
+    def test_one_dashboard_serves_both_installs_through_its_variables(self):
+        dashboards = [json.loads(cm["data"]["archie-dashboard.json"])
+                      for objects in self.installs.values() for cm in objects
+                      if cm["kind"] == "ConfigMap" and "archie-dashboard.json" in cm.get("data", {})]
+        uids = [d["uid"] for d in dashboards]
+        self.assertTrue(uids)
+        self.assertEqual(len(uids), len(set(uids)), "two dashboards with one uid clash in Grafana")
+        for dashboard in dashboards:
+            variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+            self.assertIn("namespace", variables)
+            self.assertIn("job", variables)
+            self.assertIn("archie_build_info", variables["job"]["definition"])
+            self.assertEqual(variables["job"]["query"]["query"], variables["job"]["definition"])
+            for panel in dashboard["panels"]:
+                for target in panel.get("targets", []):
+                    for selector in re.findall(r"\{[^}]*\}", target["expr"]):
+                        with self.subTest(panel=panel["title"], selector=selector):
+                            self.assertIn('job=~"$job"', selector)
+                            self.assertIn('namespace=~"$namespace"', selector)
+
+    def test_keda_falls_back_and_activates_from_zero_at_the_first_event(self):
+        with open(BUNDLE_TOML, "rb") as f:
+            concurrency = tomllib.load(f)["worker"]["concurrency"]
+        for instance, objects in self.installs.items():
+            with self.subTest(instance=instance):
+                spec = by_kind(objects, "ScaledObject")["spec"]
+                self.assertIn("fallback", spec, "without it KEDA freezes the count while it cannot read the lag")
+                fallback = spec["fallback"]
+                self.assertGreaterEqual(fallback["failureThreshold"], 1)
+                self.assertGreaterEqual(fallback["replicas"], spec["minReplicaCount"])
+                self.assertLessEqual(fallback["replicas"], spec["maxReplicaCount"])
+                (trigger,) = spec["triggers"]
+                meta = trigger["metadata"]
+                # Any waiting event must wake a Deployment scaled to zero.
+                self.assertEqual(meta["activationLagThreshold"], "0")
+                self.assertGreaterEqual(int(meta["lagThreshold"]), concurrency)
+                self.assertIn(meta["useHttps"], ("true", "false"))
+
+    def test_the_trigger_authentication_example_follows_the_name_prefix(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            overlay = os.path.join(tmp, "blue")
+            install_overlay(overlay, "blue-", keep_dashboard=False)
+            shutil.copy(os.path.join(DEPLOY, "components", "keda", "triggerauthentication.example.yaml"),
+                        os.path.join(overlay, "triggerauthentication.yaml"))
+            with open(os.path.join(overlay, "kustomization.yaml")) as f:
+                kustomization = yaml.safe_load(f)
+            kustomization["resources"].append("triggerauthentication.yaml")
+            kustomization["patches"].append({"target": {"kind": "ScaledObject"}, "patch": yaml.safe_dump([
+                {"op": "remove", "path": "/spec/triggers/0/metadata/natsServerMonitoringEndpoint"},
+                {"op": "remove", "path": "/spec/triggers/0/metadata/account"},
+                {"op": "add", "path": "/spec/triggers/0/authenticationRef", "value": {"name": "archie-keda-nats"}}])})
+            with open(os.path.join(overlay, "kustomization.yaml"), "w") as f:
+                yaml.safe_dump(kustomization, f)
+            objects = kustomize(overlay)
+        auth = by_kind(objects, "TriggerAuthentication")
+        self.assertEqual(auth["metadata"]["name"], "blue-archie-keda-nats")
+        (trigger,) = by_kind(objects, "ScaledObject")["spec"]["triggers"]
+        self.assertEqual(trigger["authenticationRef"]["name"], auth["metadata"]["name"])
+        self.assertEqual({r["parameter"] for r in auth["spec"]["secretTargetRef"]},
+                         {"natsServerMonitoringEndpoint", "account"})
+
+    def test_every_alert_links_its_runbook_section(self):
+        anchors = markdown_anchors(README)
+        for instance, objects in self.installs.items():
+            for group in by_kind(objects, "PrometheusRule")["spec"]["groups"]:
+                for rule in group["rules"]:
+                    with self.subTest(instance=instance, alert=rule["alert"]):
+                        notes = rule["annotations"]
+                        self.assertNotIn("runbook", notes, "the conventional annotation is runbook_url")
+                        url = urllib.parse.urlsplit(notes.get("runbook_url", ""))
+                        self.assertEqual(url.scheme, "https")
+                        self.assertTrue(url.netloc)
+                        self.assertTrue(url.path.endswith("/deploy/README.md"), url.path)
+                        self.assertEqual(url.fragment, rule["alert"].lower())
+                        self.assertIn(url.fragment, anchors, "no such heading in deploy/README.md")
+                        self.assertTrue(notes.get("description"))
+
+    def test_readme_shows_how_an_overlay_names_its_install(self):
+        with open(README) as f:
+            text = f.read()
+        section = text[text.index("## Several installs"):]
+        section = section[:section.index("\n## ", 1)]
+        (block,) = re.findall(r"```yaml\n(.*?)```", section, re.S)
+        overlay = yaml.safe_load(block)
+        prefix = overlay["namePrefix"]
+        # The overlay this test renders, as the README tells a user to write it.
+        self.assertEqual(overlay["labels"], [{"pairs": {INSTANCE: prefix + "archie"}, "includeSelectors": True}])
+        (patch,) = overlay["patches"]
+        self.assertEqual(yaml.safe_load(patch["patch"]), {
+            "$patch": "delete", "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "archie-grafana-dashboard"}})
 
 
 K8S_SCHEMAS = os.path.join(REPO, "tests", "k8s")
@@ -425,6 +710,15 @@ class SchemaTest(unittest.TestCase):
                                                for c in ("keda", "monitoring")]}, f)
             self.assert_valid(kustomize(overlay), "namePrefix overlay")
 
+    def test_two_installs_and_the_trigger_authentication_example_match_their_schemas(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            for prefix, keep_dashboard in (("blue-", True), ("green-", False)):
+                overlay = os.path.join(tmp, prefix.rstrip("-"))
+                install_overlay(overlay, prefix, keep_dashboard)
+                self.assert_valid(kustomize(overlay), prefix + "archie")
+        with open(os.path.join(DEPLOY, "components", "keda", "triggerauthentication.example.yaml")) as f:
+            self.assert_valid([yaml.safe_load(f)], "triggerauthentication.example.yaml")
+
     def test_the_example_secret_matches_its_schema(self):
         self.assert_valid([load_yaml("secret.example.yaml")], "secret.example.yaml")
 
@@ -456,7 +750,8 @@ class DashboardTest(unittest.TestCase):
         """(panel title, PromQL) with Grafana's variables replaced as Grafana would."""
         for panel in self.panels():
             for target in panel["targets"]:
-                expr = target["expr"].replace("$__rate_interval", "5m").replace("$namespace", ".*")
+                expr = (target["expr"].replace("$__rate_interval", "5m").replace("$namespace", ".*")
+                        .replace("$job", ".*"))
                 yield panel["title"], expr
 
     def test_every_panel_has_a_query(self):

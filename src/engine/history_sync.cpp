@@ -5,6 +5,8 @@
 #include "pipe/fan_out_copy.hpp"
 
 #include <algorithm>
+#include <map>
+#include <optional>
 #include <set>
 
 namespace archie::engine {
@@ -14,12 +16,36 @@ using store::store_error;
 
 namespace {
 
-// One entry of a destination's history while a plan is made: what it is, and what it copies.
+// One entry of a destination's history while a plan is made.
 struct replica_entry {
   bool delete_marker = false;
   std::string source_version_id;  ///< object versions archie wrote
   std::string version_id;         ///< the destination's own ID (empty: written by this plan)
+  bool copy = false;              ///< a copy of a version the source still has
+  std::size_t position = 0;       ///< copy: that version's place among the source's versions
 };
+
+// Indices (into `entries`) of a longest run of `items` whose positions strictly increase:
+// the copies already in the source's order. The earliest such run, so that two workers
+// planning from the same listing choose the same one.
+std::vector<std::size_t> longest_ordered_run(const std::vector<replica_entry>& entries,
+                                             const std::vector<std::size_t>& items) {
+  const std::size_t n = items.size();
+  std::vector<std::size_t> length(n, 1), previous(n, n);
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t j = 0; j < i; ++j)
+      if (entries[items[j]].position < entries[items[i]].position && length[j] + 1 > length[i]) {
+        length[i] = length[j] + 1;
+        previous[i] = j;
+      }
+  std::size_t best = n;
+  for (std::size_t i = 0; i < n; ++i)
+    if (best == n || length[i] > length[best]) best = i;
+  std::vector<std::size_t> run;
+  for (std::size_t i = best; i < n; i = previous[i]) run.push_back(items[i]);
+  std::reverse(run.begin(), run.end());
+  return run;
+}
 
 }  // namespace
 
@@ -29,25 +55,80 @@ std::vector<history_step> plan_history(const store::version_history& source, con
   std::vector<history_step> steps;
   std::vector<const store::object_version*> src;  // oldest first
   for (auto it = source.rbegin(); it != source.rend(); ++it) src.push_back(&*it);
-  std::set<std::string> source_objects;
+  std::map<std::string, std::size_t> position;  // of each object version among the source's
   for (const auto* s : src)
-    if (!s->delete_marker) source_objects.insert(s->version_id);
+    if (!s->delete_marker) position.emplace(s->version_id, position.size());
+  const bool source_current_is_object = !src.empty() && !src.back()->delete_marker;
+  const std::string current = source_current_is_object ? src.back()->version_id : std::string();
 
   std::vector<replica_entry> dst;  // oldest first, as the plan leaves it
+  auto remove_entry = [&](std::size_t i) {
+    steps.push_back({kind::remove_version, dst[i].version_id});
+    dst.erase(dst.begin() + static_cast<std::ptrdiff_t>(i));
+  };
   for (auto it = replica.rbegin(); it != replica.rend(); ++it) {
     replica_entry e{it->delete_marker, it->source_version_id, it->version_id};
-    // A copy of a version the source deleted for good goes too, where deletes propagate.
-    if (propagate_deletes && !e.delete_marker && !e.source_version_id.empty() &&
-        !source_objects.count(e.source_version_id)) {
-      steps.push_back({kind::remove_version, e.version_id});
-      continue;
+    if (!e.delete_marker && !e.source_version_id.empty()) {
+      auto at = position.find(e.source_version_id);
+      if (at != position.end()) {
+        e.copy = true;
+        e.position = at->second;
+      } else if (propagate_deletes) {
+        // A copy of a version the source deleted for good goes too. (Kept otherwise, and
+        // left where it is, like versions archie did not write.)
+        steps.push_back({kind::remove_version, e.version_id});
+        continue;
+      }
     }
     dst.push_back(std::move(e));
   }
+  auto top_is_marker = [&] { return !dst.empty() && dst.back().delete_marker; };
+  auto top_is_current = [&] {
+    return source_current_is_object && !dst.empty() && dst.back().copy && dst.back().source_version_id == current;
+  };
+
+  // Copies out of the source's order or twice (two workers racing on one key) are removed:
+  // the current version's copy on top stays, and of the others the longest run in order.
+  const bool current_on_top = top_is_current();
+  std::vector<std::size_t> copies;
+  std::set<std::size_t> extra;
+  for (std::size_t i = 0; i + (current_on_top ? 1 : 0) < dst.size(); ++i) {
+    if (!dst[i].copy) continue;
+    if (current_on_top && dst[i].source_version_id == current) extra.insert(i);
+    else copies.push_back(i);
+  }
+  auto run = longest_ordered_run(dst, copies);
+  const std::set<std::size_t> in_order(run.begin(), run.end());
+  for (auto i : copies)
+    if (!in_order.count(i)) extra.insert(i);
+  for (auto it = extra.rbegin(); it != extra.rend(); ++it) remove_entry(*it);
+
   std::set<std::string> present;
   for (const auto& d : dst)
-    if (!d.delete_marker && !d.source_version_id.empty()) present.insert(d.source_version_id);
-  auto top_is_marker = [&] { return !dst.empty() && dst.back().delete_marker; };
+    if (d.copy) present.insert(d.source_version_id);
+  // A missing version belongs below copies the destination already has (a race, or a version
+  // lost there): those are removed and written again after it, so the order holds.
+  std::optional<std::size_t> first_missing;
+  for (const auto* s : src)
+    if (!s->delete_marker && !present.count(s->version_id)) {
+      first_missing = position.at(s->version_id);
+      break;
+    }
+  if (first_missing) {
+    std::size_t from = dst.size();
+    for (std::size_t i = 0; i < dst.size(); ++i)
+      if (dst[i].copy && dst[i].position > *first_missing) {
+        from = i;
+        break;
+      }
+    for (std::size_t i = dst.size(); i > from; --i) {
+      auto& e = dst[i - 1];
+      const bool ours = e.copy || (e.delete_marker && propagate_deletes && !e.version_id.empty());
+      if (!ours) continue;
+      if (e.copy) present.erase(e.source_version_id);
+      remove_entry(i - 1);
+    }
+  }
 
   // Fill in what is missing, oldest first, with the delete marker that preceded each.
   for (std::size_t i = 0; i < src.size(); ++i) {
@@ -58,30 +139,34 @@ std::vector<history_step> plan_history(const store::version_history& source, con
       dst.push_back({true, {}, {}});
     }
     steps.push_back({kind::copy, s.version_id});
-    dst.push_back({false, s.version_id, {}});
+    dst.push_back({false, s.version_id, {}, true, position.at(s.version_id)});
     present.insert(s.version_id);
   }
 
   // The current version must be the source's.
-  if (src.empty() || src.back()->delete_marker) {
+  if (!source_current_is_object) {
     if (propagate_deletes && !dst.empty() && !top_is_marker()) steps.push_back({kind::delete_marker, {}});
     return steps;
   }
-  const std::string& current = src.back()->version_id;
-  if (!dst.empty() && !dst.back().delete_marker && dst.back().source_version_id == current) return steps;
+  if (top_is_current()) return steps;
   if (propagate_deletes && top_is_marker()) {
     // The source's delete marker was deleted: remove ours where the version under it is the
     // source's current one, rather than copying it again.
     std::size_t below = dst.size();
     while (below > 0 && dst[below - 1].delete_marker) --below;
-    const bool current_below = below > 0 && dst[below - 1].source_version_id == current;
+    const bool current_below = below > 0 && dst[below - 1].copy && dst[below - 1].source_version_id == current;
     const bool all_known = std::all_of(dst.begin() + static_cast<std::ptrdiff_t>(below), dst.end(),
                                        [](const replica_entry& e) { return !e.version_id.empty(); });
     if (current_below && all_known) {
-      for (std::size_t i = dst.size(); i > below; --i) steps.push_back({kind::remove_version, dst[i - 1].version_id});
+      while (dst.size() > below) remove_entry(dst.size() - 1);
       return steps;
     }
   }
+  // Above the current version's copy lie versions archie may not delete (deletes = "ignore",
+  // or not written by archie): copy it again on top, and drop the copy below.
+  for (std::size_t i = dst.size(); i > 0; --i)
+    if (dst[i - 1].copy && dst[i - 1].source_version_id == current && !dst[i - 1].version_id.empty())
+      remove_entry(i - 1);
   steps.push_back({kind::copy, current});
   return steps;
 }
@@ -158,12 +243,6 @@ asio::awaitable<target_outcome> apply_steps(asio::any_io_executor io, pipe::part
   co_return result;
 }
 
-bool same_history(const store::version_history& a, const store::version_history& b) {
-  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](const auto& x, const auto& y) {
-    return x.version_id == y.version_id && x.delete_marker == y.delete_marker;
-  });
-}
-
 }  // namespace
 
 asio::awaitable<history_result> sync_history(asio::any_io_executor io, pipe::part_buffer_pool& pool,
@@ -171,14 +250,16 @@ asio::awaitable<history_result> sync_history(asio::any_io_executor io, pipe::par
                                              const history_job& job) {
   history_result out;
   auto& source = stores.source_for(job.source_store);
-  auto listed = co_await source.versions(job.bucket, job.key);
-  if (!listed) {
-    out.failure = outcome_for(listed.error(), "source");
-    co_return out;
-  }
-  store::version_history history = std::move(listed.value());
   std::vector<std::optional<store_error>> failures(job.targets.size());
+  // Rounds until one finds every destination level with the source: the source may change
+  // while it is copied, and another worker may write the same key at the same time (its
+  // duplicates are removed by the next plan). The round that writes nothing is the proof.
   for (int round = 1;; ++round) {
+    auto listed = co_await source.versions(job.bucket, job.key);
+    if (!listed) {
+      out.failure = outcome_for(listed.error(), "source");
+      co_return out;
+    }
     bool changed = false;
     const int writes_before = out.writes();
     for (std::size_t i = 0; i < job.targets.size(); ++i) {
@@ -190,25 +271,17 @@ asio::awaitable<history_result> sync_history(asio::any_io_executor io, pipe::par
         failures[i] = replica.error();
         continue;
       }
-      auto steps = plan_history(history, replica.value(), !target.keeps_deletes);
+      auto steps = plan_history(listed.value(), replica.value(), !target.keeps_deletes);
       auto applied = co_await apply_steps(io, pool, limits, job, source, dest, target, steps, out);
       if (applied.failure) failures[i] = std::move(applied.failure);
       changed = changed || applied.source_changed;
     }
-    if (!changed && out.writes() == writes_before) break;  // nothing written: nothing to re-check
-    // The history may have grown while it was copied: level again until it holds still.
-    auto again = co_await source.versions(job.bucket, job.key);
-    if (!again) {
-      out.failure = outcome_for(again.error(), "source");
-      co_return out;
-    }
-    if (!changed && same_history(again.value(), history)) break;
+    if (!changed && out.writes() == writes_before) break;
     if (round >= limits.max_rounds) {
       out.failure = queue::message_outcome::nak(
           "source_churn", "the version history of " + job.key + " kept changing while it was replicated");
       co_return out;
     }
-    history = std::move(again.value());
   }
   out.failure = destination_failures_outcome(failures);
   co_return out;

@@ -11,10 +11,12 @@
 // - every source object version the destination lacks is copied, oldest first; a source
 //   delete marker just before one of them is written as a delete marker first (when the
 //   destination propagates deletes);
+// - copies twice or out of the source's order (two workers racing on one key: the key lock
+//   holds within one process only) are removed, keeping the longest run in order; a version
+//   missing below copies the destination has makes those copies be removed and written
+//   again after it. So the copies are the source's versions, once each, in its order;
 // - afterwards the destination's current version is the source's: the same version, or a
-//   delete marker when the source's latest is one (propagating destinations only). When a
-//   version was copied out of order (one missing in the middle), the current one is copied
-//   again on top;
+//   delete marker when the source's latest is one (propagating destinations only);
 // - with deletes = "propagate", versions whose source version was deleted for good are
 //   deleted for good at the destination, and delete markers on top of what is current again
 //   at the source (its delete marker was deleted) are removed. With deletes = "ignore", the
@@ -72,8 +74,8 @@ struct history_result {
   bool wrote() const { return writes() > 0; }
 };
 
-/// Levels every target's history with the source's, reading the source's history again
-/// after writing and repeating (up to limits.max_rounds) while it changed meanwhile.
+/// Levels every target's history with the source's, in rounds (list both, plan, write) until
+/// a round writes nothing: at most limits.max_rounds, then a nak (source_churn).
 boost::asio::awaitable<history_result> sync_history(boost::asio::any_io_executor io, pipe::part_buffer_pool& pool,
                                                     store::store_catalog& stores, const convergence_limits& limits,
                                                     const history_job& job);

@@ -153,14 +153,26 @@ async_result<version_history> s3_destination::history(const std::string& bucket,
   version_history out = std::move(listed.value());
   // The listing has no user metadata: a HEAD per object version reads which source version
   // it copies. A version gone meanwhile (deleted by someone) simply is not there.
+  constexpr std::size_t max_remembered = 100'000;
   for (auto& v : out) {
     if (v.delete_marker) continue;
+    const std::string id = bucket + '\n' + key + '\n' + v.version_id;
+    {
+      std::lock_guard lock(versioned_mutex_);
+      if (auto it = source_version_of_.find(id); it != source_version_of_.end()) {
+        v.source_version_id = it->second;
+        continue;
+      }
+    }
     auto head = co_await client_.head_object(bucket, key, v.version_id);
     if (!head) {
       if (head.error().kind == error_kind::not_found) continue;
       co_return head.error();
     }
     if (const std::string* marker = head->metadata(source_version_metadata)) v.source_version_id = *marker;
+    std::lock_guard lock(versioned_mutex_);
+    if (source_version_of_.size() >= max_remembered) source_version_of_.clear();
+    source_version_of_.emplace(id, v.source_version_id);
   }
   co_return out;
 }

@@ -4,6 +4,7 @@
 #include "store/destination.hpp"
 #include "store/s3/s3_client.hpp"
 
+#include <map>
 #include <mutex>
 #include <set>
 #include <string>
@@ -34,6 +35,9 @@ class s3_destination final : public destination {
   s3_client& client_;
   std::mutex versioned_mutex_;
   std::set<std::string> versioned_buckets_;  ///< seen with versioning on (it cannot be turned off, only suspended)
+  /// "bucket\nkey\nversion" -> the source version it copies: a version's metadata never
+  /// changes, so each is read (HEAD) once. Bounded: emptied when it reaches its limit.
+  std::map<std::string, std::string> source_version_of_;
 };
 
 }  // namespace archie::store::s3

@@ -23,3 +23,20 @@ def wait_until(pred, timeout, what, interval=0.05, retry_on=(), context=None, ch
             more = f"; {context()}" if context else ""
             raise error(f"timed out after {timeout:.1f}s waiting for {what}{detail}{more}")
         time.sleep(interval)
+
+
+def wait_for_quiet_consumer(nats, stream, durable, timeout, calm=2.0):
+    """Until the JetStream consumer has had nothing pending and nothing unacked for `calm`
+    seconds: every event handled, including redeliveries of nak'ed ones."""
+    state = {"calm_since": None, "info": None}
+
+    def quiet_long_enough():
+        info = state["info"] = nats.consumer_info(stream, durable)
+        if info["num_pending"] + info["num_ack_pending"] != 0:
+            state["calm_since"] = None
+            return False
+        state["calm_since"] = state["calm_since"] or time.monotonic()
+        return time.monotonic() - state["calm_since"] >= calm
+
+    wait_until(quiet_long_enough, timeout, "the consumer to be quiet", interval=0.25,
+               context=lambda: f"consumer info: {state['info']}")

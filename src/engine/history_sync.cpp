@@ -49,8 +49,10 @@ std::vector<std::size_t> longest_ordered_run(const std::vector<replica_entry>& e
 
 }  // namespace
 
-std::vector<history_step> plan_history(const store::version_history& source, const store::version_history& replica,
-                                       bool propagate_deletes) {
+namespace {
+
+std::vector<history_step> plan_writes(const store::version_history& source, const store::version_history& replica,
+                                      bool propagate_deletes, std::vector<history_step>& removals) {
   using kind = history_step::kind;
   std::vector<history_step> steps;
   std::vector<const store::object_version*> src;  // oldest first
@@ -63,7 +65,7 @@ std::vector<history_step> plan_history(const store::version_history& source, con
 
   std::vector<replica_entry> dst;  // oldest first, as the plan leaves it
   auto remove_entry = [&](std::size_t i) {
-    steps.push_back({kind::remove_version, dst[i].version_id});
+    removals.push_back({kind::remove_version, dst[i].version_id});
     dst.erase(dst.begin() + static_cast<std::ptrdiff_t>(i));
   };
   for (auto it = replica.rbegin(); it != replica.rend(); ++it) {
@@ -76,7 +78,7 @@ std::vector<history_step> plan_history(const store::version_history& source, con
       } else if (propagate_deletes) {
         // A copy of a version the source deleted for good goes too. (Kept otherwise, and
         // left where it is, like versions archie did not write.)
-        steps.push_back({kind::remove_version, e.version_id});
+        removals.push_back({kind::remove_version, e.version_id});
         continue;
       }
     }
@@ -168,6 +170,19 @@ std::vector<history_step> plan_history(const store::version_history& source, con
     if (dst[i - 1].copy && dst[i - 1].source_version_id == current && !dst[i - 1].version_id.empty())
       remove_entry(i - 1);
   steps.push_back({kind::copy, current});
+  return steps;
+}
+
+}  // namespace
+
+std::vector<history_step> plan_history(const store::version_history& source, const store::version_history& replica,
+                                       bool propagate_deletes) {
+  // Removals come last: a copy rewritten elsewhere in the history goes only once its new
+  // copy is written, so a failure between the two (the version deleted at the source
+  // meanwhile, an outage) never leaves the destination without it.
+  std::vector<history_step> removals;
+  auto steps = plan_writes(source, replica, propagate_deletes, removals);
+  steps.insert(steps.end(), removals.begin(), removals.end());
   return steps;
 }
 

@@ -13,8 +13,10 @@
 //   destination propagates deletes);
 // - copies twice or out of the source's order (two workers racing on one key: the key lock
 //   holds within one process only) are removed, keeping the longest run in order; a version
-//   missing below copies the destination has makes those copies be removed and written
-//   again after it. So the copies are the source's versions, once each, in its order;
+//   missing below copies the destination has makes those copies be written again after it
+//   and the old ones removed. So the copies are the source's versions, once each, in its
+//   order. Removals always come after the copies of a plan: a copy written again elsewhere
+//   goes only once its new copy exists, so a plan cut short loses nothing;
 // - afterwards the destination's current version is the source's: the same version, or a
 //   delete marker when the source's latest is one (propagating destinations only);
 // - with deletes = "propagate", versions whose source version was deleted for good are

@@ -28,7 +28,7 @@ from testkit.fixtures import close_all, start_rig
 from testkit.nats_client import NatsClient
 from testkit.proxies.delay_proxy import DelayProxy
 from testkit.rgw_user import RgwUser
-from testkit.waiting import wait_until
+from testkit.waiting import wait_for_quiet_consumer
 
 SUBJECT, STREAM, DURABLE, DLQ_SUBJECT = "minio.events", "minio-events", "archie", "archie.dead"
 SRC_BUCKET, DST_BUCKET, FS_BUCKET, SAME_BUCKET = "conv-source", "conv-replica", "conv-mirror", "conv-same-store"
@@ -196,7 +196,7 @@ class ConvergenceTest(unittest.TestCase):
             if ahead > 0:
                 time.sleep(ahead)
         published = time.monotonic() - started
-        self.wait_until_quiet(nats, timeout=240)
+        wait_for_quiet_consumer(nats, STREAM, DURABLE, timeout=240)
         quiet = time.monotonic() - started
 
         source = source_objects()
@@ -225,21 +225,6 @@ class ConvergenceTest(unittest.TestCase):
                 self.assertEqual(r, {"missing": [], "resurrected": [], "stale": []},
                                  f"seed {seed}: {dest} differs from the source")
         self.assertEqual(dead, 0, "churn must not fill the dead-letter stream")
-
-    def wait_until_quiet(self, nats, timeout):
-        """Until the consumer has had nothing pending and nothing unacked for 2 s."""
-        state = {"calm_since": None, "info": None}
-
-        def quiet_for_two_seconds():
-            info = state["info"] = nats.consumer_info(STREAM, DURABLE)
-            if info["num_pending"] + info["num_ack_pending"] != 0:
-                state["calm_since"] = None
-                return False
-            state["calm_since"] = state["calm_since"] or time.monotonic()
-            return time.monotonic() - state["calm_since"] >= 2
-
-        wait_until(quiet_for_two_seconds, timeout, "the consumer to be quiet", interval=0.25,
-                   context=lambda: f"consumer info: {state['info']}")
 
 
 if __name__ == "__main__":

@@ -38,21 +38,6 @@ bool version_gone(const store_error& e) {
   return e.kind == error_kind::precondition_failed || e.kind == error_kind::not_found;
 }
 
-// A replica of the right version whose tags or object lock differ: only those are written.
-asio::awaitable<store::result<store::done>> write_metadata(store::destination& dest, const route::target& target,
-                                                           const store::object_info& replica,
-                                                           const store::object_info& wanted) {
-  if (replica.tagging != wanted.tagging) {
-    auto tagged = co_await dest.set_tagging(target.bucket, target.key, replica, wanted.tagging);
-    if (!tagged) co_return tagged.error();
-  }
-  if (!store::same_object_lock(replica, wanted)) {
-    auto locked = co_await dest.set_object_lock(target.bucket, target.key, replica, wanted);
-    if (!locked) co_return locked.error();
-  }
-  co_return store::done{};
-}
-
 // One pass writing `state` (an object version) to every destination still in play.
 asio::awaitable<round_result> copy_round(asio::any_io_executor io, pipe::part_buffer_pool& pool,
                                          const convergence_limits& limits, const convergence_job& job,
@@ -160,6 +145,21 @@ asio::awaitable<round_result> remove_round(std::vector<target_work>& work) {
 }
 
 }  // namespace
+
+// A replica of the right version whose tags or object lock differ: only those are written.
+asio::awaitable<store::result<store::done>> write_metadata(store::destination& dest, const route::target& target,
+                                                           const store::object_info& replica,
+                                                           const store::object_info& wanted) {
+  if (replica.tagging != wanted.tagging) {
+    auto tagged = co_await dest.set_tagging(target.bucket, target.key, replica, wanted.tagging);
+    if (!tagged) co_return tagged.error();
+  }
+  if (!store::same_object_lock(replica, wanted)) {
+    auto locked = co_await dest.set_object_lock(target.bucket, target.key, replica, wanted);
+    if (!locked) co_return locked.error();
+  }
+  co_return store::done{};
+}
 
 store::object_info with_source_etag(const store::object_info& info) {
   store::object_info meta = info;

@@ -43,6 +43,12 @@ boost::asio::awaitable<std::optional<store::store_error>> read_source_tags(store
                                                                            const std::string& key,
                                                                            store::object_info& info);
 
+/// A replica of the right version whose tags or object lock differ from `wanted`: writes
+/// only those, on the version `replica` names (replica.version_id).
+boost::asio::awaitable<store::result<store::done>> write_metadata(store::destination& dest, const route::target& target,
+                                                                  const store::object_info& replica,
+                                                                  const store::object_info& wanted);
+
 struct convergence_limits {
   std::size_t part_size = 16u << 20;  ///< objects up to one part may be copied without asking first
   std::size_t parts_in_flight = 8;

@@ -188,6 +188,50 @@ std::vector<history_step> plan_history(const store::version_history& source, con
 
 namespace {
 
+// What a copy of one source version carries: the source's metadata, its ETag marker and the
+// version marker.
+store::object_info version_copy_meta(const store::object_info& info, const std::string& version_id) {
+  store::object_info meta = with_source_etag(info);
+  std::erase_if(meta.user_metadata, [](const auto& kv) { return kv.first == store::source_version_metadata; });
+  meta.user_metadata.emplace_back(store::source_version_metadata, version_id);
+  return meta;
+}
+
+// A metadata event: the copy of the version it names gets the source's tags and object lock
+// where they differ. Nothing when the version or its copy is gone (its own event says so).
+asio::awaitable<std::optional<store_error>> level_metadata(const history_job& job, store::source& source,
+                                                           store::destination& dest, const route::target& target,
+                                                           const store::version_history& source_history,
+                                                           const store::version_history& replica,
+                                                           history_result& out) {
+  std::string version = job.changed_version;
+  if (version.empty() || version == "null") {
+    if (source_history.empty() || source_history.front().delete_marker) co_return std::nullopt;
+    version = source_history.front().version_id;  // newest first: the current one
+  }
+  auto copy = std::find_if(replica.begin(), replica.end(),
+                           [&](const store::object_version& v) { return v.source_version_id == version; });
+  if (copy == replica.end()) co_return std::nullopt;
+  auto info = co_await source.head_version(job.bucket, job.key, version);
+  if (info) {
+    auto tags_failed = co_await read_source_tags(source, job.bucket, job.key, info.value());
+    if (tags_failed) info = *tags_failed;
+  }
+  if (!info) {
+    if (info.error().kind == error_kind::not_found) co_return std::nullopt;
+    co_return info.error();
+  }
+  auto held = co_await dest.replica_version_info(target.bucket, target.key, copy->version_id);
+  if (!held) co_return held.error();
+  if (!held.value()) co_return std::nullopt;
+  const store::object_info wanted = store::kept_by(version_copy_meta(info.value(), version), target.write);
+  if (store::replica_is_current(*held.value(), wanted, dest.keeps())) co_return std::nullopt;
+  auto written = co_await write_metadata(dest, target, *held.value(), wanted);
+  if (!written) co_return written.error();
+  ++out.tag_writes;
+  co_return std::nullopt;
+}
+
 // The steps of one destination, in order; the first failure stops them (the rest would be
 // out of order). A source version gone since the listing is reported as a change.
 struct target_outcome {
@@ -230,10 +274,7 @@ asio::awaitable<target_outcome> apply_steps(asio::any_io_executor io, pipe::part
         req.source = &source;
         req.bucket = job.bucket;
         req.key = job.key;
-        req.meta = with_source_etag(head.value());  // version_id set: every read names it
-        std::erase_if(req.meta.user_metadata,
-                      [](const auto& kv) { return kv.first == store::source_version_metadata; });
-        req.meta.user_metadata.emplace_back(store::source_version_metadata, step.version_id);
+        req.meta = version_copy_meta(head.value(), step.version_id);  // version_id set: every read names it
         req.parts_in_flight = limits.parts_in_flight;
         req.earlier_attempt_possible = job.earlier_attempt_possible;
         req.targets.push_back({&dest, target.bucket, target.key, target.write});
@@ -266,6 +307,8 @@ asio::awaitable<history_result> sync_history(asio::any_io_executor io, pipe::par
   history_result out;
   auto& source = stores.source_for(job.source_store);
   std::vector<std::optional<store_error>> failures(job.targets.size());
+  std::vector<store::version_history> level(job.targets.size());  // each one's last listing
+  store::version_history source_history;
   // Rounds until one finds every destination level with the source: the source may change
   // while it is copied, and another worker may write the same key at the same time (its
   // duplicates are removed by the next plan). The round that writes nothing is the proof.
@@ -287,15 +330,24 @@ asio::awaitable<history_result> sync_history(asio::any_io_executor io, pipe::par
         continue;
       }
       auto steps = plan_history(listed.value(), replica.value(), !target.keeps_deletes);
+      level[i] = std::move(replica.value());
       auto applied = co_await apply_steps(io, pool, limits, job, source, dest, target, steps, out);
       if (applied.failure) failures[i] = std::move(applied.failure);
       changed = changed || applied.source_changed;
     }
+    source_history = std::move(listed.value());
     if (!changed && out.writes() == writes_before) break;
     if (round >= limits.max_rounds) {
       out.failure = queue::message_outcome::nak(
           "source_churn", "the version history of " + job.key + " kept changing while it was replicated");
       co_return out;
+    }
+  }
+  if (job.metadata_changed) {
+    for (std::size_t i = 0; i < job.targets.size(); ++i) {
+      if (failures[i]) continue;
+      auto& dest = stores.destination_for(job.targets[i].store);
+      failures[i] = co_await level_metadata(job, source, dest, job.targets[i], source_history, level[i], out);
     }
   }
   out.failure = destination_failures_outcome(failures);

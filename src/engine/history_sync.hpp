@@ -23,8 +23,9 @@
 //   deleted for good at the destination, and delete markers on top of what is current again
 //   at the source (its delete marker was deleted) are removed. With deletes = "ignore", the
 //   destination keeps everything it ever got.
-// Tags and object lock are written with each version as it is copied; a later change to the
-// tags of an old version is not followed.
+// Tags and object lock are written with each version as it is copied. A tag, retention or
+// legal-hold change at the source (a metadata event, which names its version) is written
+// to that version's copy alone, without copying bytes.
 #include "engine/convergence.hpp"
 #include "pipe/part_buffer_pool.hpp"
 #include "queue/settle/message_outcome.hpp"
@@ -64,6 +65,10 @@ struct history_job {
   std::string source_store;
   std::vector<route::target> targets;  ///< the versions = "all" destinations of the key
   bool earlier_attempt_possible = true;
+  /// A tag / retention / legal-hold change: the source version it names (empty or "null":
+  /// the current one) gets its copies' metadata compared and written.
+  bool metadata_changed = false;
+  std::string changed_version;
 };
 
 struct history_result {
@@ -71,9 +76,10 @@ struct history_result {
   int versions_copied = 0;
   int markers_written = 0;
   int versions_removed = 0;
+  int tag_writes = 0;  ///< copies given only new tags or object lock
   std::uint64_t copied_bytes = 0;
   int writes() const { return versions_copied + markers_written + versions_removed; }
-  bool wrote() const { return writes() > 0; }
+  bool wrote() const { return writes() + tag_writes > 0; }
 };
 
 /// Levels every target's history with the source's, in rounds (list both, plan, write) until

@@ -83,6 +83,7 @@ message_outcome report_history(const event::object_event& ev, const queue::deliv
                                     {"versions_copied", result.versions_copied},
                                     {"delete_markers", result.markers_written},
                                     {"versions_removed", result.versions_removed},
+                                    {"tag_writes", result.tag_writes},
                                     {"bytes_copied", result.copied_bytes},
                                     {"duration_ms", round_ms(secs * 1000)}});
   return message_outcome::ack("copied");

@@ -228,7 +228,8 @@ struct replicator::impl {
     // others the source's current state.
     record_plan current = plan;
     current.route.targets.clear();
-    history_job history{ev.bucket, ev.key, d.route->cfg.source.store, {}, delivery.deliveries > 1};
+    history_job history{ev.bucket, ev.key, d.route->cfg.source.store, {}, delivery.deliveries > 1,
+                        plan.metadata_only, ev.version_id};
     for (const auto& t : d.targets) (t.all_versions ? history.targets : current.route.targets).push_back(t);
     std::optional<message_outcome> levelled;
     if (!history.targets.empty()) {

@@ -70,6 +70,12 @@ async_result<version_history> destination::history(const std::string& bucket, co
                         "this destination holds the current version only (set versions = \"current\")", ""};
 }
 
+async_result<std::optional<object_info>> destination::replica_version_info(const std::string& bucket,
+                                                                          const std::string& key, const std::string&) {
+  co_return store_error{error_kind::permanent, name(), "HeadObject", bucket, key, 0, "VersionsNotSupported",
+                        "this destination holds the current version only (set versions = \"current\")", ""};
+}
+
 async_result<done> destination::remove_version(const std::string& bucket, const std::string& key, const std::string&) {
   co_return store_error{error_kind::permanent, name(), "DeleteObjectVersion", bucket, key, 0, "VersionsNotSupported",
                         "this destination holds the current version only (set versions = \"current\")", ""};

@@ -94,6 +94,11 @@ class destination {
   /// What the destination holds for `key` (the metadata it keeps, archie's marker among the
   /// user metadata); nullopt when absent.
   virtual async_result<std::optional<object_info>> replica_info(const std::string& bucket, const std::string& key) = 0;
+  /// What the destination holds of one version of `key` (versions = "all"): as replica_info,
+  /// with its tags; nullopt when that version is gone. Stores without versions refuse.
+  virtual async_result<std::optional<object_info>> replica_version_info(const std::string& bucket,
+                                                                        const std::string& key,
+                                                                        const std::string& version_id);
   virtual metadata_kept keeps() const = 0;
   /// The source ETag recorded on an existing copy; empty when the object is absent or was not
   /// written by archie.

@@ -690,6 +690,22 @@ class EdgeSafetyTest(unittest.TestCase):
             with open(os.path.join(fs_root, "current", key), "rb") as f:
                 self.assertEqual(f.read(), bodies[2])  # versions = "current" next to them
 
+            # Tags set on an old version: only that version's copies get them, no bytes move.
+            tagging = (b'<Tagging xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><TagSet><Tag><Key>audit</Key>'
+                       b'<Value>2026</Value></Tag></TagSet></Tagging>')
+            status, _, body = src.request("PUT", "hist-src", key, query={"tagging": "", "versionId": ids[1]},
+                                          body=tagging)
+            self.assertEqual(status, 200, body)
+            nats.js_publish(SUBJECT, minio_event("s3:ObjectCreated:PutTagging", "hist-src", key, version_id=ids[1]))
+            tagged = worker.wait_for_log("versions replicated", key=key, tag_writes=2, timeout=60)
+            self.assertEqual(tagged["versions_copied"], 0, tagged)
+            for bucket in ("hist-mirror", "hist-backup"):
+                copy = [v for v in dst.history(bucket, key) if v.get("source_version_id") == ids[1]][0]
+                _, _, tags = dst.request("GET", bucket, key, query={"tagging": "", "versionId": copy["version_id"]})
+                self.assertIn(b"<Key>audit</Key>", tags, bucket)
+                _, _, current_tags = dst.request("GET", bucket, key, query={"tagging": ""})
+                self.assertNotIn(b"audit", current_tags, bucket)
+
             # The first version deleted for good: gone from the mirror, kept in the backup.
             src.request("DELETE", "hist-src", key, query={"versionId": ids[0]})
             nats.js_publish(SUBJECT, minio_event("s3:ObjectRemoved:Delete", "hist-src", key, version_id=ids[0]))

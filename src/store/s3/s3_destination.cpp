@@ -65,7 +65,14 @@ class multipart final : public upload {
 
 async_result<std::optional<object_info>> s3_destination::replica_info(const std::string& bucket,
                                                                     const std::string& key) {
-  auto head = co_await client_.head_object(bucket, key);
+  const std::string current;
+  co_return co_await replica_version_info(bucket, key, current);
+}
+
+async_result<std::optional<object_info>> s3_destination::replica_version_info(const std::string& bucket,
+                                                                            const std::string& key,
+                                                                            const std::string& version_id) {
+  auto head = co_await client_.head_object(bucket, key, version_id);
   auto found = absent_if_not_found(std::move(head));
   if (!found || !found.value() || found.value()->tag_count <= 0) co_return found;
   // Tagged: compare the tags themselves (a count alone misses a changed value).

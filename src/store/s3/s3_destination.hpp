@@ -15,6 +15,8 @@ class s3_destination final : public destination {
  public:
   explicit s3_destination(s3_client& client) : client_(client) {}
   async_result<std::optional<object_info>> replica_info(const std::string& bucket, const std::string& key) override;
+  async_result<std::optional<object_info>> replica_version_info(const std::string& bucket, const std::string& key,
+                                                                const std::string& version_id) override;
   metadata_kept keeps() const override { return metadata_kept::all; }
   async_result<std::unique_ptr<upload>> begin(const std::string& bucket, const std::string& key,
                                               const object_info& meta, std::uint64_t size,

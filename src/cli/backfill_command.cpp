@@ -224,7 +224,7 @@ int run_backfill(const config::config& cfg, const command_options& opts) {
     engine::difference_handler handler = [&fixer](const engine::key_difference& d) { return fixer.on_difference(d); };
     auto flush = [&fixer]() { return fixer.flush(); };
     std::function<asio::awaitable<void>()> finish = flush;
-    engine::walk_options options{opts.prefix, false};
+    engine::walk_options options{opts.prefix, false, true};  // version histories where a route keeps them
     out = runner.run(std::get<std::vector<std::size_t>>(selected), options, handler, finish);
     const auto& t = fixer.tally;
     std::uint64_t extras = 0;

@@ -24,7 +24,7 @@ bool takes_option(command c, std::string_view opt) {
     return false;
   };
   switch (c) {
-    case command::verify: return in({"--route", "--all", "--prefix", "--checksum", "--json", "--max-diffs"});
+    case command::verify: return in({"--route", "--all", "--prefix", "--checksum", "--versions", "--json", "--max-diffs"});
     case command::backfill:
       return in({"--route", "--all", "--prefix", "--json", "--dry-run", "--delete-extra", "--direct", "--max-rps"});
     case command::dead_letters: return in({"--code", "--since", "--seq", "--json", "--dry-run"});
@@ -43,6 +43,7 @@ std::string set_option(command_options& o, std::string_view opt, const std::stri
   else if (opt == "--all") o.all = true;
   else if (opt == "--prefix") o.prefix = value;
   else if (opt == "--checksum") o.checksum = true;
+  else if (opt == "--versions") o.versions = true;
   else if (opt == "--json") o.json = true;
   else if (opt == "--dry-run") o.dry_run = true;
   else if (opt == "--delete-extra") o.delete_extra = true;
@@ -190,8 +191,8 @@ std::string help_text(std::optional<command> cmd) {
              global_options;
     case command::verify:
       return std::string(
-                 "Usage: archie verify --config PATH [--route R | --all] [--prefix P] [--checksum] [--json]\n"
-                 "                     [--max-diffs N]\n\n"
+                 "Usage: archie verify --config PATH [--route R | --all] [--prefix P] [--checksum] [--versions]\n"
+                 "                     [--json] [--max-diffs N]\n\n"
                  "Lists the route's source bucket and every destination (paged, merged by key: memory does\n"
                  "not grow with the bucket) and classifies each key as equal, missing (at the destination),\n"
                  "extra (only at the destination) or different (size, or the source ETag recorded on the copy\n"
@@ -202,6 +203,9 @@ std::string help_text(std::optional<command> cmd) {
                  "  --prefix P     only source keys starting with P\n"
                  "  --checksum     compare content by reading both sides (8 MiB parts, source and replica\n"
                  "                 read at once) for keys of equal size, instead of ETags and markers\n"
+                 "  --versions     also compare version histories at versions = \"all\" destinations: every\n"
+                 "                 source key with versions (ListObjectVersions), each copy by the source\n"
+                 "                 version ID it records; a key whose history is not level is different\n"
                  "  --json         the final report as one JSON object on stdout\n"
                  "  --max-diffs N  differences listed in the report (default 20; counts are always complete)\n\n"
                  "Progress: a live line on stderr when it is a terminal, else a JSON line on stderr every 5 s\n"
@@ -218,7 +222,9 @@ std::string help_text(std::optional<command> cmd) {
                  "s3:ObjectCreated:Put event in MinIO's format (principal and user agent \"archie-backfill\",\n"
                  "NATS header Archie-Origin: backfill) for every key missing or different at a destination,\n"
                  "so the workers copy them; with --delete-extra also s3:ObjectRemoved:Delete for keys only the\n"
-                 "destinations have (the worker removes them only if the source has no such key).\n\n"
+                 "destinations have (the worker removes them only if the source has no such key).\n"
+                 "Routes with versions = \"all\" destinations also have their version histories walked (as\n"
+                 "verify --versions) and levelled, keys whose latest version is a delete marker included.\n\n"
                  "  --route R, --all, --prefix P   as for verify\n"
                  "  --direct        copy and remove in this process, through the same engine as `run`\n"
                  "                  (worker.concurrency at a time); no NATS needed\n"

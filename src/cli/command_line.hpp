@@ -16,6 +16,7 @@ struct command_options {
   bool all = false;                  ///< --all routes
   std::string prefix;                ///< --prefix: only source keys under it
   bool checksum = false;             ///< verify --checksum
+  bool versions = false;             ///< verify --versions
   bool json = false;                 ///< --json: the final report on stdout as JSON
   std::int64_t max_diffs = 20;       ///< verify --max-diffs: differences listed in the report
   bool dry_run = false;              ///< backfill / dead-letters replay: print, change nothing

@@ -54,7 +54,7 @@ int run_verify(const config::config& cfg, const command_options& opts) {
   };
   auto nothing = []() -> boost::asio::awaitable<void> { co_return; };
   std::function<boost::asio::awaitable<void>()> finish = nothing;
-  engine::walk_options options{opts.prefix, opts.checksum};
+  engine::walk_options options{opts.prefix, opts.checksum, opts.versions};
   walk_outcome all = runner.run(std::get<std::vector<std::size_t>>(selected), options, record, finish);
 
   if (opts.json) {

@@ -1,6 +1,7 @@
 #include "engine/route_walk.hpp"
 
 #include "async/wait_group.hpp"
+#include "engine/history_walk.hpp"
 #include "store/listing_prefetch.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -90,6 +91,13 @@ boost::asio::awaitable<store::result<listed_comparison>> compare_content(
 
 }  // namespace
 
+std::optional<std::string> walk_listing_prefix(const config::route_endpoint& src, const std::string& prefix) {
+  // --prefix names source keys; the route only sees what both prefixes allow.
+  if (prefix.compare(0, src.prefix.size(), src.prefix) == 0) return prefix;
+  if (src.prefix.compare(0, prefix.size(), prefix) == 0) return src.prefix;
+  return std::nullopt;
+}
+
 boost::asio::awaitable<std::optional<store::store_error>> walk_route(store::store_catalog& stores,
                                                                      const route::router& router,
                                                                      const route::compiled_route& route,
@@ -103,14 +111,12 @@ boost::asio::awaitable<std::optional<store::store_error>> walk_route(store::stor
   content_buffers buffers;
   progress.destinations.assign(dests.size(), {});
   progress.finished = false;
-  // --prefix names source keys; the route only sees what both prefixes allow.
-  std::string rest_prefix;
-  if (prefix.compare(0, src.prefix.size(), src.prefix) == 0) {
-    rest_prefix = prefix.substr(src.prefix.size());
-  } else if (src.prefix.compare(0, prefix.size(), prefix) != 0) {
+  auto listing_prefix = walk_listing_prefix(src, prefix);
+  if (!listing_prefix) {
     progress.finished = true;
     co_return std::nullopt;
   }
+  const std::string rest_prefix = listing_prefix->substr(src.prefix.size());
 
   // Every side fetches its next page while the merge works on the current ones.
   auto executor = co_await boost::asio::this_coro::executor;
@@ -206,6 +212,11 @@ boost::asio::awaitable<std::optional<store::store_error>> walk_route(store::stor
       ++progress.differences;
       co_await on_difference(diff);
     }
+  }
+  if (progress.finished && options.versions) {
+    progress.finished = false;
+    if (auto err = co_await walk_histories(stores, router, route, options, progress, on_difference, stop)) co_return err;
+    progress.finished = !stop.load(std::memory_order_relaxed);
   }
   co_return std::nullopt;
 }

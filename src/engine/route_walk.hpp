@@ -56,7 +56,14 @@ struct walk_options {
   /// read at the same time) for every key present on both with the same size, instead of
   /// trusting ETags and markers: for stores whose ETags are not comparable.
   bool compare_content = false;
+  /// Also compare the version histories of versions = "all" destinations
+  /// (engine/history_walk.hpp) once the current versions are walked.
+  bool versions = false;
 };
+
+/// The source listing prefix a walk of `src` with --prefix `prefix` uses (the route's prefix
+/// and the part of `prefix` beyond it); nullopt when the two do not meet.
+std::optional<std::string> walk_listing_prefix(const config::route_endpoint& src, const std::string& prefix);
 
 inline constexpr std::size_t content_part_size = 8u << 20;
 

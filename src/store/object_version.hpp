@@ -3,6 +3,7 @@
 // a delete marker. Lists are newest first, the order S3's ListObjectVersions gives.
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace archie::store {
@@ -20,6 +21,15 @@ struct object_version {
 
 /// Newest first.
 using version_history = std::vector<object_version>;
+
+/// One page of a bucket's versions (ListObjectVersions): entries of every key on it, in the
+/// server's order (keys ascending, each key's versions newest first).
+struct version_page {
+  std::vector<std::pair<std::string, object_version>> entries;  ///< (key, version)
+  bool truncated = false;
+  std::string next_key_marker;
+  std::string next_version_id_marker;
+};
 
 /// Metadata key recording, on each version archie writes with versions = "all", the source
 /// version it copies: the history is compared by it, so a redelivery copies nothing twice.

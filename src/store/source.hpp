@@ -38,6 +38,10 @@ class source {
   virtual std::uint64_t max_server_side_copy() const = 0;
   /// Every version and delete marker of exactly `key`, newest first (versions = "all").
   virtual async_result<version_history> versions(const std::string& bucket, const std::string& key) = 0;
+  /// One page of the versions of every key under `prefix` (a walk over version histories).
+  virtual async_result<version_page> versions_page(const std::string& bucket, const std::string& prefix,
+                                                   const std::string& key_marker,
+                                                   const std::string& version_marker) = 0;
   /// Size, ETag and metadata of one version.
   virtual async_result<object_info> head_version(const std::string& bucket, const std::string& key,
                                                  const std::string& version_id) = 0;

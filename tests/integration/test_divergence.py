@@ -725,6 +725,31 @@ class EdgeSafetyTest(unittest.TestCase):
         finally:
             nats.close()
             worker.stop()
+        # verify --versions finds the histories level; a copy lost at each destination makes
+        # them differ, and backfill levels them again (the key's latest is a delete marker:
+        # a walk of current objects alone would never see it).
+        verified = archie(path, "verify", "--versions")
+        self.assertEqual(verified.returncode, 0, verified.stdout[-2000:] + verified.stderr[-2000:])
+        for bucket, lost in (("hist-mirror", ids[1]), ("hist-backup", ids[2])):
+            copy = [v for v in dst.history(bucket, key) if v.get("source_version_id") == lost][0]
+            status, _, body = dst.request("DELETE", bucket, key, query={"versionId": copy["version_id"]})
+            self.assertIn(status, (200, 204), body)
+        damaged = archie(path, "verify", "--versions", "--json")
+        self.assertEqual(damaged.returncode, 1, damaged.stdout[-2000:] + damaged.stderr[-2000:])
+        report = json.loads(damaged.stdout)
+        found = {(d["destination"], d["state"]) for d in report["differences"]}
+        self.assertEqual(found, {("dst:hist-mirror", "different"), ("dst:hist-backup", "different")}, report)
+        self.assertTrue(all(d["reason"].startswith("versions: ") for d in report["differences"]), report)
+        self.assertEqual(archie(path, "verify").returncode, 0)  # the current versions alone look fine
+        repaired = archie(path, "backfill", "--direct")
+        self.assertEqual(repaired.returncode, 0, repaired.stdout[-2000:] + repaired.stderr[-2000:])
+        verified = archie(path, "verify", "--versions")
+        self.assertEqual(verified.returncode, 0, verified.stdout[-2000:] + verified.stderr[-2000:])
+        mirror = dst.history("hist-mirror", key)
+        self.assertEqual([v.get("source_version_id") for v in mirror if not v["delete_marker"]], ids[1:])
+        self.assertTrue(mirror[-1]["delete_marker"])
+        self.assertEqual({v.get("source_version_id") for v in dst.history("hist-backup", key)}, set(ids))
+
         # A destination bucket without versioning is refused by name, not filled with overwrites.
         src.request("PUT", "hist-src", key, body=b"again")  # a walk lists current versions
         plain = route("src", "hist-src", [("dst", "hist-plain")])

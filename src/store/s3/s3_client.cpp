@@ -276,13 +276,9 @@ async_result<version_history> s3_client::list_object_versions(const std::string&
   version_history out;
   std::string key_marker, version_marker;
   for (;;) {
-    query_list q{{"versions", ""}, {"prefix", key}, {"max-keys", "1000"}};
-    if (!key_marker.empty()) q.emplace_back("key-marker", key_marker);
-    if (!version_marker.empty()) q.emplace_back("version-id-marker", version_marker);
-    auto c = make_call("ListObjectVersions", "GET", bucket, "", std::move(q), {}, {}, {});
-    auto r = co_await impl_->execute(c);
-    if (!r) co_return r.error();
-    auto page = parse_object_versions(r->body);
+    auto listed = co_await list_versions_page(bucket, key, key_marker, version_marker);
+    if (!listed) co_return listed.error();
+    auto& page = listed.value();
     bool past = false;  // keys come sorted: once past `key`, the rest only share its prefix
     for (auto& [k, v] : page.entries) {
       if (k == key) out.push_back(std::move(v));
@@ -301,6 +297,19 @@ async_result<std::string> s3_client::bucket_versioning(const std::string& bucket
   auto r = co_await impl_->execute(c);
   if (!r) co_return r.error();
   co_return xml_first(r->body, "Status").value_or("");
+}
+
+async_result<version_page> s3_client::list_versions_page(const std::string& bucket, const std::string& prefix,
+                                                         const std::string& key_marker,
+                                                         const std::string& version_marker, int max_keys) {
+  query_list q{{"versions", ""}, {"max-keys", std::to_string(max_keys)}};
+  if (!prefix.empty()) q.emplace_back("prefix", prefix);
+  if (!key_marker.empty()) q.emplace_back("key-marker", key_marker);
+  if (!version_marker.empty()) q.emplace_back("version-id-marker", version_marker);
+  auto c = make_call("ListObjectVersions", "GET", bucket, "", std::move(q), {}, {}, {});
+  auto r = co_await impl_->execute(c);
+  if (!r) co_return r.error();
+  co_return parse_object_versions(r->body);
 }
 
 async_result<list_page> s3_client::list_objects(const std::string& bucket, const std::string& prefix,

@@ -77,6 +77,10 @@ class s3_client {
                                            const std::string& version_id);
   /// Every version and delete marker of exactly `key`, newest first (ListObjectVersions).
   async_result<version_history> list_object_versions(const std::string& bucket, const std::string& key);
+  /// One page of the versions of every key under `prefix` (empty markers: the first page).
+  async_result<version_page> list_versions_page(const std::string& bucket, const std::string& prefix,
+                                                const std::string& key_marker, const std::string& version_marker,
+                                                int max_keys = 1000);
   async_result<list_page> list_objects(const std::string& bucket, const std::string& prefix,
                                const std::string& continuation_token, int max_keys);
 

@@ -69,8 +69,8 @@ list_page parse_list_objects(std::string_view body) {
   return page;
 }
 
-object_versions_page parse_object_versions(std::string_view body) {
-  object_versions_page page;
+version_page parse_object_versions(std::string_view body) {
+  version_page page;
   // <Version> and <DeleteMarker> interleave in history order: merge them by position.
   auto objects = xml_elements(body, "Version");
   auto markers = xml_elements(body, "DeleteMarker");

@@ -47,12 +47,6 @@ multipart_uploads_page parse_multipart_uploads(std::string_view body);
 
 /// A ListObjectVersions page: object versions and delete markers of every key on it, in the
 /// document's order (per key newest first).
-struct object_versions_page {
-  std::vector<std::pair<std::string, object_version>> entries;  ///< (key, version)
-  bool truncated = false;
-  std::string next_key_marker;
-  std::string next_version_id_marker;
-};
-object_versions_page parse_object_versions(std::string_view body);
+version_page parse_object_versions(std::string_view body);
 
 }  // namespace archie::store::s3

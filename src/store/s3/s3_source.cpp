@@ -27,6 +27,11 @@ async_result<version_history> s3_source::versions(const std::string& bucket, con
   co_return co_await client_.list_object_versions(bucket, key);
 }
 
+async_result<version_page> s3_source::versions_page(const std::string& bucket, const std::string& prefix,
+                                                    const std::string& key_marker, const std::string& version_marker) {
+  co_return co_await client_.list_versions_page(bucket, prefix, key_marker, version_marker);
+}
+
 async_result<object_info> s3_source::head_version(const std::string& bucket, const std::string& key,
                                                   const std::string& version_id) {
   co_return co_await client_.head_object(bucket, key, version_id);

@@ -16,6 +16,8 @@ class s3_source final : public source {
                                         const config::write_options* write) override;
   std::uint64_t max_server_side_copy() const override { return 5ull << 30; }  // CopyObject's limit
   async_result<version_history> versions(const std::string& bucket, const std::string& key) override;
+  async_result<version_page> versions_page(const std::string& bucket, const std::string& prefix,
+                                           const std::string& key_marker, const std::string& version_marker) override;
   async_result<object_info> head_version(const std::string& bucket, const std::string& key,
                                          const std::string& version_id) override;
   async_result<std::string> tagging(const std::string& bucket, const std::string& key,

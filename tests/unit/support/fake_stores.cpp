@@ -62,6 +62,13 @@ async_result<store::version_history> fake_source::versions(const std::string&, c
   co_return h;
 }
 
+async_result<store::version_page> fake_source::versions_page(const std::string&, const std::string&,
+                                                             const std::string&, const std::string&) {
+  store::version_page page;
+  if (exists) page.entries.push_back({"k", {version_id, false, true, etag, data.size(), {}}});
+  co_return page;
+}
+
 async_result<object_info> fake_source::head_version(const std::string& bucket, const std::string& key,
                                                     const std::string& version) {
   if (version != version_id) co_return injected(error_kind::not_found, "HeadObject");

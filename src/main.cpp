@@ -46,6 +46,15 @@ int main_impl(int argc, char** argv) {
       return service::exit_usage;
     }
   }
+  std::optional<log::format> format_override;
+  if (inv.log_format) {
+    format_override = log::parse_format(*inv.log_format);
+    if (!format_override) {
+      std::cerr << "archie: invalid log format \"" << *inv.log_format << "\" (json|text)\n";
+      return service::exit_usage;
+    }
+    log::set_format(*format_override);
+  }
   if (!inv.config_path) {
     std::cerr << "archie: no config file: pass --config PATH or set ARCHIE_CONFIG\n";
     return service::exit_usage;
@@ -60,6 +69,8 @@ int main_impl(int argc, char** argv) {
               << (e.problems().size() == 1 ? "" : "s") << ")\n";
     return service::exit_bad_config;
   }
+
+  log::set_format(format_override.value_or(loaded.cfg.log_format));
 
   if (inv.cmd == cli::command::check_config) {
     std::cout << loaded.effective_toml;

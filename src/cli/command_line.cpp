@@ -70,6 +70,8 @@ constexpr const char* global_options =
     "  -c, --config PATH      TOML config file (default: $ARCHIE_CONFIG)\n"
     "      --log-level LEVEL  trace|debug|info|warn|error; overrides log.level\n"
     "                         (default: $ARCHIE_LOG_LEVEL, then the config)\n"
+    "      --log-format FMT   json|text: JSON lines, or \"ts LEVEL msg key=value\" for a\n"
+    "                         terminal; overrides log.format (default: $ARCHIE_LOG_FORMAT)\n"
     "  -h, --help             show help for archie or for the command\n"
     "  -V, --version          print the version, commit and build date\n";
 
@@ -99,6 +101,10 @@ std::variant<invocation, usage_error> parse_command_line(const std::vector<std::
       auto v = value_of("--log-level");
       if (!v) return usage_error{"--log-level needs a level (trace|debug|info|warn|error)"};
       inv.log_level = *v;
+    } else if (a == "--log-format" || a.rfind("--log-format=", 0) == 0) {
+      auto v = value_of("--log-format");
+      if (!v) return usage_error{"--log-format needs a format (json|text)"};
+      inv.log_format = *v;
     } else if (!a.empty() && a[0] == '-' && have_command &&
                takes_option(inv.cmd, std::string_view(a).substr(0, a.find('=')))) {
       std::string name = a.substr(0, a.find('='));
@@ -144,6 +150,8 @@ std::variant<invocation, usage_error> parse_command_line(const std::vector<std::
     if (const char* env = std::getenv("ARCHIE_CONFIG"); env && *env) inv.config_path = env;
   if (!inv.log_level)
     if (const char* env = std::getenv("ARCHIE_LOG_LEVEL"); env && *env) inv.log_level = env;
+  if (!inv.log_format)
+    if (const char* env = std::getenv("ARCHIE_LOG_FORMAT"); env && *env) inv.log_format = env;
   return inv;
 }
 

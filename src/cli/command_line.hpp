@@ -35,6 +35,7 @@ struct invocation {
   bool missing_command = false;          ///< no command and no --help: usage to stderr, exit 2
   std::optional<std::string> config_path;  ///< --config, else $ARCHIE_CONFIG
   std::optional<std::string> log_level;    ///< --log-level, else $ARCHIE_LOG_LEVEL, else config
+  std::optional<std::string> log_format;   ///< --log-format, else $ARCHIE_LOG_FORMAT, else config
   command_options options;
 };
 

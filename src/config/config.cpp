@@ -382,6 +382,8 @@ loaded_config parse(std::string_view toml_text, std::string source_name) {
       table_reader log_table = top.table("log");
       std::string level = log_table.choice("level", "info", {"trace", "debug", "info", "warn", "error"});
       c.log_level = log::parse_level(level).value_or(log::level::info);
+      std::string format = log_table.choice("format", "json", {"json", "text"});
+      c.log_format = log::parse_format(format).value_or(log::format::json);
     }
     {
       table_reader http = top.table("http");

@@ -194,6 +194,7 @@ struct worker_config {
 
 struct config {
   log::level log_level = log::level::info;
+  log::format log_format = log::format::json;
   http_config http;
   worker_config worker;
   queue_config queue;

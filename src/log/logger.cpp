@@ -5,6 +5,7 @@
 #include <atomic>
 #include <charconv>
 #include <chrono>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
@@ -38,7 +39,48 @@ std::string serialize_line(const boost::json::object& line) {
   return out + "}";
 }
 
+// "ts LEVEL msg key=value ...": strings bare unless they hold a space, a quote, '=' or a
+// control character (then JSON-quoted, so a line still splits unambiguously).
+std::string text_line(const boost::json::object& line) {
+  auto bare = [](std::string_view s) {
+    if (s.empty()) return false;
+    for (unsigned char c : s)
+      if (c <= ' ' || c == '"' || c == '=' || c == 0x7f) return false;
+    return true;
+  };
+  auto value_text = [&](const boost::json::value& v) -> std::string {
+    if (v.is_string()) {
+      std::string_view s = v.get_string();
+      return bare(s) ? std::string(s) : boost::json::serialize(v);
+    }
+    const std::string wrapped = serialize_line(boost::json::object{{"v", v}});  // {"v":...}
+    return wrapped.substr(5, wrapped.size() - 6);
+  };
+  std::string out;
+  auto field = [&](std::string_view k) -> const boost::json::value* {
+    auto it = line.find(k);
+    return it == line.end() ? nullptr : &it->value();
+  };
+  if (auto* ts = field("ts"); ts && ts->is_string()) out += std::string_view(ts->get_string());
+  if (auto* lv = field("level"); lv && lv->is_string()) {
+    std::string upper(lv->get_string());
+    for (auto& ch : upper) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    upper.resize(5, ' ');
+    out += ' ' + upper;
+  }
+  if (auto* msg = field("msg"); msg && msg->is_string()) out += ' ' + std::string(msg->get_string());
+  for (const auto& [k, v] : line) {
+    if (k == "ts" || k == "level" || k == "msg") continue;
+    out += ' ';
+    out += std::string_view(k);
+    out += '=';
+    out += value_text(v);
+  }
+  return out;
+}
+
 std::atomic<level> g_level{level::info};
+std::atomic<format> g_format{format::json};
 std::mutex g_write_mutex;
 std::string* g_sink = nullptr;
 
@@ -79,6 +121,14 @@ std::string_view to_string(level l) {
   return "info";
 }
 
+std::optional<format> parse_format(std::string_view text) {
+  if (text == "json") return format::json;
+  if (text == "text") return format::text;
+  return std::nullopt;
+}
+
+void set_format(format f) { g_format.store(f, std::memory_order_relaxed); }
+
 void set_level(level l) { g_level.store(l, std::memory_order_relaxed); }
 level current_level() { return g_level.load(std::memory_order_relaxed); }
 
@@ -90,7 +140,7 @@ void write(level l, std::string_view message, boost::json::object fields) {
     line["level"] = to_string(l);
     line["msg"] = message;
     for (auto& [k, v] : fields) line[k] = std::move(v);
-    std::string text = serialize_line(line);
+    std::string text = g_format.load(std::memory_order_relaxed) == format::text ? text_line(line) : serialize_line(line);
     text.push_back('\n');
     std::lock_guard lock(g_write_mutex);
     if (g_sink) {

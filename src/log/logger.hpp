@@ -1,5 +1,6 @@
 #pragma once
-// Structured logging: one JSON object per line on stderr, safe from any thread.
+// Structured logging: one line per message on stderr, safe from any thread. JSON objects for
+// log shippers (the default), or `ts LEVEL msg key=value ...` for people at a terminal.
 #include <boost/json/object.hpp>
 
 #include <optional>
@@ -14,11 +15,19 @@ enum class level { trace, debug, info, warn, error };
 std::optional<level> parse_level(std::string_view text);
 std::string_view to_string(level l);
 
+enum class format { json, text };
+
+/// Parses "json|text"; nullopt on anything else.
+std::optional<format> parse_format(std::string_view text);
+/// How lines are written from now on (json by default).
+void set_format(format f);
+
 /// Sets the minimum level written; messages below it are dropped before formatting.
 void set_level(level l);
 level current_level();
 
-/// Writes {"ts":...,"level":...,"msg":...,<fields>} as one line. Never throws.
+/// Writes {"ts":...,"level":...,"msg":...,<fields>} as one line (or its text form). Never
+/// throws.
 void write(level l, std::string_view message, boost::json::object fields = {});
 
 inline bool enabled(level l) { return l >= current_level(); }

@@ -25,6 +25,10 @@ TEST_CASE("global options are accepted before and after the command") {
   CHECK(b.cmd == command::check_config);
   CHECK(b.config_path == "b.toml");
   CHECK(b.log_level == "debug");
+  auto c = ok({"--log-format=text", "verify", "--versions"});
+  CHECK(c.log_format == "text");
+  CHECK(c.options.versions);
+  CHECK(bad({"--log-format"}).find("--log-format needs a format") != std::string::npos);
 }
 
 TEST_CASE("help is available for every command") {

@@ -63,3 +63,23 @@ TEST_CASE("numbers are written as plain decimals that read back the same") {
   CHECK(v.at("ms").as_double() == 0.71);
   CHECK(v.at("nan").is_null());
 }
+
+TEST_CASE("the text format is one line a person reads: ts, LEVEL, msg, key=value with odd strings quoted") {
+  capture c;
+  alog::set_level(alog::level::info);
+  alog::set_format(alog::format::text);
+  alog::warn("event not done", {{"key", "photos/a b.jpg"}, {"code", "destination_retryable"}, {"ms", 0.71},
+                                {"deliveries", 3}, {"reason", "x=1\nnext"}, {"empty", ""}});
+  alog::set_format(alog::format::json);
+  REQUIRE(c.out.size() > 25);
+  CHECK(c.out.find('\n') == c.out.size() - 1);  // one line, whatever the fields hold
+  CHECK(c.out.substr(24, 22) == " WARN  event not done ");
+  CHECK(c.out.find(" key=\"photos/a b.jpg\"") != std::string::npos);
+  CHECK(c.out.find(" code=destination_retryable") != std::string::npos);
+  CHECK(c.out.find(" ms=0.71") != std::string::npos);
+  CHECK(c.out.find(" deliveries=3") != std::string::npos);
+  CHECK(c.out.find(" reason=\"x=1\\nnext\"") != std::string::npos);
+  CHECK(c.out.find(" empty=\"\"") != std::string::npos);
+  CHECK(alog::parse_format("text") == alog::format::text);
+  CHECK_FALSE(alog::parse_format("logfmt"));
+}

@@ -31,6 +31,10 @@ DEFAULT_USERS = {
 }
 
 
+# 32 bytes, base64: the key RGW's "testing" KMS backend holds as testkey-1.
+KMS_TEST_KEY = "YXJjaGllLXRlc3Qta21zLWtleS0zMi1ieXRlcyEhISE="
+
+
 class CephRgw:
     """Throwaway single-node Ceph (1 mon, 1 memstore OSD, no mgr) with
     `num_rgw` radosgw daemons, each a distinct S3 endpoint on 127.0.0.1."""
@@ -139,6 +143,10 @@ class CephRgw:
                       "rgw_gc_processor_period = 5",
                       "rgw_gc_processor_max_time = 5",
                       "rgw_crypt_require_ssl = false",
+                      # SSE-KMS with RGW's built-in test key store (key "testkey-1"):
+                      # aws:kms writes are encrypted and report their key, as on AWS.
+                      "rgw_crypt_s3_kms_backend = testing",
+                      "rgw_crypt_s3_kms_encryption_keys = testkey-1=" + KMS_TEST_KEY,
                       "rgw_enable_usage_log = false",
                       # LC threads of two gateways fight over the same
                       # locks, sleep 5 s on failure and delay shutdown.

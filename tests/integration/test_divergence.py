@@ -531,13 +531,14 @@ class EdgeSafetyTest(unittest.TestCase):
         self.assertEqual(counts(report)["local:kept"]["excluded"], 2, report)
         self.assertEqual(counts(report)["local:kept"]["extra"], 0, report)
 
-    def test_a_destination_writes_with_its_own_acl_and_storage_class_single_and_multipart(self):
+    def test_a_destination_writes_with_its_own_acl_storage_class_and_kms_key_single_and_multipart(self):
         fs_root = tempfile.mkdtemp(dir=workdir)
         stores = {"src": rgw_store(rig, "archie", 0), "local": fs_store(fs_root, fsync=False),
                   "dst": rgw_store(rig, "other", 1), "gcs": gcs_store(gcs)}
         r = route("src", EDGE_BUCKET, [("dst", DST_BUCKET), ("gcs", GCS_BUCKET)])
         r["source"]["prefix"] = "opts/"
-        r["destinations"][0].update(prefix="edge-opts/", acl="public-read", storage_class="STANDARD")
+        r["destinations"][0].update(prefix="edge-opts/", acl="public-read", storage_class="STANDARD",
+                                    server_side_encryption="aws:kms", sse_kms_key_id="testkey-1")
         kms = "projects/p/locations/global/keyRings/r/cryptoKeys/archie"
         r["destinations"][1].update(prefix="edge-opts/", storage_class="COLDLINE", kms_key_name=kms)
         path = write_config(self.edge_config(fs_root, [r], stores=stores), workdir)
@@ -552,6 +553,9 @@ class EdgeSafetyTest(unittest.TestCase):
             self.assertIn(b"http://acs.amazonaws.com/groups/global/AllUsers", acl, key)
             headers, _ = s3("other", 1, "HEAD", DST_BUCKET, key)
             self.assertIn(headers.get("x-amz-storage-class", "STANDARD"), ("STANDARD",), key)
+            # RGW's testing KMS backend (testkit/ceph_rgw.py) holds testkey-1.
+            self.assertEqual(headers.get("x-amz-server-side-encryption"), "aws:kms", key)
+            self.assertEqual(headers.get("x-amz-server-side-encryption-aws-kms-key-id"), "testkey-1", key)
             status, _, body = gcs.request("GET", f"/storage/v1/b/{GCS_BUCKET}/o/{urllib.parse.quote(key, safe='')}")
             self.assertEqual(status, 200, body)
             resource = json.loads(body)

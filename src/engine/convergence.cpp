@@ -61,6 +61,30 @@ asio::awaitable<round_result> copy_round(asio::any_io_executor io, pipe::part_bu
     }
     const store::object_info wanted = store::kept_by(meta, w.target.write);
     if (replica.value() && store::replica_is_current(*replica.value(), wanted, w.dest->keeps())) continue;
+    if (replica.value() && !store::replica_holds_version(*replica.value(), wanted, w.dest->keeps()) &&
+        store::replica_has_bytes_of(*replica.value(), wanted)) {
+      // The same bytes with other content headers or user metadata: rewrite only those where
+      // the destination can (S3: CopyObject onto itself), then tags and lock if they differ.
+      auto replaced = co_await w.dest->replace_metadata(w.target.bucket, w.target.key, *replica.value(), wanted,
+                                                        w.target.write);
+      if (replaced && replaced.value()) {
+        store::object_info now = *replica.value();
+        now.version_id.clear();  // the copy made a new current version
+        now.lock_mode = wanted.lock_mode;  // written with it
+        now.lock_retain_until = wanted.lock_retain_until;
+        now.legal_hold = wanted.legal_hold;
+        auto set = co_await write_metadata(*w.dest, w.target, now, wanted);
+        if (!set) w.failure = set.error();
+        out.wrote = true;
+        ++out.tag_writes;
+        continue;
+      }
+      if (!replaced && !version_gone(replaced.error())) {
+        w.failure = replaced.error();
+        continue;
+      }
+      // Not possible here, or the replica changed meanwhile: write the whole version.
+    }
     if (replica.value() && store::replica_holds_version(*replica.value(), wanted, w.dest->keeps())) {
       // Only tags or object lock differ (a metadata change at the source): set them, copy nothing.
       auto set = co_await write_metadata(*w.dest, w.target, *replica.value(), wanted);

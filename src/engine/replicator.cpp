@@ -159,7 +159,10 @@ struct replicator::impl {
     // Whatever version the source holds now is what the destinations must end with; an
     // event for an older version simply brings them up to date.
     auto job = job_for(ev, d, delivery, std::move(seen));
-    job.likely_missing = delivery.deliveries <= 1 && !plan.metadata_only;
+    // A copy onto itself is how S3 clients change an object's metadata: its replicas likely
+    // hold the bytes already, so they are asked first (and given only the new metadata).
+    const bool copy_event = ev.event_name == "s3:ObjectCreated:Copy";
+    job.likely_missing = delivery.deliveries <= 1 && !plan.metadata_only && !copy_event;
     job.first_part = std::move(bytes);
     co_return co_await converge_and_report(ev, d, delivery, job, times);
   }

@@ -1,5 +1,8 @@
 #include "http/client.hpp"
 
+#include "http/proxy.hpp"
+#include "log/logger.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/channel.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -95,8 +98,19 @@ struct client::impl {
   bool aborted = false;
   std::size_t opened = 0;
 
+  std::optional<proxy> via;  ///< the proxy every connection goes through (HTTPS_PROXY / HTTP_PROXY)
+
   impl(asio::any_io_executor ex, endpoint e, client_options o)
       : executor(ex), ep(std::move(e)), opts(std::move(o)), tokens(ex, opts.max_connections) {
+    via = proxy_for(process_proxies(), ep);
+    [[maybe_unused]] static const bool problems_told = [] {
+      for (const auto& p : process_proxies().problems) log::warn("proxy setting ignored", {{"reason", p}});
+      return true;
+    }();
+    if (via)
+      log::info("connecting through a proxy",
+                {{"endpoint", where()}, {"proxy", via->host + ":" + std::to_string(via->port)},
+                 {"mode", ep.tls ? "CONNECT tunnel" : "absolute-form requests"}});
     for (std::size_t i = 0; i < opts.max_connections; ++i) tokens.try_send(boost::system::error_code{});
     if (ep.tls) {
       tls_ctx.emplace(ssl::context::tls_client);
@@ -108,7 +122,11 @@ struct client::impl {
     }
   }
 
-  std::string where() const { return ep.host + ":" + std::to_string(ep.port); }
+  // "host:port", and the proxy when there is one (never its credentials).
+  std::string where() const {
+    std::string w = ep.host + ":" + std::to_string(ep.port);
+    return via ? w + " via " + via->describe() : w;
+  }
 
   transport_error not_sent(const request& req) const {
     return transport_error{asio::error::operation_aborted, req.method + " " + where() + ": not sent (shutting down)", false};
@@ -127,7 +145,10 @@ struct client::impl {
     // Resolved for every new connection, so a moved endpoint is followed without restart;
     // bounded by connect_timeout, since a stuck DNS server would otherwise hold the slot.
     auto dns = std::make_shared<resolution>(executor);
-    dns->resolver.async_resolve(ep.host, std::to_string(ep.port),
+    // Through a proxy, the proxy resolves the endpoint's name; archie resolves only the proxy.
+    const std::string& connect_host = via ? via->host : ep.host;
+    const std::uint16_t connect_port = via ? via->port : ep.port;
+    dns->resolver.async_resolve(connect_host, std::to_string(connect_port),
                                 [dns](boost::system::error_code ec, tcp::resolver::results_type r) {
                                   dns->ec = ec;
                                   dns->results = std::move(r);
@@ -150,6 +171,9 @@ struct client::impl {
     tcp_s.socket().set_option(tcp::no_delay(true));
     ++opened;
     if (!ep.tls) co_return std::make_unique<connection>(connection{std::move(tcp_s), {}, steady::now()});
+    if (via) {
+      if (auto refused = co_await open_tunnel(tcp_s)) co_return *refused;
+    }
 
     tls_stream s(std::move(tcp_s), *tls_ctx);
     if (!SSL_set_tlsext_host_name(s.native_handle(), ep.host.c_str()))
@@ -159,6 +183,35 @@ struct client::impl {
     auto [hec] = co_await s.async_handshake(ssl::stream_base::client, asio::as_tuple(asio::use_awaitable));
     if (hec) co_return transport_error{hec, "TLS handshake with " + where() + ": " + hec.message(), false};
     co_return std::make_unique<connection>(connection{std::move(s), {}, steady::now()});
+  }
+
+  // CONNECT host:port through the proxy; the TLS handshake then runs end to end over it.
+  asio::awaitable<std::optional<transport_error>> open_tunnel(beast::tcp_stream& tcp_s) {
+    const std::string authority = ep.host_header().find(':') == std::string::npos
+                                      ? ep.host_header() + ":" + std::to_string(ep.port)
+                                      : ep.host_header();
+    bhttp::request<bhttp::empty_body> connect{bhttp::verb::connect, authority, 11};
+    connect.set(bhttp::field::host, authority);
+    if (!via->authorization.empty()) connect.set(bhttp::field::proxy_authorization, via->authorization);
+    tcp_s.expires_after(opts.connect_timeout);
+    auto [wec, wn] = co_await bhttp::async_write(tcp_s, connect, asio::as_tuple(asio::use_awaitable));
+    if (wec) co_return transport_error{wec, "CONNECT " + where() + ": " + wec.message(), false};
+    beast::flat_buffer buffer;
+    bhttp::response_parser<bhttp::empty_body> answer;
+    answer.skip(true);  // a 2xx answer to CONNECT has no body: the tunnel starts right after it
+    auto [rec, rn] = co_await bhttp::async_read_header(tcp_s, buffer, answer, asio::as_tuple(asio::use_awaitable));
+    if (rec) co_return transport_error{rec, "CONNECT " + where() + ": " + rec.message(), false};
+    const unsigned status = answer.get().result_int();
+    if (status / 100 != 2)
+      co_return transport_error{asio::error::connection_refused,
+                                "CONNECT " + where() + ": the proxy answered " + std::to_string(status) + " " +
+                                    std::string(answer.get().reason()) +
+                                    (status == 407 ? " (check the user and password in HTTPS_PROXY)" : ""),
+                                false};
+    if (buffer.size() != 0)
+      co_return transport_error{asio::error::invalid_argument,
+                                "CONNECT " + where() + ": the proxy sent bytes before the TLS handshake", false};
+    co_return std::nullopt;
   }
 
   // Each step waits at most io_timeout, and never past the transfer's overall deadline.
@@ -191,9 +244,13 @@ struct client::impl {
     reusable = false;
     bhttp::request<bhttp::buffer_body> r;
     r.method_string(req.method);
-    r.target(req.target);
+    // Plain http through a proxy: the absolute form names the server (the Host header and
+    // the signature over it stay the same).
+    const bool absolute = via && !ep.tls;
+    r.target(absolute ? "http://" + ep.host_header() + req.target : req.target);
     r.version(11);
     r.set(bhttp::field::host, ep.host_header());
+    if (absolute && !via->authorization.empty()) r.set(bhttp::field::proxy_authorization, via->authorization);
     for (const auto& [k, v] : req.headers) r.set(k, v);
     r.body().data = const_cast<std::byte*>(req.body.data());  // buffer_body is read-only on the send side
     r.body().size = req.body.size();

@@ -31,6 +31,11 @@ bool replica_holds_version(const object_info& replica, const object_info& wanted
          user_metadata_of(replica) == user_metadata_of(wanted);
 }
 
+bool replica_has_bytes_of(const object_info& replica, const object_info& wanted) {
+  const std::string* marker = replica.metadata(source_etag_metadata);
+  return marker && *marker == wanted.etag && replica.size == wanted.size;
+}
+
 object_info kept_by(const object_info& meta, const config::write_options* write) {
   object_info kept = meta;
   if (!write || !write->copy_object_lock) {
@@ -63,6 +68,11 @@ async_result<done> destination::set_tagging(const std::string& bucket, const std
                                             const std::string&) {
   co_return store_error{error_kind::permanent, name(), "PutObjectTagging", bucket, key, 0, "TagsNotSupported",
                         "this destination cannot hold object tags", ""};
+}
+
+async_result<bool> destination::replace_metadata(const std::string&, const std::string&, const object_info&,
+                                                 const object_info&, const config::write_options*) {
+  co_return false;
 }
 
 async_result<version_history> destination::history(const std::string& bucket, const std::string& key) {

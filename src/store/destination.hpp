@@ -71,6 +71,9 @@ enum class metadata_kept {
 /// keeps is the same. The ETag alone is not enough: one content can be put again with other
 /// metadata (every empty object has the same ETag). Tags are not compared here.
 bool replica_holds_version(const object_info& replica, const object_info& wanted, metadata_kept kept);
+/// True when `replica` holds the bytes of the version `wanted` describes (archie's marker
+/// names its ETag and the sizes agree), whatever its metadata.
+bool replica_has_bytes_of(const object_info& replica, const object_info& wanted);
 /// What a destination with these write options holds of `meta`: without the object lock
 /// where it does not copy it (null options: none), without tags where it ignores them.
 object_info kept_by(const object_info& meta, const config::write_options* write);
@@ -125,6 +128,12 @@ class destination {
   /// Deletes one version or delete marker for good (versions = "all").
   virtual async_result<done> remove_version(const std::string& bucket, const std::string& key,
                                             const std::string& version_id);
+  /// Gives the object `replica` describes the content headers and user metadata of `wanted`
+  /// (archie's marker included) without sending its bytes again: a metadata-only change at
+  /// the source. false: this destination cannot (the caller writes the whole object).
+  virtual async_result<bool> replace_metadata(const std::string& bucket, const std::string& key,
+                                              const object_info& replica, const object_info& wanted,
+                                              const config::write_options* write);
   /// Cheap reachability probe for /ready.
   virtual async_result<done> check_bucket(const std::string& bucket) = 0;
   virtual const std::string& name() const = 0;

@@ -27,6 +27,8 @@ from testkit.events import minio_event
 from testkit.gcs_server.launcher import GcsTestServer
 from testkit.metrics import metric
 from testkit.nats_client import NatsClient
+from testkit.proxies.forward_proxy import ForwardProxy
+from testkit.proxies.tls_front import TlsFront
 from testkit.paths import ARCHIE_BIN
 from testkit.rgw_user import RgwUser
 from testkit.rig import Rig
@@ -763,6 +765,48 @@ class EdgeSafetyTest(unittest.TestCase):
         self.assertNotEqual(refused.returncode, 0, refused.stdout[-2000:])
         self.assertIn("VersioningNotEnabled", refused.stdout + refused.stderr)
         self.assertEqual(dst.history("hist-plain", key), [])
+
+    def test_stores_are_reached_through_https_proxy_and_http_proxy_and_no_proxy_is_honoured(self):
+        # The endpoints' names exist only in the proxy's map: a request that bypassed it
+        # could not even resolve them.
+        fs_root = tempfile.mkdtemp(dir=workdir)
+        rgw_src = ("127.0.0.1", int(rig.ceph.endpoints[0].rsplit(":", 1)[1]))
+        front = TlsFront("127.0.0.1", int(rig.ceph.endpoints[1].rsplit(":", 1)[1]), fs_root).start()
+        self.addCleanup(front.stop)
+        plain = f"plain.archie.test:{rgw_src[1]}"
+        proxy = ForwardProxy({plain: rgw_src, front.authority: front.address},
+                             credentials=("svc", "pr0xy-s3cret")).start()
+        self.addCleanup(proxy.stop)
+        stores = {"src": rgw_store(rig, "archie", 0, endpoint=f"http://{plain}"),
+                  "dst": rgw_store(rig, "other", 1, endpoint=front.url, ca_file=front.ca_file),
+                  "local": fs_store(fs_root, fsync=False)}
+        r = route("src", EDGE_BUCKET, [("dst", DST_BUCKET), ("local", "proxied")])
+        r["source"]["prefix"] = r["destinations"][0]["prefix"] = "proxied/"
+        path = write_config(self.edge_config(fs_root, [r], stores=stores), workdir)
+        s3("archie", 0, "PUT", EDGE_BUCKET, "proxied/one", b"through the proxy")
+        self.addCleanup(s3, "archie", 0, "DELETE", EDGE_BUCKET, "proxied/one")
+        env = {"HTTPS_PROXY": proxy.url("svc", "pr0xy-s3cret"), "http_proxy": proxy.url("svc", "pr0xy-s3cret"),
+               "NO_PROXY": "nats.archie.test"}
+        done = archie(path, "backfill", "--direct", "--log-level", "info", env=env)
+        self.assertEqual(done.returncode, 0, done.stdout[-2000:] + done.stderr[-2000:])
+        self.assertEqual(s3("other", 1, "GET", DST_BUCKET, "proxied/one")[1], b"through the proxy")
+        seen = {(q["method"], q["authority"]) for q in proxy.requests}
+        self.assertIn(("CONNECT", front.authority), seen)  # https: a tunnel, TLS end to end
+        self.assertIn(("GET", plain), seen)  # http: absolute-form requests
+        self.assertTrue(all(q["proxy_authorization"] == proxy.authorization() for q in proxy.requests), proxy.requests)
+        self.assertNotIn("pr0xy-s3cret", done.stdout + done.stderr)
+        self.assertIn("connecting through a proxy", done.stderr)
+        # NO_PROXY names the source: archie goes direct, and the name does not resolve.
+        env["NO_PROXY"] = "plain.archie.test"
+        direct = archie(path, "verify", env=env)
+        self.assertEqual(direct.returncode, 4, direct.stdout[-2000:] + direct.stderr[-2000:])
+        self.assertIn("resolve plain.archie.test", direct.stderr)
+        # Wrong proxy credentials: a clear refusal naming the proxy, never the password.
+        env = {"HTTPS_PROXY": proxy.url("svc", "wrong-pass"), "HTTP_PROXY": proxy.url("svc", "wrong-pass")}
+        refused = archie(path, "verify", env=env)
+        self.assertEqual(refused.returncode, 4, refused.stdout[-2000:] + refused.stderr[-2000:])
+        self.assertIn("407", refused.stderr)
+        self.assertNotIn("wrong-pass", refused.stdout + refused.stderr)
 
     def test_verify_that_cannot_list_a_store_says_incomplete_with_its_own_exit_code(self):
         fs_root = tempfile.mkdtemp(dir=workdir)

@@ -353,6 +353,21 @@ class ReplicationTest(unittest.TestCase):
         self.assertEqual(os.getxattr(fs_path, "user.archie-tags").decode(), "tier=platinum")
         self.assertEqual(gcs_metadata(key)["metadata"]["archie-tags"], "tier=platinum")
         self.assertEqual(sha256_file(self.fetch_replica("other", 1, DST_BUCKET, key)), sha256_file(path))
+        # New user metadata on the same bytes (CopyObject onto itself with REPLACE at the
+        # source): the S3 replicas get it by their own CopyObject, the others the bytes again.
+        status, _, body = src.request("PUT", SRC_BUCKET, key, headers={
+            "x-amz-copy-source": f"/{SRC_BUCKET}/{key}", "x-amz-metadata-directive": "REPLACE",
+            "x-amz-meta-owner": "finance", "content-type": "text/csv"})
+        self.assertEqual(status, 200, body)
+        self.publish("s3:ObjectCreated:Copy", key)
+        moved = self.archie.wait_for_log("replicated", key=key, event="s3:ObjectCreated:Copy", timeout=60)
+        self.assertEqual(moved["tag_writes"], 2, moved)  # DST_BUCKET and COPY_BUCKET: metadata only
+        for user, index, bucket in (("other", 1, DST_BUCKET), ("archie", 0, COPY_BUCKET)):
+            _, at, _ = RgwUser(rig, user, index).head(bucket, key)
+            self.assertEqual((at.get("x-amz-meta-owner"), at.get("content-type")), ("finance", "text/csv"), bucket)
+        # The tags follow the source's (RGW's REPLACE copy keeps or drops them; either way).
+        self.assertEqual(object_tags(RgwUser(rig, "other", 1), DST_BUCKET, key), object_tags(src, SRC_BUCKET, key))
+        self.assertEqual(gcs_metadata(key)["metadata"].get("owner"), "finance")
 
     def test_excluded_keys_are_left_untouched(self):
         key = "tmp/scratch.bin"

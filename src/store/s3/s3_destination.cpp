@@ -132,6 +132,22 @@ async_result<done> s3_destination::remove(const std::string& bucket, const std::
   co_return done{};
 }
 
+async_result<bool> s3_destination::replace_metadata(const std::string& bucket, const std::string& key,
+                                                   const object_info& replica, const object_info& wanted,
+                                                   const config::write_options* write) {
+  constexpr std::uint64_t max_copy_object = 5ull << 30;  // S3's limit for one CopyObject
+  if (replica.size > max_copy_object) co_return false;
+  // CopyObject onto itself with REPLACE, of exactly the replica seen (its ETag and version):
+  // the server keeps the bytes and takes the new metadata (and, as for any write, the
+  // destination's own storage class, encryption and ACL).
+  object_info replace = wanted;
+  replace.etag = replica.etag;
+  replace.version_id = replica.version_id;
+  auto r = co_await client_.copy_object(bucket, key, bucket, key, &replace, write);
+  if (!r) co_return r.error();
+  co_return true;
+}
+
 async_result<done> s3_destination::check_bucket(const std::string& bucket) {
   co_return co_await client_.head_bucket(bucket);
 }

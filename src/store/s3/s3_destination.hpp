@@ -29,6 +29,8 @@ class s3_destination final : public destination {
   async_result<version_history> history(const std::string& bucket, const std::string& key) override;
   async_result<done> remove_version(const std::string& bucket, const std::string& key,
                                     const std::string& version_id) override;
+  async_result<bool> replace_metadata(const std::string& bucket, const std::string& key, const object_info& replica,
+                                      const object_info& wanted, const config::write_options* write) override;
   async_result<done> check_bucket(const std::string& bucket) override;
   const std::string& name() const override { return client_.store_name(); }
   s3_client& client() { return client_; }

@@ -306,6 +306,25 @@ TEST_CASE("a tag change at the source sets the tags where they differ and copies
   CHECK(r.holds_current(r.a));
 }
 
+TEST_CASE("new metadata on the same bytes is rewritten in place where the destination can, else copied") {
+  rig r;
+  r.a.replaces_metadata = true;  // b cannot: it gets the whole object again
+  r.run(r.job());
+  r.a.begins = r.b.begins = 0;
+  r.src.user_metadata = {{"owner", "finance"}};  // a CopyObject REPLACE at the source: same ETag
+  r.src.tags = "k=v";
+  r.src.last_modified = "later";
+  auto res = r.run(r.job());
+  CHECK_FALSE(res.failure);
+  CHECK(r.a.metadata_replacements == 1);
+  CHECK(r.a.begins == 0);  // no bytes to a
+  CHECK(r.b.begins == 1);
+  CHECK(r.holds_current(r.a));  // marker, metadata and (set after the copy) tags
+  CHECK(r.holds_current(r.b));
+  REQUIRE(r.a.find("backup", "k"));
+  CHECK(*r.a.find("backup", "k")->meta.metadata("owner") == "finance");
+}
+
 TEST_CASE("a tag change during the write is caught by the re-check") {
   rig r;
   r.src.before_head = [](fake_source& s) {

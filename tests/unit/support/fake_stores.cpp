@@ -197,6 +197,19 @@ async_result<done> fake_destination::set_tagging(const std::string& bucket, cons
   co_return done{};
 }
 
+async_result<bool> fake_destination::replace_metadata(const std::string& bucket, const std::string& key,
+                                                      const object_info&, const object_info& wanted,
+                                                      const config::write_options*) {
+  if (!replaces_metadata) co_return false;
+  ++metadata_replacements;
+  auto it = objects.find(path_of(bucket, key));
+  if (it == objects.end()) co_return injected(error_kind::not_found, "CopyObject");
+  const std::string tags = it->second.meta.tagging;  // CopyObject keeps the tags
+  it->second.meta = wanted;
+  it->second.meta.tagging = tags;
+  co_return true;
+}
+
 async_result<done> fake_destination::check_bucket(const std::string&) { co_return done{}; }
 
 // ---- catalog

@@ -85,7 +85,8 @@ struct fake_destination final : store::destination {
   std::chrono::milliseconds per_part{0};  ///< a slow destination
   bool hang = false;  ///< parts never answered: a part ends only when its request is cut
   bool finished = false, aborted = false, stopped_waiting = false;
-  int begins = 0, removes = 0, infos = 0, tag_sets = 0;
+  int begins = 0, removes = 0, infos = 0, tag_sets = 0, metadata_replacements = 0;
+  bool replaces_metadata = false;  ///< can rewrite metadata without the bytes (an S3 CopyObject onto itself)
   store::upload_options last_options;  ///< what the last begin() was told
 
   const stored_object* find(const std::string& bucket, const std::string& key) const;
@@ -99,6 +100,9 @@ struct fake_destination final : store::destination {
   store::async_result<store::done> remove(const std::string& bucket, const std::string& key) override;
   store::async_result<store::done> set_tagging(const std::string& bucket, const std::string& key,
                                                const store::object_info&, const std::string& tagging) override;
+  store::async_result<bool> replace_metadata(const std::string& bucket, const std::string& key,
+                                             const store::object_info& replica, const store::object_info& wanted,
+                                             const config::write_options*) override;
   store::async_result<store::done> check_bucket(const std::string&) override;
   const std::string& name() const override { return name_; }
 };

@@ -1,8 +1,9 @@
 """Test servers for the AWS temporary-credential sources, on 127.0.0.1 with random ports.
 
-* ``StsServer``       - STS ``AssumeRoleWithWebIdentity`` (the IRSA call): form-encoded POST
-                        (or GET with a query), answered with the documented XML response or
-                        ``ErrorResponse`` document.
+* ``StsServer``       - STS ``AssumeRoleWithWebIdentity`` (the IRSA call) and ``AssumeRole``
+                        (a profile's role_arn + source_profile; SigV4-signed, checked against
+                        ``keys``): form-encoded POST (or GET with a query), answered with the
+                        documented XML response or ``ErrorResponse`` document.
 * ``ImdsServer``      - EC2 instance metadata, IMDSv2: ``PUT /latest/api/token`` with the
                         ``X-aws-ec2-metadata-token-ttl-seconds`` header, then
                         ``/latest/meta-data/iam/security-credentials/[ROLE]`` with the
@@ -26,6 +27,8 @@ points botocore at each server and checks it gets the same credentials out.
 Python 3 standard library only.
 """
 import datetime
+import hashlib
+import hmac
 import http.server
 import json
 import secrets
@@ -182,10 +185,59 @@ class StsServer(_Server):
     """AssumeRoleWithWebIdentity. ``accept_token(token) -> bool`` decides whether a web identity
     token is valid (default: any non-empty one); the tokens seen are kept in ``tokens``."""
 
-    def __init__(self, issuer, accept_token=None):
+    def __init__(self, issuer, accept_token=None, keys=None):
         super().__init__(issuer)
         self.accept_token = accept_token or (lambda t: bool(t))
         self.tokens = []
+        self.keys = dict(keys or {})  # AssumeRole callers: access key id -> secret
+        self.assumed = []  # (role ARN, session name, external id, the caller's access key id)
+
+    def _signature_check(self, method, path, headers, body):
+        """The caller's access key when the SigV4 signature (service sts) is right, else None."""
+        auth = headers.get("authorization", "")
+        if not auth.startswith("AWS4-HMAC-SHA256 "):
+            return None
+        fields = dict(part.strip().split("=", 1) for part in auth[len("AWS4-HMAC-SHA256 "):].split(","))
+        scope = fields.get("Credential", "").split("/")
+        if len(scope) != 5 or scope[3] != "sts" or scope[0] not in self.keys:
+            return None
+        access_key, day, region = scope[0], scope[1], scope[2]
+        signed = fields.get("SignedHeaders", "").split(";")
+        if "host" not in signed or any(h not in headers for h in signed):
+            return None
+        canonical_headers = "".join("%s:%s\n" % (h, " ".join(headers[h].split())) for h in signed)
+        u = urllib.parse.urlsplit(path)
+        canonical = "\n".join([method, u.path or "/", u.query, canonical_headers, ";".join(signed),
+                               hashlib.sha256(body).hexdigest()])
+        amz_date = headers.get("x-amz-date", "")
+        to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, "/".join(scope[1:]),
+                             hashlib.sha256(canonical.encode()).hexdigest()])
+        key = ("AWS4" + self.keys[access_key]).encode()
+        for part in (day, region, "sts", "aws4_request"):
+            key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+        good = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+        return access_key if hmac.compare_digest(good, fields.get("Signature", "")) else None
+
+    def _assume_role(self, method, path, headers, body, params):
+        caller = self._signature_check(method, path, headers, body)
+        if caller is None:
+            return self._error(403, "SignatureDoesNotMatch", "The request signature we calculated does not match")
+        for name in ("RoleArn", "RoleSessionName"):
+            if not params.get(name):
+                return self._error(400, "MissingParameter", "The request must contain the parameter %s" % name)
+        self.assumed.append((params["RoleArn"], params["RoleSessionName"], params.get("ExternalId"), caller))
+        i = self.issuer.issue()
+        xml = ('<AssumeRoleResponse xmlns="%s">\n  <AssumeRoleResult>\n'
+               '    <AssumedRoleUser><AssumedRoleId>AROAEXAMPLE:%s</AssumedRoleId>'
+               '<Arn>%s</Arn></AssumedRoleUser>\n'
+               '    <Credentials>\n      <AccessKeyId>%s</AccessKeyId>\n      <SecretAccessKey>%s</SecretAccessKey>\n'
+               '      <SessionToken>%s</SessionToken>\n      <Expiration>%s</Expiration>\n    </Credentials>\n'
+               '  </AssumeRoleResult>\n  <ResponseMetadata><RequestId>%s</RequestId></ResponseMetadata>\n'
+               '</AssumeRoleResponse>\n'
+               % (STS_NS, _xml_escape(params["RoleSessionName"]), _xml_escape(params["RoleArn"]),
+                  _xml_escape(i.access_key_id), _xml_escape(i.secret_access_key), _xml_escape(i.session_token),
+                  iso8601(i.expiration), uuid.uuid4()))
+        return 200, {"Content-Type": "text/xml", "x-amzn-RequestId": str(uuid.uuid4())}, xml
 
     def _error(self, status, code, message, kind="Sender"):
         body = ('<ErrorResponse xmlns="%s">\n  <Error>\n    <Type>%s</Type>\n    <Code>%s</Code>\n'
@@ -201,6 +253,8 @@ class StsServer(_Server):
             params = dict(urllib.parse.parse_qsl(u.query, keep_blank_values=True))
         else:
             return self._error(405, "InvalidAction", "method %s is not supported" % method)
+        if params.get("Action") == "AssumeRole" and params.get("Version") == "2011-06-15":
+            return self._assume_role(method, path, headers, body, params)
         if params.get("Action") != "AssumeRoleWithWebIdentity":
             return self._error(400, "InvalidAction", "Could not find operation %s" % params.get("Action"))
         if params.get("Version") != "2011-06-15":

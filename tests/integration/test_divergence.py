@@ -21,6 +21,7 @@ import time
 import unittest
 import urllib.parse
 
+from testkit.aws_credential_servers import FixedKeyIssuer, StsServer
 from testkit.archie_process import ArchieProcess, run_cli, write_config
 from testkit.config_builder import archie_config, fs_store, gcs_store, queue_section, rgw_store, route, s3_store
 from testkit.events import minio_event
@@ -807,6 +808,64 @@ class EdgeSafetyTest(unittest.TestCase):
         self.assertEqual(refused.returncode, 4, refused.stdout[-2000:] + refused.stderr[-2000:])
         self.assertIn("407", refused.stderr)
         self.assertNotIn("wrong-pass", refused.stdout + refused.stderr)
+
+    def test_profiles_with_an_assumed_role_and_a_credential_process_give_a_store_its_keys(self):
+        fs_root = tempfile.mkdtemp(dir=workdir)
+        other_key, other_secret = rig.ceph.users["other"]
+        # STS hands out the "other" user's keys (RGW checks the signature, not the token) to a
+        # caller that signs AssumeRole with the base profile's keys.
+        sts = StsServer(FixedKeyIssuer(other_key, other_secret),
+                        keys={"BASEPROFILEKEY0000001": "base-profile-s3cret"}).start()
+        self.addCleanup(sts.stop)
+        runs = os.path.join(fs_root, "process-runs")
+        helper = os.path.join(fs_root, "print-credentials.py")
+        with open(helper, "w") as f:
+            f.write("import json, sys\n"
+                    f"open({runs!r}, 'a').write(sys.argv[1] + '\\n')\n"
+                    f"print(json.dumps({{'Version': 1, 'AccessKeyId': {other_key!r}, "
+                    f"'SecretAccessKey': {other_secret!r}, 'Expiration': '2099-01-01T00:00:00Z'}}))\n")
+        aws_config = os.path.join(fs_root, "aws-config")
+        with open(aws_config, "w") as f:
+            f.write("[profile base]\naws_access_key_id = BASEPROFILEKEY0000001\n"
+                    "aws_secret_access_key = base-profile-s3cret\n\n"
+                    "[profile writer]\nrole_arn = arn:aws:iam::210987654321:role/cross-account-writer\n"
+                    "source_profile = base\nexternal_id = archie-ext-7\nrole_session_name = archie-backfill\n\n"
+                    f"[profile tool]\ncredential_process = /usr/bin/python3 {helper} 'one word'\n")
+        endpoint = rig.ceph.endpoints[1]
+        stores = {"src": rgw_store(rig, "archie", 0), "local": fs_store(fs_root, fsync=False),
+                  "role": {"type": "s3", "endpoint": endpoint, "credentials": "profile", "profile": "writer",
+                           "sts_endpoint": sts.url},
+                  "process": {"type": "s3", "endpoint": endpoint, "credentials": "profile", "profile": "tool"}}
+        r = route("src", EDGE_BUCKET, [("role", DST_BUCKET), ("process", DST_BUCKET)])
+        r["source"]["prefix"] = "profiles/"
+        r["destinations"][0]["prefix"] = "by-role/"
+        r["destinations"][1]["prefix"] = "by-process/"
+        path = write_config(self.edge_config(fs_root, [r], stores=stores), workdir)
+        s3("archie", 0, "PUT", EDGE_BUCKET, "profiles/a", b"assumed")
+        self.addCleanup(s3, "archie", 0, "DELETE", EDGE_BUCKET, "profiles/a")
+        env = {"AWS_CONFIG_FILE": aws_config, "AWS_SHARED_CREDENTIALS_FILE": os.path.join(fs_root, "none"),
+               "AWS_EC2_METADATA_DISABLED": "true"}
+        done = archie(path, "backfill", "--direct", "--log-level", "info", env=env)
+        self.assertEqual(done.returncode, 0, done.stdout[-2000:] + done.stderr[-2000:])
+        for prefix in ("by-role/", "by-process/"):
+            self.assertEqual(s3("other", 1, "GET", DST_BUCKET, prefix + "a")[1], b"assumed")
+        self.assertEqual(sts.assumed, [("arn:aws:iam::210987654321:role/cross-account-writer", "archie-backfill",
+                                        "archie-ext-7", "BASEPROFILEKEY0000001")])
+        with open(runs) as f:
+            self.assertEqual(f.read().splitlines(), ["one word"])  # run once, its argument unsplit
+        for secret in ("base-profile-s3cret", other_secret):
+            self.assertNotIn(secret, done.stdout + done.stderr)
+        # A base profile with a wrong secret: STS refuses the signature, and the error says
+        # which role and profile, not the secret.
+        with open(aws_config) as f:
+            text = f.read()
+        with open(aws_config, "w") as f:
+            f.write(text.replace("base-profile-s3cret", "wrong-profile-s3cret"))
+        refused = archie(path, "verify", env=env)
+        self.assertEqual(refused.returncode, 4, refused.stdout[-2000:] + refused.stderr[-2000:])
+        self.assertIn("SignatureDoesNotMatch", refused.stderr)
+        self.assertIn("profile writer", refused.stderr)
+        self.assertNotIn("wrong-profile-s3cret", refused.stdout + refused.stderr)
 
     def test_verify_that_cannot_list_a_store_says_incomplete_with_its_own_exit_code(self):
         fs_root = tempfile.mkdtemp(dir=workdir)

@@ -55,8 +55,9 @@ credentials_answer parse_sts_answer(std::string_view xml) {
     return failed(code, "STS refused: " + (code.empty() ? std::string("(no code)") : code) +
                             (message.empty() ? "" : ": " + message));
   }
-  if (xml.find("<AssumeRoleWithWebIdentityResult") == std::string_view::npos)
-    return failed("", "STS answer is not an AssumeRoleWithWebIdentityResponse");
+  if (xml.find("<AssumeRoleWithWebIdentityResult") == std::string_view::npos &&
+      xml.find("<AssumeRoleResult") == std::string_view::npos)
+    return failed("", "STS answer is not an AssumeRoleWithWebIdentityResponse or AssumeRoleResponse");
   auto creds = xml_elements(xml, "Credentials");
   if (creds.empty()) return failed("", "STS answer carries no Credentials");
   aws_credentials out;

@@ -31,7 +31,8 @@ struct credentials_answer {
 /// (ISO 8601 as STS, ECS/EKS and IMDS write it). nullopt for anything else.
 std::optional<std::chrono::system_clock::time_point> parse_iso8601_utc(std::string_view text);
 
-/// AssumeRoleWithWebIdentityResponse (200) or ErrorResponse (4xx/5xx) from STS.
+/// AssumeRoleWithWebIdentityResponse or AssumeRoleResponse (200), or ErrorResponse
+/// (4xx/5xx), from STS.
 credentials_answer parse_sts_answer(std::string_view xml);
 
 /// The JSON object served by the ECS / EKS Pod Identity container endpoint and by IMDS's

@@ -2,15 +2,18 @@
 
 #include "config/url_redaction.hpp"
 
+#include "async/run_blocking.hpp"
 #include "async/single_flight.hpp"
 #include "config/secret_file.hpp"
 #include "http/client_cache.hpp"
 #include "http/percent_encoding.hpp"
 #include "log/logger.hpp"
 #include "store/request_runner.hpp"
+#include "store/s3/credentials/credential_process.hpp"
 #include "store/s3/credentials/refresh_schedule.hpp"
 #include "store/s3/credentials/shared_config_file.hpp"
 
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <cctype>
@@ -36,6 +39,8 @@ constexpr const char* imds_default_endpoint = "http://169.254.169.254";
 constexpr const char* container_host = "http://169.254.170.2";  // ECS, for a relative URI
 constexpr const char* imds_token_ttl = "21600";
 constexpr auto uncertain_invalidation_interval = 10s;
+constexpr int max_profile_hops = 4;  // role_arn -> source_profile -> ... (the AWS CLI allows chains)
+constexpr std::chrono::milliseconds credential_process_timeout{60000};
 
 std::string env(const char* name) {
   const char* v = std::getenv(name);
@@ -95,6 +100,30 @@ http::request sts_request(const http::endpoint& ep, std::span<const std::byte> b
   req.headers.emplace_back("content-type", "application/x-www-form-urlencoded; charset=utf-8");
   req.body = body;
   return req;
+}
+
+// STS AssumeRole: the same answer format as AssumeRoleWithWebIdentity, signed (SigV4,
+// service "sts") with the source profile's credentials.
+std::string assume_role_form(const std::string& role_arn, const std::string& session_name,
+                             const std::string& external_id, const std::string& duration_seconds) {
+  std::string form = "Action=AssumeRole&Version=2011-06-15&RoleArn=" + http::percent_encode(role_arn) +
+                     "&RoleSessionName=" + http::percent_encode(session_name);
+  if (!external_id.empty()) form += "&ExternalId=" + http::percent_encode(external_id);
+  if (!duration_seconds.empty()) form += "&DurationSeconds=" + http::percent_encode(duration_seconds);
+  return form;
+}
+
+void sign_sts_request(http::request& req, const http::endpoint& ep, std::string_view form, const credentials& keys,
+                      const std::string& region) {
+  request_to_sign r;
+  r.method = req.method;
+  r.path = req.target;
+  r.headers = {{"host", ep.host_header()}, {"content-type", req.headers.front().second}};
+  r.payload_hash = sha256_hex(form);
+  r.s3_path_rules = false;
+  r.content_sha256_header = false;
+  auto signed_request = sign_v4(r, keys, region, "sts", std::chrono::system_clock::now());
+  for (auto& h : signed_request.headers_to_add) req.headers.push_back(std::move(h));
 }
 
 std::string sts_form(const std::string& role_arn, const std::string& session_name, const std::string& token) {
@@ -167,6 +196,10 @@ struct credential_provider::impl {
   std::mt19937_64 rng{std::random_device{}()};
 
   http::client_cache clients;
+  std::optional<asio::thread_pool> process_pool;  ///< runs credential_process (blocking), made on first use
+  /// The last fetch ran a credential_process: without an Expiration its keys are kept until
+  /// a server refuses them (the process is not run every few seconds like a file is read).
+  bool from_process = false;
   std::chrono::steady_clock::time_point last_guess{};  // last invalidate(certain = false) honoured
 
   impl(asio::any_io_executor ex, std::string name, const config::s3_store_config& c)
@@ -195,9 +228,11 @@ struct credential_provider::impl {
     }
     if (env_keys_present()) return source::env;
     if (web_identity_present()) return source::web_identity;
-    std::string error;
-    if (profile_credentials(read_optional_file(credentials_file()), read_optional_file(config_file()), profile_name(),
-                            error))
+    // A profile counts when it can give credentials: keys, a role to assume, or a process.
+    if (auto s = profile_settings(read_optional_file(credentials_file()), read_optional_file(config_file()),
+                                  profile_name());
+        s && (s->count("role_arn") || s->count("credential_process") ||
+              (s->count("aws_access_key_id") && s->count("aws_secret_access_key"))))
       return source::profile;
     if (container_present()) return source::container;
     if (!imds_disabled()) return source::imds;
@@ -265,12 +300,102 @@ struct credential_provider::impl {
     return out;
   }
 
-  result<aws_credentials> read_profile() {
+  // A profile's credentials: a role assumed with its source_profile's credentials
+  // (role_arn), the output of its credential_process, or its static keys, in the AWS CLI's
+  // order. A source_profile may itself assume a role, up to a few hops.
+  asio::awaitable<result<aws_credentials>> fetch_profile(const std::string& name, int hops) {
+    auto settings = profile_settings(read_optional_file(credentials_file()), read_optional_file(config_file()), name);
+    if (!settings)
+      co_return failure(error_kind::permission, 0, "CredentialsMissing",
+                        "no profile \"" + name + "\" in the shared credentials or config file");
+    auto get = [&](const char* k) {
+      auto it = settings->find(k);
+      return it == settings->end() ? std::string() : it->second;
+    };
+    if (std::string role = get("role_arn"); !role.empty()) {
+      std::string source_profile = get("source_profile");
+      if (source_profile.empty())
+        co_return failure(error_kind::permission, 0, "CredentialsMissing",
+                          "profile \"" + name + "\" has role_arn but no source_profile (credential_source is not "
+                          "supported)");
+      if (hops >= max_profile_hops)
+        co_return failure(error_kind::permission, 0, "CredentialsMissing",
+                          "profile \"" + name + "\": more than " + std::to_string(max_profile_hops) +
+                              " source_profile hops (a loop?)");
+      ++fetched;
+      // A profile naming itself uses its own static keys (as the AWS CLI does).
+      result<aws_credentials> base = static_profile_keys(name);
+      if (source_profile != name) base = co_await fetch_profile(source_profile, hops + 1);
+      if (!base) co_return base.error();
+      // Named, not temporaries in the co_await: GCC 12 rule 1 (async/gcc12_coroutines.hpp).
+      const std::string session = get("role_session_name"), external_id = get("external_id"),
+                        duration = get("duration_seconds");
+      co_return co_await assume_role(role, session, external_id, duration, base->keys, name);
+    }
+    if (std::string command = get("credential_process"); !command.empty()) {
+      ++fetched;
+      from_process = true;
+      co_return co_await run_credential_process(command, name);
+    }
+    co_return static_profile_keys(name);
+  }
+
+  result<aws_credentials> static_profile_keys(const std::string& name) {
     std::string error;
-    auto creds = profile_credentials(read_optional_file(credentials_file()), read_optional_file(config_file()),
-                                     profile_name(), error);
+    auto creds = profile_credentials(read_optional_file(credentials_file()), read_optional_file(config_file()), name,
+                                     error);
     if (!creds) return failure(error_kind::permission, 0, "CredentialsMissing", error);
     return std::move(*creds);
+  }
+
+  asio::awaitable<result<aws_credentials>> assume_role(const std::string& role_arn, const std::string& session_name,
+                                                       const std::string& external_id,
+                                                       const std::string& duration_seconds, const credentials& keys,
+                                                       const std::string& profile) {
+    std::string session = session_name;
+    if (session.empty())
+      session = "archie-" + std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                                               wall_clock::now().time_since_epoch()).count());
+    std::string url = sts_url();
+    auto ep = endpoint_of(url);
+    if (!ep) co_return failure(error_kind::permission, 0, "InvalidStsEndpoint", url + " is not an http(s) URL");
+    std::string form = assume_role_form(role_arn, session, external_id, duration_seconds);
+    auto req = sts_request(*ep, std::as_bytes(std::span(form)));
+    sign_sts_request(req, *ep, form, keys, cfg.region);
+    auto& client = client_for(url, *ep, cfg.connect_timeout);
+    std::string where = "STS " + url + " AssumeRole for " + role_arn + " (profile " + profile + ")";
+    auto r = co_await send(client, req, where, remote_attempts);
+    if (!r) co_return r.error();
+    auto answer = parse_sts_answer(r->body);
+    if (!answer.creds) co_return from_answer(answer, r->status, where);
+    co_return std::move(*answer.creds);
+  }
+
+  asio::awaitable<result<aws_credentials>> run_credential_process(const std::string& command,
+                                                                  const std::string& profile) {
+    const std::string where = "credential_process of profile " + profile;
+    auto argv = split_command_line(command);
+    if (!argv || argv->empty())
+      co_return failure(error_kind::permission, 0, "InvalidCredentialProcess", where + ": the command has an open quote or is empty");
+    if (!process_pool) process_pool.emplace(1);
+    const std::vector<std::string>& args = *argv;
+    auto run = [&args] { return run_process(args, credential_process_timeout); };
+    process_output out = co_await async::run_blocking(*process_pool, run);
+    // Its output is credentials: never quoted in an error.
+    if (!out.ran) co_return failure(error_kind::retryable, 0, "CredentialProcessFailed", where + ": " + out.problem);
+    if (out.exit_code != 0)
+      co_return failure(error_kind::retryable, 0, "CredentialProcessFailed",
+                        where + ": " + args.front() + " exited with status " + std::to_string(out.exit_code));
+    auto answer = parse_credential_process_output(out.out);
+    if (!answer.creds) co_return failure(error_kind::permission, 0, "CredentialProcessFailed", where + ": " + answer.error);
+    co_return std::move(*answer.creds);
+  }
+
+  std::string sts_url() const {
+    std::string url = cfg.sts_endpoint;
+    if (url.empty()) url = env("AWS_ENDPOINT_URL_STS");
+    if (url.empty()) url = "https://sts." + cfg.region + ".amazonaws.com";
+    return url;
   }
 
   store_error from_answer(const credentials_answer& a, int status, const std::string& where) {
@@ -303,9 +428,7 @@ struct credential_provider::impl {
     if (session.empty())
       session = "archie-" + std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
                                                wall_clock::now().time_since_epoch()).count());
-    std::string url = cfg.sts_endpoint;
-    if (url.empty()) url = env("AWS_ENDPOINT_URL_STS");
-    if (url.empty()) url = "https://sts." + cfg.region + ".amazonaws.com";
+    std::string url = sts_url();
     auto ep = endpoint_of(url);
     if (!ep) co_return failure(error_kind::permission, 0, "InvalidStsEndpoint", url + " is not an http(s) URL");
     std::string form = sts_form(role_arn, session, token);
@@ -400,7 +523,11 @@ struct credential_provider::impl {
     switch (*current_source) {
       case source::static_keys: co_return read_static();
       case source::env: co_return read_env();
-      case source::profile: co_return read_profile();
+      case source::profile: {
+        from_process = false;
+        auto name = profile_name();
+        co_return co_await fetch_profile(name, 0);
+      }
       case source::web_identity: break;
       case source::container: break;
       case source::imds: break;
@@ -419,7 +546,8 @@ struct credential_provider::impl {
       refresh_at = refresh_due_at(now, *c.expiration, jitter(rng));
       usable_to = usable_until(now, *c.expiration);
     } else {
-      bool files = current_source == source::profile || (current_source == source::static_keys && files_watched());
+      bool files = (current_source == source::profile && !from_process) ||
+                   (current_source == source::static_keys && files_watched());
       refresh_at = files ? now + file_recheck : wall_clock::time_point::max();
       usable_to = wall_clock::time_point::max();
     }

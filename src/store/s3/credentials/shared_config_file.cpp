@@ -48,6 +48,17 @@ std::optional<std::map<std::string, std::string>> read_profile_section(std::stri
   return out;
 }
 
+std::optional<std::map<std::string, std::string>> profile_settings(std::string_view credentials_text,
+                                                                   std::string_view config_text,
+                                                                   std::string_view profile) {
+  auto merged = read_profile_section(config_text, profile, true);
+  auto creds = read_profile_section(credentials_text, profile, false);
+  if (!creds) return merged;
+  if (!merged) return creds;
+  for (auto& [k, v] : *creds) (*merged)[k] = v;
+  return merged;
+}
+
 std::optional<aws_credentials> profile_credentials(std::string_view credentials_text, std::string_view config_text,
                                                    std::string_view profile, std::string& error) {
   for (auto [text, config_file] : {std::pair{credentials_text, false}, std::pair{config_text, true}}) {

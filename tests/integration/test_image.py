@@ -1,11 +1,15 @@
 """The container image as an operator runs it: podman loads the OCI archive that
 scripts/build-image wrote (ARCHIE_IMAGE), the image runs archie as UID 65532 with no shell,
 `check-config` accepts the bundle's deploy/base/archie.toml with the Secret mounted where the
-Deployment mounts it, and archie inside the container replicates an object between two RGW
-endpoints of the test rig. Run by scripts/test-image (which builds the image first).
+Deployment mounts it, the SBOM beside the archive (.spdx.json) lists exactly the image's
+packages and versions and archie's version as the labels and `archie --version` give it, and
+archie inside the container replicates an object between two RGW endpoints of the test rig.
+Run by scripts/test-image (which builds the image first).
 Servers: nats-server and Ceph RGW on 127.0.0.1 (the container shares the host's network)."""
+import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -92,6 +96,24 @@ def write(path, text):
     os.chmod(path, 0o644)
 
 
+def beside_archive(suffix):
+    """A file scripts/build-image writes beside the archive: DIR/NAME.oci.tar -> DIR/NAME<suffix>."""
+    stem = IMAGE_ARCHIVE[:-len(".oci.tar")] if IMAGE_ARCHIVE.endswith(".oci.tar") else IMAGE_ARCHIVE
+    return stem + suffix
+
+
+def dpkg_status_packages(text):
+    """(package, version) of a dpkg status file, as `dpkg-query -W` lists them (not-installed
+    entries left out), sorted."""
+    packages = []
+    for paragraph in text.split("\n\n"):
+        fields = dict(line.split(":", 1) for line in paragraph.splitlines() if line and line[0] not in " \t")
+        fields = {k.strip().lower(): v.strip() for k, v in fields.items()}
+        if "package" in fields and not fields.get("status", "").endswith(" not-installed"):
+            packages.append((fields["package"], fields["version"]))
+    return sorted(packages)
+
+
 class ImageTest(unittest.TestCase):
     def inspect(self):
         (info,) = json.loads(podman("image", "inspect", image).stdout)
@@ -146,6 +168,72 @@ class ImageTest(unittest.TestCase):
         self.assertEqual(r.returncode, 2, r.stderr)
         r = podman.run(image, "check-config", "--config", "/etc/archie/archie.toml")
         self.assertEqual(r.returncode, 3, r.stderr)
+
+
+class ImageSbomTest(unittest.TestCase):
+    """The SBOM that scripts/build-image writes beside the archive (scripts/sbom.py) against the
+    archive's .packages file and what the loaded image holds and prints."""
+
+    @classmethod
+    def setUpClass(cls):
+        with open(beside_archive(".spdx.json")) as f:
+            cls.sbom = json.load(f)
+        (cls.archie,) = [p for p in cls.sbom["packages"] if p.get("primaryPackagePurpose") == "APPLICATION"]
+        cls.debs = sorted((p["name"], p["versionInfo"]) for p in cls.sbom["packages"] if p is not cls.archie)
+        # The image's own dpkg database and binary, copied out of a container that never starts.
+        cls.files = tempfile.mkdtemp(prefix="archie-image-files-")
+        container = podman("create", image).stdout.strip()
+        try:
+            for src in ("/var/lib/dpkg/status", "/usr/local/bin/archie"):
+                podman("cp", f"{container}:{src}", os.path.join(cls.files, os.path.basename(src)))
+        finally:
+            podman("rm", "--force", container, check=False)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.files, ignore_errors=True)
+
+    def labels(self):
+        (info,) = json.loads(podman("image", "inspect", image).stdout)
+        return info["Config"]["Labels"]
+
+    def test_is_spdx_2_3_and_every_package_has_a_purl_and_a_declared_license(self):
+        self.assertEqual(self.sbom["spdxVersion"], "SPDX-2.3")
+        for p in self.sbom["packages"]:
+            if p is self.archie:
+                continue
+            with self.subTest(package=p["name"]):
+                (ref,) = p["externalRefs"]
+                self.assertTrue(ref["referenceLocator"].startswith("pkg:deb/debian/"), ref)
+                self.assertTrue(p["licenseDeclared"])
+
+    def test_lists_exactly_the_packages_and_versions_of_the_packages_file(self):
+        with open(beside_archive(".packages")) as f:
+            listed = sorted(tuple(line.split(" ", 1)) for line in f.read().splitlines() if line)
+        self.assertEqual(self.debs, listed)
+
+    def test_lists_exactly_the_packages_and_versions_of_the_images_dpkg_database(self):
+        with open(os.path.join(self.files, "status"), encoding="utf-8", errors="replace") as f:
+            self.assertEqual(self.debs, dpkg_status_packages(f.read()))
+
+    def test_archie_version_agrees_with_the_labels_and_archie_version(self):
+        labels = self.labels()
+        r = podman.run(image, "--version")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        printed = re.match(r"archie (\S+) \(commit ", r.stdout)
+        self.assertIsNotNone(printed, r.stdout)
+        self.assertEqual(self.archie["versionInfo"], labels["org.opencontainers.image.version"])
+        self.assertEqual(self.archie["versionInfo"], printed.group(1))
+        self.assertEqual(self.archie["licenseDeclared"], labels["org.opencontainers.image.licenses"])
+        self.assertEqual(self.sbom["creationInfo"]["created"], labels["org.opencontainers.image.created"])
+        self.assertIn(labels["org.opencontainers.image.revision"], self.archie["sourceInfo"])
+        self.assertTrue(self.sbom["documentNamespace"].endswith(
+            f"-{labels['org.opencontainers.image.version']}-{labels['org.opencontainers.image.revision']}"))
+
+    def test_archie_checksum_is_the_images_binary(self):
+        with open(os.path.join(self.files, "archie"), "rb") as f:
+            digest = hashlib.sha256(f.read()).hexdigest()
+        self.assertEqual(self.archie["checksums"], [{"algorithm": "SHA256", "checksumValue": digest}])
 
 
 class ImageReplicationTest(unittest.TestCase):

@@ -38,6 +38,7 @@ struct repair_job {
   std::string key;
   std::uint64_t size = 0;
   std::string payload;  ///< the synthetic event
+  bool versions_only = false;  ///< a version-history repair: NATS header Archie-Scope: versions
 };
 
 struct repair_tally {
@@ -84,9 +85,13 @@ class repairer {
     std::vector<engine::key_state> states;
     for (const auto& v : d.at) states.push_back(v.state);
     auto what = engine::repair_for(d.source.has_value(), states, opts_.delete_extra);
+    // A history that differs is levelled by any event for its key; the event is scoped to
+    // the versions = "all" destinations, so the others are left as the walk found them
+    // (a history under a delete marker does not remove current copies without --delete-extra).
+    if (d.versions_only) what = d.source ? engine::repair::copy : engine::repair::remove;
     if (what == engine::repair::none) co_return;
     const auto& rc = runner_.cfg().routes[runner_.current_route()];
-    repair_job job{what, rc.source.bucket, d.source_key, d.source ? d.source->size : 0, {}};
+    repair_job job{what, rc.source.bucket, d.source_key, d.source ? d.source->size : 0, {}, d.versions_only};
     event::synthetic_object o{job.bucket, job.key, job.size, d.source ? d.source->etag : std::string()};
     job.payload = what == engine::repair::copy ? event::synthetic_put_event(o) : event::synthetic_delete_event(o);
     (what == engine::repair::copy ? tally.copies : tally.removals)++;
@@ -138,6 +143,7 @@ class repairer {
       natsStatus s = natsMsg_Create(&m, subject_.c_str(), nullptr, job.payload.data(), static_cast<int>(job.payload.size()));
       if (s == NATS_OK) {
         natsMsgHeader_Set(m, "Archie-Origin", "backfill");
+        if (job.versions_only) natsMsgHeader_Set(m, "Archie-Scope", "versions");
         jsPubAck* ack = nullptr;
         jsErrCode jerr = static_cast<jsErrCode>(0);
         s = js_PublishMsg(&ack, nats_->jetstream(), m, nullptr, &jerr);
@@ -164,6 +170,7 @@ class repairer {
       tally.fail(job.key, "cannot create the event message");
       co_return;
     }
+    if (job.versions_only) natsMsgHeader_Set(m, "Archie-Scope", "versions");
     queue::queue_message msg(m);
     auto outcome = co_await engine_->handle(msg);
     if (outcome.what == queue::message_outcome::kind::ack) {

@@ -1,5 +1,6 @@
 #include "engine/convergence.hpp"
 
+#include "engine/elapsed.hpp"
 #include "engine/engine_metrics.hpp"
 #include "engine/record_policy.hpp"
 #include "log/logger.hpp"
@@ -16,7 +17,6 @@ using steady = std::chrono::steady_clock;
 
 namespace {
 
-double ms_since(steady::time_point t) { return std::chrono::duration<double, std::milli>(steady::now() - t).count(); }
 
 // One destination's part in the event.
 struct target_work {

@@ -45,9 +45,7 @@ repair repair_for(bool source_present, const std::vector<key_state>& states, boo
   }
   // One event repairs every destination of the route: the worker re-reads the source.
   if (source_present) return copy ? repair::copy : repair::none;
-  // No current version, yet a destination differs: a version history whose latest entry is
-  // a delete marker (engine/history_walk.hpp). A delete event levels it, as the live one would.
-  return (remove && delete_extra) || copy ? repair::remove : repair::none;
+  return remove && delete_extra ? repair::remove : repair::none;
 }
 
 }  // namespace archie::engine

@@ -188,6 +188,15 @@ std::vector<history_step> plan_history(const store::version_history& source, con
 
 namespace {
 
+// Outside the coroutine: GCC 12 rule 3 (async/gcc12_coroutines.hpp).
+store_error source_not_versioned(const std::string& store, const std::string& bucket, const std::string& key,
+                                 const std::string& status) {
+  return store_error{error_kind::permanent, store, "GetBucketVersioning", bucket, key, 0, "VersioningNotEnabled",
+                     "versions = \"all\" needs versioning enabled on the source bucket (its status: " +
+                         (status.empty() ? std::string("never enabled") : status) + ")",
+                     ""};
+}
+
 // What a copy of one source version carries: the source's metadata, its ETag marker and the
 // version marker.
 store::object_info version_copy_meta(const store::object_info& info, const std::string& version_id) {
@@ -205,7 +214,7 @@ asio::awaitable<std::optional<store_error>> level_metadata(const history_job& jo
                                                            const store::version_history& replica,
                                                            history_result& out) {
   std::string version = job.changed_version;
-  if (version.empty() || version == "null") {
+  if (version.empty()) {
     if (source_history.empty() || source_history.front().delete_marker) co_return std::nullopt;
     version = source_history.front().version_id;  // newest first: the current one
   }
@@ -306,6 +315,17 @@ asio::awaitable<history_result> sync_history(asio::any_io_executor io, pipe::par
                                              const history_job& job) {
   history_result out;
   auto& source = stores.source_for(job.source_store);
+  // On a source without versioning (or with it suspended) an overwrite keeps the ID "null":
+  // the history would look level while the bytes changed. Refused, by name.
+  auto versioning = co_await source.versioning(job.bucket);
+  if (!versioning) {
+    out.failure = outcome_for(versioning.error(), "source");
+    co_return out;
+  }
+  if (versioning.value() != "Enabled") {
+    out.failure = outcome_for(source_not_versioned(source.name(), job.bucket, job.key, versioning.value()), "source");
+    co_return out;
+  }
   std::vector<std::optional<store_error>> failures(job.targets.size());
   std::vector<store::version_history> level(job.targets.size());  // each one's last listing
   store::version_history source_history;

@@ -65,8 +65,8 @@ struct history_job {
   std::string source_store;
   std::vector<route::target> targets;  ///< the versions = "all" destinations of the key
   bool earlier_attempt_possible = true;
-  /// A tag / retention / legal-hold change: the source version it names (empty or "null":
-  /// the current one) gets its copies' metadata compared and written.
+  /// A tag / retention / legal-hold change: the source version it names (empty: the current
+  /// one) gets its copies' metadata compared and written.
   bool metadata_changed = false;
   std::string changed_version;
 };

@@ -29,6 +29,7 @@ boost::asio::awaitable<std::optional<store::store_error>> compare_key(
   if (router.route(src.bucket, key).route != &route || route.exclude_copy.matches(key)) co_return std::nullopt;
   key_difference diff;
   diff.source_key = key;
+  diff.versions_only = true;
   if (!history.empty() && !history.front().delete_marker)
     diff.source = store::listed_entry{key, history.front().size, history.front().etag, std::nullopt};
   diff.at.assign(dests.size(), {});
@@ -38,7 +39,9 @@ boost::asio::awaitable<std::optional<store::store_error>> compare_key(
     if (dests[i].versions != config::versions_policy::all) continue;
     auto replica = co_await stores.destination_for(dests[i].store).history(dests[i].bucket, diff.at[i].key);
     if (!replica) co_return replica.error();
-    auto steps = plan_history(history, replica.value(), dests[i].deletes == config::deletes_policy::propagate);
+    const bool propagate =
+        dests[i].deletes == config::deletes_policy::propagate && !route.exclude_remove.matches(key);
+    auto steps = plan_history(history, replica.value(), propagate);
     if (steps.empty()) continue;
     auto& verdict = diff.at[i];
     const bool none_copied = std::none_of(replica->begin(), replica->end(),

@@ -1,6 +1,7 @@
 #include "engine/replicator.hpp"
 
 #include "engine/convergence.hpp"
+#include "engine/elapsed.hpp"
 #include "engine/engine_metrics.hpp"
 #include "engine/history_sync.hpp"
 #include "engine/key_locks.hpp"
@@ -31,13 +32,19 @@ using steady = std::chrono::steady_clock;
 
 namespace {
 
-double ms_since(steady::time_point t) { return std::chrono::duration<double, std::milli>(steady::now() - t).count(); }
 
 stage_times times_for(const queue::delivery_info& delivery) {
   stage_times times;
   times.queued_ms =
       std::chrono::duration<double, std::milli>(std::chrono::system_clock::now() - delivery.published).count();
   return times;
+}
+
+convergence_limits limits_for(std::size_t part_size, std::int64_t parts_in_flight) {
+  convergence_limits l;  // max_rounds: its default
+  l.part_size = part_size;
+  l.parts_in_flight = static_cast<std::size_t>(parts_in_flight);
+  return l;
 }
 
 // What one GET of a small object told: its state, and all of its bytes.
@@ -64,7 +71,7 @@ struct replicator::impl {
         router(c.routes),
         pool(ex, static_cast<std::size_t>(c.replication.part_size_mib) << 20,
              static_cast<std::size_t>(c.replication.buffer_budget_mib) << 20),
-        limits{pool.part_size(), static_cast<std::size_t>(c.replication.parts_in_flight), 5},
+        limits{limits_for(pool.part_size(), c.replication.parts_in_flight)},
         locks(ex) {
     if (cfg.routes.empty()) log::warn("no [[route]] configured: every event will be handled as unrouted");
   }
@@ -220,7 +227,8 @@ struct replicator::impl {
     return message_outcome::term(code, reason + " (after " + std::to_string(d.deliveries) + " deliveries)");
   }
 
-  asio::awaitable<message_outcome> handle_record(const event::object_event& ev, const queue::delivery_info& delivery) {
+  asio::awaitable<message_outcome> handle_record(const event::object_event& ev, const queue::delivery_info& delivery,
+                                                 bool versions_only) {
     record_plan plan = plan_record(ev, cfg.replication, router);
     if (plan.settled) co_return *plan.settled;
     const route::decision& d = plan.route;
@@ -233,7 +241,19 @@ struct replicator::impl {
     current.route.targets.clear();
     history_job history{ev.bucket, ev.key, d.route->cfg.source.store, {}, delivery.deliveries > 1,
                         plan.metadata_only, ev.version_id};
-    for (const auto& t : d.targets) (t.all_versions ? history.targets : current.route.targets).push_back(t);
+    // Exclude patterns hold for histories too: a key not to copy gets no versions copied; a
+    // key not to remove keeps every version, as at a destination with deletes = "ignore".
+    const bool copy_excluded = d.route->exclude_copy.matches(ev.key);
+    const bool remove_excluded = d.route->exclude_remove.matches(ev.key);
+    for (const auto& t : d.targets) {
+      if (!t.all_versions) {
+        if (!versions_only) current.route.targets.push_back(t);
+      } else if (!copy_excluded) {
+        history.targets.push_back(t);
+        if (remove_excluded) history.targets.back().keeps_deletes = true;
+      }
+    }
+    if (history.targets.empty() && current.route.targets.empty()) co_return message_outcome::ack_without_work("excluded");
     std::optional<message_outcome> levelled;
     if (!history.targets.empty()) {
       stage_times times = times_for(delivery);
@@ -268,10 +288,12 @@ struct replicator::impl {
     message_outcome overall = message_outcome::ack_without_work("empty");
     // `archie backfill` marks what it publishes, so repairs can be told from live changes.
     const bool backfill = msg.header("Archie-Origin") == "backfill";
+    // A version-history repair (backfill): only the versions = "all" destinations.
+    const bool versions_only = msg.header("Archie-Scope") == "versions";
     for (const auto& ev : records) {
       message_outcome o;
       try {
-        o = co_await handle_record(ev, msg.delivery());
+        o = co_await handle_record(ev, msg.delivery(), versions_only);
       } catch (const boost::system::system_error& e) {
         // Cancelled (message timeout, shutdown): the whole message stops here, and the
         // consumer says why; later records must not start.

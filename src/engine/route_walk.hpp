@@ -30,6 +30,9 @@ struct key_difference {
   std::string source_key;
   std::optional<store::listed_entry> source;  ///< absent: extra somewhere
   std::vector<destination_verdict> at;        ///< per destination of the route, config order
+  /// Found by the history pass (engine/history_walk.hpp): only the versions = "all"
+  /// destinations differ, and a repair must touch only them.
+  bool versions_only = false;
 };
 
 struct destination_tally {

@@ -187,9 +187,9 @@ struct client::impl {
 
   // CONNECT host:port through the proxy; the TLS handshake then runs end to end over it.
   asio::awaitable<std::optional<transport_error>> open_tunnel(beast::tcp_stream& tcp_s) {
-    const std::string authority = ep.host_header().find(':') == std::string::npos
-                                      ? ep.host_header() + ":" + std::to_string(ep.port)
-                                      : ep.host_header();
+    // host:port always (the port even when it is the scheme's default), IPv6 in brackets.
+    const bool v6 = ep.host.find(':') != std::string::npos;
+    const std::string authority = (v6 ? "[" + ep.host + "]" : ep.host) + ":" + std::to_string(ep.port);
     bhttp::request<bhttp::empty_body> connect{bhttp::verb::connect, authority, 11};
     connect.set(bhttp::field::host, authority);
     if (!via->authorization.empty()) connect.set(bhttp::field::proxy_authorization, via->authorization);

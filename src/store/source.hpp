@@ -15,7 +15,7 @@ namespace archie::store {
 struct range_read {
   std::uint64_t offset = 0;
   std::string if_match;  ///< the ETag every part must come from (empty: any); a changed object fails (412)
-  /// The version every part must come from (empty or "null": the current one). Two versions
+  /// The version every part must come from (empty: the current one). Two versions
   /// can share an ETag (the same bytes written twice); only the ID names one for sure.
   std::string version_id;
   bool may_end_early = false;  ///< read up to into.size() bytes: the object may be shorter
@@ -38,6 +38,9 @@ class source {
   virtual std::uint64_t max_server_side_copy() const = 0;
   /// Every version and delete marker of exactly `key`, newest first (versions = "all").
   virtual async_result<version_history> versions(const std::string& bucket, const std::string& key) = 0;
+  /// The bucket's versioning status: "Enabled", "Suspended" or empty (never enabled). A
+  /// history can be followed only while it is Enabled (suspended writes replace "null").
+  virtual async_result<std::string> versioning(const std::string& bucket) = 0;
   /// One page of the versions of every key under `prefix` (a walk over version histories).
   virtual async_result<version_page> versions_page(const std::string& bucket, const std::string& prefix,
                                                    const std::string& key_marker,

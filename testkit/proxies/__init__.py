@@ -1,3 +1,7 @@
 """Proxies on 127.0.0.1 in front of a test server: DelayProxy (requests held back at random),
 HalfRangeProxy (ranged GETs answered short), FaultProxy (lost, cut, made-up or damaged
-traffic) and throttle_proxy.py (a bandwidth-limited link, run as its own process)."""
+traffic), ForwardProxy (forward_proxy.py: an HTTP forward proxy with CONNECT and Basic proxy
+credentials that resolves made-up host names), TlsFront (tls_front.py: a TLS terminator with
+a self-signed certificate for one name) and throttle_proxy.py (a bandwidth-limited link, run
+as its own process). relay.py holds the TCP server plumbing DelayProxy, ForwardProxy and
+TlsFront share (RelayServer)."""

@@ -11,43 +11,25 @@ import socket
 import threading
 import time
 
-from testkit.net import LOOPBACK, LoopbackServer, free_port
+from testkit.proxies.relay import RelayServer, shutdown
 
 
-class DelayProxy(LoopbackServer):
+class DelayProxy(RelayServer):
     def __init__(self, upstream_host, upstream_port, max_delay=1.0, min_delay=0.0, seed=None):
+        super().__init__()
         self.upstream = (upstream_host, upstream_port)
         self.max_delay, self.min_delay = max_delay, min_delay
         self.rng = random.Random(seed)
         self.rng_lock = threading.Lock()
-        self.port = free_port()
         self.requests = 0
-        self._stop = threading.Event()
-        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._listener.bind((LOOPBACK, self.port))
-        self._listener.listen(256)
-        self._thread = threading.Thread(target=self._accept_loop, daemon=True)
 
-    def stop(self):
-        self._stop.set()
-        try:
-            self._listener.close()
-        except OSError:
-            pass
+    def _accepted(self, client):
+        pass  # not tracked: stop() refuses new clients but leaves open connections relaying
 
     def _delay(self):
         with self.rng_lock:
             self.requests += 1
             return self.rng.uniform(self.min_delay, self.max_delay)
-
-    def _accept_loop(self):
-        while not self._stop.is_set():
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
 
     def _serve(self, client):
         try:
@@ -76,7 +58,7 @@ class DelayProxy(LoopbackServer):
             except OSError:
                 pass
             finally:
-                _shutdown(server)
+                shutdown(server)
 
         def server_to_client():
             try:
@@ -90,7 +72,7 @@ class DelayProxy(LoopbackServer):
             except OSError:
                 pass
             finally:
-                _shutdown(client)
+                shutdown(client)
 
         t = threading.Thread(target=server_to_client, daemon=True)
         t.start()
@@ -98,10 +80,3 @@ class DelayProxy(LoopbackServer):
         t.join()
         client.close()
         server.close()
-
-
-def _shutdown(sock):
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass

@@ -18,7 +18,8 @@ import socket
 import threading
 import urllib.parse
 
-from testkit.net import LOOPBACK, LoopbackServer, free_port
+from testkit.net import LOOPBACK
+from testkit.proxies.relay import RelayServer, shutdown
 
 _MAX_LINE = 64 * 1024
 _MAX_HEADERS = 200
@@ -26,7 +27,7 @@ _DROPPED = {"proxy-authorization", "proxy-connection"}
 _REASONS = {400: "Bad Request", 407: "Proxy Authentication Required", 502: "Bad Gateway"}
 
 
-class ForwardProxy(LoopbackServer):
+class ForwardProxy(RelayServer):
     """hosts: {"name:port": (host, port)}; credentials: None or (user, password), then every
     request needs `Proxy-Authorization: Basic ...` or gets 407. Unknown authorities get 502.
 
@@ -37,20 +38,12 @@ class ForwardProxy(LoopbackServer):
     realm = "archie-test"
 
     def __init__(self, hosts, credentials=None, upstream_timeout=60):
+        super().__init__()
         # Names are case-insensitive in DNS, so they are here too.
         self.hosts = {k.lower(): (h, int(p)) for k, (h, p) in hosts.items()}
         self.credentials = credentials
         self.upstream_timeout = upstream_timeout
-        self.port = free_port()
         self.requests = []
-        self._lock = threading.Lock()
-        self._open = set()  # live sockets, shut down by stop() so no thread outlives the proxy
-        self._stop = threading.Event()
-        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._listener.bind((LOOPBACK, self.port))
-        self._listener.listen(256)
-        self._thread = threading.Thread(target=self._accept_loop, daemon=True)
 
     @property
     def endpoint(self):
@@ -78,41 +71,7 @@ class ForwardProxy(LoopbackServer):
         with self._lock:
             self.requests = []
 
-    def stop(self):
-        self._stop.set()
-        try:
-            self._listener.close()
-        except OSError:
-            pass
-        with self._lock:
-            live = list(self._open)
-        for s in live:
-            _shutdown(s)
-
     # ---- plumbing
-    def _track(self, sock):
-        with self._lock:
-            self._open.add(sock)
-        if self._stop.is_set():  # stop() ran between accept/connect and here
-            _shutdown(sock)
-
-    def _close(self, sock):
-        with self._lock:
-            self._open.discard(sock)
-        try:
-            sock.close()
-        except OSError:
-            pass
-
-    def _accept_loop(self):
-        while not self._stop.is_set():
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            self._track(client)
-            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
-
     def _record(self, method, authority, target, proxy_authorization):
         with self._lock:
             self.requests.append({"method": method, "authority": authority, "target": target,
@@ -268,7 +227,7 @@ class ForwardProxy(LoopbackServer):
                         break
                     dst.sendall(data)
             except OSError:
-                _shutdown(src)
+                shutdown(src)
             try:
                 dst.shutdown(socket.SHUT_WR)
             except OSError:
@@ -314,7 +273,7 @@ class _BodySender:
         except _UpstreamGone:
             pass
         except (OSError, _BadMessage):
-            _shutdown(self.upstream)
+            shutdown(self.upstream)
         finally:
             self.done.set()
 
@@ -489,10 +448,3 @@ def _answer(sock, status, body=b"", extra=(), close=False):
     if close:
         lines.append("Connection: close")
     sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
-
-
-def _shutdown(sock):
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass

@@ -16,32 +16,25 @@ import ssl
 import subprocess
 import threading
 
-from testkit.net import LOOPBACK, LoopbackServer, free_port
+from testkit.net import LOOPBACK
+from testkit.proxies.relay import RelayServer, shutdown
 
 
-class TlsFront(LoopbackServer):
+class TlsFront(RelayServer):
     """upstream_host, upstream_port: the plain-HTTP server behind; directory: where the key
     and certificate go; name: the DNS name the certificate is for."""
 
     def __init__(self, upstream_host, upstream_port, directory, name="s3.archie.test",
                  handshake_timeout=10):
+        super().__init__()
         self.upstream = (upstream_host, upstream_port)
         self.name = name
         self.handshake_timeout = handshake_timeout
-        self.port = free_port()
         os.makedirs(directory, exist_ok=True)
         self.ca_file = os.path.join(directory, f"{name}-{self.port}.crt")
         self.key_file = os.path.join(directory, f"{name}-{self.port}.key")
         self.connections = 0
-        self._lock = threading.Lock()
-        self._open = set()
-        self._stop = threading.Event()
         self._context = None
-        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._listener.bind((LOOPBACK, self.port))
-        self._listener.listen(256)
-        self._thread = threading.Thread(target=self._accept_loop, daemon=True)
 
     @property
     def authority(self):
@@ -69,42 +62,11 @@ class TlsFront(LoopbackServer):
         self._context = context
         return super().start()
 
-    def stop(self):
-        self._stop.set()
-        try:
-            self._listener.close()
-        except OSError:
-            pass
-        with self._lock:
-            live = list(self._open)
-        for s in live:
-            _shutdown(s)
-
     # ---- plumbing
-    def _track(self, sock):
+    def _accepted(self, client):
         with self._lock:
-            self._open.add(sock)
-        if self._stop.is_set():
-            _shutdown(sock)
-
-    def _close(self, sock):
-        with self._lock:
-            self._open.discard(sock)
-        try:
-            sock.close()
-        except OSError:
-            pass
-
-    def _accept_loop(self):
-        while not self._stop.is_set():
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            with self._lock:
-                self.connections += 1
-            self._track(client)
-            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+            self.connections += 1
+        super()._accepted(client)
 
     def _serve(self, client):
         upstream = None
@@ -139,8 +101,8 @@ class TlsFront(LoopbackServer):
                     tls.send(data)
                 tls.close_write()
             except (OSError, ssl.SSLError):
-                _shutdown(tls.sock)
-                _shutdown(upstream)
+                shutdown(tls.sock)
+                shutdown(upstream)
 
         t = threading.Thread(target=down, daemon=True)
         t.start()
@@ -152,8 +114,8 @@ class TlsFront(LoopbackServer):
                 upstream.sendall(data)
             upstream.shutdown(socket.SHUT_WR)
         except (OSError, ssl.SSLError):
-            _shutdown(tls.sock)
-            _shutdown(upstream)
+            shutdown(tls.sock)
+            shutdown(upstream)
         t.join()
 
 
@@ -245,10 +207,3 @@ class _TlsConnection:
             out = self._take()
         self._send(out)
         self.sock.shutdown(socket.SHUT_WR)
-
-
-def _shutdown(sock):
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass

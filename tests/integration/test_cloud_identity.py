@@ -9,7 +9,7 @@ signature check covers) for every AssumeRoleWithWebIdentity call, and deletes th
 the moment it expires: a request signed with expired credentials is refused
 (InvalidAccessKeyId), so "no failed request" really means archie always had fresh ones.
 The lifetime is 20 s rather than the 60 s of the issue (ARCHIE_TEST_CREDENTIAL_LIFETIME
-overrides it): the test sees four expiries in 80 s instead of four minutes, and the schedule
+overrides it): the test sees three expiries in 60 s instead of three minutes, and the schedule
 (refresh a quarter of the lifetime ahead, plus jitter) is the same code path at any lifetime."""
 import json
 import os
@@ -29,7 +29,7 @@ from testkit.rig import Rig
 
 SUBJECT = "minio.events"
 LIFETIME = int(os.environ.get("ARCHIE_TEST_CREDENTIAL_LIFETIME", "20"))
-EXPIRIES = 4
+EXPIRIES = 3
 ROLE_ARN = "arn:aws:iam::123456789012:role/archie-replicator"
 
 

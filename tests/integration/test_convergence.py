@@ -7,7 +7,7 @@ the source store itself, written by server-side copy) must equal the source key 
 metadata. Servers: nats-server, Ceph (mon, osd, two radosgw).
 
 Knobs (environment), used by scripts/soak-convergence for the long version:
-  ARCHIE_CONVERGENCE_OPS      source operations (default 1000)
+  ARCHIE_CONVERGENCE_OPS      source operations (default 700)
   ARCHIE_CONVERGENCE_RATE     operations per second (default 16)
   ARCHIE_CONVERGENCE_KILL     1: kill -9 one worker half way and start a new one
   ARCHIE_CONVERGENCE_SEED     random seed (default: time-based, printed)
@@ -156,7 +156,7 @@ def compare(source, replica, fields):
 
 class ConvergenceTest(unittest.TestCase):
     def test_destinations_equal_the_source_after_racing_events_from_two_workers(self):
-        ops = int(os.environ.get("ARCHIE_CONVERGENCE_OPS", "1000"))
+        ops = int(os.environ.get("ARCHIE_CONVERGENCE_OPS", "700"))
         rate = float(os.environ.get("ARCHIE_CONVERGENCE_RATE", "16"))
         kill = os.environ.get("ARCHIE_CONVERGENCE_KILL") == "1"
         seed = int(os.environ.get("ARCHIE_CONVERGENCE_SEED", str(int(time.time()))))

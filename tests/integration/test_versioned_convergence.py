@@ -14,7 +14,7 @@ the S3 destinations back by a random delay. Once the consumer is quiet:
 * versions = "current" (an unversioned S3 bucket and a local directory): the source's current
   bytes and, at S3, its tags, or nothing where the key looks absent.
 
-Knobs (environment), for a longer soak: ARCHIE_VCONVERGENCE_OPS (default 240),
+Knobs (environment), for a longer soak: ARCHIE_VCONVERGENCE_OPS (default 200),
 ARCHIE_VCONVERGENCE_RATE (per second, default 12), ARCHIE_VCONVERGENCE_SEED,
 ARCHIE_VCONVERGENCE_DELAY (the proxy's maximum delay per request in seconds, default 0.2).
 """
@@ -160,7 +160,7 @@ def current(user, bucket, key):
 
 class VersionedConvergenceTest(unittest.TestCase):
     def test_every_destination_holds_what_the_versioned_source_holds_after_racing_events(self):
-        ops = int(os.environ.get("ARCHIE_VCONVERGENCE_OPS", "240"))
+        ops = int(os.environ.get("ARCHIE_VCONVERGENCE_OPS", "200"))
         rate = float(os.environ.get("ARCHIE_VCONVERGENCE_RATE", "12"))
         seed = int(os.environ.get("ARCHIE_VCONVERGENCE_SEED", str(int(time.time()))))
         max_delay = float(os.environ.get("ARCHIE_VCONVERGENCE_DELAY", "0.2"))

@@ -191,7 +191,7 @@ async_result<object_info> s3_client::head_object(const std::string& bucket, cons
     if (r.error().http_status != 400) co_return r.error();
     std::byte one[1];
     const std::string any;
-    auto one_byte = ranged_get_call(bucket, key, one, 0, any, any, nullptr);  // GCC 12 rule 1
+    auto one_byte = ranged_get_call(bucket, key, one, 0, any, version_id, nullptr);  // GCC 12 rule 1
     auto probe = co_await impl_->execute(one_byte);
     if (probe) co_return r.error();
     auto named = recognise_customer_key(probe.error());

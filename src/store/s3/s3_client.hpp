@@ -50,7 +50,7 @@ struct multipart_upload {
 struct get_options {
   std::uint64_t offset = 0;    ///< first byte; reads exactly into.size() bytes
   std::string if_match;        ///< ETag the object must still have (all parts from one version)
-  std::string version_id;      ///< the version to read (empty or "null": the current one)
+  std::string version_id;      ///< the version to read (empty: the current one)
   bool may_end_early = false;  ///< the object may end before `into` is full (read "up to")
   http::cut_group* cut = nullptr;  ///< ends with this group (a cancelled copy)
 };
@@ -60,7 +60,7 @@ class s3_client {
   s3_client(boost::asio::any_io_executor executor, std::string store_name, const config::s3_store_config& cfg);
   ~s3_client();
 
-  /// The current version, or the one version_id names (empty or "null": the current one).
+  /// The current version, or the one version_id names (empty: the current one).
   async_result<object_info> head_object(const std::string& bucket, const std::string& key,
                                         const std::string& version_id = {});
   /// Reads into.size() bytes starting at opts.offset straight into `into` (ranged GET).

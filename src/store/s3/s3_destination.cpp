@@ -154,23 +154,19 @@ async_result<done> s3_destination::check_bucket(const std::string& bucket) {
 
 async_result<version_history> s3_destination::history(const std::string& bucket, const std::string& key) {
   // Without versioning every copy would replace the last one: the history would never
-  // level, and each event would copy every version again. Checked once per bucket.
-  bool known;
-  {
-    std::lock_guard lock(versioned_mutex_);
-    known = versioned_buckets_.count(bucket) > 0;
+  // level, and each event would copy every version again.
+  std::optional<std::string> status = versioning_.get(bucket);
+  if (!status) {
+    auto asked = co_await client_.bucket_versioning(bucket);
+    if (!asked) co_return asked.error();
+    status = asked.value();
+    versioning_.put(bucket, *status);
   }
-  if (!known) {
-    auto status = co_await client_.bucket_versioning(bucket);
-    if (!status) co_return status.error();
-    if (status.value() != "Enabled")
-      co_return store_error{error_kind::permanent, name(), "GetBucketVersioning", bucket, key, 0, "VersioningNotEnabled",
-                            "versions = \"all\" needs versioning enabled on this bucket (its status: " +
-                                (status.value().empty() ? std::string("never enabled") : status.value()) + ")",
-                            ""};
-    std::lock_guard lock(versioned_mutex_);
-    versioned_buckets_.insert(bucket);
-  }
+  if (*status != "Enabled")
+    co_return store_error{error_kind::permanent, name(), "GetBucketVersioning", bucket, key, 0, "VersioningNotEnabled",
+                          "versions = \"all\" needs versioning enabled on this bucket (its status: " +
+                              (status->empty() ? std::string("never enabled") : *status) + ")",
+                          ""};
   auto listed = co_await client_.list_object_versions(bucket, key);
   if (!listed) co_return listed.error();
   version_history out = std::move(listed.value());

@@ -3,6 +3,7 @@
 // (aborted on any failure), source ETag recorded in user metadata.
 #include "store/destination.hpp"
 #include "store/s3/s3_client.hpp"
+#include "store/s3/versioning_cache.hpp"
 
 #include <map>
 #include <mutex>
@@ -37,8 +38,8 @@ class s3_destination final : public destination {
 
  private:
   s3_client& client_;
-  std::mutex versioned_mutex_;
-  std::set<std::string> versioned_buckets_;  ///< seen with versioning on (it cannot be turned off, only suspended)
+  versioning_cache versioning_;
+  std::mutex versioned_mutex_;  ///< guards source_version_of_
   /// "bucket\nkey\nversion" -> the source version it copies: a version's metadata never
   /// changes, so each is read (HEAD) once. Bounded: emptied when it reaches its limit.
   std::map<std::string, std::string> source_version_of_;

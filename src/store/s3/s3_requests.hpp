@@ -80,10 +80,11 @@ std::string tagging_from_document(std::string_view xml);
 /// Tag pairs in canonical form: keys sorted, keys and values URI-encoded, "k=v&k2=v2".
 std::string canonical_tagging(std::vector<std::pair<std::string, std::string>> tags);
 
-/// Whether a version ID names one version to ask for. "null" is the version of an object
-/// written while versioning was off: asking for the current one is the same and works on
-/// servers without versioning too.
-inline bool names_a_version(const std::string& version_id) { return !version_id.empty() && version_id != "null"; }
+/// Whether a version ID names one version to ask for (empty: the current one). "null" is a
+/// version like any other: the one written while versioning was off, which on a versioned
+/// bucket may lie under newer ones. Servers that report it (MinIO, RGW) accept
+/// ?versionId=null, also on unversioned buckets; AWS and RGW report no ID there.
+inline bool names_a_version(const std::string& version_id) { return !version_id.empty(); }
 
 call make_call(const char* operation, const char* method, const std::string& bucket, const std::string& key,
                query_list query = {}, http::header_list headers = {}, std::span<const std::byte> body = {},
@@ -101,7 +102,7 @@ call complete_call(const std::string& bucket, const std::string& key, const std:
                    std::span<const std::byte> body);
 call abort_call(const std::string& bucket, const std::string& key, const std::string& upload_id);
 /// GetObjectTagging / PutObjectTagging / DeleteObjectTagging of one version (the current one
-/// when `version_id` is empty or "null"). Some servers (RGW) answer a tag deletion without
+/// when `version_id` is empty). Some servers (RGW) answer a tag deletion without
 /// a version on a versioned bucket with success and keep the tags: name the version.
 call get_tagging_call(const std::string& bucket, const std::string& key, const std::string& version_id);
 call put_tagging_call(const std::string& bucket, const std::string& key, const std::string& version_id,

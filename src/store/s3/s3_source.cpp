@@ -27,6 +27,14 @@ async_result<version_history> s3_source::versions(const std::string& bucket, con
   co_return co_await client_.list_object_versions(bucket, key);
 }
 
+async_result<std::string> s3_source::versioning(const std::string& bucket) {
+  if (auto known = versioning_.get(bucket)) co_return *known;
+  auto status = co_await client_.bucket_versioning(bucket);
+  if (!status) co_return status.error();
+  versioning_.put(bucket, status.value());
+  co_return status.value();
+}
+
 async_result<version_page> s3_source::versions_page(const std::string& bucket, const std::string& prefix,
                                                     const std::string& key_marker, const std::string& version_marker) {
   co_return co_await client_.list_versions_page(bucket, prefix, key_marker, version_marker);

@@ -1,6 +1,7 @@
 #pragma once
 // An S3 bucket (MinIO, RGW, AWS...) as the source of replication.
 #include "store/s3/s3_client.hpp"
+#include "store/s3/versioning_cache.hpp"
 #include "store/source.hpp"
 
 namespace archie::store::s3 {
@@ -16,6 +17,7 @@ class s3_source final : public source {
                                         const config::write_options* write) override;
   std::uint64_t max_server_side_copy() const override { return 5ull << 30; }  // CopyObject's limit
   async_result<version_history> versions(const std::string& bucket, const std::string& key) override;
+  async_result<std::string> versioning(const std::string& bucket) override;
   async_result<version_page> versions_page(const std::string& bucket, const std::string& prefix,
                                            const std::string& key_marker, const std::string& version_marker) override;
   async_result<object_info> head_version(const std::string& bucket, const std::string& key,
@@ -26,6 +28,7 @@ class s3_source final : public source {
 
  private:
   s3_client& client_;
+  versioning_cache versioning_;
 };
 
 }  // namespace archie::store::s3

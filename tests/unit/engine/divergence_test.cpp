@@ -47,9 +47,3 @@ TEST_CASE("a key missing or different anywhere is one copy; extras are removed o
   CHECK(engine::repair_for(false, {key_state::extra}, true) == repair::remove);
   CHECK(engine::repair_for(false, {key_state::excluded}, true) == repair::none);
 }
-
-TEST_CASE("a version history that differs under a delete marker is levelled by a delete event, asked or not") {
-  using engine::repair;
-  CHECK(engine::repair_for(false, {key_state::different, key_state::equal}, false) == repair::remove);
-  CHECK(engine::repair_for(false, {key_state::missing}, false) == repair::remove);
-}

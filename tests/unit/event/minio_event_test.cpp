@@ -142,6 +142,19 @@ TEST_CASE("deletes and delete markers are removals without a size") {
   CHECK_FALSE(marker.has_size);
 }
 
+TEST_CASE("versioned buckets: a version deleted for good names it; lock and tag changes are metadata-only") {
+  auto gone = only_event_of(fixture("versioned-delete-version.json"));
+  CHECK(gone.action == event_action::remove);
+  CHECK(gone.event_name == "s3:ObjectRemoved:Delete");
+  CHECK(gone.version_id == "7e1c2a90-4b3f-4f6e-8a1d-5c9b0e2f4a61");
+  for (const char* file : {"put-tagging.json", "put-retention.json", "put-legal-hold.json"}) {
+    CAPTURE(file);
+    auto e = only_event_of(fixture(file));
+    CHECK(e.action == event_action::copy_metadata);
+    CHECK(e.key == "2026/11/cat.jpg");
+  }
+}
+
 TEST_CASE("a NoOP delete is skipped: nothing existed to remove") {
   auto e = only_event_of(fixture("noop-delete.json"));
   CHECK(e.action == event_action::skip);
@@ -496,6 +509,7 @@ TEST_CASE("random mutations of the fixtures never throw and always decode or fai
                          "put-tagging.json",  "delete.json",        "delete-marker.json",  "noop-delete.json",
                          "ilm-expiry-old.json", "ilm-expiry-mid.json", "ilm-expiry-new.json", "versioned-put.json",
                          "special-chars.json", "access-get.json",   "bad-key-escape.json", "bad-size-string.json",
+                         "versioned-delete-version.json", "put-retention.json", "put-legal-hold.json",
                          "bad-no-records.json", "bad-records-not-array.json", "bad-not-json.txt",  "bad-empty.json"};
   std::vector<std::string> seeds;
   for (const char* f : files) seeds.push_back(fixture(f));

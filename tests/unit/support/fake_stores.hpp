@@ -60,6 +60,7 @@ struct fake_source final : store::source {
   store::async_result<std::string> tagging(const std::string&, const std::string&, const std::string& version_id) override;
   /// Only the current version (an unversioned source's history).
   store::async_result<store::version_history> versions(const std::string&, const std::string&) override;
+  store::async_result<std::string> versioning(const std::string&) override { co_return std::string("Enabled"); }
   store::async_result<store::version_page> versions_page(const std::string&, const std::string&, const std::string&,
                                                         const std::string&) override;
   store::async_result<store::object_info> head_version(const std::string&, const std::string&,

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -65,39 +66,69 @@ process_output run_process(const std::vector<std::string>& argv, std::chrono::mi
     result.problem = std::string("pipe: ") + std::strerror(errno);
     return result;
   }
+  // stdin /dev/null, stdout the pipe, nothing else of ours (Asio's sockets are not
+  // close-on-exec); its own process group, so a timeout kills what it started too; default
+  // signal handling and an empty mask, whatever the worker's are.
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], 1);
+  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  posix_spawnattr_setpgroup(&attr, 0);
+  sigset_t mask, defaults;
+  sigemptyset(&mask);
+  posix_spawnattr_setsigmask(&attr, &mask);
+  sigemptyset(&defaults);
+  for (int sig : {SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGCHLD, SIGUSR1, SIGUSR2}) sigaddset(&defaults, sig);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   pid_t pid = 0;
-  int spawned = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
+  int spawned = posix_spawnp(&pid, args[0], &actions, &attr, args.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
   ::close(pipe_fds[1]);
   if (spawned != 0) {
     ::close(pipe_fds[0]);
     result.problem = "cannot start " + argv[0] + ": " + std::strerror(spawned);
     return result;
   }
+  // Until it has exited and its output is read, or the deadline. A child it left running
+  // may hold the pipe open: once it has exited, what is ready is read and that is all.
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   char buf[4096];
-  bool stopped = false;
+  bool stopped = false, eof = false, exited = false;
+  int status = 0;
   for (;;) {
+    if (!exited && ::waitpid(pid, &status, WNOHANG) == pid) exited = true;
+    if (exited && eof) break;
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) {
       result.problem = argv[0] + " did not finish within " + std::to_string(timeout.count()) + " ms";
       stopped = true;
       break;
     }
+    const int wait_ms = static_cast<int>(std::min<long long>(left.count(), 50));
+    if (eof) {
+      ::poll(nullptr, 0, wait_ms);  // output done; waiting for it to exit
+      continue;
+    }
     pollfd p{pipe_fds[0], POLLIN, 0};
-    int ready = ::poll(&p, 1, static_cast<int>(left.count()));
-    if (ready < 0 && errno == EINTR) continue;
-    if (ready <= 0) continue;  // the deadline check above ends it
+    int ready = ::poll(&p, 1, exited ? 0 : wait_ms);
+    if (ready <= 0) {
+      if (exited) break;
+      continue;
+    }
     ssize_t n = ::read(pipe_fds[0], buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;  // end of output
+    if (n <= 0) {
+      eof = true;
+      continue;
+    }
     if (result.out.size() + static_cast<std::size_t>(n) > max_output) {
       result.problem = argv[0] + " printed more than " + std::to_string(max_output) + " bytes";
       stopped = true;
@@ -106,14 +137,14 @@ process_output run_process(const std::vector<std::string>& argv, std::chrono::mi
     result.out.append(buf, static_cast<std::size_t>(n));
   }
   ::close(pipe_fds[0]);
-  if (stopped) ::kill(pid, SIGKILL);
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
   if (stopped) {
+    ::kill(-pid, SIGKILL);  // its whole process group
     result.out.clear();
-    return result;
   }
+  if (!exited)
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+  if (stopped) return result;
   result.ran = true;
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return result;

@@ -352,18 +352,28 @@ struct credential_provider::impl {
                                                        const std::string& external_id,
                                                        const std::string& duration_seconds, const credentials& keys,
                                                        const std::string& profile) {
-    std::string session = session_name;
-    if (session.empty())
-      session = "archie-" + std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
-                                               wall_clock::now().time_since_epoch()).count());
+    const std::string form = assume_role_form(role_arn, session_or_default(session_name), external_id, duration_seconds);
+    const std::string what = "AssumeRole for " + role_arn + " (profile " + profile + ")";
+    co_return co_await call_sts(form, &keys, what);
+  }
+
+  static std::string session_or_default(const std::string& session) {
+    if (!session.empty()) return session;
+    return "archie-" +
+           std::to_string(std::chrono::duration_cast<std::chrono::seconds>(wall_clock::now().time_since_epoch()).count());
+  }
+
+  // One STS call: AssumeRoleWithWebIdentity (unsigned: the token is the proof) or AssumeRole
+  // (signed with `signer`). `what` names the action and role in errors.
+  asio::awaitable<result<aws_credentials>> call_sts(const std::string& form, const credentials* signer,
+                                                    const std::string& what) {
     std::string url = sts_url();
     auto ep = endpoint_of(url);
     if (!ep) co_return failure(error_kind::permission, 0, "InvalidStsEndpoint", url + " is not an http(s) URL");
-    std::string form = assume_role_form(role_arn, session, external_id, duration_seconds);
     auto req = sts_request(*ep, std::as_bytes(std::span(form)));
-    sign_sts_request(req, *ep, form, keys, cfg.region);
+    if (signer) sign_sts_request(req, *ep, form, *signer, cfg.region);
     auto& client = client_for(url, *ep, cfg.connect_timeout);
-    std::string where = "STS " + url + " AssumeRole for " + role_arn + " (profile " + profile + ")";
+    std::string where = "STS " + url + " " + what;
     auto r = co_await send(client, req, where, remote_attempts);
     if (!r) co_return r.error();
     auto answer = parse_sts_answer(r->body);
@@ -424,22 +434,9 @@ struct credential_provider::impl {
     std::string error;
     std::string token = config::read_secret_file(token_file, error);  // re-read: the kubelet rotates it
     if (!error.empty()) co_return failure(error_kind::permission, 0, "InvalidIdentityToken", error);
-    std::string session = env("AWS_ROLE_SESSION_NAME");
-    if (session.empty())
-      session = "archie-" + std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
-                                               wall_clock::now().time_since_epoch()).count());
-    std::string url = sts_url();
-    auto ep = endpoint_of(url);
-    if (!ep) co_return failure(error_kind::permission, 0, "InvalidStsEndpoint", url + " is not an http(s) URL");
-    std::string form = sts_form(role_arn, session, token);
-    auto req = sts_request(*ep, std::as_bytes(std::span(form)));
-    auto& client = client_for(url, *ep, cfg.connect_timeout);
-    std::string where = "STS " + url + " AssumeRoleWithWebIdentity for " + role_arn;
-    auto r = co_await send(client, req, where, remote_attempts);
-    if (!r) co_return r.error();
-    auto answer = parse_sts_answer(r->body);
-    if (!answer.creds) co_return from_answer(answer, r->status, where);
-    co_return std::move(*answer.creds);
+    const std::string form = sts_form(role_arn, session_or_default(env("AWS_ROLE_SESSION_NAME")), token);
+    const std::string what = "AssumeRoleWithWebIdentity for " + role_arn;
+    co_return co_await call_sts(form, nullptr, what);
   }
 
   asio::awaitable<result<aws_credentials>> fetch_container() {

@@ -40,8 +40,10 @@ TEST_CASE("a ranged read names its bytes and pins the version with a quoted ETag
   REQUIRE(header(c, "if-match"));
   CHECK(*header(c, "if-match") == "\"abc\"");
   CHECK(c.into_may_end_early);
-  auto whole = ranged_get_call("b", "k", {}, 0, "", "null", nullptr);
-  CHECK(whole.query.empty());  // "null": the current version, also on servers without versioning
+  auto whole = ranged_get_call("b", "k", {}, 0, "", "", nullptr);
+  CHECK(whole.query.empty());  // no ID: the current version
+  auto null_version = ranged_get_call("b", "k", {}, 0, "", "null", nullptr);
+  CHECK(null_version.query == query_list{{"versionId", "null"}});  // the pre-versioning one, maybe not current
   CHECK(header(whole, "range") == nullptr);
   CHECK(header(whole, "if-match") == nullptr);
 }
@@ -77,10 +79,11 @@ TEST_CASE("tags have one canonical form: sorted, encoded, and the same after a t
   CHECK(tagging_document("").find("<TagSet></TagSet>") != std::string::npos);
 }
 
-TEST_CASE("tag calls name the version, except the current one of an unversioned bucket") {
+TEST_CASE("tag calls name the version, \"null\" included; none for the current one") {
   auto named = get_tagging_call("b", "k", "v123");
   CHECK(named.query == query_list{{"tagging", ""}, {"versionId", "v123"}});
-  CHECK(get_tagging_call("b", "k", "null").query == query_list{{"tagging", ""}});
+  CHECK(get_tagging_call("b", "k", "null").query == query_list{{"tagging", ""}, {"versionId", "null"}});
+  CHECK(get_tagging_call("b", "k", "").query == query_list{{"tagging", ""}});
   CHECK(delete_tagging_call("b", "k", "").method == "DELETE");
   object_info meta;
   meta.tagging = "a=1";

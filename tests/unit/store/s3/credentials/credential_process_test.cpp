@@ -35,6 +35,13 @@ TEST_CASE("a credential process runs without a shell; its output, exit status an
   auto hung = run_process({"/bin/sleep", "10"}, 200ms);
   CHECK_FALSE(hung.ran);
   CHECK(hung.problem.find("did not finish within 200 ms") != std::string::npos);
+  // It exits, but a child it left behind keeps stdout open: its output counts, no timeout.
+  auto detached = run_process({"/bin/sh", "-c", "echo done; sleep 5 &"}, 3s);
+  CHECK(detached.ran);
+  CHECK(detached.out == "done\n");
+  // It closes stdout and lingers: the deadline still holds.
+  auto lingering = run_process({"/bin/sh", "-c", "exec >&-; sleep 5"}, 300ms);
+  CHECK_FALSE(lingering.ran);
   auto chatty = run_process({"/bin/cat", "/dev/zero"}, 5s, 1000);
   CHECK_FALSE(chatty.ran);
   CHECK(chatty.out.empty());

@@ -26,23 +26,24 @@ struct replica_entry {
 };
 
 // Indices (into `entries`) of a longest run of `items` whose positions strictly increase:
-// the copies already in the source's order. The earliest such run, so that two workers
-// planning from the same listing choose the same one.
+// the copies already in the source's order. Patience sorting, O(n log n): a key may have
+// many thousands of versions. The same input gives the same run, so two workers planning
+// from the same listing remove the same copies.
 std::vector<std::size_t> longest_ordered_run(const std::vector<replica_entry>& entries,
                                              const std::vector<std::size_t>& items) {
   const std::size_t n = items.size();
-  std::vector<std::size_t> length(n, 1), previous(n, n);
-  for (std::size_t i = 0; i < n; ++i)
-    for (std::size_t j = 0; j < i; ++j)
-      if (entries[items[j]].position < entries[items[i]].position && length[j] + 1 > length[i]) {
-        length[i] = length[j] + 1;
-        previous[i] = j;
-      }
-  std::size_t best = n;
-  for (std::size_t i = 0; i < n; ++i)
-    if (best == n || length[i] > length[best]) best = i;
+  std::vector<std::size_t> tails;  // tails[k]: index into items of the smallest end of a run of k+1
+  std::vector<std::size_t> previous(n, n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::size_t pos = entries[items[i]].position;
+    auto at = std::lower_bound(tails.begin(), tails.end(), pos,
+                               [&](std::size_t t, std::size_t p) { return entries[items[t]].position < p; });
+    if (at != tails.begin()) previous[i] = *(at - 1);
+    if (at == tails.end()) tails.push_back(i);
+    else *at = i;
+  }
   std::vector<std::size_t> run;
-  for (std::size_t i = best; i < n; i = previous[i]) run.push_back(items[i]);
+  for (std::size_t i = tails.empty() ? n : tails.back(); i < n; i = previous[i]) run.push_back(items[i]);
   std::reverse(run.begin(), run.end());
   return run;
 }
@@ -258,8 +259,17 @@ asio::awaitable<target_outcome> apply_steps(asio::any_io_executor io, pipe::part
     switch (step.what) {
       case history_step::kind::remove_version: {
         auto r = co_await dest.remove_version(target.bucket, target.key, step.version_id);
-        if (!r) result.failure = r.error();
-        else ++out.versions_removed;
+        if (r) {
+          ++out.versions_removed;
+        } else if (r.error().kind == error_kind::permission) {
+          // A version under object lock (WORM), or no s3:DeleteObjectVersion: retrying
+          // cannot help, and keeping an extra version loses nothing. Kept, and said so.
+          log::warn("version kept: the destination refused to delete it",
+                    {{"store", target.store}, {"bucket", target.bucket}, {"key", target.key},
+                     {"version", step.version_id}, {"error", r.error().describe()}});
+        } else {
+          result.failure = r.error();
+        }
         break;
       }
       case history_step::kind::delete_marker: {

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
+#include <vector>
 
 namespace archie::http {
 namespace {
@@ -51,20 +52,62 @@ bool always_direct(const std::string& host) {
   return a.to_v6().is_link_local();
 }
 
+// Whether `host` is an IP address inside the CIDR block `block` ("10.0.0.0/8", "fd00::/8").
+bool in_block(const std::string& host, const std::string& block) {
+  auto slash = block.find('/');
+  if (slash == std::string::npos) return false;
+  boost::system::error_code ec;
+  auto address = boost::asio::ip::make_address(host, ec);
+  if (ec) return false;
+  auto base = boost::asio::ip::make_address(block.substr(0, slash), ec);
+  if (ec || base.is_v4() != address.is_v4()) return false;
+  const int bits = std::atoi(block.c_str() + slash + 1);
+  auto bytes_of = [](const boost::asio::ip::address& a) {
+    std::vector<unsigned char> out;
+    if (a.is_v4()) {
+      auto b = a.to_v4().to_bytes();
+      out.assign(b.begin(), b.end());
+    } else {
+      auto b = a.to_v6().to_bytes();
+      out.assign(b.begin(), b.end());
+    }
+    return out;
+  };
+  const auto x = bytes_of(address), y = bytes_of(base);
+  if (bits < 0 || bits > static_cast<int>(x.size() * 8)) return false;
+  for (int i = 0; i < bits; ++i) {
+    const int mask = 0x80 >> (i % 8);
+    if ((x[static_cast<std::size_t>(i / 8)] & mask) != (y[static_cast<std::size_t>(i / 8)] & mask)) return false;
+  }
+  return true;
+}
+
 // NO_PROXY entries: "*" (everything), a host or domain ("example.com" matches it and its
-// subdomains, ".example.com" its subdomains and itself, as curl does), an IP address, each
-// optionally with ":port".
+// subdomains; ".example.com" and "*.example.com" the same, as curl and Go read them), an IP
+// address or a CIDR block ("10.0.0.0/8"), each name or address optionally with ":port"
+// (IPv6 in brackets then: "[fd00::1]:9000").
 bool excluded(const std::vector<std::string>& no_proxy, const endpoint& target) {
   const std::string host = lower(target.host);
   for (const auto& entry : no_proxy) {
     if (entry == "*") return true;
+    if (entry.find('/') != std::string::npos) {
+      if (in_block(host, entry)) return true;
+      continue;
+    }
     std::string name = entry;
     std::optional<std::uint16_t> port;
-    if (auto colon = name.rfind(':'); colon != std::string::npos && name.find(':') == colon) {
+    if (!name.empty() && name.front() == '[') {  // [v6] or [v6]:port
+      auto close = name.find(']');
+      if (close == std::string::npos) continue;
+      if (close + 1 < name.size() && name[close + 1] == ':')
+        port = static_cast<std::uint16_t>(std::atoi(name.c_str() + close + 2));
+      name = name.substr(1, close - 1);
+    } else if (auto colon = name.rfind(':'); colon != std::string::npos && name.find(':') == colon) {
       port = static_cast<std::uint16_t>(std::atoi(name.c_str() + colon + 1));
       name.resize(colon);
     }
     if (port && *port != target.port) continue;
+    if (name.rfind("*.", 0) == 0) name.erase(0, 1);
     if (!name.empty() && name.front() == '.') name.erase(0, 1);
     if (name.empty()) continue;
     if (host == name) return true;

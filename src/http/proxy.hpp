@@ -27,7 +27,9 @@ struct proxy {
 struct proxy_environment {
   std::optional<proxy> https;  ///< HTTPS_PROXY / https_proxy
   std::optional<proxy> http;   ///< HTTP_PROXY / http_proxy
-  std::vector<std::string> no_proxy;  ///< NO_PROXY / no_proxy, split at commas, trimmed, lower-case
+  /// NO_PROXY / no_proxy, split at commas, trimmed, lower-case: "*", names and domains
+  /// (".corp", "*.corp"), addresses, CIDR blocks, each optionally with ":port".
+  std::vector<std::string> no_proxy;
   std::vector<std::string> problems;  ///< variables that could not be read (logged once at start)
 };
 

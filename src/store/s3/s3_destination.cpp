@@ -190,7 +190,7 @@ async_result<version_history> s3_destination::history(const std::string& bucket,
     }
     if (const std::string* marker = head->metadata(source_version_metadata)) v.source_version_id = *marker;
     std::lock_guard lock(versioned_mutex_);
-    if (source_version_of_.size() >= max_remembered) source_version_of_.clear();
+    if (source_version_of_.size() >= max_remembered) source_version_of_.erase(source_version_of_.begin());
     source_version_of_.emplace(id, v.source_version_id);
   }
   co_return out;

@@ -41,7 +41,7 @@ class s3_destination final : public destination {
   versioning_cache versioning_;
   std::mutex versioned_mutex_;  ///< guards source_version_of_
   /// "bucket\nkey\nversion" -> the source version it copies: a version's metadata never
-  /// changes, so each is read (HEAD) once. Bounded: emptied when it reaches its limit.
+  /// changes, so each is read (HEAD) once. Bounded: one entry leaves for each that comes in.
   std::map<std::string, std::string> source_version_of_;
 };
 

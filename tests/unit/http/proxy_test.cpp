@@ -50,7 +50,7 @@ TEST_CASE("https endpoints take HTTPS_PROXY, http ones HTTP_PROXY; lower case wi
   CHECK_FALSE(proxy_for(with({}), at("https://s3.amazonaws.com")));
 }
 
-TEST_CASE("NO_PROXY: *, domains with their subdomains, hosts with a port; loopback and link-local go direct") {
+TEST_CASE("NO_PROXY: *, domains with their subdomains, hosts with a port, CIDR blocks; loopback and link-local go direct") {
   auto env = with({{"HTTPS_PROXY", "http://p:1"}, {"HTTP_PROXY", "http://p:1"},
                    {"NO_PROXY", " .internal.corp, minio.local:9000 ,example.com"}});
   CHECK_FALSE(proxy_for(env, at("https://s3.internal.corp")));
@@ -65,6 +65,16 @@ TEST_CASE("NO_PROXY: *, domains with their subdomains, hosts with a port; loopba
   CHECK_FALSE(proxy_for(env, at("http://localhost:7480")));
   CHECK(proxy_for(env, at("http://10.1.2.3:9000")));
   CHECK_FALSE(proxy_for(with({{"HTTPS_PROXY", "http://p:1"}, {"NO_PROXY", "*"}}), at("https://s3.amazonaws.com")));
+  // What Kubernetes clusters set: CIDR blocks, *.domain, bracketed IPv6 with a port.
+  auto k8s = with({{"HTTP_PROXY", "http://p:1"}, {"HTTPS_PROXY", "http://p:1"},
+                   {"NO_PROXY", "10.0.0.0/8,fd00::/8,*.svc.cluster.local,[2001:db8::5]:9000"}});
+  CHECK_FALSE(proxy_for(k8s, at("http://10.96.4.2:9000")));
+  CHECK(proxy_for(k8s, at("http://11.0.0.1:9000")));
+  CHECK_FALSE(proxy_for(k8s, at("http://[fd00::1234]:9000")));
+  CHECK_FALSE(proxy_for(k8s, at("http://minio.storage.svc.cluster.local:9000")));
+  CHECK_FALSE(proxy_for(k8s, at("http://[2001:db8::5]:9000")));
+  CHECK(proxy_for(k8s, at("http://[2001:db8::5]:9001")));
+  CHECK(proxy_for(k8s, at("https://s3.amazonaws.com")));
   auto bad = with({{"HTTPS_PROXY", "socks5://p:1"}});
   CHECK_FALSE(proxy_for(bad, at("https://s3.amazonaws.com")));
   REQUIRE(bad.problems.size() == 1);

@@ -68,15 +68,17 @@ asio::awaitable<round_result> copy_round(asio::any_io_executor io, pipe::part_bu
       auto replaced = co_await w.dest->replace_metadata(w.target.bucket, w.target.key, *replica.value(), wanted,
                                                         w.target.write);
       if (replaced && replaced.value()) {
-        store::object_info now = *replica.value();
-        now.version_id.clear();  // the copy made a new current version
-        now.lock_mode = wanted.lock_mode;  // written with it
-        now.lock_retain_until = wanted.lock_retain_until;
-        now.legal_hold = wanted.legal_hold;
-        auto set = co_await write_metadata(*w.dest, w.target, now, wanted);
-        if (!set) w.failure = set.error();
         out.wrote = true;
         ++out.tag_writes;
+        // Servers differ in what such a copy keeps of the tags: read what it made, then
+        // write the tags and lock where they differ, on that new version.
+        auto made = co_await w.dest->replica_info(w.target.bucket, w.target.key);
+        if (!made) {
+          w.failure = made.error();
+        } else if (made.value()) {
+          auto set = co_await write_metadata(*w.dest, w.target, *made.value(), wanted);
+          if (!set) w.failure = set.error();
+        }
         continue;
       }
       if (!replaced && !version_gone(replaced.error())) {

@@ -128,6 +128,8 @@ class ControlRoutes:
             return self._send_json(200, {"chunk_policy": store.chunk_policy,
                                          "token_lifetime": store.token_lifetime})
         if op == "requests" and m == "GET":
+            with store.recorded:  # every request already answered is in the log
+                store.recorded.wait_for(lambda: store.unrecorded == 0, timeout=5)
             out = list(store.requests)
             if self.q.get("clear") == "1":
                 store.requests.clear()

@@ -164,6 +164,9 @@ class Store:
         self.token_lifetime = token_lifetime
         self.chunk_policy = chunk_policy     # "reject" | "truncate"
         self.requests = collections.deque(maxlen=1000)
+        # Requests answered whose log entry is not written yet (http_handler._record).
+        self.recorded = threading.Condition()
+        self.unrecorded = 0
         self.last_generation = 0
         for sub in ("blobs", "uploads", "tmp"):
             d = os.path.join(data_dir, sub)

@@ -307,8 +307,8 @@ route_endpoint read_route_endpoint(table_reader t, const std::map<std::string, s
                               {{"propagate", deletes_policy::propagate}, {"ignore", deletes_policy::ignore}});
     e.versions = t.enum_choice("versions", e.versions, {{"current", versions_policy::current}, {"all", versions_policy::all}});
     if (e.versions == versions_policy::all && stores.count(e.store) &&
-        !std::holds_alternative<s3_store_config>(stores.at(e.store)))
-      t.fail("versions", "\"all\" needs an s3 destination (a bucket with versioning on); gcs and fs destinations "
+        std::holds_alternative<fs_store_config>(stores.at(e.store)))
+      t.fail("versions", "\"all\" needs an s3 or gcs destination (a bucket with versioning on); fs destinations "
                          "hold the current version only");
     read_write_options(t, stores.count(e.store) ? &stores.at(e.store) : nullptr, e.write);
   }

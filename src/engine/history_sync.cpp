@@ -53,7 +53,8 @@ std::vector<std::size_t> longest_ordered_run(const std::vector<replica_entry>& e
 namespace {
 
 std::vector<history_step> plan_writes(const store::version_history& source, const store::version_history& replica,
-                                      bool propagate_deletes, std::vector<history_step>& removals) {
+                                      bool propagate_deletes, bool markers_kept,
+                                      std::vector<history_step>& removals) {
   using kind = history_step::kind;
   std::vector<history_step> steps;
   std::vector<const store::object_version*> src;  // oldest first
@@ -67,7 +68,11 @@ std::vector<history_step> plan_writes(const store::version_history& source, cons
   std::vector<replica_entry> dst;  // oldest first, as the plan leaves it
   auto remove_entry = [&](std::size_t i) {
     removals.push_back({kind::remove_version, dst[i].version_id});
+    const bool live_removed = !markers_kept && i + 1 == dst.size() && !dst[i].delete_marker;
     dst.erase(dst.begin() + static_cast<std::ptrdiff_t>(i));
+    // Without delete markers (GCS), the live version deleted for good leaves nothing live,
+    // where S3 would make the version below it current: that is a delete marker here.
+    if (live_removed) dst.push_back({true, {}, {}});
   };
   for (auto it = replica.rbegin(); it != replica.rend(); ++it) {
     replica_entry e{it->delete_marker, it->source_version_id, it->version_id};
@@ -80,6 +85,7 @@ std::vector<history_step> plan_writes(const store::version_history& source, cons
         // A copy of a version the source deleted for good goes too. (Kept otherwise, and
         // left where it is, like versions archie did not write.)
         removals.push_back({kind::remove_version, e.version_id});
+        if (!markers_kept && &*it == &replica.front()) dst.push_back({true, {}, {}});  // see remove_entry
         continue;
       }
     }
@@ -176,13 +182,21 @@ std::vector<history_step> plan_writes(const store::version_history& source, cons
 
 }  // namespace
 
+store::version_history without_inner_markers(const store::version_history& source) {
+  store::version_history out;
+  for (const auto& v : source)
+    if (!v.delete_marker || &v == &source.front()) out.push_back(v);
+  return out;
+}
+
 std::vector<history_step> plan_history(const store::version_history& source, const store::version_history& replica,
-                                       bool propagate_deletes) {
+                                       bool propagate_deletes, bool markers_kept) {
   // Removals come last: a copy rewritten elsewhere in the history goes only once its new
   // copy is written, so a failure between the two (the version deleted at the source
   // meanwhile, an outage) never leaves the destination without it.
   std::vector<history_step> removals;
-  auto steps = plan_writes(source, replica, propagate_deletes, removals);
+  auto steps = markers_kept ? plan_writes(source, replica, propagate_deletes, true, removals)
+                            : plan_writes(without_inner_markers(source), replica, propagate_deletes, false, removals);
   steps.insert(steps.end(), removals.begin(), removals.end());
   return steps;
 }
@@ -359,7 +373,7 @@ asio::awaitable<history_result> sync_history(asio::any_io_executor io, pipe::par
         failures[i] = replica.error();
         continue;
       }
-      auto steps = plan_history(listed.value(), replica.value(), !target.keeps_deletes);
+      auto steps = plan_history(listed.value(), replica.value(), !target.keeps_deletes, dest.holds_delete_markers());
       level[i] = std::move(replica.value());
       auto applied = co_await apply_steps(io, pool, limits, job, source, dest, target, steps, out);
       if (applied.failure) failures[i] = std::move(applied.failure);

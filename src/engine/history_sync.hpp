@@ -56,8 +56,13 @@ struct history_step {
 
 /// The steps, in order, that bring `replica` (a destination's history, newest first, with
 /// source_version_id filled in) level with `source` (newest first). Pure: no I/O.
+/// `markers_kept` false (GCS, store::destination::holds_delete_markers): the source's delete
+/// markers between versions are left out, and only a latest one is mirrored.
 std::vector<history_step> plan_history(const store::version_history& source, const store::version_history& replica,
-                                       bool propagate_deletes);
+                                       bool propagate_deletes, bool markers_kept);
+/// The source history as a destination without delete markers can hold it: its versions,
+/// and a delete marker only when it is the latest entry.
+store::version_history without_inner_markers(const store::version_history& source);
 
 struct history_job {
   std::string bucket;  ///< the source's

@@ -37,11 +37,12 @@ boost::asio::awaitable<std::optional<store::store_error>> compare_key(
   for (std::size_t i = 0; i < dests.size(); ++i) {
     diff.at[i].key = dests[i].prefix + key.substr(src.prefix.size());
     if (dests[i].versions != config::versions_policy::all) continue;
-    auto replica = co_await stores.destination_for(dests[i].store).history(dests[i].bucket, diff.at[i].key);
+    auto& dest = stores.destination_for(dests[i].store);
+    auto replica = co_await dest.history(dests[i].bucket, diff.at[i].key);
     if (!replica) co_return replica.error();
     const bool propagate =
         dests[i].deletes == config::deletes_policy::propagate && !route.exclude_remove.matches(key);
-    auto steps = plan_history(history, replica.value(), propagate);
+    auto steps = plan_history(history, replica.value(), propagate, dest.holds_delete_markers());
     if (steps.empty()) continue;
     auto& verdict = diff.at[i];
     const bool none_copied = std::none_of(replica->begin(), replica->end(),

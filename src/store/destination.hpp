@@ -125,6 +125,10 @@ class destination {
   /// versions = "all": the key's history, newest first, each version with the source version
   /// it copies (its marker). Stores without versions refuse for good (the default).
   virtual async_result<version_history> history(const std::string& bucket, const std::string& key);
+  /// Whether the history can hold delete markers between versions (S3). GCS cannot: a
+  /// deleted object is a noncurrent generation with no marker, so only the last delete (no
+  /// live generation) shows, as a delete marker on top of history() with an empty ID.
+  virtual bool holds_delete_markers() const { return true; }
   /// Deletes one version or delete marker for good (versions = "all").
   virtual async_result<done> remove_version(const std::string& bucket, const std::string& key,
                                             const std::string& version_id);

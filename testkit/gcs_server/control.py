@@ -30,7 +30,8 @@ class ControlRoutes:
             return self._send_json(200, {"ok": True})
         if op == "buckets" and m == "POST":
             b = self._create_bucket(doc["name"], doc.get("project", store.project),
-                                    doc.get("location", "US"), doc.get("storageClass", "STANDARD"))
+                                    doc.get("location", "US"), doc.get("storageClass", "STANDARD"),
+                                    bool(doc["versioning"]) if "versioning" in doc else None)
             return self._send_json(200, self.bucket_resource(b))
         if op == "buckets" and m == "GET":
             with store.lock:

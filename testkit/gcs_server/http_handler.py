@@ -265,6 +265,8 @@ class Handler(AuthChecks, BucketRoutes, ObjectRoutes, UploadRoutes, ResumableUpl
                 raise ApiError(404, "notFound", "Not Found")
             if m in ("GET", "HEAD"):
                 return self._bucket_get(bucket)
+            if m == "PATCH":
+                return self._bucket_patch(bucket)
             if m == "DELETE":
                 return self._bucket_delete(bucket)
             raise ApiError(405, "methodNotAllowed", "Method not allowed")

@@ -200,6 +200,23 @@ class GcsTestServer:
     def create_bucket(self, name, **kw):
         return self.control("POST", "buckets", dict(kw, name=name))
 
+    def generations(self, bucket, name):
+        """Every generation of object `name` (versions=true), oldest first: object resources,
+        noncurrent ones with timeDeleted."""
+        items, token = [], None
+        while True:
+            query = {"versions": "true", "prefix": name}
+            if token:
+                query["pageToken"] = token
+            status, _, doc = self.json_request("GET", "/storage/v1/b/%s/o" % urllib.parse.quote(bucket, safe=""),
+                                               query=query)
+            if status != 200:
+                raise RuntimeError("listing generations of %s/%s -> %d %s" % (bucket, name, status, doc))
+            items += [o for o in doc.get("items", []) if o["name"] == name]
+            token = doc.get("nextPageToken")
+            if not token:
+                return sorted(items, key=lambda o: int(o["generation"]))
+
     def add_fault(self, **rule):
         return self.control("POST", "faults", rule)["faults"][0]
 

@@ -1,5 +1,6 @@
 """Objects: the object resource; get and download, list, delete, patch, compose, metadata-only
-insert; and making a new object live, which every upload path shares. Mixed into the Handler."""
+insert (?generation= and versions=true reach noncurrent generations too: versions.py); and
+making a new object live, which every upload path shares. Mixed into the Handler."""
 
 import base64
 import bisect
@@ -19,6 +20,7 @@ from .naming import validate_object_name
 from .preconditions import check_preconditions
 from .request_body import parse_json
 from .store import WRITABLE_META, ObjectSpec, StoredObject, unlink_quietly
+from .versions import destroy, every_generation, find_generation, requested_generation, retire
 
 
 class ObjectRoutes:
@@ -60,18 +62,18 @@ class ObjectRoutes:
         r["updated"] = rfc3339(o.updated)
         r["timeStorageClassUpdated"] = rfc3339(o.created)
         r["timeFinalized"] = rfc3339(o.created)
+        if o.time_deleted is not None:
+            r["timeDeleted"] = rfc3339(o.time_deleted)   # a noncurrent generation
         return r
 
     # --- objects: read, list, delete, patch
 
     def _requested_object(self, bucket, bucket_name, name):
-        """The live object of that name (and of ?generation=, if given); 404 if there is none.
-        The caller holds the store lock."""
-        o = bucket.objects.get(name)
+        """The generation ?generation= names (live or noncurrent), else the live object; 404
+        if there is none. The caller holds the store lock."""
+        gen = requested_generation(self.q)
+        o = bucket.objects.get(name) if gen is None else find_generation(bucket, name, gen)
         if o is None:
-            raise not_found_object(bucket_name, name)
-        gen = self.q.get("generation")
-        if gen is not None and gen != str(o.generation):
             raise not_found_object(bucket_name, name)
         return o
 
@@ -167,6 +169,7 @@ class ObjectRoutes:
         tok = self._authenticate("storage.objects.list", "bucket")
         b = self._bucket_for(bucket_name, "storage.objects.list", tok, "bucket")
         q = self.q
+        versions = q.get("versions", "false").lower() == "true"
         prefix = q.get("prefix", "")
         delim = q.get("delimiter", "")
         start_off = q.get("startOffset")
@@ -180,54 +183,72 @@ class ObjectRoutes:
             raise bad_request("Invalid value for maxResults: %s" % q.get("maxResults"))
         if max_results == 0 or max_results > LIST_MAX:
             max_results = LIST_MAX
-        cursor, skip_prefix = None, None
+        cursor, cursor_generation, skip_prefix = None, None, None
         if q.get("pageToken"):
             try:
                 tokdoc = json.loads(b64url_decode(q["pageToken"]))
                 cursor = tokdoc.get("after")
+                cursor_generation = tokdoc.get("generation")
                 skip_prefix = tokdoc.get("skip")
+                if cursor_generation is not None and not isinstance(cursor_generation, int):
+                    raise ValueError("generation")
             except (ValueError, AttributeError):
                 raise bad_request("Invalid page token.", "invalidParameter")
         with self.store.lock:
-            entries = sorted(((n.encode("utf-8", "surrogatepass"), o) for n, o in b.objects.items()),
-                             key=lambda e: e[0])
+            objs = every_generation(b) if versions else list(b.objects.values())
+        # Keys are (name as UTF-8, generation): by name, then generation ascending. A bare
+        # (name,) sorts before every generation of that name, which the bisects below use.
+        entries = sorted((((o.name.encode("utf-8", "surrogatepass"), o.generation), o) for o in objs),
+                         key=lambda e: e[0])
         keys = [k for k, _ in entries]
         p = prefix.encode("utf-8", "surrogatepass")
         d = delim.encode("utf-8", "surrogatepass")
-        i = bisect.bisect_left(keys, p)
+        i = bisect.bisect_left(keys, (p,))
         if start_off:
-            i = max(i, bisect.bisect_left(keys, start_off.encode("utf-8", "surrogatepass")))
+            i = max(i, bisect.bisect_left(keys, (start_off.encode("utf-8", "surrogatepass"),)))
         if skip_prefix is not None:
-            i = max(i, bisect.bisect_left(keys, skip_prefix.encode("utf-8", "surrogatepass") + b"\xff"))
+            i = max(i, bisect.bisect_left(keys, (skip_prefix.encode("utf-8", "surrogatepass") + b"\xff",)))
         elif cursor is not None:
-            i = max(i, bisect.bisect_right(keys, cursor.encode("utf-8", "surrogatepass")))
+            # A token without a generation resumes after every generation of that name.
+            after = (cursor.encode("utf-8", "surrogatepass"),
+                     float("inf") if cursor_generation is None else cursor_generation)
+            i = max(i, bisect.bisect_right(keys, after))
         end_key = end_off.encode("utf-8", "surrogatepass") if end_off else None
         items, prefixes = [], []
         last = None
         n = len(keys)
 
         def in_range(j):
-            return j < n and keys[j].startswith(p) and (end_key is None or keys[j] < end_key)
+            return j < n and keys[j][0].startswith(p) and (end_key is None or keys[j][0] < end_key)
 
         while in_range(i) and len(items) + len(prefixes) < max_results:
-            k, o = entries[i]
+            (k, gen), o = entries[i]
             rest = k[len(p):]
             cut = rest.find(d) if d else -1
             if cut >= 0:
                 pre = p + rest[:cut + len(d)]
                 prefixes.append(pre.decode("utf-8", "surrogatepass"))
-                if trailing and k == pre:
-                    items.append(o)
+                after_prefix = bisect.bisect_left(keys, (pre + b"\xff",))
+                if trailing:
+                    # The object named exactly the prefix (each of its generations) sorts first.
+                    j = i
+                    while j < after_prefix and keys[j][0] == pre:
+                        items.append(entries[j][1])
+                        j += 1
                 last = ("skip", pre)
-                i = bisect.bisect_left(keys, pre + b"\xff")
+                i = after_prefix
             else:
                 items.append(o)
-                last = ("after", k)
+                last = ("after", k, gen)
                 i += 1
         out = {"kind": "storage#objects"}
         if in_range(i) and last is not None:
-            kind, key = last
-            out["nextPageToken"] = b64url_encode(json.dumps({kind: key.decode("utf-8", "surrogatepass")}).encode())
+            token = {last[0]: last[1].decode("utf-8", "surrogatepass")}
+            if last[0] == "after" and versions:
+                # Generations of one name may span pages. Without versions=true the token
+                # names no generation, so a name overwritten between pages is not listed twice.
+                token["generation"] = last[2]
+            out["nextPageToken"] = b64url_encode(json.dumps(token).encode())
         if prefixes:
             out["prefixes"] = prefixes
         if items:
@@ -241,8 +262,11 @@ class ObjectRoutes:
         with self.store.lock:
             o = self._requested_object(b, bucket_name, name)
             check_preconditions(o, self.q)
-            del b.objects[name]
-            unlink_quietly(o.path)
+            if "generation" in self.q:
+                destroy(b, o)   # named by its generation: gone for good, even the live one
+            else:
+                del b.objects[name]
+                retire(b, o)
         self._send(204)
 
     def _object_patch(self, bucket_name, name):
@@ -253,9 +277,7 @@ class ObjectRoutes:
         if not isinstance(doc, dict):
             raise bad_request("Parse Error", "parseError")
         with self.store.lock:
-            o = b.objects.get(name)
-            if o is None:
-                raise not_found_object(bucket_name, name)
+            o = self._requested_object(b, bucket_name, name)
             check_preconditions(o, self.q)
             for json_name, attr in WRITABLE_META.items():
                 if json_name in doc:
@@ -312,7 +334,7 @@ class ObjectRoutes:
             o.created = o.updated = time.time()
             bucket.objects[spec.name] = o
             if old is not None:
-                unlink_quietly(old.path)
+                retire(bucket, old)
         return o
 
     def _stream_to_file(self, chunks, path):
@@ -364,10 +386,10 @@ class ObjectRoutes:
         try:
             with self.store.lock:
                 for s in sources:
-                    o = b.objects.get(s.get("name"))
+                    # A source's generation may name a noncurrent generation too.
+                    gen = requested_generation(s)
+                    o = b.objects.get(s.get("name")) if gen is None else find_generation(b, s.get("name"), gen)
                     if o is None:
-                        raise not_found_object(bucket_name, s.get("name"))
-                    if s.get("generation") is not None and str(s["generation"]) != str(o.generation):
                         raise not_found_object(bucket_name, s.get("name"))
                     pre = (s.get("objectPreconditions") or {}).get("ifGenerationMatch")
                     if pre is not None and str(pre) != str(o.generation):

@@ -27,3 +27,18 @@ def check_preconditions(obj, q, for_read=False):
         if for_read:
             raise ApiError(304, "notModified", "Not Modified")
         raise precondition_failed("If-None-Match")
+
+
+def check_bucket_preconditions(bucket, q):
+    """ifMetagenerationMatch and ifMetagenerationNotMatch against a bucket."""
+    for key, holds in (("ifMetagenerationMatch", lambda n: bucket.metageneration == n),
+                       ("ifMetagenerationNotMatch", lambda n: bucket.metageneration != n)):
+        v = q.get(key)
+        if v is None:
+            continue
+        try:
+            n = int(v)
+        except ValueError:
+            raise bad_request("Invalid value for %s: %s" % (key, v))
+        if not holds(n):
+            raise precondition_failed("If-Match" if key == "ifMetagenerationMatch" else "If-None-Match")

@@ -30,14 +30,16 @@ class Token:
 
 
 class Bucket:
-    def __init__(self, name, project, location="US", storage_class="STANDARD"):
+    def __init__(self, name, project, location="US", storage_class="STANDARD", versioning=None):
         self.name = name
         self.project = project
         self.location = location
         self.storage_class = storage_class
-        self.created = time.time()
+        self.created = self.updated = time.time()
         self.metageneration = 1
-        self.objects = {}              # name -> StoredObject
+        self.versioning = versioning   # None: never set (not shown); True | False: versioning.enabled
+        self.objects = {}              # name -> the live StoredObject
+        self.noncurrent = {}           # name -> [StoredObject], generation ascending (versions.py)
         self.access = {}               # "token:T" / "principal:P" -> "readonly" | "none"
 
 
@@ -45,10 +47,11 @@ class StoredObject:
     __slots__ = ("bucket", "name", "generation", "metageneration", "size", "md5", "crc32c", "path",
                  "content_type", "content_encoding", "content_disposition", "content_language",
                  "cache_control", "custom_time", "metadata", "created", "updated", "component_count",
-                 "storage_class", "kms_key_name")
+                 "storage_class", "kms_key_name", "time_deleted")
 
     def __init__(self):
         self.metageneration = 1
+        self.time_deleted = None   # set when the generation becomes noncurrent
         self.md5 = None
         self.content_type = "application/octet-stream"
         self.content_encoding = None
@@ -238,6 +241,9 @@ class Store:
             for b in self.buckets.values():
                 for o in b.objects.values():
                     unlink_quietly(o.path)
+                for generations in b.noncurrent.values():
+                    for o in generations:
+                        unlink_quietly(o.path)
             for s in self.sessions.values():
                 unlink_quietly(s.path)
             self.buckets.clear()

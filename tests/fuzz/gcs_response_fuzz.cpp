@@ -1,6 +1,7 @@
 // GCS JSON API answers (src/store/gcs/gcs_response.cpp), from one fuzz input in the format of
 // fuzz_support.hpp (status line, headers, blank line, body): download headers, the body as an
-// object resource, a listing and an error, a resumable-session answer and Retry-After. The
+// object resource, listings (plain and versions=true), a bucket's versioning, an error, a
+// resumable-session answer and Retry-After. The
 // MD5 hex conversion is checked against a reference base64 decoder written differently.
 #include "store/gcs/gcs_response.hpp"
 #include "tests/fuzz/fuzz_support.hpp"
@@ -62,6 +63,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (auto o = parse_object(r.body); o && !o->md5_base64.empty())
     FUZZ_REQUIRE(o->info.etag == base64_to_hex(o->md5_base64));
   (void)parse_list_page(r.body);
+  if (auto g = parse_generation_page(r.body))
+    for (const auto& gen : g->generations)
+      if (!gen.meta.md5_base64.empty()) FUZZ_REQUIRE(gen.meta.info.etag == base64_to_hex(gen.meta.md5_base64));
+  (void)parse_versioning_enabled(r.body);
   (void)parse_error_body(r.body);
 
   resumable_session s;

@@ -321,6 +321,82 @@ await check('delete, exists, delete again -> 404', async () => {
   return {};
 });
 
+await check('object versioning: noncurrent generations, versions listing, get/patch/delete by generation', async () => {
+  // A bucket of its own: the listing checks above and below count objects in BUCKET.
+  const [vb] = await storage.createBucket(BUCKET + '-versions');
+  const [before] = await vb.getMetadata();
+  const [after] = await vb.setMetadata({versioning: {enabled: true}});
+  expect(after.versioning && after.versioning.enabled === true, 'versioning enabled', after);
+  expect(Number(after.metageneration) === Number(before.metageneration) + 1, 'bucket metageneration bumped', after);
+  const name = 'versioned.txt';
+  const f = vb.file(name);
+  await f.save('first version', {resumable: false});
+  const [m1] = await f.getMetadata();
+  await f.save('second', {resumable: false});
+  const [m2] = await f.getMetadata();
+  expect(Number(m2.generation) > Number(m1.generation), 'a new generation', [m1, m2]);
+
+  const gens = async () => (await vb.getFiles({versions: true}))[0];
+  let files = await gens();
+  expect(files.length === 2 && files.every(x => x.name === name), 'both generations listed', files.map(x => x.metadata));
+  expect(files[0].generation === Number(m1.generation) && files[1].generation === Number(m2.generation),
+         'generation ascending, each File scoped to its generation', files.map(x => x.generation));
+  expect(!isNaN(Date.parse(files[0].metadata.timeDeleted)) && files[1].metadata.timeDeleted === undefined,
+         'timeDeleted on the noncurrent generation only', files.map(x => x.metadata));
+  const [live] = await vb.getFiles();
+  expect(live.length === 1 && live[0].metadata.generation === m2.generation, 'only the live one without versions', live);
+
+  const [oldBytes] = await vb.file(name, {generation: m1.generation}).download();
+  expect(oldBytes.toString() === 'first version', 'old generation bytes', oldBytes.toString());
+  const [tail] = await files[0].download({start: 6});
+  expect(tail.toString() === 'version', 'ranged read of the old generation', tail.toString());
+  const [liveBytes] = await f.download();
+  expect(liveBytes.toString() === 'second', 'live bytes', liveBytes.toString());
+
+  const [patched] = await files[0].setMetadata({metadata: {note: 'old'}});
+  expect(patched.generation === m1.generation && patched.metageneration === '2' && patched.metadata.note === 'old',
+         'PATCH of the noncurrent generation', patched);
+  const [liveMeta] = await f.getMetadata();
+  expect(liveMeta.metageneration === '1' && !liveMeta.metadata, 'the live generation untouched', liveMeta);
+
+  // Pages of one: the two generations of one name on two pages.
+  const paged = [];
+  let query = {versions: true, maxResults: 1, autoPaginate: false};
+  while (query) {
+    const [page, next] = await vb.getFiles(query);
+    paged.push(...page.map(x => x.generation));
+    query = next;
+  }
+  expect(JSON.stringify(paged) === JSON.stringify([Number(m1.generation), Number(m2.generation)]), 'paged versions',
+         paged);
+
+  await vb.file(name, {generation: m1.generation}).delete();
+  const [oldExists] = await vb.file(name, {generation: m1.generation}).exists();
+  expect(!oldExists, 'deleted generation is gone');
+  files = await gens();
+  expect(files.length === 1 && files[0].generation === Number(m2.generation), 'one generation left',
+         files.map(x => x.metadata));
+
+  await f.delete();   // no generation: the live object becomes noncurrent
+  const [liveExists] = await f.exists();
+  expect(!liveExists, 'no live object after delete');
+  files = await gens();
+  expect(files.length === 1 && files[0].metadata.timeDeleted, 'the deleted live object kept as noncurrent',
+         files.map(x => x.metadata));
+  const [kept] = await vb.file(name, {generation: m2.generation}).download();
+  expect(kept.toString() === 'second', 'noncurrent bytes after delete', kept.toString());
+  await expectError(vb.delete(), 409, 'delete of a bucket holding a noncurrent generation');
+  await files[0].delete();
+  expect((await gens()).length === 0, 'no generations left');
+  await vb.delete();
+
+  const log = await requestLog();
+  const lists = log.filter(r => r.kind === 'object.list' && r.query.versions === 'true');
+  const byGen = log.filter(r => r.query.generation !== undefined).map(r => `${r.method} ${r.kind} -> ${r.status}`);
+  expect(log.some(r => r.method === 'PATCH' && r.kind === 'bucket.patch' && r.status === 200), 'bucket PATCH seen', log);
+  return {generations: [m1.generation, m2.generation], versions_lists: lists.length, by_generation: byGen};
+});
+
 await check('wrong bearer token -> 401', async () => {
   const bad = new OAuth2Client();
   bad.setCredentials({access_token: 'ya29.not-a-token', expiry_date: Date.now() + 3600 * 1000});

@@ -656,11 +656,18 @@ class EdgeSafetyTest(unittest.TestCase):
             self.assertEqual(status, 200, body)
             if bucket != "hist-plain":
                 user.set_versioning(bucket)
+        gcs.create_bucket("hist-gcs", versioning=True)
         stores = {"src": rgw_store(rig, "archie", 0), "local": fs_store(fs_root, fsync=False),
-                  "dst": rgw_store(rig, "other", 1)}
-        r = route("src", "hist-src", [("dst", "hist-mirror"), ("dst", "hist-backup"), ("local", "current")])
+                  "dst": rgw_store(rig, "other", 1), "gcs": gcs_store(gcs)}
+        r = route("src", "hist-src", [("dst", "hist-mirror"), ("dst", "hist-backup"), ("local", "current"),
+                                      ("gcs", "hist-gcs")])
         r["destinations"][0]["versions"] = "all"
         r["destinations"][1].update(versions="all", deletes="ignore")
+        r["destinations"][3]["versions"] = "all"
+
+        def generations():  # at GCS: (source version, live) oldest first; no delete markers there
+            return [(g["metadata"]["archie-source-version-id"], "timeDeleted" not in g)
+                    for g in gcs.generations("hist-gcs", key)]
         path = write_config(self.edge_config(fs_root, [r], stores=stores), workdir)
         key = "ledger.csv"
         bodies = [b"first" * 100, body_for(5), b"third" * 100]  # the second is multipart (5 MiB parts)
@@ -683,7 +690,7 @@ class EdgeSafetyTest(unittest.TestCase):
                                   ("s3:ObjectRemoved:DeleteMarkerCreated", marker)):
                 nats.js_publish(SUBJECT, minio_event(name, "hist-src", key, version_id=version))
             first = worker.wait_for_log("versions replicated", key=key, timeout=60)
-            self.assertEqual((first["versions_copied"], first["delete_markers"]), (6, 1), first)
+            self.assertEqual((first["versions_copied"], first["delete_markers"]), (9, 1), first)
             deadline = time.monotonic() + 60
             while len(worker.logs("already replicated", key=key, versions="all")) < 3:
                 self.assertLess(time.monotonic(), deadline, worker.tail())
@@ -691,6 +698,7 @@ class EdgeSafetyTest(unittest.TestCase):
             mirror, backup = dst.history("hist-mirror", key), dst.history("hist-backup", key)
             self.assertEqual([v.get("source_version_id") or "DM" for v in mirror], [ids[0], ids[1], "DM", ids[2]], mirror)
             self.assertEqual([v["source_version_id"] for v in backup], ids, backup)
+            self.assertEqual(generations(), [(ids[0], False), (ids[1], False), (ids[2], True)])
             for copy, want in zip([v for v in mirror if not v["delete_marker"]], bodies):
                 _, _, got = dst.request("GET", "hist-mirror", key, query={"versionId": copy["version_id"]})
                 self.assertEqual(hashlib.sha256(got).hexdigest(), hashlib.sha256(want).hexdigest())
@@ -704,7 +712,7 @@ class EdgeSafetyTest(unittest.TestCase):
                                           body=tagging)
             self.assertEqual(status, 200, body)
             nats.js_publish(SUBJECT, minio_event("s3:ObjectCreated:PutTagging", "hist-src", key, version_id=ids[1]))
-            tagged = worker.wait_for_log("versions replicated", key=key, tag_writes=2, timeout=60)
+            tagged = worker.wait_for_log("versions replicated", key=key, tag_writes=3, timeout=60)
             self.assertEqual(tagged["versions_copied"], 0, tagged)
             for bucket in ("hist-mirror", "hist-backup"):
                 copy = [v for v in dst.history(bucket, key) if v.get("source_version_id") == ids[1]][0]
@@ -712,21 +720,26 @@ class EdgeSafetyTest(unittest.TestCase):
                 self.assertIn(b"<Key>audit</Key>", tags, bucket)
                 _, _, current_tags = dst.request("GET", bucket, key, query={"tagging": ""})
                 self.assertNotIn(b"audit", current_tags, bucket)
+            tags = {g["metadata"]["archie-source-version-id"]: g["metadata"].get("archie-tags")
+                    for g in gcs.generations("hist-gcs", key)}
+            self.assertEqual(tags, {ids[0]: None, ids[1]: "audit=2026", ids[2]: None})
 
             # The first version deleted for good: gone from the mirror, kept in the backup.
             src.request("DELETE", "hist-src", key, query={"versionId": ids[0]})
             nats.js_publish(SUBJECT, minio_event("s3:ObjectRemoved:Delete", "hist-src", key, version_id=ids[0]))
-            gone = worker.wait_for_log("versions replicated", key=key, versions_removed=1, timeout=60)
+            gone = worker.wait_for_log("versions replicated", key=key, versions_removed=2, timeout=60)
             self.assertEqual(gone["versions_copied"], 0, gone)
             self.assertEqual([v.get("source_version_id") or "DM" for v in dst.history("hist-mirror", key)],
                              [ids[1], "DM", ids[2]])
             self.assertEqual(len(dst.history("hist-backup", key)), 3)
+            self.assertEqual(generations(), [(ids[1], False), (ids[2], True)])
             # A delete now: a marker on the mirror; the backup's current version stays readable.
             _, headers, _ = src.request("DELETE", "hist-src", key)
             nats.js_publish(SUBJECT, minio_event("s3:ObjectRemoved:DeleteMarkerCreated", "hist-src", key,
                                                  version_id=headers["x-amz-version-id"]))
-            worker.wait_for_log("versions replicated", key=key, delete_markers=1, versions_copied=0, timeout=60)
+            worker.wait_for_log("versions replicated", key=key, delete_markers=2, versions_copied=0, timeout=60)
             self.assertTrue(dst.history("hist-mirror", key)[-1]["delete_marker"])
+            self.assertEqual(generations(), [(ids[1], False), (ids[2], False)])  # nothing live
             status, _, got = dst.request("GET", "hist-backup", key)
             self.assertEqual((status, got), (200, bodies[2]))
         finally:
@@ -741,11 +754,15 @@ class EdgeSafetyTest(unittest.TestCase):
             copy = [v for v in dst.history(bucket, key) if v.get("source_version_id") == lost][0]
             status, _, body = dst.request("DELETE", bucket, key, query={"versionId": copy["version_id"]})
             self.assertIn(status, (200, 204), body)
+        lost = [g for g in gcs.generations("hist-gcs", key) if g["metadata"]["archie-source-version-id"] == ids[1]][0]
+        status, _, _ = gcs.request("DELETE", "/storage/v1/b/hist-gcs/o/%s" % key, query={"generation": lost["generation"]})
+        self.assertEqual(status, 204)
         damaged = archie(path, "verify", "--versions", "--json")
         self.assertEqual(damaged.returncode, 1, damaged.stdout[-2000:] + damaged.stderr[-2000:])
         report = json.loads(damaged.stdout)
         found = {(d["destination"], d["state"]) for d in report["differences"]}
-        self.assertEqual(found, {("dst:hist-mirror", "different"), ("dst:hist-backup", "different")}, report)
+        self.assertEqual(found, {("dst:hist-mirror", "different"), ("dst:hist-backup", "different"),
+                                 ("gcs:hist-gcs", "different")}, report)
         self.assertTrue(all(d["reason"].startswith("versions: ") for d in report["differences"]), report)
         self.assertEqual(archie(path, "verify").returncode, 0)  # the current versions alone look fine
         repaired = archie(path, "backfill", "--direct")
@@ -756,6 +773,7 @@ class EdgeSafetyTest(unittest.TestCase):
         self.assertEqual([v.get("source_version_id") for v in mirror if not v["delete_marker"]], ids[1:])
         self.assertTrue(mirror[-1]["delete_marker"])
         self.assertEqual({v.get("source_version_id") for v in dst.history("hist-backup", key)}, set(ids))
+        self.assertEqual(generations(), [(ids[1], False), (ids[2], False)])
 
         # A destination bucket without versioning is refused by name, not filled with overwrites.
         src.request("PUT", "hist-src", key, body=b"again")  # a walk lists current versions
@@ -766,6 +784,14 @@ class EdgeSafetyTest(unittest.TestCase):
         self.assertNotEqual(refused.returncode, 0, refused.stdout[-2000:])
         self.assertIn("VersioningNotEnabled", refused.stdout + refused.stderr)
         self.assertEqual(dst.history("hist-plain", key), [])
+        gcs.create_bucket("hist-gcs-plain")
+        plain = route("src", "hist-src", [("gcs", "hist-gcs-plain")])
+        plain["destinations"][0]["versions"] = "all"
+        refused = archie(write_config(self.edge_config(fs_root, [plain], stores=stores), workdir),
+                         "backfill", "--direct")
+        self.assertNotEqual(refused.returncode, 0, refused.stdout[-2000:])
+        self.assertIn("VersioningNotEnabled", refused.stdout + refused.stderr)
+        self.assertEqual(gcs.generations("hist-gcs-plain", key), [])
 
     def test_stores_are_reached_through_https_proxy_and_http_proxy_and_no_proxy_is_honoured(self):
         # The endpoints' names exist only in the proxy's map: a request that bypassed it

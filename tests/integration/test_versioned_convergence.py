@@ -12,7 +12,11 @@ the S3 destinations back by a random delay. Once the consumer is quiet:
   nothing could copy; the workload notes them as it deletes), and where the source has a
   current version it is the backup's current one too;
 * versions = "current" (an unversioned S3 bucket and a local directory): the source's current
-  bytes and, at S3, its tags, or nothing where the key looks absent.
+  bytes and, at S3, its tags, or nothing where the key looks absent;
+* versions = "all" at GCS (archie's test server, a bucket with object versioning): the
+  generations archie wrote, oldest first, are copies of exactly the source's versions in its
+  order, and the live generation holds the source's current bytes, or none is live where the
+  source's latest entry is a delete marker (GCS has no delete markers to copy).
 
 Knobs (environment), for a longer soak: ARCHIE_VCONVERGENCE_OPS (default 200),
 ARCHIE_VCONVERGENCE_RATE (per second, default 12), ARCHIE_VCONVERGENCE_SEED,
@@ -20,6 +24,7 @@ ARCHIE_VCONVERGENCE_DELAY (the proxy's maximum delay per request in seconds, def
 """
 import hashlib
 import os
+import urllib.parse
 import random
 import sys
 import tempfile
@@ -28,9 +33,10 @@ import unittest
 import xml.etree.ElementTree as ElementTree
 
 from testkit.archie_process import ArchieProcess
-from testkit.config_builder import archie_config as build_config, fs_store, queue_section, rgw_store, route
+from testkit.config_builder import archie_config as build_config, fs_store, gcs_store, queue_section, rgw_store, route
 from testkit.events import minio_event
 from testkit.fixtures import close_all, start_rig
+from testkit.gcs_server.launcher import GcsTestServer
 from testkit.nats_client import NatsClient
 from testkit.proxies.delay_proxy import DelayProxy
 from testkit.rgw_user import RgwUser
@@ -38,31 +44,37 @@ from testkit.waiting import wait_for_quiet_consumer
 
 SUBJECT, STREAM, DURABLE, DLQ_SUBJECT = "minio.events", "minio-events", "archie", "archie.dead"
 SOURCE, ALL, BACKUP, CURRENT, MIRROR = "vconv-source", "vconv-all", "vconv-backup", "vconv-current", "vconv-mirror"
+GCS_ALL = "vconv-gcs-all"
 KEYS = [f"v{i:02d}" for i in range(11)] + ["dir/nested key+plus"]
 TAGGING = ('<Tagging xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><TagSet>'
            '<Tag><Key>tier</Key><Value>%s</Value></Tag></TagSet></Tagging>')
 
 rig = None
+gcs = None
 workdir = None
 
 
 def setUpModule():
-    global rig, workdir
+    global rig, gcs, workdir
     rig = start_rig([(SOURCE, "archie", 0), (ALL, "other", 1), (BACKUP, "other", 1), (CURRENT, "other", 1)])
     RgwUser(rig, "archie", 0).set_versioning(SOURCE)
     for bucket in (ALL, BACKUP):
         RgwUser(rig, "other", 1).set_versioning(bucket)
     workdir = tempfile.mkdtemp(prefix="archie-vconv-")
+    gcs = GcsTestServer()
+    gcs.start()
+    gcs.create_bucket(GCS_ALL, versioning=True)
 
 
 def tearDownModule():
-    close_all(rig, workdir)
+    close_all(gcs, rig, workdir)
 
 
 def archie_config(dst_endpoint, fs_root):
-    r = route("src", SOURCE, [("dst", ALL), ("dst", BACKUP), ("dst", CURRENT), ("local", MIRROR)])
+    r = route("src", SOURCE, [("dst", ALL), ("dst", BACKUP), ("dst", CURRENT), ("local", MIRROR), ("gcs", GCS_ALL)])
     r["destinations"][0]["versions"] = "all"
     r["destinations"][1].update(versions="all", deletes="ignore")
+    r["destinations"][4]["versions"] = "all"
     return build_config(
         [rig.nats.url], log_level="info", concurrency=16, shutdown_wait="5s",
         queue=queue_section([SUBJECT], stream=STREAM, dead_letter_subject=DLQ_SUBJECT, ack_wait="15s",
@@ -70,7 +82,8 @@ def archie_config(dst_endpoint, fs_root):
         replication={"part_size_mib": 5, "buffer_budget_mib": 160, "max_retries": 2},
         stores={"src": rgw_store(rig, "archie", 0),
                 "dst": rgw_store(rig, "other", 1, endpoint=dst_endpoint),
-                "local": fs_store(fs_root, fsync=False)},
+                "local": fs_store(fs_root, fsync=False),
+                "gcs": gcs_store(gcs)},
         routes=[r])
 
 
@@ -149,6 +162,15 @@ def tags_of(user, bucket, key):
     return sorted((t.findtext(ns + "Key"), t.findtext(ns + "Value")) for t in ElementTree.fromstring(body).iter(ns + "Tag"))
 
 
+def gcs_current_sha256(key):
+    status, _, body = gcs.request("GET", "/storage/v1/b/%s/o/%s" % (GCS_ALL, urllib.parse.quote(key, safe="")),
+                                  query={"alt": "media"})
+    if status == 404:
+        return None
+    assert status == 200, (key, status)
+    return hashlib.sha256(body).hexdigest()
+
+
 def current(user, bucket, key):
     """(sha256, tags) of the current version, or None when the key looks absent."""
     status, _, body = user.request("GET", bucket, key)
@@ -192,7 +214,7 @@ class VersionedConvergenceTest(unittest.TestCase):
         quiet = time.monotonic() - started
 
         src, dst = RgwUser(rig, "archie", 0), RgwUser(rig, "other", 1)
-        problems = {"all": [], "backup": [], "current": [], "fs": []}
+        problems = {"all": [], "backup": [], "current": [], "fs": [], "gcs-all": []}
         for key in KEYS:
             source = src.history(SOURCE, key)
             objects = [v["version_id"] for v in source if not v["delete_marker"]]
@@ -225,6 +247,16 @@ class VersionedConvergenceTest(unittest.TestCase):
                     on_disk = hashlib.sha256(f.read()).hexdigest()
             if on_disk != (source_now or (None,))[0]:
                 problems["fs"].append(f"{key}: differs")
+
+            generations = gcs.generations(GCS_ALL, key)
+            copies = [(g.get("metadata") or {}).get("archie-source-version-id") for g in generations]
+            if copies != objects:
+                problems["gcs-all"].append(f"{key}: generations copy {copies} != source {objects}")
+            live = [g["generation"] for g in generations if "timeDeleted" not in g]
+            if len(live) > 1 or (live and live[0] != generations[-1]["generation"]):
+                problems["gcs-all"].append(f"{key}: live generations {live}")
+            if gcs_current_sha256(key) != (source_now or (None,))[0]:
+                problems["gcs-all"].append(f"{key}: live bytes differ from the source's current version")
 
         logs = [line for w in workers for line in w.logs()]
         codes = {}

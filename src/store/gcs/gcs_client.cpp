@@ -2,6 +2,8 @@
 
 #include "store/range_answer.hpp"
 
+#include <algorithm>
+
 #include "store/gcs/gcs_client_impl.hpp"
 
 // GCC 12 rules (async/gcc12_coroutines.hpp): requests and errors are built by the plain
@@ -29,6 +31,49 @@ async_result<object_metadata> gcs_client::get_object_metadata(const std::string&
   auto m = parse_object(r->body);
   if (!m) co_return impl_->error(c, error_kind::retryable, "BadResponse", "the object resource is not JSON");
   co_return std::move(*m);
+}
+
+async_result<object_metadata> gcs_client::get_object_metadata(const std::string& bucket, const std::string& key,
+                                                              std::int64_t generation) {
+  auto c = generation_metadata_call(impl_->base(), bucket, key, generation);
+  auto r = co_await impl_->execute(c);
+  if (!r) co_return r.error();
+  auto m = parse_object(r->body);
+  if (!m) co_return impl_->error(c, error_kind::retryable, "BadResponse", "the object resource is not JSON");
+  co_return std::move(*m);
+}
+
+async_result<std::vector<object_generation>> gcs_client::list_generations(const std::string& bucket,
+                                                                        const std::string& key) {
+  std::vector<object_generation> out;
+  std::string token;
+  do {
+    auto c = generations_call(impl_->base(), bucket, key, token);
+    auto r = co_await impl_->execute(c);
+    if (!r) co_return r.error();
+    auto page = parse_generation_page(r->body);
+    if (!page) co_return impl_->error(c, error_kind::retryable, "BadResponse", "the listing is not JSON");
+    // Names come in order and `key` is the least of those it prefixes: its generations come
+    // first, and the first longer name ends them (no need to page through "key/...").
+    bool past_key = false;
+    for (auto& g : page->generations) {
+      if (g.name == key) out.push_back(std::move(g));
+      else past_key = true;
+    }
+    token = past_key ? std::string() : std::move(page->next_page_token);
+  } while (!token.empty());
+  std::sort(out.begin(), out.end(),
+            [](const object_generation& a, const object_generation& b) { return a.meta.generation > b.meta.generation; });
+  co_return out;
+}
+
+async_result<bool> gcs_client::bucket_versioning(const std::string& bucket) {
+  auto c = versioning_call(impl_->base(), bucket);
+  auto r = co_await impl_->execute(c);
+  if (!r) co_return r.error();
+  auto enabled = parse_versioning_enabled(r->body);
+  if (!enabled) co_return impl_->error(c, error_kind::retryable, "BadResponse", "the bucket resource is not JSON");
+  co_return *enabled;
 }
 
 async_result<object_metadata> gcs_client::download(const std::string& bucket, const std::string& key,

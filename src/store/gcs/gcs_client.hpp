@@ -62,11 +62,26 @@ struct list_page {
   std::string next_page_token;  ///< empty on the last page
 };
 
+/// One generation of an object in a bucket with object versioning (objects.list versions=true).
+struct object_generation {
+  std::string name;
+  bool live = false;  ///< no timeDeleted: the object's current generation (noncurrent ones have one)
+  object_metadata meta;
+};
+
+struct generation_page {
+  std::vector<object_generation> generations;  ///< by name, then generation ascending
+  std::string next_page_token;                 ///< empty on the last page
+};
+
 /// JSON API preconditions; unset members are not sent. if_generation_match = 0 means "only
 /// if the object does not exist yet".
 struct preconditions {
   std::optional<std::int64_t> if_generation_match;
   std::optional<std::int64_t> if_metageneration_match;
+  /// Not a condition: the request addresses this generation (a noncurrent one too) rather
+  /// than the live object. A DELETE of a generation removes it for good.
+  std::optional<std::int64_t> generation;
 };
 
 struct download_options {
@@ -103,6 +118,13 @@ class gcs_client {
   ~gcs_client();
 
   async_result<object_metadata> get_object_metadata(const std::string& bucket, const std::string& key);
+  /// One generation's resource, noncurrent ones included (404 when it is gone).
+  async_result<object_metadata> get_object_metadata(const std::string& bucket, const std::string& key,
+                                                    std::int64_t generation);
+  /// Every generation of `key` (live and noncurrent), newest first; needs storage.objects.list.
+  async_result<std::vector<object_generation>> list_generations(const std::string& bucket, const std::string& key);
+  /// Whether the bucket keeps noncurrent generations (versioning.enabled); needs storage.buckets.get.
+  async_result<bool> bucket_versioning(const std::string& bucket);
   /// alt=media: reads into.size() bytes from opts.offset straight into `into` (ranged GET;
   /// the whole object when `into` is empty, which is only right for 0-byte objects). Sent
   /// with Accept-Encoding: gzip so gzip-encoded objects come back as stored. The returned

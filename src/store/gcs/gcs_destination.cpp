@@ -197,6 +197,20 @@ class resumable_upload final : public upload {
   bool cancelled_ = false;
 };
 
+store_error versioning_not_enabled(const std::string& store, const std::string& bucket, const std::string& key) {
+  return upload_error(store, "GetBucket", bucket, key, error_kind::permanent, "VersioningNotEnabled",
+                      "versions = \"all\" needs object versioning enabled on this bucket "
+                      "(gcloud storage buckets update gs://BUCKET --versioning)");
+}
+
+// A generation number as archie's version IDs carry it; nullopt when the text is not one.
+std::optional<std::int64_t> parse_generation(const std::string& id) {
+  std::int64_t g = 0;
+  auto [end, ec] = std::from_chars(id.data(), id.data() + id.size(), g);
+  if (id.empty() || ec != std::errc() || end != id.data() + id.size() || g <= 0) return std::nullopt;
+  return g;
+}
+
 store_error bad_part_size(const std::string& store, const std::string& bucket, const std::string& key,
                           std::size_t part_size) {
   return upload_error(store, "StartResumableUpload", bucket, key, error_kind::permanent, "BadPartSize",
@@ -214,12 +228,65 @@ async_result<std::optional<object_info>> gcs_destination::replica_info(const std
   co_return std::optional<object_info>(std::move(info));
 }
 
+async_result<std::optional<object_info>> gcs_destination::replica_version_info(const std::string& bucket,
+                                                                             const std::string& key,
+                                                                             const std::string& version_id) {
+  auto generation = parse_generation(version_id);
+  if (!generation) co_return std::optional<object_info>();  // not a generation of ours: gone
+  auto r = co_await client_.get_object_metadata(bucket, key, *generation);
+  if (!r) co_return absent_if_not_found(result<object_info>(r.error()));
+  object_info info = std::move(r.value().info);
+  requests::lift_archie_metadata(info);
+  co_return std::optional<object_info>(std::move(info));
+}
+
+async_result<version_history> gcs_destination::history(const std::string& bucket, const std::string& key) {
+  // Without versioning every copy would replace the last one: the history would never
+  // level, and each event would copy every version again.
+  std::optional<std::string> status = versioning_.get(bucket);
+  if (!status) {
+    auto asked = co_await client_.bucket_versioning(bucket);
+    if (!asked) co_return asked.error();
+    status = asked.value() ? "Enabled" : "";
+    versioning_.put(bucket, *status);
+  }
+  if (status->empty()) co_return versioning_not_enabled(name(), bucket, key);
+  auto listed = co_await client_.list_generations(bucket, key);
+  if (!listed) co_return listed.error();
+  // The listing carries each generation's custom metadata: no read per version, unlike S3.
+  version_history out;
+  if (listed->empty() || !listed->front().live) {
+    object_version deleted;  // see holds_delete_markers(): no live generation
+    deleted.delete_marker = deleted.latest = true;
+    out.push_back(std::move(deleted));
+  }
+  for (auto& g : listed.value()) {
+    object_version v;
+    v.version_id = std::to_string(g.meta.generation);
+    v.latest = g.live;
+    v.etag = g.meta.info.etag;
+    v.size = g.meta.info.size;
+    if (const std::string* marker = g.meta.info.metadata(source_version_metadata)) v.source_version_id = *marker;
+    out.push_back(std::move(v));
+  }
+  co_return out;
+}
+
+async_result<done> gcs_destination::remove_version(const std::string& bucket, const std::string& key,
+                                                   const std::string& version_id) {
+  preconditions pre;
+  pre.generation = parse_generation(version_id);
+  if (!pre.generation) co_return done{};  // nothing of ours by that ID (a delete marker has none here)
+  auto r = co_await client_.delete_object(bucket, key, pre);
+  if (!r && r.error().kind != error_kind::not_found) co_return r.error();
+  co_return done{};
+}
+
 async_result<done> gcs_destination::set_tagging(const std::string& bucket, const std::string& key,
                                                 const object_info& replica, const std::string& tagging) {
-  preconditions pre;  // only the generation examined: a newer one is another version's business
-  std::int64_t generation = 0;
-  const auto& g = replica.version_id;
-  if (std::from_chars(g.data(), g.data() + g.size(), generation).ec == std::errc()) pre.if_generation_match = generation;
+  // The generation examined, live or noncurrent: a newer one is another version's business.
+  preconditions pre;
+  pre.generation = parse_generation(replica.version_id);
   co_return co_await client_.set_tags(bucket, key, pre, tagging);
 }
 

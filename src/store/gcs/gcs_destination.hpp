@@ -17,8 +17,14 @@
 // as they are sent) so that the server verifies it. abort() cancels the session; sessions
 // never finished or cancelled (a killed worker) cost nothing and expire after a week.
 // The source ETag is recorded in custom metadata archie-source-etag.
+//
+// versions = "all" needs object versioning on the bucket: each copy is a generation, and a
+// delete makes the live generation noncurrent. GCS has no delete markers, so a source
+// history's markers between versions are not kept; a source whose latest entry is a delete
+// marker is mirrored by having no live generation (holds_delete_markers).
 #include "store/destination.hpp"
 #include "store/gcs/gcs_client.hpp"
+#include "store/versioning_cache.hpp"
 
 #include <chrono>
 
@@ -34,6 +40,12 @@ class gcs_destination final : public destination {
   explicit gcs_destination(gcs_client& client) : client_(client) {}
   gcs_destination(gcs_client& client, const destination_options& opts) : client_(client), opts_(opts) {}
   async_result<std::optional<object_info>> replica_info(const std::string& bucket, const std::string& key) override;
+  async_result<std::optional<object_info>> replica_version_info(const std::string& bucket, const std::string& key,
+                                                                const std::string& version_id) override;
+  async_result<version_history> history(const std::string& bucket, const std::string& key) override;
+  bool holds_delete_markers() const override { return false; }
+  async_result<done> remove_version(const std::string& bucket, const std::string& key,
+                                    const std::string& version_id) override;
   metadata_kept keeps() const override { return metadata_kept::all; }
   async_result<std::unique_ptr<upload>> begin(const std::string& bucket, const std::string& key,
                                               const object_info& meta, std::uint64_t size,
@@ -48,6 +60,7 @@ class gcs_destination final : public destination {
  private:
   gcs_client& client_;
   destination_options opts_;
+  versioning_cache versioning_;
 };
 
 }  // namespace archie::store::gcs

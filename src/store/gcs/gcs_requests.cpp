@@ -29,6 +29,7 @@ static void add_query(std::string& target, std::string_view name, const std::str
 }
 
 static void add_preconditions(std::string& target, const preconditions& pre) {
+  if (pre.generation) add_query(target, "generation", std::to_string(*pre.generation));
   if (pre.if_generation_match) add_query(target, "ifGenerationMatch", std::to_string(*pre.if_generation_match));
   if (pre.if_metageneration_match)
     add_query(target, "ifMetagenerationMatch", std::to_string(*pre.if_metageneration_match));
@@ -98,6 +99,29 @@ static std::string object_path(const std::string& base, const std::string& bucke
 
 call metadata_call(const std::string& base, const std::string& bucket, const std::string& key) {
   return make_call("GetObjectMetadata", "GET", bucket, key, object_path(base, bucket, key));
+}
+
+call generation_metadata_call(const std::string& base, const std::string& bucket, const std::string& key,
+                              std::int64_t generation) {
+  std::string target = object_path(base, bucket, key);
+  add_query(target, "generation", std::to_string(generation));
+  return make_call("GetObjectMetadata", "GET", bucket, key, std::move(target));
+}
+
+call generations_call(const std::string& base, const std::string& bucket, const std::string& key,
+                      const std::string& page_token) {
+  std::string target = bucket_path(base, bucket) + "/o?versions=true";
+  add_query(target, "prefix", key);
+  add_query(target, "fields", "items(name,generation,metageneration,size,md5Hash,crc32c,etag,timeDeleted,metadata),"
+                              "nextPageToken");
+  if (!page_token.empty()) add_query(target, "pageToken", page_token);
+  return make_call("ListObjectGenerations", "GET", bucket, key, std::move(target));
+}
+
+call versioning_call(const std::string& base, const std::string& bucket) {
+  std::string target = bucket_path(base, bucket);
+  add_query(target, "fields", "versioning");
+  return make_call("GetBucketVersioning", "GET", bucket, "", std::move(target));
 }
 
 call download_call(const std::string& base, const std::string& bucket, const std::string& key,

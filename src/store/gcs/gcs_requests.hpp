@@ -48,6 +48,13 @@ http::endpoint storage_endpoint(const std::string& store, const std::string& url
 call make_call(const char* operation, const char* method, const std::string& bucket, const std::string& key,
                std::string target);
 call metadata_call(const std::string& base, const std::string& bucket, const std::string& key);
+call generation_metadata_call(const std::string& base, const std::string& bucket, const std::string& key,
+                              std::int64_t generation);
+/// objects.list versions=true of the names starting with `key` (the caller keeps `key`'s own).
+call generations_call(const std::string& base, const std::string& bucket, const std::string& key,
+                      const std::string& page_token);
+/// buckets.get of the versioning field alone.
+call versioning_call(const std::string& base, const std::string& bucket);
 call download_call(const std::string& base, const std::string& bucket, const std::string& key,
                    std::span<std::byte> into, const download_options& opts);
 call delete_call(const std::string& base, const std::string& bucket, const std::string& key, const preconditions& pre);

@@ -150,6 +150,35 @@ std::optional<list_page> parse_list_page(std::string_view body) {
   return page;
 }
 
+std::optional<generation_page> parse_generation_page(std::string_view body) {
+  auto parsed = parse_json_object(body);
+  if (!parsed) return std::nullopt;
+  generation_page page;
+  if (auto it = parsed->find("items"); it != parsed->end() && it->value().is_array()) {
+    for (const auto& item : it->value().as_array()) {
+      if (!item.is_object()) continue;
+      const auto& io = item.as_object();
+      object_generation g;
+      g.name = json_string(io, "name");
+      g.live = !io.contains("timeDeleted");
+      g.meta = object_from_json(io);
+      page.generations.push_back(std::move(g));
+    }
+  }
+  page.next_page_token = json_string(*parsed, "nextPageToken");
+  return page;
+}
+
+std::optional<bool> parse_versioning_enabled(std::string_view body) {
+  auto parsed = parse_json_object(body);
+  if (!parsed) return std::nullopt;
+  auto it = parsed->find("versioning");
+  if (it == parsed->end() || !it->value().is_object()) return false;
+  const auto& v = it->value().as_object();
+  auto enabled = v.find("enabled");
+  return enabled != v.end() && enabled->value().is_bool() && enabled->value().as_bool();
+}
+
 error_body parse_error_body(std::string_view body) {
   error_body out;
   if (auto o = parse_json_object(body)) {

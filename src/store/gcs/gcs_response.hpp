@@ -37,6 +37,10 @@ object_metadata object_from_headers(const http::response& r);
 /// One page of an objects.list answer; nullopt when the body is not a JSON object. Items that
 /// are not objects are skipped.
 std::optional<list_page> parse_list_page(std::string_view body);
+/// One page of an objects.list versions=true answer; nullopt when the body is not a JSON object.
+std::optional<generation_page> parse_generation_page(std::string_view body);
+/// buckets.get: versioning.enabled (false when absent); nullopt when the body is not a JSON object.
+std::optional<bool> parse_versioning_enabled(std::string_view body);
 
 /// What a JSON API error body says:
 /// {"error": {"code": 404, "message": "...", "errors": [{"reason": "notFound", ...}]}}.

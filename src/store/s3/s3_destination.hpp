@@ -3,7 +3,7 @@
 // (aborted on any failure), source ETag recorded in user metadata.
 #include "store/destination.hpp"
 #include "store/s3/s3_client.hpp"
-#include "store/s3/versioning_cache.hpp"
+#include "store/versioning_cache.hpp"
 
 #include <map>
 #include <mutex>

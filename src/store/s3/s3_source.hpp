@@ -1,7 +1,7 @@
 #pragma once
 // An S3 bucket (MinIO, RGW, AWS...) as the source of replication.
 #include "store/s3/s3_client.hpp"
-#include "store/s3/versioning_cache.hpp"
+#include "store/versioning_cache.hpp"
 #include "store/source.hpp"
 
 namespace archie::store::s3 {

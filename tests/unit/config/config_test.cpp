@@ -364,13 +364,16 @@ TEST_CASE("a destination may keep what the source deletes; a source may not say 
   CHECK(p.find("route[1].destinations[1].deletes") != std::string::npos);
 }
 
-TEST_CASE("versions = \"all\" is taken by s3 destinations and refused by name elsewhere") {
-  std::string stores = std::string(minimal_s3_store) + "[stores.local]\ntype = \"fs\"\nroot = \"/tmp\"\n";
+TEST_CASE("versions = \"all\" is taken by s3 and gcs destinations and refused by name for directories") {
+  std::string stores = std::string(minimal_s3_store) + "[stores.local]\ntype = \"fs\"\nroot = \"/tmp\"\n" +
+                       "[stores.g]\ntype = \"gcs\"\ncredentials = \"metadata\"\n";
   std::string route_head = "[[route]]\nsource = { store = \"dst\", bucket = \"b\" }\n[[route.destinations]]\n";
   auto ok = parse(stores + route_head + "store = \"dst\"\nbucket = \"c\"\nversions = \"all\"\n", "t");
   CHECK(ok.cfg.routes[0].destinations[0].versions == archie::config::versions_policy::all);
+  ok = parse(stores + route_head + "store = \"g\"\nbucket = \"c\"\nversions = \"all\"\n", "t");
+  CHECK(ok.cfg.routes[0].destinations[0].versions == archie::config::versions_policy::all);
   auto p = problems_of(stores + route_head + "store = \"local\"\nbucket = \"c\"\nversions = \"all\"\n");
-  CHECK(p.find("route[1].destinations[1].versions: \"all\" needs an s3 destination") != std::string::npos);
+  CHECK(p.find("route[1].destinations[1].versions: \"all\" needs an s3 or gcs destination") != std::string::npos);
   p = problems_of(stores + route_head + "store = \"dst\"\nbucket = \"c\"\nversions = \"every\"\n");
   CHECK(p.find("route[1].destinations[1].versions") != std::string::npos);
 }

@@ -73,3 +73,28 @@ TEST_CASE("Retry-After is read in seconds and kept within the client's limit") {
   CHECK(retry_after_seconds(answer(429, {{"retry-after", "-5"}}), 30) == 0);
   CHECK(retry_after_seconds(answer(503, {}), 30) == 0);
 }
+
+TEST_CASE("a versions=true listing gives each generation, live or noncurrent, with its custom metadata") {
+  auto page = parse_generation_page(
+      R"({"items":[{"name":"k","generation":"7","size":"3","md5Hash":"1B2M2Y8AsgTpgAmY7PhCfg==",)"
+      R"("timeDeleted":"2026-12-07T10:00:00.000Z","metadata":{"archie-source-version-id":"v1"}},)"
+      R"({"name":"k","generation":"9","size":"4"}, 42],"nextPageToken":"t2"})");
+  REQUIRE(page);
+  REQUIRE(page->generations.size() == 2);  // the item that is not an object is skipped
+  CHECK_FALSE(page->generations[0].live);
+  CHECK(page->generations[0].meta.generation == 7);
+  CHECK(page->generations[0].meta.info.etag == "d41d8cd98f00b204e9800998ecf8427e");
+  REQUIRE(page->generations[0].meta.info.metadata("archie-source-version-id"));
+  CHECK(*page->generations[0].meta.info.metadata("archie-source-version-id") == "v1");
+  CHECK(page->generations[1].live);
+  CHECK(page->next_page_token == "t2");
+  CHECK_FALSE(parse_generation_page("not json"));
+}
+
+TEST_CASE("a bucket keeps generations only when its resource says versioning.enabled is true") {
+  CHECK(parse_versioning_enabled(R"({"versioning":{"enabled":true}})") == true);
+  CHECK(parse_versioning_enabled(R"({"versioning":{"enabled":false}})") == false);
+  CHECK(parse_versioning_enabled(R"({})") == false);  // never set
+  CHECK(parse_versioning_enabled(R"({"versioning":{"enabled":"true"}})") == false);  // not a boolean
+  CHECK_FALSE(parse_versioning_enabled("<html>"));
+}

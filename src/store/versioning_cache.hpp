@@ -1,14 +1,14 @@
 #pragma once
-// A bucket's versioning status (GetBucketVersioning), remembered for a few minutes: asked
-// once per bucket per event would double the requests of small keys, and never again would
-// miss a bucket whose versioning was suspended meanwhile.
+// A bucket's versioning status (S3 GetBucketVersioning, GCS versioning.enabled), remembered
+// for a few minutes: asked once per bucket per event would double the requests of small
+// keys, and never again would miss a bucket whose versioning was suspended meanwhile.
 #include <chrono>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <string>
 
-namespace archie::store::s3 {
+namespace archie::store {
 
 class versioning_cache {
  public:
@@ -31,4 +31,4 @@ class versioning_cache {
   std::map<std::string, std::pair<std::string, std::chrono::steady_clock::time_point>> status_;
 };
 
-}  // namespace archie::store::s3
+}  // namespace archie::store

@@ -1,8 +1,8 @@
 // GCS JSON API answers (src/store/gcs/gcs_response.cpp), from one fuzz input in the format of
 // fuzz_support.hpp (status line, headers, blank line, body): download headers, the body as an
 // object resource, listings (plain and versions=true), a bucket's versioning, an error, a
-// resumable-session answer and Retry-After. The
-// MD5 hex conversion is checked against a reference base64 decoder written differently.
+// resumable-session answer and Retry-After. The MD5 hex conversion is checked against a
+// reference base64 decoder written differently.
 #include "store/gcs/gcs_response.hpp"
 #include "tests/fuzz/fuzz_support.hpp"
 

@@ -5,7 +5,8 @@ standard library only; run with /usr/bin/python3 from the repository root.
 Servers on 127.0.0.1:
   rig.py                     Rig: nats-server, a NATS cluster and Ceph RGW together (and a CLI)
   nats_server.py             NatsServer, NatsCluster
-  ceph_rgw.py                CephRgw: one mon, one memstore OSD, n radosgw endpoints
+  ceph_rgw.py                CephRgw: one mon, one memstore OSD, n radosgw endpoints (with
+                             SSE-KMS on a testing key store and storage class STANDARD_IA)
   aws_credential_servers.py  STS, IMDSv2 and container-credential test servers
   gcs_server/                the GCS JSON-API test server (its __init__.py describes it)
   proxies/                   delay, throttle (a script), half-range and fault-injection proxies

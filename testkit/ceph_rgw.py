@@ -1,6 +1,15 @@
 """A throwaway Ceph cluster on 127.0.0.1 with radosgw S3 endpoints (CephRgw): one mon, one
 memstore OSD, no mgr, and num_rgw gateways that serve the same data, each its own endpoint;
-plus the reference S3 clients pointed at it (awscli, rclone and the test kit's own signer)."""
+plus the reference S3 clients pointed at it (awscli, rclone and the test kit's own signer).
+
+Beyond a bare RGW, every gateway offers what a destination's write options need:
+* SSE-KMS through RGW's "testing" KMS backend, which holds one key, testkey-1 (KMS_TEST_KEY);
+* the storage class STANDARD_IA besides STANDARD in the default placement (STORAGE_CLASSES),
+  with a data pool of its own. A PUT or CreateMultipartUpload with x-amz-storage-class:
+  STANDARD_IA makes an object whose HEAD and GET answer that header. RGW 16 answers it for
+  an object written with an explicit STANDARD too, and not for one written without the
+  header; a class the zonegroup lacks (GLACIER, or a lower-case name) is refused at write
+  time with 400 InvalidArgument (AWS would say InvalidStorageClass)."""
 import http.client
 import os
 import shlex
@@ -34,13 +43,18 @@ DEFAULT_USERS = {
 # 32 bytes, base64: the key RGW's "testing" KMS backend holds as testkey-1.
 KMS_TEST_KEY = "YXJjaGllLXRlc3Qta21zLWtleS0zMi1ieXRlcyEhISE="
 
+# Storage classes the default placement offers besides STANDARD, each with the data pool
+# the zone keeps it in (made by RGW on the class's first write). Declared with radosgw-admin
+# before any gateway starts: a gateway reads its zonegroup only when it starts.
+STORAGE_CLASSES = {"STANDARD_IA": "default.rgw.standard-ia.data"}
+
 
 class CephRgw:
     """Throwaway single-node Ceph (1 mon, 1 memstore OSD, no mgr) with
     `num_rgw` radosgw daemons, each a distinct S3 endpoint on 127.0.0.1."""
 
     def __init__(self, workdir, num_rgw=2, users=None, memstore_bytes=8 << 30,
-                 mon_port=None, rgw_ports=None, fsid=CEPH_FSID):
+                 mon_port=None, rgw_ports=None, fsid=CEPH_FSID, storage_classes=None):
         self.workdir = os.path.abspath(workdir)
         self.fsid = fsid
         self.mon_port = mon_port or free_port()
@@ -48,6 +62,7 @@ class CephRgw:
         self.rgw_names = ["client.rgw.%s" % chr(ord("a") + i) for i in range(len(self.rgw_ports))]
         self.users = dict(users or DEFAULT_USERS)
         self.memstore_bytes = int(memstore_bytes)
+        self.storage_classes = dict(STORAGE_CLASSES if storage_classes is None else storage_classes)
         self.conf = os.path.join(self.workdir, "ceph.conf")
         self.run_dir = os.path.join(self.workdir, "run")
         self.log_dir = os.path.join(self.workdir, "log")
@@ -215,22 +230,24 @@ class CephRgw:
 
             self.osd = spawn([CEPH_OSD, "-c", self.conf, "-f", "-i", "0"],
                              os.path.join(self.log_dir, "osd.0.out"), env=self.ceph_env())
-            # No need to wait for "osd up" here: radosgw blocks creating its
-            # pools until the OSD is up and its PGs are active.
-            self._spawn_rgw(0)
-            self._wait_rgw(0, timeout)
-            t = self._phase("osd+rgw.a", t)
+            # The first `user create` makes the default zonegroup, zone and pools as a first
+            # gateway would (waiting for the OSD to come up and its PGs to go active), so that
+            # the storage classes are in place before any gateway reads its zonegroup.
+            users = list(self.users.items())
+            self._create_user(*users[0], timeout=timeout)
+            t = self._phase("osd+zone", t)
+            self._add_storage_classes()
+            t = self._phase("storage_classes", t)
 
-            # Further gateways only once the first one has created the zone
-            # and pools: started together, one of them stalls for ~5 s.
-            for i in range(1, len(self.rgws)):
+            # All gateways at once: the zone and its pools exist already, so none waits for
+            # another to make them (gateways started together on a bare cluster stall ~5 s).
+            for i in range(len(self.rgws)):
                 self._spawn_rgw(i)
-            for uid, (ak, sk) in self.users.items():
-                self.radosgw_admin("user", "create", "--uid", uid, "--display-name", uid,
-                                   "--access-key", ak, "--secret", sk)
+            for uid, keys in users[1:]:
+                self._create_user(uid, keys)
             t = self._phase("users", t)
 
-            for i in range(1, len(self.rgws)):
+            for i in range(len(self.rgws)):
                 self._wait_rgw(i, timeout)
             for i in range(len(self.rgws)):
                 self._wait_users(i, timeout)
@@ -241,6 +258,21 @@ class CephRgw:
             raise
         self.timings["start"] = round(time.monotonic() - t_start, 3)
         return self
+
+    def _create_user(self, uid, keys, timeout=60):
+        self.radosgw_admin("user", "create", "--uid", uid, "--display-name", uid,
+                           "--access-key", keys[0], "--secret", keys[1], timeout=timeout)
+
+    def _add_storage_classes(self):
+        """Each of self.storage_classes in the zonegroup's default placement target, then its
+        data pool in the zone's (radosgw-admin refuses a zone class its zonegroup lacks). No
+        realm, so no period to commit: gateways started afterwards see them."""
+        for storage_class, data_pool in self.storage_classes.items():
+            self.radosgw_admin("zonegroup", "placement", "add", "--rgw-zonegroup", "default",
+                               "--placement-id", "default-placement", "--storage-class", storage_class)
+            self.radosgw_admin("zone", "placement", "add", "--rgw-zone", "default",
+                               "--placement-id", "default-placement", "--storage-class", storage_class,
+                               "--data-pool", data_pool)
 
     def _spawn_rgw(self, i):
         if self.rgws[i] is not None and self.rgws[i].poll() is None:
@@ -371,6 +403,7 @@ class CephRgw:
         return {
             "endpoints": self.endpoints,
             "region": S3_REGION,
+            "storage_classes": ["STANDARD"] + list(self.storage_classes),
             "users": {u: {"access_key": a, "secret_key": s} for u, (a, s) in self.users.items()},
             "fsid": self.fsid,
             "conf": self.conf,

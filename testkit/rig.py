@@ -5,7 +5,8 @@
 * a single nats-server with JetStream (testkit/nats_server.py, NatsServer);
 * optionally n nats-servers (default 3) forming a JetStream cluster (NatsCluster);
 * a one-mon / one-OSD (memstore) Ceph cluster with two radosgw daemons, i.e. two distinct
-  S3 endpoints that serve the same data (testkit/ceph_rgw.py, CephRgw).
+  S3 endpoints that serve the same data, with SSE-KMS (RGW's testing key store, testkey-1)
+  and the storage class STANDARD_IA besides STANDARD (testkit/ceph_rgw.py, CephRgw).
 
 Every daemon is a child of this process (testkit/daemons.py) and everything is written below
 one temporary directory. Python 3 standard library only; run with /usr/bin/python3.

@@ -10,6 +10,7 @@ Run from the repo root with the system Python:
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -115,6 +116,35 @@ class RealServersTest(unittest.TestCase):
         head = json.loads(self.aws_ok(["s3api", "head-object", "--bucket", "roundtrip-bucket",
                                        "--key", "dir/up.bin"]).stdout)
         self.assertEqual(head["ContentLength"], 1 << 20)
+
+    def test_s3_storage_class_standard_ia_is_kept_single_and_multipart_and_an_unknown_class_refused(self):
+        self.ceph.make_bucket("class-bucket")
+        ia = {"x-amz-storage-class": "STANDARD_IA"}
+        self.assertEqual(self.ceph.s3("PUT", "/class-bucket/plain", body=b"p")[0], 200)
+        self.assertEqual(self.ceph.s3("PUT", "/class-bucket/ia", body=b"i", headers=ia)[0], 200)
+        st, _, body = self.ceph.s3("POST", "/class-bucket/mp", query={"uploads": ""}, headers=ia)
+        self.assertEqual(st, 200, body)
+        upload = re.search(rb"<UploadId>(.+?)</UploadId>", body).group(1).decode()
+        st, h, body = self.ceph.s3("PUT", "/class-bucket/mp", query={"partNumber": "1", "uploadId": upload},
+                                   body=b"m" * 100)
+        self.assertEqual(st, 200, body)
+        done = ("<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>%s</ETag></Part>"
+                "</CompleteMultipartUpload>" % h["etag"])
+        st, _, body = self.ceph.s3("POST", "/class-bucket/mp", query={"uploadId": upload}, body=done)
+        self.assertEqual(st, 200, body)
+        for index in (0, 1):  # both gateways read the zonegroup with the class
+            for key, want in (("plain", None), ("ia", "STANDARD_IA"), ("mp", "STANDARD_IA")):
+                for method in ("HEAD", "GET"):
+                    st, h, _ = self.ceph.s3(method, "/class-bucket/" + key, endpoint_index=index)
+                    self.assertEqual((st, h.get("x-amz-storage-class")), (200, want), (index, key, method))
+        # A class the zonegroup lacks: 400 InvalidArgument (AWS says InvalidStorageClass).
+        glacier = {"x-amz-storage-class": "GLACIER"}
+        for method, key, query in (("PUT", "glacier", None), ("POST", "glacier-mp", {"uploads": ""})):
+            st, _, body = self.ceph.s3(method, "/class-bucket/" + key, query=query, headers=glacier,
+                                       body=b"g" if method == "PUT" else b"")
+            self.assertEqual(st, 400, body)
+            self.assertIn(b"<Code>InvalidArgument</Code>", body)
+        self.assertEqual(self.ceph.s3("HEAD", "/class-bucket/glacier")[0], 404)
 
     def test_request_signed_with_wrong_secret_is_rejected_with_signature_mismatch(self):
         ak, _ = self.ceph.users["archie"]

@@ -1,6 +1,7 @@
 #include "pipe/fan_out_copy.hpp"
 
 #include "pipe/pipe_metrics.hpp"
+#include "pipe/source_checksum.hpp"
 #include "async/wait_group.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -34,6 +35,14 @@ store::store_error size_changed(const copy_request& req, std::uint64_t total) {
                             ""};
 }
 
+store::store_error checksum_mismatch(const copy_request& req, const source_checksum& check) {
+  return store::store_error{store::error_kind::retryable, req.source->name(), "GetObject", req.bucket, req.key, 0,
+                            "SourceChecksumMismatch",
+                            "the bytes read do not match the source's x-amz-checksum-" + check.algorithm() + " (" +
+                                check.expected() + ", read " + check.computed() + "); nothing was written",
+                            ""};
+}
+
 store::store_error cancelled_error(const copy_request& req) {
   return store::store_error{store::error_kind::retryable, req.source->name(), "GetObject", req.bucket, req.key,
                             0, "Cancelled", "copy cancelled (message timeout or shutdown); uploads aborted", ""};
@@ -53,6 +62,20 @@ struct copy_job : std::enable_shared_from_this<copy_job> {
   std::shared_ptr<wait_group> finished;  ///< signalled when run() is over; shared with the waiter
   http::cut_group requests;  ///< every read and part upload of this copy, cut on cancel
   bool cancelled = false;
+  std::optional<source_checksum> checksum;  ///< the source's own checksum, when it gave one
+
+  // False (and the copy failed as a source error) when the bytes are not the source's.
+  bool checksum_holds() {
+    if (!checksum) return true;
+    auto& m = pipe_metrics::get();
+    if (checksum->matches()) {
+      m.checksum_matches.Increment();
+      return true;
+    }
+    m.checksum_mismatches.Increment();
+    if (!report.source_error) report.source_error = checksum_mismatch(req, *checksum);
+    return false;
+  }
 
   copy_job(asio::any_io_executor ex, part_buffer_pool& p, const copy_request& r)
       : executor(ex), pool(p), req(r), workers(ex), finished(std::make_shared<wait_group>(ex)) {
@@ -124,6 +147,11 @@ struct copy_job : std::enable_shared_from_this<copy_job> {
           break;
         }
       }
+      if (checksum) {
+        checksum->add(part, std::span<const std::byte>(buf->data(), len));
+        // A one-part object is visible once its part is sent: check it before sending.
+        if (parts == 1 && !checksum_holds()) break;
+      }
       // One buffer, every destination in parallel; the buffer returns when the last is done.
       // The digests travel with it: each is computed once, by the first destination to need it.
       store::part_body body(std::span<const std::byte>(buf->data(), len), &requests);
@@ -143,6 +171,7 @@ struct copy_job : std::enable_shared_from_this<copy_job> {
     m.transfers_in_flight.Increment();
     const std::size_t part_size = pool.part_size();
     parts = req.meta.size == 0 ? 1 : static_cast<std::size_t>((req.meta.size + part_size - 1) / part_size);
+    checksum = source_checksum::for_object(req.meta, part_size);
     uploads.resize(req.targets.size());
     for (std::size_t t = 0; t < req.targets.size(); ++t) {
       const auto& target = req.targets[t];
@@ -162,6 +191,8 @@ struct copy_job : std::enable_shared_from_this<copy_job> {
     co_await workers.wait();
 
     if (cancelled && !report.source_error) report.source_error = cancelled_error(req);
+    // Every part is read: the whole object is checked before any destination finishes it.
+    if (parts > 1 && !report.source_error && next_part >= parts) checksum_holds();
     for (std::size_t t = 0; t < uploads.size(); ++t) {
       if (!uploads[t]) continue;
       if (report.source_error || report.target_errors[t] || next_part < parts) {

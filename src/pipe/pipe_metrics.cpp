@@ -5,6 +5,11 @@
 namespace archie::pipe {
 
 pipe_metrics& pipe_metrics::get() {
+  auto& checks = prometheus::BuildCounter()
+                     .Name("archie_source_checksum_checks_total")
+                     .Help("Copies whose bytes were checked against the source's own checksum (S3 flexible "
+                           "checksums), by result")
+                     .Register(metrics::registry());
   static pipe_metrics m{
       prometheus::BuildCounter()
           .Name("archie_destination_bytes_total")
@@ -15,6 +20,8 @@ pipe_metrics& pipe_metrics::get() {
           .Help("Object copies in progress")
           .Register(metrics::registry())
           .Add({}),
+      checks.Add({{"result", "match"}}),
+      checks.Add({{"result", "mismatch"}}),
   };
   return m;
 }

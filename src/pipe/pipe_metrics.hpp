@@ -9,6 +9,10 @@ namespace archie::pipe {
 struct pipe_metrics {
   prometheus::Family<prometheus::Counter>& destination_bytes;  ///< archie_destination_bytes_total{destination}
   prometheus::Gauge& transfers_in_flight;                      ///< archie_transfers_in_flight
+  /// archie_source_checksum_checks_total{result="match"|"mismatch"}: copies whose bytes were
+  /// checked against the source's own checksum.
+  prometheus::Counter& checksum_matches;
+  prometheus::Counter& checksum_mismatches;
 
   static pipe_metrics& get();
 };

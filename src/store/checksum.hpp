@@ -23,4 +23,16 @@ bool crc32c_hardware();
 /// Base64 of the big-endian CRC32C: the x-amz-checksum-crc32c / GCS crc32c value.
 std::string crc32c_base64(std::uint32_t crc);
 
+/// CRC-32 (ISO-HDLC, zlib's; S3's x-amz-checksum-crc32), continuing from `crc`.
+std::uint32_t crc32(std::span<const std::byte> data, std::uint32_t crc = 0);
+/// CRC-64/NVME (S3's x-amz-checksum-crc64nvme), continuing from `crc`.
+std::uint64_t crc64nvme(std::span<const std::byte> data, std::uint64_t crc = 0);
+/// The CRC of A followed by B from crc(A), crc(B) and B's length, without the bytes: parts
+/// read in parallel are checked as one object.
+std::uint32_t crc32c_combine(std::uint32_t crc_a, std::uint32_t crc_b, std::uint64_t length_b);
+std::uint32_t crc32_combine(std::uint32_t crc_a, std::uint32_t crc_b, std::uint64_t length_b);
+std::uint64_t crc64nvme_combine(std::uint64_t crc_a, std::uint64_t crc_b, std::uint64_t length_b);
+/// Base64 of the big-endian value, as S3 shows a CRC (4 or 8 bytes).
+std::string crc_base64(std::uint64_t crc, int bytes);
+
 }  // namespace archie::store

@@ -32,6 +32,12 @@ struct object_info {
   std::string lock_mode;
   std::string lock_retain_until;
   std::string legal_hold;
+  /// The object's flexible checksum as an S3 source reports it (x-amz-checksum-<algorithm>,
+  /// asked with x-amz-checksum-mode: ENABLED): the algorithm lower-case ("crc32", "crc32c",
+  /// "crc64nvme", "sha1", "sha256") and the base64 value; a composite one (made of a
+  /// multipart upload's part checksums) ends in "-N". Empty when the source says none.
+  std::string checksum_algorithm;
+  std::string checksum;
 
   const std::string* metadata(std::string_view name) const {
     for (const auto& [k, v] : user_metadata)

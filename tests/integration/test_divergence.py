@@ -540,7 +540,8 @@ class EdgeSafetyTest(unittest.TestCase):
                   "dst": rgw_store(rig, "other", 1), "gcs": gcs_store(gcs)}
         r = route("src", EDGE_BUCKET, [("dst", DST_BUCKET), ("gcs", GCS_BUCKET)])
         r["source"]["prefix"] = "opts/"
-        r["destinations"][0].update(prefix="edge-opts/", acl="public-read", storage_class="STANDARD",
+        # STANDARD_IA: the rig's RGW offers it besides STANDARD (testkit/ceph_rgw.py).
+        r["destinations"][0].update(prefix="edge-opts/", acl="public-read", storage_class="STANDARD_IA",
                                     server_side_encryption="aws:kms", sse_kms_key_id="testkey-1")
         kms = "projects/p/locations/global/keyRings/r/cryptoKeys/archie"
         r["destinations"][1].update(prefix="edge-opts/", storage_class="COLDLINE", kms_key_name=kms)
@@ -555,7 +556,9 @@ class EdgeSafetyTest(unittest.TestCase):
             _, acl = s3("other", 1, "GET", DST_BUCKET, key, query={"acl": ""})
             self.assertIn(b"http://acs.amazonaws.com/groups/global/AllUsers", acl, key)
             headers, _ = s3("other", 1, "HEAD", DST_BUCKET, key)
-            self.assertIn(headers.get("x-amz-storage-class", "STANDARD"), ("STANDARD",), key)
+            self.assertEqual(headers.get("x-amz-storage-class"), "STANDARD_IA", key)
+            # The large replica was written in parts: the class came with CreateMultipartUpload.
+            self.assertEqual(headers["etag"].strip('"').endswith("-2"), key == "edge-opts/large", headers["etag"])
             # RGW's testing KMS backend (testkit/ceph_rgw.py) holds testkey-1.
             self.assertEqual(headers.get("x-amz-server-side-encryption"), "aws:kms", key)
             self.assertEqual(headers.get("x-amz-server-side-encryption-aws-kms-key-id"), "testkey-1", key)
@@ -564,6 +567,21 @@ class EdgeSafetyTest(unittest.TestCase):
             resource = json.loads(body)
             self.assertEqual(resource["storageClass"], "COLDLINE", key)
             self.assertEqual(resource["kmsKeyName"], kms + "/cryptoKeyVersions/1", key)
+        # A class the destination's zonegroup lacks passes the config check (classes are the
+        # store's business) and is refused at write time, PutObject and CreateMultipartUpload
+        # alike, as a permanent failure: nothing is written, nothing is retried.
+        r = route("src", EDGE_BUCKET, [("dst", DST_BUCKET)])
+        r["source"]["prefix"] = "opts/"
+        r["destinations"][0].update(prefix="edge-glacier/", storage_class="GLACIER")
+        glacier = archie(write_config(self.edge_config(fs_root, [r], stores=stores), workdir), "backfill", "--direct")
+        self.assertEqual(glacier.returncode, 1, glacier.stdout[-2000:] + glacier.stderr[-2000:])
+        failed = {line.split("\t")[1]: line.split("\t")[2] for line in glacier.stdout.splitlines()
+                  if line.startswith("  failed\t")}
+        self.assertEqual(sorted(failed), ["opts/large", "opts/small"], glacier.stdout)
+        for key, call in (("small", "PutObject"), ("large", "CreateMultipartUpload")):
+            self.assertTrue(failed["opts/" + key].startswith("destination_permanent: store dst: " + call), failed)
+            self.assertIn("HTTP 400 InvalidArgument", failed["opts/" + key])  # RGW 16's code (AWS: InvalidStorageClass)
+            self.assertEqual(RgwUser(rig, "other", 1).head(DST_BUCKET, "edge-glacier/" + key)[0], 404)
         # A store kind without the option is refused at load, naming the key.
         bad = route("src", EDGE_BUCKET, [("local", "opts")])
         bad["destinations"][0]["acl"] = "public-read"

@@ -183,7 +183,9 @@ async_result<object_info> s3_client::head_object(const std::string& bucket, cons
                                                  const std::string& version_id) {
   query_list q;
   if (names_a_version(version_id)) q.emplace_back("versionId", version_id);
-  auto c = make_call("HeadObject", "HEAD", bucket, key, std::move(q), {}, {}, {});
+  // The object's flexible checksum, if it has one, comes back to be checked against the bytes.
+  http::header_list h{{"x-amz-checksum-mode", "ENABLED"}};
+  auto c = make_call("HeadObject", "HEAD", bucket, key, std::move(q), std::move(h), {}, {});
   auto r = co_await impl_->execute(c);
   if (!r) {
     // A HEAD's refusal has no body to say why; for a 400 one byte's GET tells (an SSE-C
@@ -248,6 +250,7 @@ async_result<std::string> s3_client::put_object(const std::string& bucket, const
   add_tagging_header(h, meta);
   add_write_options(h, write);
   add_object_lock_headers(h, meta, write);
+  add_source_checksum_header(h, meta);
   impl_->add_body_checksum(h, body);
   auto c = make_call("PutObject", "PUT", bucket, key, {}, std::move(h), body.bytes(), {});
   c.digests = &body;

@@ -56,6 +56,9 @@ bool maybe_credentials_refused(const store_error& e);
 
 /// Content headers and x-amz-meta-* for a write.
 void add_metadata_headers(http::header_list& h, const object_info& meta);
+/// x-amz-checksum-<algorithm> with the source's whole-object checksum (none for a composite
+/// one): the destination checks the body against it and keeps it, as S3 PutObject does.
+void add_source_checksum_header(http::header_list& h, const object_info& meta);
 /// A destination's storage class, server-side encryption and canned ACL for a write
 /// (PutObject, CreateMultipartUpload, CopyObject); nothing for null or empty options.
 void add_write_options(http::header_list& h, const config::write_options* write);

@@ -19,8 +19,13 @@ std::string lock_date(std::string_view v) {
   return std::string(v);
 }
 
+bool is_checksum_algorithm(std::string_view name) {
+  return name == "crc32" || name == "crc32c" || name == "crc64nvme" || name == "sha1" || name == "sha256";
+}
+
 object_info info_from_headers(const http::response& r) {
   object_info info;
+  bool composite = false;
   for (const auto& [k, v] : r.headers) {
     if (k == "etag") info.etag = unquote(v);
     else if (k == "content-length") std::from_chars(v.data(), v.data() + v.size(), info.size);
@@ -38,7 +43,15 @@ object_info info_from_headers(const http::response& r) {
     else if (k == "x-amz-object-lock-retain-until-date") info.lock_retain_until = lock_date(v);
     else if (k == "x-amz-object-lock-legal-hold") info.legal_hold = v;
     else if (k.rfind("x-amz-meta-", 0) == 0) info.user_metadata.emplace_back(k.substr(11), v);
+    else if (k.rfind("x-amz-checksum-", 0) == 0 && is_checksum_algorithm(k.substr(15))) {
+      info.checksum_algorithm = k.substr(15);
+      info.checksum = v;
+    } else if (k == "x-amz-checksum-type") {
+      composite = v == "COMPOSITE";
+    }
   }
+  // Said composite without the part count: still not the whole object's checksum.
+  if (composite && !info.checksum.empty() && info.checksum.find('-') == std::string::npos) info.checksum += "-0";
   if (auto range = r.header("content-range")) {  // "bytes 0-99/1234": the total is what we want
     if (auto slash = range->rfind('/'); slash != std::string::npos)
       std::from_chars(range->data() + slash + 1, range->data() + range->size(), info.size);

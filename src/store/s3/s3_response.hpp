@@ -21,6 +21,8 @@ std::string unquote(std::string s);
 /// object_info from HEAD/GET headers: ETag, size (the Content-Range total when there is one,
 /// else Content-Length), content headers, x-amz-version-id and x-amz-meta-*.
 object_info info_from_headers(const http::response& r);
+/// One of the flexible checksum names S3 puts after x-amz-checksum- (lower-case).
+bool is_checksum_algorithm(std::string_view name);
 /// An object-lock date in RFC 3339 to the second ("2030-01-01T00:00:00Z"), whatever the
 /// precision the server wrote.
 std::string lock_date(std::string_view v);

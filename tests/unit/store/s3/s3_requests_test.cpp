@@ -199,3 +199,37 @@ TEST_CASE("a version listing keeps versions and delete markers in the order the 
   CHECK(page.entries[2].second.etag == "e1");
   CHECK_FALSE(page.truncated);
 }
+
+TEST_CASE("the source's flexible checksum is read from an answer, and a composite one is marked as such") {
+  http::response r;
+  r.status = 200;
+  r.headers = {{"etag", "\"abc\""}, {"x-amz-checksum-crc64nvme", "AAAAAAAAAAA="}, {"x-amz-checksum-type", "FULL_OBJECT"}};
+  auto info = s3::info_from_headers(r);
+  CHECK(info.checksum_algorithm == "crc64nvme");
+  CHECK(info.checksum == "AAAAAAAAAAA=");
+  r.headers = {{"x-amz-checksum-type", "COMPOSITE"}, {"x-amz-checksum-crc32c", "yZRlqg=="}};
+  CHECK(s3::info_from_headers(r).checksum.find('-') != std::string::npos);
+  r.headers = {{"x-amz-checksum-crc32c", "yZRlqg==-2"}};
+  CHECK(s3::info_from_headers(r).checksum == "yZRlqg==-2");
+  r.headers = {{"x-amz-checksum-mode", "ENABLED"}, {"x-amz-checksum-bogus", "x"}};  // not checksums
+  CHECK(s3::info_from_headers(r).checksum_algorithm.empty());
+}
+
+TEST_CASE("a whole-object checksum travels to a single PUT for the destination to check; a composite one does not") {
+  object_info meta;
+  meta.checksum_algorithm = "crc32c";
+  meta.checksum = "yZRlqg==";
+  http::header_list h;
+  add_source_checksum_header(h, meta);
+  CHECK(h == http::header_list{{"x-amz-checksum-crc32c", "yZRlqg=="}});
+  meta.checksum = "yZRlqg==-4";
+  h.clear();
+  add_source_checksum_header(h, meta);
+  CHECK(h.empty());
+  // The first read asks for the checksum; the later ranges need not.
+  std::byte room[10];
+  auto first = ranged_get_call("b", "k", room, 0, "", "", nullptr);
+  REQUIRE(header(first, "x-amz-checksum-mode"));
+  auto later = ranged_get_call("b", "k", room, 10, "", "", nullptr);
+  CHECK_FALSE(header(later, "x-amz-checksum-mode"));
+}

@@ -26,7 +26,7 @@ boost::asio::awaitable<std::optional<store::store_error>> compare_key(
   const auto& src = route.cfg.source;
   const auto& dests = route.cfg.destinations;
   // Another route with a longer source prefix owns it; excluded keys are not copied.
-  if (router.route(src.bucket, key).route != &route || route.exclude_copy.matches(key)) co_return std::nullopt;
+  if (!walk_owns(router, route, key) || route.exclude_copy.matches(key)) co_return std::nullopt;
   key_difference diff;
   diff.source_key = key;
   diff.versions_only = true;
@@ -40,9 +40,7 @@ boost::asio::awaitable<std::optional<store::store_error>> compare_key(
     auto& dest = stores.destination_for(dests[i].store);
     auto replica = co_await dest.history(dests[i].bucket, diff.at[i].key);
     if (!replica) co_return replica.error();
-    const bool propagate =
-        dests[i].deletes == config::deletes_policy::propagate && !route.exclude_remove.matches(key);
-    auto steps = plan_history(history, replica.value(), propagate, dest.holds_delete_markers());
+    auto steps = plan_history(history, replica.value(), removes_at(route, dests[i], key), dest.holds_delete_markers());
     if (steps.empty()) continue;
     auto& verdict = diff.at[i];
     const bool none_copied = std::none_of(replica->begin(), replica->end(),

@@ -157,7 +157,7 @@ boost::asio::awaitable<std::optional<store::store_error>> walk_route(store::stor
     }
 
     // Another route with a longer source prefix owns this key: neither side is ours.
-    bool ours = router.route(src.bucket, diff.source_key).route == &route;
+    bool ours = walk_owns(router, route, diff.source_key);
     bool differs = false;
     for (std::size_t i = 0; ours && i < dests.size(); ++i) {
       auto& verdict = diff.at[i];
@@ -168,8 +168,7 @@ boost::asio::awaitable<std::optional<store::store_error>> walk_route(store::stor
         verdict.state = key_state::missing;
       } else if (!diff.source && replica[i]) {
         // Kept on purpose: an exclude_remove key, or any key at a destination that keeps deletes.
-        const bool kept = dests[i].deletes == config::deletes_policy::ignore || route.exclude_remove.matches(diff.source_key);
-        verdict.state = kept ? key_state::excluded : key_state::extra;
+        verdict.state = removes_at(route, dests[i], diff.source_key) ? key_state::extra : key_state::excluded;
       } else if (diff.source && replica[i]) {
         auto c = compare_listed(*diff.source, *replica[i]);
         if (options.compare_content && diff.source->size == replica[i]->size) {

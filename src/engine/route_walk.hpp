@@ -70,6 +70,17 @@ std::optional<std::string> walk_listing_prefix(const config::route_endpoint& src
 
 inline constexpr std::size_t content_part_size = 8u << 20;
 
+/// Whether a walk of `route` answers for source key `key`: another route with a longer source
+/// prefix owns it otherwise (neither side is this walk's).
+inline bool walk_owns(const route::router& router, const route::compiled_route& route, const std::string& key) {
+  return router.route(route.cfg.source.bucket, key).route == &route;
+}
+/// Whether destination `dest` of `route` loses what the source deletes at `key` (not with
+/// deletes = "ignore", nor for an exclude_remove key).
+inline bool removes_at(const route::compiled_route& route, const config::route_endpoint& dest, const std::string& key) {
+  return dest.deletes == config::deletes_policy::propagate && !route.exclude_remove.matches(key);
+}
+
 /// Returns the error that stopped the walk, or nullopt when complete or stopped by `stop`
 /// (progress.finished says which).
 boost::asio::awaitable<std::optional<store::store_error>> walk_route(store::store_catalog& stores,

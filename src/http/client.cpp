@@ -1,5 +1,6 @@
 #include "http/client.hpp"
 
+#include "http/ascii_case.hpp"
 #include "http/proxy.hpp"
 #include "log/logger.hpp"
 
@@ -77,12 +78,6 @@ struct connection {
     return beast::get_lowest_layer(std::get<tls_stream>(stream));
   }
 };
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 }  // namespace
 
@@ -286,7 +281,7 @@ struct client::impl {
     out.status = static_cast<int>(msg.result_int());
     bool error_answer = out.status < 200 || out.status >= 300;
     bool truncated = false;
-    for (const auto& f : msg) out.headers.emplace_back(lower(f.name_string()), std::string(f.value()));
+    for (const auto& f : msg) out.headers.emplace_back(ascii_lower(f.name_string()), std::string(f.value()));
     bool to_caller = !into.empty() && out.status >= 200 && out.status < 300;
 
     if (!p.is_done()) {

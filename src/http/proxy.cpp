@@ -1,5 +1,7 @@
 #include "http/proxy.hpp"
 
+#include "http/ascii_case.hpp"
+
 #include <openssl/evp.h>
 
 #include <boost/asio/ip/address.hpp>
@@ -11,12 +13,6 @@
 
 namespace archie::http {
 namespace {
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 std::string basic_credentials(std::string_view user_info) {
   std::string out(4 * ((user_info.size() + 2) / 3) + 1, '\0');
@@ -43,7 +39,7 @@ std::string percent_decoded(std::string_view s) {
 
 // Loopback and link-local: metadata and credential endpoints, sidecars, test servers.
 bool always_direct(const std::string& host) {
-  if (lower(host) == "localhost") return true;
+  if (ascii_lower(host) == "localhost") return true;
   boost::system::error_code ec;
   auto a = boost::asio::ip::make_address(host, ec);
   if (ec) return false;
@@ -87,7 +83,7 @@ bool in_block(const std::string& host, const std::string& block) {
 // address or a CIDR block ("10.0.0.0/8"), each name or address optionally with ":port"
 // (IPv6 in brackets then: "[fd00::1]:9000").
 bool excluded(const std::vector<std::string>& no_proxy, const endpoint& target) {
-  const std::string host = lower(target.host);
+  const std::string host = ascii_lower(target.host);
   for (const auto& entry : no_proxy) {
     if (entry == "*") return true;
     if (entry.find('/') != std::string::npos) {
@@ -161,7 +157,7 @@ proxy_environment read_proxies(const char* (*get)(const char*)) {
   while (at <= list.size()) {
     auto comma = list.find(',', at);
     if (comma == std::string::npos) comma = list.size();
-    std::string entry = lower(list.substr(at, comma - at));
+    std::string entry = ascii_lower(list.substr(at, comma - at));
     entry.erase(0, entry.find_first_not_of(" \t"));
     entry.erase(entry.find_last_not_of(" \t") + 1);
     if (!entry.empty()) env.no_proxy.push_back(entry);

@@ -1,5 +1,6 @@
 #include "store/s3/s3_requests.hpp"
 
+#include "http/ascii_case.hpp"
 #include "http/percent_encoding.hpp"
 #include "store/s3/sigv4.hpp"
 #include "store/s3/xml_reader.hpp"
@@ -38,8 +39,7 @@ error_kind classify(int status, std::string_view code) {
 
 store_error recognise_customer_key(store_error e) {
   if (e.http_status != 400) return e;
-  std::string lower(e.message);
-  for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  const std::string lower = http::ascii_lower(e.message);
   const bool encryption = lower.find("server side encryption") != std::string::npos ||
                           lower.find("server-side encryption") != std::string::npos ||
                           lower.find("form of sse") != std::string::npos;

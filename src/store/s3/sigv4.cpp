@@ -1,5 +1,6 @@
 #include "store/s3/sigv4.hpp"
 
+#include "http/ascii_case.hpp"
 #include "http/percent_encoding.hpp"
 
 #include <openssl/crypto.h>
@@ -26,13 +27,6 @@ std::string to_hex(const unsigned char* bytes, std::size_t n) {
   return out;
 }
 
-char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(), ascii_lower);
-  return out;
-}
 
 bool is_blank(char c) { return c == ' ' || c == '\t'; }
 
@@ -218,7 +212,7 @@ signing_result sign_v4(const request_to_sign& request, const credentials& creds,
   raw.reserve(request.headers.size() + 3);
   bool has_host = false;
   for (const auto& [name, value] : request.headers) {
-    std::string lname = lower(name);
+    std::string lname = http::ascii_lower(name);
     if (owned_by_signer(lname)) continue;
     has_host = has_host || lname == "host";
     raw.emplace_back(std::move(lname), trim_all(value));

@@ -118,7 +118,9 @@ void sign_sts_request(http::request& req, const http::endpoint& ep, std::string_
   request_to_sign r;
   r.method = req.method;
   r.path = req.target;
-  r.headers = {{"host", ep.host_header()}, {"content-type", req.headers.front().second}};
+  r.headers = {{"host", ep.host_header()}};
+  for (const auto& [name, value] : req.headers)  // signed as sent (sts_request sets it)
+    if (name == "content-type") r.headers.emplace_back(name, value);
   r.payload_hash = sha256_hex(form);
   r.s3_path_rules = false;
   r.content_sha256_header = false;
@@ -324,13 +326,14 @@ struct credential_provider::impl {
                               " source_profile hops (a loop?)");
       ++fetched;
       // A profile naming itself uses its own static keys (as the AWS CLI does).
-      result<aws_credentials> base = static_profile_keys(name);
-      if (source_profile != name) base = co_await fetch_profile(source_profile, hops + 1);
-      if (!base) co_return base.error();
+      std::optional<result<aws_credentials>> base;
+      if (source_profile == name) base = static_profile_keys(name);
+      else base = co_await fetch_profile(source_profile, hops + 1);
+      if (!*base) co_return base->error();
       // Named, not temporaries in the co_await: GCC 12 rule 1 (async/gcc12_coroutines.hpp).
       const std::string session = get("role_session_name"), external_id = get("external_id"),
                         duration = get("duration_seconds");
-      co_return co_await assume_role(role, session, external_id, duration, base->keys, name);
+      co_return co_await assume_role(role, session, external_id, duration, (*base)->keys, name);
     }
     if (std::string command = get("credential_process"); !command.empty()) {
       ++fetched;

@@ -3,6 +3,7 @@
 #include "cli/backfill_command.hpp"
 #include "cli/command_line.hpp"
 #include "cli/dead_letters_command.hpp"
+#include "cli/status_command.hpp"
 #include "service/exit_codes.hpp"
 #include "cli/verify_command.hpp"
 #include "config/config.hpp"
@@ -89,6 +90,9 @@ int main_impl(int argc, char** argv) {
     case cli::command::dead_letters:
       log::set_level(level_override.value_or(log::level::warn));
       return cli::run_dead_letters(loaded.cfg, inv.options);
+    case cli::command::status:
+      log::set_level(level_override.value_or(log::level::warn));
+      return cli::run_status(loaded.cfg, inv.options);
     default:
       break;
   }

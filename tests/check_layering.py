@@ -14,7 +14,7 @@ LAYERS = [
     ["config"],
     ["event", "route", "http"],             # decode, decide, transport
     ["store", "queue"],                     # object stores; JetStream
-    ["pipe"],                               # buffers and fan-out
+    ["pipe", "fleet"],                      # buffers and fan-out; the worker registry
     ["engine"],                             # the replication workflows
     ["service"],                            # process lifecycle, admin server
     ["cli", "main.cpp"],                    # the binary

@@ -13,6 +13,7 @@ std::optional<command> command_named(const std::string& s) {
   if (s == "verify") return command::verify;
   if (s == "backfill") return command::backfill;
   if (s == "dead-letters") return command::dead_letters;
+  if (s == "status") return command::status;
   return std::nullopt;
 }
 
@@ -28,6 +29,7 @@ bool takes_option(command c, std::string_view opt) {
     case command::backfill:
       return in({"--route", "--all", "--prefix", "--json", "--dry-run", "--delete-extra", "--direct", "--max-rps"});
     case command::dead_letters: return in({"--code", "--since", "--seq", "--json", "--dry-run"});
+    case command::status: return in({"--json", "--watch"});
     default: return false;
   }
 }
@@ -46,6 +48,7 @@ std::string set_option(command_options& o, std::string_view opt, const std::stri
   else if (opt == "--versions") o.versions = true;
   else if (opt == "--json") o.json = true;
   else if (opt == "--dry-run") o.dry_run = true;
+  else if (opt == "--watch") o.watch = true;
   else if (opt == "--delete-extra") o.delete_extra = true;
   else if (opt == "--direct") o.direct = true;
   else if (opt == "--code") o.code = value;
@@ -123,7 +126,7 @@ std::variant<invocation, usage_error> parse_command_line(const std::vector<std::
       auto c = command_named(a);
       if (!c)
         return usage_error{"unknown command \"" + a +
-                           "\" (commands: run, check-config, verify, backfill, dead-letters, version, help)"};
+                           "\" (commands: run, check-config, verify, backfill, dead-letters, status, version, help)"};
       inv.cmd = *c;
       have_command = true;
     } else if (inv.cmd == command::dead_letters && inv.options.dead_letter_action.empty()) {
@@ -166,6 +169,7 @@ std::string help_text(std::optional<command> cmd) {
                "  verify         compare the source with every destination of a route (no NATS needed)\n"
                "  backfill       make the destinations equal to the source (publishes events or copies)\n"
                "  dead-letters   list, replay or purge dead-lettered messages\n"
+               "  status         the fleet at a glance: workers, backlog, stores, dead letters\n"
                "  version        print the version\n"
                "  help [command] show help\n\n") +
            global_options +
@@ -176,6 +180,7 @@ std::string help_text(std::optional<command> cmd) {
            "                or read (the comparison is incomplete), 130 interrupted\n"
            "  backfill      0 all repairs done or published, 1 some failed, 130 interrupted\n"
            "  dead-letters  0 done, 1 a NATS request failed\n"
+           "  status        0 healthy, 1 degraded, 4 NATS could not be read\n"
            "Configuration keys are documented in CONFIGURE.md.\n";
   }
   switch (*cmd) {
@@ -263,6 +268,21 @@ std::string help_text(std::optional<command> cmd) {
                  "  --dry-run   replay/purge: print what would be done\n\n"
                  "Exit codes: 0 done, 1 a NATS request (or a replay or purge) failed, 2 usage error\n"
                  "(also: no queue.dead_letter_subject), 3 invalid configuration.\n\n") +
+             global_options;
+    case command::status:
+      return std::string(
+                 "Usage: archie status --config PATH [--json] [--watch]\n\n"
+                 "One view of the whole replication, read from NATS: the workers registered in the worker\n"
+                 "registry (fleet.registry_bucket; each `archie run` writes its entry every fleet.heartbeat,\n"
+                 "gone fleet.ttl after it stops), the consumer's backlog, bytes, rate and failed requests\n"
+                 "per store, messages settled by state and code (totals of the live workers since they\n"
+                 "started), and the dead letters by code.\n"
+                 "It is degraded when messages wait and no worker is registered, when a store failed\n"
+                 "requests during the workers' last heartbeat, or when there are dead letters.\n\n"
+                 "  --json    one JSON object (with --watch: one per line)\n"
+                 "  --watch   again every 2 s, until interrupted\n\n"
+                 "Exit codes: 0 healthy, 1 degraded, 2 usage error, 3 invalid configuration, 4 NATS could\n"
+                 "not be read.\n\n") +
              global_options;
     case command::version:
       return "Usage: archie version   (or archie --version, -V)\n\nPrints the version, the commit and the build date.\n";

@@ -8,9 +8,9 @@
 
 namespace archie::cli {
 
-enum class command { run, check_config, version, help, verify, backfill, dead_letters };
+enum class command { run, check_config, version, help, verify, backfill, dead_letters, status };
 
-/// Options of verify, backfill and dead-letters (each command accepts only its own).
+/// Options of verify, backfill, dead-letters and status (each command accepts only its own).
 struct command_options {
   std::optional<std::string> route;  ///< --route: a route's number (1-based) or its source "store:bucket[/prefix]"
   bool all = false;                  ///< --all routes
@@ -27,6 +27,7 @@ struct command_options {
   std::optional<std::string> code;   ///< dead-letters --code
   std::optional<std::string> since;  ///< dead-letters --since: a duration ago ("2h") or RFC 3339 time
   std::optional<std::string> seq;    ///< dead-letters --seq A-B (or one sequence)
+  bool watch = false;                ///< status --watch: again every 2 s until interrupted
 };
 
 struct invocation {

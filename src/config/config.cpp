@@ -6,6 +6,7 @@
 #include "config/detail/table_reader.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
@@ -315,6 +316,21 @@ route_endpoint read_route_endpoint(table_reader t, const std::map<std::string, s
   return e;
 }
 
+void read_fleet(table_reader t, fleet_config& f, const std::string& durable) {
+  std::string fallback = "archie-fleet-" + durable;
+  for (auto& ch : fallback)  // a bucket name takes letters, digits, '-' and '_'
+    if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '-' && ch != '_') ch = '_';
+  f.registry_bucket = t.string("registry_bucket", fallback);
+  if (f.registry_bucket.empty() || !std::all_of(f.registry_bucket.begin(), f.registry_bucket.end(), [](char ch) {
+        return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_';
+      }))
+    t.fail("registry_bucket", "must be letters, digits, '-' and '_' (a JetStream key-value bucket name)");
+  f.heartbeat = t.duration("heartbeat", f.heartbeat, 1s, 10min);
+  f.ttl = t.duration("ttl", f.ttl, 3s, 1h);
+  if (f.ttl < 2 * f.heartbeat)
+    t.fail("ttl", "must be at least twice fleet.heartbeat, or a live worker would vanish between heartbeats");
+}
+
 void read_routes(table_reader& top, config& c) {
   for (auto& r : top.array_of_tables("route")) {
     route_config rc;
@@ -398,6 +414,7 @@ loaded_config parse(std::string_view toml_text, std::string source_name) {
     }
     read_nats(top.table("nats"), c.queue.nats);
     read_queue(top.table("queue"), c.queue);
+    read_fleet(top.table("fleet"), c.fleet, c.queue.consumer.durable);
     read_stores(top.table("stores"), c.stores);
     read_replication(top.table("replication"), c.replication);
     read_routes(top, c);

@@ -192,11 +192,20 @@ struct worker_config {
   milliseconds message_timeout{3600000};  ///< a stuck transfer is cancelled and nak'ed after this
 };
 
+/// The worker registry (archie status): a JetStream key-value bucket where each `run` keeps
+/// an entry that expires `ttl` after its last heartbeat.
+struct fleet_config {
+  std::string registry_bucket;  ///< default "archie-fleet-<consumer durable>"
+  milliseconds heartbeat{5000};
+  milliseconds ttl{15000};
+};
+
 struct config {
   log::level log_level = log::level::info;
   log::format log_format = log::format::json;
   http_config http;
   worker_config worker;
+  fleet_config fleet;
   queue_config queue;
   std::map<std::string, store_config> stores;
   replication_config replication;

@@ -5,6 +5,7 @@
 #include "log/logger.hpp"
 #include "metrics/registry.hpp"
 #include "queue/backlog_monitor.hpp"
+#include "fleet/worker_registry.hpp"
 #include "async/exponential_backoff.hpp"
 #include "async/run_blocking.hpp"
 #include "queue/nats_connection.hpp"
@@ -47,6 +48,7 @@ struct queue_runtime {
   std::unique_ptr<queue::nats_connection> connection;
   std::unique_ptr<queue::pull_consumer> consumer;
   std::unique_ptr<queue::backlog_monitor> backlog;
+  std::unique_ptr<fleet::worker_registry> registry;
   std::atomic<bool> stopping{false};
 };
 
@@ -80,10 +82,14 @@ asio::awaitable<void> start_queue(const config::config& cfg, worker_context& ctx
     auto backlog = std::make_unique<queue::backlog_monitor>(ctx.io, ctx.blocking, js, cfg.queue.stream.name,
                                                             cfg.queue.consumer.durable, 15s);
     if (!rt.stopping) asio::co_spawn(ctx.io, backlog->run(), asio::detached);
+    auto registry = std::make_unique<fleet::worker_registry>(ctx.io, ctx.blocking, js, cfg.fleet);
+    if (!rt.stopping) asio::co_spawn(ctx.io, registry->run(), asio::detached);
+    log::info("registered in the worker registry", {{"bucket", cfg.fleet.registry_bucket}, {"worker", registry->id()}});
     std::lock_guard lock(rt.mutex);
     rt.connection = std::move(conn);
     rt.consumer = std::move(consumer);
     rt.backlog = std::move(backlog);
+    rt.registry = std::move(registry);
   } catch (const std::exception& e) {
     log::error("cannot start consuming", {{"error", e.what()}});
     exit_code = exit_failed;
@@ -137,10 +143,12 @@ int run_worker(const config::config& cfg, handler_factory make_handler) {
     rt.stopping = true;
     queue::pull_consumer* consumer;
     queue::backlog_monitor* backlog;
+    fleet::worker_registry* registry;
     {
       std::lock_guard lock(rt.mutex);
       consumer = rt.consumer.get();
       backlog = rt.backlog.get();
+      registry = rt.registry.get();
     }
     if (backlog) co_await backlog->stop();
     // The consumer cancels its handlers at the deadline, and cancelled copies abort their
@@ -154,6 +162,7 @@ int run_worker(const config::config& cfg, handler_factory make_handler) {
     });
     if (consumer) co_await consumer->drain(deadline);
     cut_requests.cancel();
+    if (registry) co_await registry->stop();  // after the drain: the fleet sees it working until then
     std::unique_ptr<queue::nats_connection> conn;
     {
       std::lock_guard lock(rt.mutex);
@@ -175,6 +184,7 @@ int run_worker(const config::config& cfg, handler_factory make_handler) {
   {
     std::lock_guard lock(rt.mutex);
     rt.consumer.reset();
+    rt.registry.reset();
   }
   blocking.join();
   rt.connection.reset();

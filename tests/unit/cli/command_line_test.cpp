@@ -80,6 +80,15 @@ TEST_CASE("verify, backfill and dead-letters take their own options and refuse t
   CHECK(bad({"backfill", "--max-rps", "0"}).find("--max-rps") != std::string::npos);
   CHECK(bad({"dead-letters"}).find("list, replay or purge") != std::string::npos);
   CHECK(bad({"dead-letters", "drop"}).find("unknown dead-letters action") != std::string::npos);
-  for (auto c : {command::verify, command::backfill, command::dead_letters})
+  for (auto c : {command::verify, command::backfill, command::dead_letters, command::status})
     CHECK(help_text(c).find("Usage: archie") != std::string::npos);
+}
+
+TEST_CASE("status takes --json and --watch only") {
+  auto s = ok({"status", "--config", "a.toml", "--json", "--watch"});
+  CHECK(s.cmd == command::status);
+  CHECK((s.options.json && s.options.watch));
+  CHECK(bad({"status", "--all"}).find("unknown option --all") != std::string::npos);
+  CHECK(bad({"verify", "--watch"}).find("unknown option --watch") != std::string::npos);
+  CHECK(help_text(std::nullopt).find("status") != std::string::npos);
 }

@@ -414,3 +414,16 @@ TEST_CASE("object lock is copied to s3 destinations by default and refused for o
   auto p = problems_of(stores + route_head + "store = \"local\"\nbucket = \"c\"\nobject_lock = \"copy\"\n");
   CHECK(p.find("object_lock: \"copy\" applies to s3 destinations only") != std::string::npos);
 }
+
+TEST_CASE("the worker registry's bucket defaults to the consumer's name, and its TTL must outlast two heartbeats") {
+  auto ok = parse(std::string(minimal_s3_store) + "[[route]]\nsource = { store = \"dst\", bucket = \"b\" }\n"
+                                                  "[[route.destinations]]\nstore = \"dst\"\nbucket = \"c\"\n",
+                  "t");
+  CHECK(ok.cfg.fleet.registry_bucket == "archie-fleet-" + ok.cfg.queue.consumer.durable);
+  CHECK(ok.cfg.fleet.heartbeat == std::chrono::seconds(5));
+  CHECK(ok.cfg.fleet.ttl == std::chrono::seconds(15));
+  auto p = problems_of(std::string(minimal_s3_store) + "[fleet]\nheartbeat = \"10s\"\nttl = \"15s\"\n");
+  CHECK(p.find("fleet.ttl: must be at least twice fleet.heartbeat") != std::string::npos);
+  p = problems_of(std::string(minimal_s3_store) + "[fleet]\nregistry_bucket = \"a.b\"\n");
+  CHECK(p.find("fleet.registry_bucket") != std::string::npos);
+}

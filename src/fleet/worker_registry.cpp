@@ -1,0 +1,158 @@
+#include "fleet/worker_registry.hpp"
+
+#include "archie_version.hpp"
+#include "async/run_blocking.hpp"
+#include "log/logger.hpp"
+#include "metrics/registry.hpp"
+#include "queue/nats_error.hpp"
+
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <prometheus/counter.h>
+
+#include <unistd.h>
+
+#include <climits>
+
+namespace archie::fleet {
+namespace asio = boost::asio;
+using queue::nats_error;
+
+namespace {
+
+prometheus::Counter& registry_errors() {
+  static auto& c = prometheus::BuildCounter()
+                       .Name("archie_registry_errors_total")
+                       .Help("Failed writes of this worker's entry in the worker registry (fleet.registry_bucket)")
+                       .Register(metrics::registry())
+                       .Add({});
+  return c;
+}
+
+std::string host_name() {
+  char name[HOST_NAME_MAX + 1] = {};
+  if (gethostname(name, sizeof name - 1) != 0) return "unknown";
+  return name;
+}
+
+std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+kvStore* open_registry(jsCtx* js, const config::fleet_config& cfg) {
+  kvStore* kv = nullptr;
+  natsStatus s = js_KeyValue(&kv, js, cfg.registry_bucket.c_str());
+  if (s == NATS_OK) return kv;
+  if (s != NATS_NOT_FOUND) throw nats_error("bind to key-value bucket " + cfg.registry_bucket, s);
+  kvConfig kc;
+  kvConfig_Init(&kc);
+  kc.Bucket = cfg.registry_bucket.c_str();
+  kc.Description = "archie workers (archie status)";
+  kc.History = 1;
+  kc.TTL = std::chrono::duration_cast<std::chrono::nanoseconds>(cfg.ttl).count();  // nats.c: nanoseconds
+  kc.StorageType = js_MemoryStorage;  // a view of the present: nothing to keep across a restart
+  s = js_CreateKeyValue(&kv, js, &kc);
+  if (s != NATS_OK) throw nats_error("create key-value bucket " + cfg.registry_bucket, s);
+  return kv;
+}
+
+std::vector<worker_entry> read_registry(jsCtx* js, const std::string& bucket) {
+  std::vector<worker_entry> out;
+  kvStore* raw = nullptr;
+  natsStatus s = js_KeyValue(&raw, js, bucket.c_str());
+  if (s == NATS_NOT_FOUND) return out;
+  if (s != NATS_OK) throw nats_error("bind to key-value bucket " + bucket, s);
+  std::unique_ptr<kvStore, decltype(&kvStore_Destroy)> kv(raw, &kvStore_Destroy);
+  kvKeysList keys{};
+  s = kvStore_Keys(&keys, kv.get(), nullptr);
+  if (s == NATS_NOT_FOUND) return out;  // no keys
+  if (s != NATS_OK) throw nats_error("list keys of " + bucket, s);
+  for (int i = 0; i < keys.Count; ++i) {
+    kvEntry* e = nullptr;
+    if (kvStore_Get(&e, kv.get(), keys.Keys[i]) != NATS_OK) continue;  // expired since the listing
+    std::unique_ptr<kvEntry, decltype(&kvEntry_Destroy)> entry(e, &kvEntry_Destroy);
+    const void* value = kvEntry_Value(e);
+    const int len = kvEntry_ValueLen(e);
+    if (!value || len <= 0) continue;
+    if (auto parsed = entry_from_json(std::string_view(static_cast<const char*>(value), static_cast<std::size_t>(len))))
+      out.push_back(std::move(*parsed));
+  }
+  kvKeysList_Destroy(&keys);
+  return out;
+}
+
+worker_registry::worker_registry(asio::any_io_executor io, asio::thread_pool& blocking, jsCtx* js,
+                                 config::fleet_config cfg)
+    : blocking_(blocking),
+      js_(js),
+      cfg_(std::move(cfg)),
+      wait_(io),
+      finished_(io, asio::steady_timer::time_point::max()) {
+  entry_.host = host_name();
+  entry_.pid = static_cast<std::int64_t>(getpid());
+  entry_.id = worker_id(entry_.host, entry_.pid);
+  entry_.version = ARCHIE_VERSION;
+  entry_.started_unix = unix_now();
+}
+
+worker_registry::~worker_registry() {
+  if (kv_) kvStore_Destroy(kv_);
+}
+
+void worker_registry::beat() {
+  if (!kv_) kv_ = open_registry(js_, cfg_);
+  const auto now = std::chrono::steady_clock::now();
+  const worker_entry previous = entry_;
+  const double seconds = sent_ ? std::chrono::duration<double>(now - last_beat_).count() : 0;
+  fill_from_metrics(entry_, metrics::registry().Collect(), sent_ ? &previous : nullptr, seconds);
+  entry_.updated_unix = unix_now();
+  const std::string value = to_json(entry_);
+  std::uint64_t revision = 0;
+  natsStatus s = kvStore_Put(&revision, kv_, entry_.id.c_str(), value.data(), static_cast<int>(value.size()));
+  if (s != NATS_OK) throw nats_error("put " + entry_.id + " in key-value bucket " + cfg_.registry_bucket, s);
+  last_beat_ = now;
+  sent_ = true;
+}
+
+asio::awaitable<void> worker_registry::run() {
+  running_ = true;
+  bool failing = false;
+  while (!stopping_) {
+    try {
+      auto heartbeat = [this] { beat(); };
+      co_await async::run_blocking(blocking_, heartbeat);
+      if (failing) log::info("worker registry writable again", {{"bucket", cfg_.registry_bucket}});
+      failing = false;
+    } catch (const std::exception& e) {
+      registry_errors().Increment();
+      // Once per outage; replication does not depend on it.
+      if (!failing)
+        log::warn("cannot write this worker's entry in the worker registry (archie status will not list it)",
+                  {{"bucket", cfg_.registry_bucket}, {"error", e.what()}});
+      failing = true;
+    }
+    if (stopping_) break;
+    wait_.expires_after(cfg_.heartbeat);
+    boost::system::error_code ec;
+    co_await wait_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  running_ = false;
+  finished_.cancel();
+}
+
+asio::awaitable<void> worker_registry::stop() {
+  stopping_ = true;
+  wait_.cancel();
+  if (running_) {
+    boost::system::error_code ec;
+    co_await finished_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  if (!kv_) co_return;
+  auto remove = [this] { kvStore_Delete(kv_, entry_.id.c_str()); };  // best effort: the TTL is the fallback
+  co_await async::run_blocking(blocking_, remove);
+}
+
+}  // namespace archie::fleet

@@ -187,8 +187,9 @@ std::string help_text(std::optional<command> cmd) {
     case command::run:
       return std::string(
                  "Usage: archie run --config PATH\n\n"
-                 "Runs the worker: serves /live, /ready and /metrics on http.address:http.port, pulls\n"
-                 "bucket events from the JetStream consumer and replicates each change to its destinations.\n"
+                 "Runs the worker: serves /live, /ready, /metrics, /status and /status.json on\n"
+                 "http.address:http.port, pulls bucket events from the JetStream consumer and replicates\n"
+                 "each change to its destinations.\n"
                  "SIGTERM or SIGINT drains in-flight work for up to worker.shutdown_wait, then exits;\n"
                  "a second SIGINT exits immediately.\n"
                  "Exit codes: 0 clean shutdown, 1 runtime failure (e.g. admin port in use, stream or\n"

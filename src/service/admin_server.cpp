@@ -1,5 +1,6 @@
 #include "service/admin_server.hpp"
 
+#include "fleet/status_page.hpp"
 #include "log/logger.hpp"
 #include "metrics/registry.hpp"
 
@@ -45,8 +46,12 @@ prometheus::Family<prometheus::Counter>& request_counter() {
   return family;
 }
 
+using status_source = std::function<std::optional<status_documents>()>;
+
+bool is_status_path(std::string_view target) { return target == "/status" || target == "/status.json"; }
+
 bhttp::response<bhttp::string_body> respond(const bhttp::request<bhttp::string_body>& req,
-                                            health::readiness& ready) {
+                                            health::readiness& ready, const status_source& status) {
   bhttp::response<bhttp::string_body> res;
   res.version(req.version());
   res.keep_alive(req.keep_alive());
@@ -79,10 +84,19 @@ bhttp::response<bhttp::string_body> respond(const bhttp::request<bhttp::string_b
     res.result(bhttp::status::ok);
     res.set(bhttp::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
     res.body() = metrics::serialize_text();
+  } else if (is_status_path(target) && status) {
+    // Numbers, codes and names from the config only: never error texts (see fleet/worker_entry.hpp).
+    auto docs = status();
+    const bool html = target == "/status";
+    res.result(docs ? bhttp::status::ok : bhttp::status::service_unavailable);
+    res.set(bhttp::field::content_type, html ? "text/html; charset=utf-8" : "application/json");
+    res.set(bhttp::field::cache_control, "no-store");
+    if (html) res.body() = docs ? docs->html : fleet::render_status_placeholder();
+    else res.body() = docs ? docs->json : std::string("{\"state\":\"unknown\",\"problems\":[\"not read yet\"]}\n");
   } else {
     res.result(bhttp::status::not_found);
     res.set(bhttp::field::content_type, "text/plain; charset=utf-8");
-    res.body() = "not found: try /live, /ready or /metrics\n";
+    res.body() = "not found: try /live, /ready, /metrics or /status\n";
   }
   if (req.method() == bhttp::verb::head) {
     res.content_length(res.body().size());
@@ -91,7 +105,8 @@ bhttp::response<bhttp::string_body> respond(const bhttp::request<bhttp::string_b
   } else {
     res.prepare_payload();
   }
-  request_counter().Add({{"path", target == "/live" || target == "/ready" || target == "/metrics" ? std::string(target) : "other"},
+  const bool known = target == "/live" || target == "/ready" || target == "/metrics" || is_status_path(target);
+  request_counter().Add({{"path", known ? std::string(target) : "other"},
                          {"code", std::to_string(res.result_int())}}).Increment();
   return res;
 }
@@ -104,7 +119,7 @@ std::size_t& open_connections() {
   return n;
 }
 
-asio::awaitable<void> serve_connection(beast::tcp_stream stream, health::readiness& ready) {
+asio::awaitable<void> serve_connection(beast::tcp_stream stream, health::readiness& ready, const status_source& status) {
   struct counted {
     ~counted() { --open_connections(); }
   } slot;
@@ -116,7 +131,7 @@ asio::awaitable<void> serve_connection(beast::tcp_stream stream, health::readine
       parser.body_limit(64 * 1024);  // probes and scrapes send no body
       co_await bhttp::async_read(stream, buffer, parser, asio::use_awaitable);
       auto req = parser.release();
-      auto res = respond(req, ready);
+      auto res = respond(req, ready, status);
       bool keep = res.keep_alive();
       co_await bhttp::async_write(stream, res, asio::use_awaitable);
       if (!keep) break;
@@ -135,6 +150,7 @@ asio::awaitable<void> serve_connection(beast::tcp_stream stream, health::readine
 struct admin_server::impl {
   tcp::acceptor acceptor;
   health::readiness& ready;
+  status_source status;  ///< empty: no /status
   impl(asio::any_io_executor ex, health::readiness& r) : acceptor(ex), ready(r) {}
 };
 
@@ -181,10 +197,12 @@ asio::awaitable<void> admin_server::serve() {
       continue;
     }
     ++open_connections();
-    asio::co_spawn(a.get_executor(), serve_connection(beast::tcp_stream(std::move(socket)), impl_->ready),
+    asio::co_spawn(a.get_executor(), serve_connection(beast::tcp_stream(std::move(socket)), impl_->ready, impl_->status),
                    asio::detached);
   }
 }
+
+void admin_server::set_status_source(status_source source) { impl_->status = std::move(source); }
 
 void admin_server::stop() {
   boost::system::error_code ignored;

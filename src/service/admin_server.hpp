@@ -1,14 +1,17 @@
 #pragma once
-// The operator-facing HTTP endpoint: /live, /ready, /metrics. Beast stays out of this header
+// The operator-facing HTTP endpoint: /live, /ready, /metrics, /status and /status.json. Beast stays out of this header
 // so including it does not cost every translation unit a Beast compile.
 #include "config/config.hpp"
 #include "health/readiness.hpp"
+#include "service/status_refresher.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 
 namespace archie::service {
 
@@ -24,6 +27,9 @@ class admin_server {
   boost::asio::awaitable<void> serve();
   /// Closes the listener; connections in progress finish their current request.
   void stop();
+  /// Serves /status (HTML) and /status.json from `source` (nullopt: not read yet, a page that
+  /// reloads itself and a 503). Without one, both are 404.
+  void set_status_source(std::function<std::optional<status_documents>()> source);
 
  private:
   struct impl;

@@ -14,6 +14,7 @@
 #include "health/readiness.hpp"
 #include "service/exit_codes.hpp"
 #include "service/shutdown.hpp"
+#include "service/status_refresher.hpp"
 
 #include <boost/asio/steady_timer.hpp>
 
@@ -138,6 +139,13 @@ int run_worker(const config::config& cfg, handler_factory make_handler) {
     std::lock_guard lock(rt.mutex);
     return {rt.consumer != nullptr, rt.consumer ? "consuming" : "not started"};
   });
+
+  // /status and /status.json: the fleet as `archie status` shows it, read only when asked.
+  status_refresher status(io.get_executor(), blocking, cfg, [&rt]() -> jsCtx* {
+    std::lock_guard lock(rt.mutex);
+    return rt.connection && !rt.stopping ? rt.connection->jetstream() : nullptr;
+  });
+  admin->set_status_source([&status] { return status.latest(); });
 
   shutdown.add_drain_hook([&](std::chrono::steady_clock::time_point deadline) -> asio::awaitable<void> {
     rt.stopping = true;

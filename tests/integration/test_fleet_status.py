@@ -1,21 +1,28 @@
-"""`archie status` and the worker registry (src/fleet, src/cli/status_command.cpp), against a
-real nats-server and Ceph RGW: two `archie run` processes register in the JetStream key-value
-bucket; status shows each worker, the backlog, the bytes each store was written, the
-messages settled by code and the dead letters by code, all checked against what the test
-did; a worker killed with SIGKILL leaves the registry within fleet.ttl, one stopped cleanly
-at once; messages waiting with no worker make status degraded (exit 1)."""
+"""`archie status`, the admin server's /status page and /status.json, and the worker registry
+(src/fleet, src/cli/status_command.cpp), against a real nats-server and Ceph RGW: two
+`archie run` processes register in the JetStream key-value bucket; status shows each worker,
+the backlog, the bytes each store was written, the messages settled by code and the dead
+letters by code, all checked against what the test did, in the terminal, as JSON and in a
+real browser (Debian's chromium driven by puppeteer-core: tests/browser/status_page.mjs,
+which reads what a person sees and keeps a screenshot, in $ARCHIE_TEST_ARTIFACTS or the
+build folder's test-artifacts/); a worker killed with SIGKILL leaves the registry within fleet.ttl, one stopped
+cleanly at once; messages waiting with no worker make status degraded (exit 1)."""
 import json
 import os
+import shutil
 import signal
+import subprocess
+import sys
 import tempfile
 import time
 import unittest
 
-from testkit.archie_process import ArchieProcess, run_cli, write_config
+from testkit.archie_process import ARCHIE_BIN, ArchieProcess, run_cli, write_config
 from testkit.config_builder import archie_config, fs_store, queue_section, rgw_store, route
 from testkit.events import minio_event
 from testkit.fixtures import close_all, start_rig
 from testkit.nats_client import NatsClient
+from testkit.net import http_get
 from testkit.rgw_user import RgwUser
 from testkit.waiting import wait_for_quiet_consumer, wait_until
 
@@ -23,6 +30,9 @@ SUBJECT, STREAM, DURABLE, DLQ_SUBJECT = "minio.events", "fleet-events", "fleet",
 BUCKET = "fleet-source"
 OBJECTS, SIZE = 6, 100 * 1024
 TTL = 3  # seconds: fleet.ttl below
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BROWSER_DRIVER = os.path.join(REPO, "tests", "browser", "status_page.mjs")
+CHROMIUM = "/usr/bin/chromium"
 
 rig = None
 workdir = None
@@ -101,6 +111,7 @@ class FleetStatusTest(unittest.TestCase):
         self.assertIn("dead letters: 1", text.stdout)
         self.assertIn(dead_code, text.stdout)
         self.assertNotIn(rig.ceph.users["archie"][1], text.stdout)  # no secret anywhere
+        self.check_status_page(workers[0].admin_port(), view, dead_code)
 
         # SIGKILL: no goodbye, so the entry goes when the bucket's TTL drops it.
         killed = time.monotonic()
@@ -117,7 +128,52 @@ class FleetStatusTest(unittest.TestCase):
         nats.js_publish(SUBJECT, minio_event("s3:ObjectCreated:Put", BUCKET, "obj-0", size=SIZE, etag="x"))
         code, view = self.status(path)
         self.assertEqual(code, 1)
-        self.assertTrue(any("no worker is registered" in p for p in view["problems"]), view["problems"])
+        self.assertIn("1 message waits and no worker is registered", view["problems"])
+
+    def check_status_page(self, port, view, dead_code):
+        """/status.json says what `archie status --json` said; /status shows it to a person."""
+        def caught_up():
+            status, _, body = http_get(f"http://127.0.0.1:{port}/status.json")
+            served = json.loads(body) if status == 200 else None
+            return served if served and served["outcomes"] == view["outcomes"] and len(served["workers"]) == 2 else None
+        served = wait_until(caught_up, 10, "/status.json to show the replication", interval=0.3)
+        for part in ("state", "stores", "dead_letters", "backlog"):
+            self.assertEqual(served[part], view[part], part)
+        status, headers, body = http_get(f"http://127.0.0.1:{port}/status")
+        self.assertEqual(status, 200)
+        self.assertTrue(headers["Content-Type"].startswith("text/html"), headers)
+        self.assertIn(b'id="archie-status" data-state="degraded"', body)
+        self.assertNotIn(rig.ceph.users["archie"][1].encode(), body)
+
+        node = shutil.which("node")
+        modules = os.path.join(REPO, "tests", "browser", "node_modules", "puppeteer-core")
+        if not (node and os.access(CHROMIUM, os.X_OK) and os.path.isdir(modules)):
+            if os.environ.get("CI"):
+                self.fail("chromium or puppeteer-core is missing: scripts/install-deps installs them")
+            sys.stderr.write("    [status page] browser check skipped: run scripts/install-deps\n")
+            return
+        # Kept after the run: $ARCHIE_TEST_ARTIFACTS, else test-artifacts/ in the build folder.
+        artifacts = os.environ.get("ARCHIE_TEST_ARTIFACTS") or os.path.join(
+            os.path.dirname(os.path.dirname(os.path.abspath(ARCHIE_BIN))), "test-artifacts")
+        os.makedirs(artifacts, exist_ok=True)
+        shot = os.path.join(artifacts, "status-page.png")
+        seen = subprocess.run([node, BROWSER_DRIVER, f"http://127.0.0.1:{port}/status", shot],
+                              capture_output=True, text=True, timeout=90)
+        self.assertEqual(seen.returncode, 0, seen.stderr[-3000:])
+        page = json.loads(seen.stdout)
+        sys.stderr.write(f"    [status page] screenshot: {shot}\n")
+        self.assertEqual(page["state"], "degraded")
+        self.assertEqual(page["external_requests"], [])  # nothing loaded from elsewhere
+        self.assertEqual(page["refresh_seconds"], 5)
+        self.assertEqual(sorted(w["id"] for w in page["workers"]), sorted(w["id"] for w in view["workers"]))
+        self.assertEqual(page["stores"]["local"]["bytes"], OBJECTS * SIZE)
+        self.assertEqual(page["stores"]["local"]["bytes_text"], "600.0 KiB")
+        self.assertEqual(page["outcomes"]["ack/copied"], OBJECTS)
+        self.assertEqual(page["dead_letters"], {"total": 1, "by_code": {dead_code: 1}})
+        self.assertEqual(page["backlog"]["pending"], 0)
+        self.assertIn("1 dead letter waits for an operator (archie dead-letters list)", page["problems"])
+        with open(shot, "rb") as f:
+            self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
 
 
 if __name__ == "__main__":

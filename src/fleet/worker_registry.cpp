@@ -6,8 +6,6 @@
 #include "metrics/registry.hpp"
 #include "queue/nats_error.hpp"
 
-#include <boost/asio/redirect_error.hpp>
-#include <boost/asio/use_awaitable.hpp>
 
 #include <prometheus/counter.h>
 
@@ -89,8 +87,7 @@ worker_registry::worker_registry(asio::any_io_executor io, asio::thread_pool& bl
     : blocking_(blocking),
       js_(js),
       cfg_(std::move(cfg)),
-      wait_(io),
-      finished_(io, asio::steady_timer::time_point::max()) {
+      loop_(io, cfg_.heartbeat) {
   entry_.host = host_name();
   entry_.pid = static_cast<std::int64_t>(getpid());
   entry_.id = worker_id(entry_.host, entry_.pid);
@@ -118,9 +115,8 @@ void worker_registry::beat() {
 }
 
 asio::awaitable<void> worker_registry::run() {
-  running_ = true;
   bool failing = false;
-  while (!stopping_) {
+  auto heartbeat_once = [&]() -> asio::awaitable<void> {
     try {
       auto heartbeat = [this] { beat(); };
       co_await async::run_blocking(blocking_, heartbeat);
@@ -134,22 +130,12 @@ asio::awaitable<void> worker_registry::run() {
                   {{"bucket", cfg_.registry_bucket}, {"error", e.what()}});
       failing = true;
     }
-    if (stopping_) break;
-    wait_.expires_after(cfg_.heartbeat);
-    boost::system::error_code ec;
-    co_await wait_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-  }
-  running_ = false;
-  finished_.cancel();
+  };
+  co_await loop_.run(heartbeat_once);
 }
 
 asio::awaitable<void> worker_registry::stop() {
-  stopping_ = true;
-  wait_.cancel();
-  if (running_) {
-    boost::system::error_code ec;
-    co_await finished_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-  }
+  co_await loop_.stop();
   if (!kv_) co_return;
   auto remove = [this] { kvStore_Delete(kv_, entry_.id.c_str()); };  // best effort: the TTL is the fallback
   co_await async::run_blocking(blocking_, remove);

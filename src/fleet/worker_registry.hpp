@@ -5,12 +5,12 @@
 // without a word; one that stops cleanly deletes its own. `archie status` reads them all.
 // The registry is a view, never a dependency: a bucket that cannot be created or written is
 // logged and counted (archie_registry_errors_total) and replication goes on.
+#include "async/periodic_loop.hpp"
 #include "config/config.hpp"
 #include "fleet/worker_entry.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 
 #include <nats/nats.h>
@@ -53,10 +53,7 @@ class worker_registry {
   worker_entry entry_;
   std::chrono::steady_clock::time_point last_beat_{};
   bool sent_ = false;
-  boost::asio::steady_timer wait_;
-  boost::asio::steady_timer finished_;
-  bool stopping_ = false;
-  bool running_ = false;
+  async::periodic_loop loop_;
 };
 
 }  // namespace archie::fleet

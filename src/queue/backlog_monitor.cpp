@@ -5,7 +5,6 @@
 #include "async/run_blocking.hpp"
 #include "queue/nats_error.hpp"
 
-#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <prometheus/counter.h>
@@ -110,15 +109,12 @@ backlog_monitor::backlog_monitor(asio::any_io_executor io, asio::thread_pool& bl
       js_(js),
       stream_(std::move(stream)),
       durable_(std::move(durable)),
-      interval_(interval),
-      wait_(io),
-      finished_(io, asio::steady_timer::time_point::max()) {}
+      loop_(io, interval) {}
 
 asio::awaitable<void> backlog_monitor::run() {
-  running_ = true;
   backlog_gauges g = make_gauges(stream_, durable_);
   bool failing = false;
-  while (!stopping_) {
+  auto poll_once = [&]() -> asio::awaitable<void> {
     try {
       auto poll = [this] { return read_backlog(js_, stream_, durable_, std::chrono::system_clock::now()); };
       backlog_snapshot snap = co_await run_blocking(blocking_, poll);
@@ -136,21 +132,10 @@ asio::awaitable<void> backlog_monitor::run() {
       if (!failing) log::warn("cannot read the consumer backlog", {{"error", e.what()}});
       failing = true;
     }
-    if (stopping_) break;
-    wait_.expires_after(interval_);
-    boost::system::error_code ec;
-    co_await wait_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-  }
-  running_ = false;
-  finished_.cancel();
+  };
+  co_await loop_.run(poll_once);
 }
 
-asio::awaitable<void> backlog_monitor::stop() {
-  stopping_ = true;
-  wait_.cancel();
-  if (!running_) co_return;
-  boost::system::error_code ec;
-  co_await finished_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-}
+asio::awaitable<void> backlog_monitor::stop() { co_await loop_.stop(); }
 
 }  // namespace archie::queue

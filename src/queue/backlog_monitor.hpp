@@ -2,9 +2,10 @@
 // The durable consumer's backlog as JetStream counts it, polled from the server and exported
 // as gauges, so alerts on a growing, aging or stalled backlog work without a NATS exporter.
 // Every worker polls and exports the same numbers: aggregate them with max(), never sum().
+#include "async/periodic_loop.hpp"
+
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 
 #include <nats/nats.h>
@@ -51,11 +52,7 @@ class backlog_monitor {
   jsCtx* js_;
   std::string stream_;
   std::string durable_;
-  std::chrono::milliseconds interval_;
-  boost::asio::steady_timer wait_;
-  boost::asio::steady_timer finished_;
-  bool stopping_ = false;
-  bool running_ = false;
+  async::periodic_loop loop_;
 };
 
 }  // namespace archie::queue

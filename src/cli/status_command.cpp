@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <cstdio>
 #include <iomanip>
 #include <iostream>
 #include <thread>

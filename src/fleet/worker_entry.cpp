@@ -1,5 +1,7 @@
 #include "fleet/worker_entry.hpp"
 
+#include "store/json_fields.hpp"
+
 #include <boost/json.hpp>
 
 #include <cctype>
@@ -27,12 +29,6 @@ double number(const json::object& o, std::string_view key) {
   if (const auto* i = it->value().if_int64()) return static_cast<double>(*i);
   if (const auto* u = it->value().if_uint64()) return static_cast<double>(*u);
   return 0;
-}
-
-std::string text(const json::object& o, std::string_view key) {
-  auto it = o.find(key);
-  if (it == o.end() || !it->value().is_string()) return {};
-  return std::string(it->value().as_string());
 }
 
 }  // namespace
@@ -93,17 +89,16 @@ std::string to_json(const worker_entry& e) {
   return json::serialize(o);
 }
 
-std::optional<worker_entry> entry_from_json(std::string_view text_in) {
-  json::error_code ec;
-  json::value v = json::parse(text_in, ec);
-  if (ec || !v.is_object()) return std::nullopt;
-  const auto& o = v.as_object();
+std::optional<worker_entry> entry_from_json(std::string_view text) {
+  const auto parsed = store::parse_json_object(text);
+  if (!parsed) return std::nullopt;
+  const auto& o = *parsed;
   worker_entry e;
-  e.id = text(o, "id");
+  e.id = store::json_string(o, "id");
   if (e.id.empty()) return std::nullopt;
-  e.host = text(o, "host");
+  e.host = store::json_string(o, "host");
   e.pid = static_cast<std::int64_t>(number(o, "pid"));
-  e.version = text(o, "version");
+  e.version = store::json_string(o, "version");
   e.started_unix = static_cast<std::int64_t>(number(o, "started"));
   e.updated_unix = static_cast<std::int64_t>(number(o, "updated"));
   e.transfers_in_flight = number(o, "transfers_in_flight");

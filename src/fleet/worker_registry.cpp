@@ -6,7 +6,6 @@
 #include "metrics/registry.hpp"
 #include "queue/nats_error.hpp"
 
-
 #include <prometheus/counter.h>
 
 #include <unistd.h>

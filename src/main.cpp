@@ -8,6 +8,7 @@
 #include "cli/verify_command.hpp"
 #include "config/config.hpp"
 #include "engine/replicator.hpp"
+#include "fleet/budget_book.hpp"
 #include "log/logger.hpp"
 #include "service/worker_service.hpp"
 #include "store/store_set.hpp"
@@ -99,15 +100,19 @@ int main_impl(int argc, char** argv) {
 
   log::set_level(level_override.value_or(loaded.cfg.log_level));
   return service::run_worker(loaded.cfg, [&loaded](service::worker_context& ctx) -> queue::message_handler {
-    auto stores = std::make_shared<store::store_set>(ctx.io, ctx.blocking, loaded.cfg);
+    // The fleet-wide budgets: shares from the registry's live worker count (every heartbeat).
+    auto budgets = std::make_shared<fleet::budget_book>(loaded.cfg);
+    ctx.on_fleet_position = [budgets](fleet::fleet_position p) { budgets->apply(p); };
+    auto budget_for = [budgets](const std::string& store) { return budgets->send_budget_for(store); };
+    auto stores = std::make_shared<store::store_set>(ctx.io, ctx.blocking, loaded.cfg, budget_for);
     stores->register_checks(ctx.ready);
     stores->start_health_checks();
     ctx.past_deadline.push_back([weak = std::weak_ptr<store::store_set>(stores)] {
       if (auto s = weak.lock()) s->abort_requests();
     });
-    auto engine = std::make_shared<engine::replicator>(ctx.io, loaded.cfg, *stores);
-    // The handler owns both; the stores outlive the engine that borrows them.
-    return [stores, engine](queue::queue_message& msg) { return engine->handle(msg); };
+    auto engine = std::make_shared<engine::replicator>(ctx.io, loaded.cfg, *stores, budgets.get());
+    // The handler owns them all; the stores and budgets outlive the engine that borrows them.
+    return [budgets, stores, engine](queue::queue_message& msg) { return engine->handle(msg); };
   });
 }
 

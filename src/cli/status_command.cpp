@@ -37,11 +37,16 @@ void print_text(const fleet_view& v, std::ostream& out) {
         << static_cast<std::int64_t>(w.messages_in_flight) << "\n";
   if (!v.stores.empty()) {
     out << "\nstores:\n  " << std::left << std::setw(20) << "STORE" << std::setw(14) << "WRITTEN" << std::setw(14)
-        << "RATE" << std::setw(12) << "REQUESTS" << "FAILED\n";
-    for (const auto& [name, s] : v.stores)
+        << "RATE" << std::setw(12) << "REQUESTS" << std::setw(8) << "FAILED" << std::setw(11) << "THROTTLED"
+        << std::setw(13) << "HANDED-BACK" << "BUDGET (FLEET)\n";
+    for (const auto& [name, s] : v.stores) {
+      auto budget = v.budgets.find(name);
       out << "  " << std::left << std::setw(20) << name << std::setw(14) << human_bytes(s.bytes) << std::setw(14)
           << (human_bytes(s.bytes_per_second) + "/s") << std::setw(12) << static_cast<std::int64_t>(s.requests)
-          << static_cast<std::int64_t>(s.failed_requests) << "\n";
+          << std::setw(8) << static_cast<std::int64_t>(s.failed_requests) << std::setw(11)
+          << fleet::human_wait_rate(s.throttled_per_second) << std::setw(13) << static_cast<std::int64_t>(s.deferred)
+          << (budget == v.budgets.end() ? "none" : budget->second) << "\n";
+    }
   }
   if (!v.outcomes.empty()) {
     out << "\nsettled (state/code):\n";

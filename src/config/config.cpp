@@ -232,7 +232,23 @@ fs_store_config read_fs(table_reader& t) {
   return c;
 }
 
-void read_stores(table_reader t, std::map<std::string, store_config>& stores) {
+// The fleet-wide budgets any store may carry (see fleet/budget_book.hpp).
+store_budget read_budget(table_reader& t, bool sends_requests) {
+  store_budget b;
+  if (t.has("max_bandwidth")) {
+    auto parsed = parse_bandwidth_schedule(t.string_or_integer("max_bandwidth", "off"));
+    if (auto* schedule = std::get_if<bandwidth_schedule>(&parsed)) b.bandwidth = std::move(*schedule);
+    else t.fail("max_bandwidth", std::get<std::string>(parsed));
+  }
+  if (t.has("max_requests_per_second")) {
+    if (!sends_requests) t.fail("max_requests_per_second", "an fs store sends no requests; use max_bandwidth or max_transfers");
+    b.requests_per_second = t.number("max_requests_per_second", 0, 0.01, 1e6);
+  }
+  b.transfers = t.integer("max_transfers", 0, 0, 65536);
+  return b;
+}
+
+void read_stores(table_reader t, std::map<std::string, store_config>& stores, std::map<std::string, store_budget>& budgets) {
   for (const auto& name : t.child_names()) {
     table_reader s = t.table(name);
     std::string type = s.choice("type", "s3", {"s3", "gcs", "fs"});
@@ -240,6 +256,7 @@ void read_stores(table_reader t, std::map<std::string, store_config>& stores) {
     if (type == "s3") stores.emplace(name, read_s3(s));
     else if (type == "gcs") stores.emplace(name, read_gcs(s));
     else stores.emplace(name, read_fs(s));
+    budgets.emplace(name, read_budget(s, type != "fs"));
   }
 }
 
@@ -415,7 +432,7 @@ loaded_config parse(std::string_view toml_text, std::string source_name) {
     read_nats(top.table("nats"), c.queue.nats);
     read_queue(top.table("queue"), c.queue);
     read_fleet(top.table("fleet"), c.fleet, c.queue.consumer.durable);
-    read_stores(top.table("stores"), c.stores);
+    read_stores(top.table("stores"), c.stores, c.budgets);
     read_replication(top.table("replication"), c.replication);
     read_routes(top, c);
   }

@@ -3,6 +3,7 @@
 // keep the two in step.
 #include "config/config_error.hpp"
 #include "async/backoff_policy.hpp"
+#include "config/bandwidth_schedule.hpp"
 #include "config/secret.hpp"
 #include "log/logger.hpp"
 
@@ -140,6 +141,15 @@ struct fs_store_config {
 
 using store_config = std::variant<s3_store_config, gcs_store_config, fs_store_config>;
 
+/// What the whole fleet may send to one store ([stores.NAME] max_*): each `archie run` takes
+/// its share (fleet/budget_book.hpp). Unset budgets cost nothing.
+struct store_budget {
+  bandwidth_schedule bandwidth;       ///< request body bytes per second (fs: bytes written)
+  double requests_per_second = 0;     ///< requests sent, retries included; 0: no limit
+  std::int64_t transfers = 0;         ///< records worked on at once with this store as a destination; 0: no limit
+  bool any() const { return bandwidth.limits() || requests_per_second > 0 || transfers > 0; }
+};
+
 /// How a destination writes objects, beyond their bytes and metadata (destinations only).
 struct write_options {
   std::string storage_class;           ///< S3 x-amz-storage-class, GCS storageClass; empty: the bucket's default
@@ -208,6 +218,7 @@ struct config {
   fleet_config fleet;
   queue_config queue;
   std::map<std::string, store_config> stores;
+  std::map<std::string, store_budget> budgets;  ///< by store name; every store has one (maybe empty)
   replication_config replication;
   std::vector<route_config> routes;
 };

@@ -7,6 +7,8 @@
 #include "engine/key_locks.hpp"
 #include "engine/record_policy.hpp"
 #include "engine/replication_report.hpp"
+#include "engine/transfer_slots.hpp"
+#include "async/random_seed.hpp"
 #include "event/minio_event.hpp"
 #include "log/logger.hpp"
 #include "pipe/part_buffer_pool.hpp"
@@ -63,8 +65,10 @@ struct replicator::impl {
   pipe::part_buffer_pool pool;
   convergence_limits limits;
   key_locks locks;
+  fleet::budget_book* budgets;
+  std::mt19937_64 rng{async::random_seed()};
 
-  impl(asio::any_io_executor ex, const config::config& c, store::store_catalog& s)
+  impl(asio::any_io_executor ex, const config::config& c, store::store_catalog& s, fleet::budget_book* b)
       : io(ex),
         cfg(c),
         stores(s),
@@ -72,7 +76,8 @@ struct replicator::impl {
         pool(ex, static_cast<std::size_t>(c.replication.part_size_mib) << 20,
              static_cast<std::size_t>(c.replication.buffer_budget_mib) << 20),
         limits{limits_for(pool.part_size(), c.replication.parts_in_flight)},
-        locks(ex) {
+        locks(ex),
+        budgets(b) {
     if (cfg.routes.empty()) log::warn("no [[route]] configured: every event will be handled as unrouted");
   }
 
@@ -227,8 +232,39 @@ struct replicator::impl {
     return message_outcome::term(code, reason + " (after " + std::to_string(d.deliveries) + " deliveries)");
   }
 
-  asio::awaitable<message_outcome> handle_record(const event::object_event& ev, const queue::delivery_info& delivery,
+  // The transfer gates of the stores a record writes to, by store name (the order in which
+  // every record takes them).
+  template <class Targets>
+  std::vector<transfer_slots::gate> transfer_gates(const Targets& history_targets, const Targets& current_targets) {
+    std::vector<transfer_slots::gate> gates;
+    if (!budgets) return gates;
+    auto add = [&](const std::string& store) {
+      auto* g = budgets->gate_for_record(store);
+      if (!g) return;
+      for (const auto& have : gates)
+        if (have.store == store) return;
+      gates.push_back({store, g});
+    };
+    for (const auto& t : history_targets) add(t.store);
+    for (const auto& t : current_targets) add(t.store);
+    std::sort(gates.begin(), gates.end(), [](const auto& a, const auto& b) { return a.store < b.store; });
+    return gates;
+  }
+
+  // True when every store the record writes to is one that some route does not write to:
+  // then, while it waits on them, the worker's slot is better used by other routes' events.
+  template <class Targets>
+  bool writes_only_to_stores_others_skip(const Targets& history_targets, const Targets& current_targets) const {
+    if (!budgets) return false;
+    for (const auto* ts : {&history_targets, &current_targets})
+      for (const auto& t : *ts)
+        if (!budgets->shares_slots(t.store)) return false;
+    return true;
+  }
+
+  asio::awaitable<message_outcome> handle_record(const event::object_event& ev, queue::queue_message& msg,
                                                  bool versions_only) {
+    const queue::delivery_info& delivery = msg.delivery();
     record_plan plan = plan_record(ev, cfg.replication, router);
     if (plan.settled) co_return *plan.settled;
     const route::decision& d = plan.route;
@@ -254,6 +290,20 @@ struct replicator::impl {
       }
     }
     if (history.targets.empty() && current.route.targets.empty()) co_return message_outcome::ack_without_work("excluded");
+    transfer_slots slots;
+    const std::vector<transfer_slots::gate> gates = transfer_gates(history.targets, current.route.targets);
+    if (!gates.empty()) {
+      if (auto full = slots.try_take(gates)) {
+        if (may_hand_back(cfg.queue.consumer.max_deliver, delivery.deliveries)) {
+          fleet::budget_book::count_deferred(*full);
+          co_return message_outcome::nak("destination_busy",
+                                         "store " + *full + " has no free transfer slot on this worker",
+                                         hand_back_delay(delivery.deliveries, rng));
+        }
+        co_await slots.take(gates);
+      }
+    }
+    if (writes_only_to_stores_others_skip(history.targets, current.route.targets)) msg.allow_stepping_aside();
     std::optional<message_outcome> levelled;
     if (!history.targets.empty()) {
       stage_times times = times_for(delivery);
@@ -293,7 +343,7 @@ struct replicator::impl {
     for (const auto& ev : records) {
       message_outcome o;
       try {
-        o = co_await handle_record(ev, msg.delivery(), versions_only);
+        o = co_await handle_record(ev, msg, versions_only);
       } catch (const boost::system::system_error& e) {
         // Cancelled (message timeout, shutdown): the whole message stops here, and the
         // consumer says why; later records must not start.
@@ -311,7 +361,10 @@ struct replicator::impl {
       if (o.what == message_outcome::kind::ack && o.code != "copied" && o.code != "removed")
         log::info("event skipped", {{"key", ev.key}, {"bucket", ev.bucket}, {"event", ev.event_name},
                                     {"seq", msg.delivery().stream_sequence}, {"code", o.code}});
-      if (o.what != message_outcome::kind::ack)
+      // A record handed back for a busy destination is routine: at debug, or it would flood.
+      if (o.what != message_outcome::kind::ack && o.code == "destination_busy")
+        log::debug("event handed back", {{"key", ev.key}, {"seq", msg.delivery().stream_sequence}, {"reason", o.reason}});
+      else if (o.what != message_outcome::kind::ack)
         log::warn("event not done", {{"key", ev.key}, {"bucket", ev.bucket}, {"event", ev.event_name},
                                      {"seq", msg.delivery().stream_sequence}, {"deliveries", msg.delivery().deliveries},
                                      {"outcome", queue::to_string(o.what)}, {"code", o.code}, {"reason", o.reason}});
@@ -321,8 +374,9 @@ struct replicator::impl {
   }
 };
 
-replicator::replicator(asio::any_io_executor io, const config::config& cfg, store::store_catalog& stores)
-    : impl_(std::make_unique<impl>(io, cfg, stores)) {}
+replicator::replicator(asio::any_io_executor io, const config::config& cfg, store::store_catalog& stores,
+                       fleet::budget_book* budgets)
+    : impl_(std::make_unique<impl>(io, cfg, stores, budgets)) {}
 replicator::~replicator() = default;
 
 asio::awaitable<message_outcome> replicator::handle(queue::queue_message& msg) { return impl_->handle(msg); }

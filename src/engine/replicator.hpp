@@ -4,6 +4,7 @@
 // source store, otherwise through the fan-out pipe; remove; re-check the source), and maps
 // every failure to ack / nak / term. The stores come from the caller (a store_set, or fakes).
 #include "config/config.hpp"
+#include "fleet/budget_book.hpp"
 #include "queue/settle/message_outcome.hpp"
 #include "queue/queue_message.hpp"
 #include "store/store_catalog.hpp"
@@ -17,7 +18,9 @@ namespace archie::engine {
 
 class replicator {
  public:
-  replicator(boost::asio::any_io_executor io, const config::config& cfg, store::store_catalog& stores);
+  /// `budgets` (optional) holds the destination stores' transfer slots (fleet budgets).
+  replicator(boost::asio::any_io_executor io, const config::config& cfg, store::store_catalog& stores,
+             fleet::budget_book* budgets = nullptr);
   ~replicator();
 
   boost::asio::awaitable<queue::message_outcome> handle(queue::queue_message& msg);

@@ -68,11 +68,30 @@ fleet_view read_fleet_view(const config::config& cfg, jsCtx* js) {
       sum.requests += s.requests;
       sum.failed_requests += s.failed_requests;
       sum.failed_per_second += s.failed_per_second;
+      sum.throttled_seconds += s.throttled_seconds;
+      sum.throttled_per_second += s.throttled_per_second;
+      sum.deferred += s.deferred;
     }
     for (const auto& [code, n] : w.outcomes) v.outcomes[code] += n;
   }
+  for (const auto& [name, b] : cfg.budgets)
+    if (b.any()) v.budgets[name] = describe_budget(b, now);
   find_problems(v);
   return v;
+}
+
+std::string describe_budget(const config::store_budget& b, std::chrono::system_clock::time_point now) {
+  std::string out;
+  auto add = [&out](const std::string& part) { out += (out.empty() ? "" : ", ") + part; };
+  if (b.bandwidth.limits()) {
+    const std::uint64_t rate = b.bandwidth.at(now);
+    std::string part = rate ? "bandwidth " + human_bytes(static_cast<double>(rate)) + "/s" : "bandwidth unlimited now";
+    if (b.bandwidth.steps().size() > 1) part += " (timetable " + b.bandwidth.describe() + ")";
+    add(part);
+  }
+  if (b.requests_per_second > 0) add("requests " + per_second(b.requests_per_second) + "/s");
+  if (b.transfers > 0) add("transfers " + std::to_string(b.transfers));
+  return out;
 }
 
 std::string human_bytes(double b) {
@@ -85,6 +104,11 @@ std::string human_bytes(double b) {
   std::ostringstream os;
   os << std::fixed << std::setprecision(u == 0 ? 0 : 1) << b << " " << units[u];
   return os.str();
+}
+
+std::string human_wait_rate(double s) {
+  if (s < 0.05) return "0";
+  return per_second(s) + " s/s";
 }
 
 std::string human_age(std::int64_t seconds) {
@@ -114,7 +138,14 @@ std::string fleet_view_json(const fleet_view& v) {
                                 {"bytes_per_second", s.bytes_per_second},
                                 {"requests", s.requests},
                                 {"failed_requests", s.failed_requests},
-                                {"failed_per_second", s.failed_per_second}};
+                                {"failed_per_second", s.failed_per_second},
+                                {"throttled_per_second", s.throttled_per_second},
+                                {"deferred", s.deferred}};
+  for (const auto& [name, text] : v.budgets) {
+    auto& entry = stores[name];
+    if (!entry.is_object()) entry = json::object{};
+    entry.as_object()["budget"] = text;
+  }
   o["stores"] = std::move(stores);
   json::object outcomes;
   for (const auto& [code, n] : v.outcomes) outcomes[code] = n;

@@ -9,6 +9,7 @@
 
 #include <nats/nats.h>
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -32,6 +33,9 @@ struct fleet_view {
   queue::backlog_snapshot backlog;
   std::optional<dead_letter_counts> dead_letters;  ///< none without queue.dead_letter_subject
   std::map<std::string, destination_activity> stores;  ///< summed over the workers
+  /// The fleet-wide budget of each store that has one, in words ("bandwidth 19.1 MiB/s,
+  /// requests 60/s"), the timetable step in force when read.
+  std::map<std::string, std::string> budgets;
   std::map<std::string, double> outcomes;              ///< summed over the workers
   std::vector<std::string> problems;                   ///< why it is degraded; empty: healthy
   bool healthy() const { return problems.empty(); }
@@ -43,8 +47,14 @@ fleet_view read_fleet_view(const config::config& cfg, jsCtx* js);
 /// The view as one JSON object (what status --json and /status.json print).
 std::string fleet_view_json(const fleet_view& v);
 
+/// A store's fleet budget in words at `now`; empty when it has none.
+std::string describe_budget(const config::store_budget& b, std::chrono::system_clock::time_point now);
+
 /// "1.5 MiB": bytes in binary units, one decimal above bytes.
 std::string human_bytes(double bytes);
+/// "2.5 s/s": seconds spent waiting for a budget per second (summed over concurrent
+/// waiters), "0" below 0.05.
+std::string human_wait_rate(double seconds_per_second);
 /// "45s", "12m", "3h": an age, to the unit that keeps it short.
 std::string human_age(std::int64_t seconds);
 

@@ -68,13 +68,19 @@ std::string render_status_page(const fleet_view& v) {
   out << "</tbody></table>";
 
   out << "<h2>Stores</h2><table id=\"stores\"><thead><tr><th>store</th><th class=\"n\">written</th>"
-      << "<th class=\"n\">rate</th><th class=\"n\">requests</th><th class=\"n\">failed</th></tr></thead><tbody>";
-  for (const auto& [name, s] : v.stores)
+      << "<th class=\"n\">rate</th><th class=\"n\">requests</th><th class=\"n\">failed</th>"
+      << "<th>budget (fleet)</th><th class=\"n\">throttled</th><th class=\"n\">handed back</th></tr></thead><tbody>";
+  for (const auto& [name, s] : v.stores) {
+    auto budget = v.budgets.find(name);
     out << "<tr data-store=\"" << escape(name) << "\"><td class=\"name\">" << escape(name)
         << "</td><td class=\"n bytes\" data-value=\"" << whole(s.bytes) << "\">" << human_bytes(s.bytes)
         << "</td><td class=\"n rate\" data-value=\"" << whole(s.bytes_per_second) << "\">"
         << human_bytes(s.bytes_per_second) << "/s</td><td class=\"n requests\">" << whole(s.requests)
-        << "</td><td class=\"n failed\">" << whole(s.failed_requests) << "</td></tr>";
+        << "</td><td class=\"n failed\">" << whole(s.failed_requests) << "</td><td class=\"budget\">"
+        << (budget == v.budgets.end() ? "none" : escape(budget->second)) << "</td><td class=\"n throttled\">"
+        << human_wait_rate(s.throttled_per_second) << "</td><td class=\"n deferred\">" << whole(s.deferred)
+        << "</td></tr>";
+  }
   out << "</tbody></table>";
 
   out << "<h2>Messages settled</h2><table id=\"outcomes\"><thead><tr><th>state/code</th><th class=\"n\">count</th>"

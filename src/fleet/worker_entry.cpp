@@ -48,6 +48,10 @@ void fill_from_metrics(worker_entry& entry, const std::vector<prometheus::Metric
         entry.outcomes[label(m, "state") + "/" + label(m, "code")] += m.counter.value;
       } else if (name == "archie_destination_bytes_total") {
         entry.stores[label(m, "destination")].bytes += m.counter.value;
+      } else if (name == "archie_budget_wait_seconds_total") {
+        entry.stores[label(m, "store")].throttled_seconds += m.counter.value;
+      } else if (name == "archie_transfers_deferred_total") {
+        entry.stores[label(m, "store")].deferred += m.counter.value;
       } else if (name == "archie_store_request_duration_seconds") {
         auto& s = entry.stores[label(m, "store")];
         const auto count = static_cast<double>(m.histogram.sample_count);
@@ -64,6 +68,9 @@ void fill_from_metrics(worker_entry& entry, const std::vector<prometheus::Metric
     s.bytes_per_second = s.bytes >= before.bytes ? (s.bytes - before.bytes) / seconds : 0;
     s.failed_per_second =
         s.failed_requests >= before.failed_requests ? (s.failed_requests - before.failed_requests) / seconds : 0;
+    s.throttled_per_second = s.throttled_seconds >= before.throttled_seconds
+                                 ? (s.throttled_seconds - before.throttled_seconds) / seconds
+                                 : 0;
   }
 }
 
@@ -84,7 +91,9 @@ std::string to_json(const worker_entry& e) {
   for (const auto& [k, s] : e.stores)
     stores[k] = json::object{{"bytes", s.bytes}, {"bytes_per_second", s.bytes_per_second},
                              {"requests", s.requests}, {"failed_requests", s.failed_requests},
-                             {"failed_per_second", s.failed_per_second}};
+                             {"failed_per_second", s.failed_per_second},
+                             {"throttled_seconds", s.throttled_seconds},
+                             {"throttled_per_second", s.throttled_per_second}, {"deferred", s.deferred}};
   o["stores"] = std::move(stores);
   return json::serialize(o);
 }
@@ -111,8 +120,10 @@ std::optional<worker_entry> entry_from_json(std::string_view text) {
       if (!kv.value().is_object()) continue;
       const auto& s = kv.value().as_object();
       e.stores[std::string(kv.key())] =
-          destination_activity{number(s, "bytes"), number(s, "bytes_per_second"), number(s, "requests"),
-                               number(s, "failed_requests"), number(s, "failed_per_second")};
+          destination_activity{number(s, "bytes"),           number(s, "bytes_per_second"),
+                               number(s, "requests"),        number(s, "failed_requests"),
+                               number(s, "failed_per_second"), number(s, "throttled_seconds"),
+                               number(s, "throttled_per_second"), number(s, "deferred")};
     }
   return e;
 }

@@ -21,6 +21,9 @@ struct destination_activity {
   double requests = 0;          ///< store requests answered (all operations)
   double failed_requests = 0;   ///< of those, no answer or a status >= 400 other than 404 and 412
   double failed_per_second = 0; ///< failed requests over the last heartbeat
+  double throttled_seconds = 0;  ///< waited for the store's budgets (archie_budget_wait_seconds_total)
+  double throttled_per_second = 0;  ///< of waiting per second over the last heartbeat (2: two requests waiting all the time)
+  double deferred = 0;           ///< records handed back for want of a transfer slot
 };
 
 struct worker_entry {

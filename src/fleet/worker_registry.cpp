@@ -111,6 +111,15 @@ void worker_registry::beat() {
   if (s != NATS_OK) throw nats_error("put " + entry_.id + " in key-value bucket " + cfg_.registry_bucket, s);
   last_beat_ = now;
   sent_ = true;
+  // The live workers, for the budgets' shares: the keys whose entries have not expired.
+  kvKeysList keys{};
+  s = kvStore_Keys(&keys, kv_, nullptr);
+  if (s != NATS_OK && s != NATS_NOT_FOUND)  // not found: no keys (ours expired meanwhile)
+    throw nats_error("list the keys of key-value bucket " + cfg_.registry_bucket, s);
+  std::vector<std::string> ids;
+  if (s == NATS_OK) ids.assign(keys.Keys, keys.Keys + keys.Count);
+  kvKeysList_Destroy(&keys);
+  position_ = fleet_position::from_keys(std::move(ids), entry_.id);
 }
 
 asio::awaitable<void> worker_registry::run() {
@@ -129,6 +138,7 @@ asio::awaitable<void> worker_registry::run() {
                   {{"bucket", cfg_.registry_bucket}, {"error", e.what()}});
       failing = true;
     }
+    if (listener_) listener_(position_);
   };
   co_await loop_.run(heartbeat_once);
 }

@@ -7,6 +7,7 @@
 // logged and counted (archie_registry_errors_total) and replication goes on.
 #include "async/periodic_loop.hpp"
 #include "config/config.hpp"
+#include "fleet/fleet_position.hpp"
 #include "fleet/worker_entry.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
@@ -16,6 +17,7 @@
 #include <nats/nats.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -42,6 +44,9 @@ class worker_registry {
   /// Ends run() and deletes this worker's entry (the fleet sees it gone at once).
   boost::asio::awaitable<void> stop();
   const std::string& id() const { return entry_.id; }
+  /// Called on the io executor after every heartbeat with this worker's place in the fleet
+  /// (the last one known when the registry could not be read). Set before run().
+  void on_position(std::function<void(fleet_position)> listener) { listener_ = std::move(listener); }
 
  private:
   void beat();  ///< blocking: one heartbeat (opens the bucket first if need be)
@@ -53,6 +58,8 @@ class worker_registry {
   worker_entry entry_;
   std::chrono::steady_clock::time_point last_beat_{};
   bool sent_ = false;
+  fleet_position position_;
+  std::function<void(fleet_position)> listener_;
   async::periodic_loop loop_;
 };
 

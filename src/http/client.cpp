@@ -11,6 +11,7 @@
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
@@ -234,6 +235,27 @@ struct client::impl {
     co_return boost::system::error_code{};
   }
 
+  // A body under a bandwidth budget: the header, then the body a chunk at a time, each
+  // chunk waiting for its bytes in the budget. Content-Length framing, so the raw bytes
+  // follow the header as they are; each chunk gets the whole I/O timeout.
+  asio::awaitable<std::optional<transport_error>> write_paced(connection& c, const request& req,
+                                                              bhttp::request_serializer<bhttp::buffer_body>& sr,
+                                                              std::size_t chunk) {
+    c.tcp_layer().expires_after(opts.io_timeout);
+    auto [hec, hn] = co_await c.visit([&](auto& s) { return bhttp::async_write_header(s, sr, asio::as_tuple(asio::use_awaitable)); });
+    if (hec) co_return transport_error{hec, req.method + " " + where() + ": send failed: " + hec.message(), false};
+    for (std::size_t pos = 0; pos < req.body.size();) {
+      const std::size_t n = std::min(chunk, req.body.size() - pos);
+      co_await opts.budget->before_body_bytes(n);
+      c.tcp_layer().expires_after(opts.io_timeout);
+      auto piece = asio::buffer(req.body.data() + pos, n);
+      auto [wec, wn] = co_await c.visit([&](auto& s) { return asio::async_write(s, piece, asio::as_tuple(asio::use_awaitable)); });
+      if (wec) co_return transport_error{wec, req.method + " " + where() + ": send failed: " + wec.message(), true};
+      pos += n;
+    }
+    co_return std::nullopt;
+  }
+
   asio::awaitable<send_result> exchange(connection& c, const request& req,
                                                                     std::span<std::byte> into, bool& reusable) {
     reusable = false;
@@ -254,9 +276,14 @@ struct client::impl {
     r.keep_alive(true);
 
     bhttp::request_serializer<bhttp::buffer_body> sr(r);
-    c.tcp_layer().expires_after(opts.io_timeout + transfer_allowance(req.body.size()));
-    auto [wec, wn] = co_await c.visit([&](auto& s) { return bhttp::async_write(s, sr, asio::as_tuple(asio::use_awaitable)); });
-    if (wec) co_return transport_error{wec, req.method + " " + where() + ": send failed: " + wec.message(), false};
+    const std::size_t chunk = opts.budget && !req.body.empty() ? opts.budget->body_chunk() : 0;
+    if (chunk == 0) {
+      c.tcp_layer().expires_after(opts.io_timeout + transfer_allowance(req.body.size()));
+      auto [wec, wn] = co_await c.visit([&](auto& s) { return bhttp::async_write(s, sr, asio::as_tuple(asio::use_awaitable)); });
+      if (wec) co_return transport_error{wec, req.method + " " + where() + ": send failed: " + wec.message(), false};
+    } else if (auto failed = co_await write_paced(c, req, sr, chunk)) {
+      co_return *failed;
+    }
 
     // Interim answers (100 Continue, 103 Early Hints) precede the real one on the same
     // connection: skip them, or the real answer would be left unread in a pooled connection.
@@ -362,6 +389,10 @@ struct client::impl {
     // A pooled connection may have been closed by the server while idle; if it fails before
     // any response byte arrives, retry once on a fresh connection: the request never ran.
     for (int attempt = 0;; ++attempt) {
+      if (opts.budget) {
+        co_await opts.budget->before_request();
+        if (aborted || (req.cut && req.cut->is_cut())) co_return not_sent(req);
+      }
       std::unique_ptr<connection> c;
       bool pooled = false;
       while (!idle.empty() && !c) {

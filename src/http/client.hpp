@@ -4,6 +4,7 @@
 // read from the socket straight into the caller's buffer. Beast stays inside client.cpp.
 #include "http/cut_group.hpp"
 #include "http/endpoint.hpp"
+#include "http/send_budget.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -31,6 +32,8 @@ struct client_options {
   std::chrono::milliseconds idle_keepalive{20000};  ///< pooled connections older than this are not reused
   std::string ca_file;                          ///< empty: system trust store
   bool verify_tls = true;
+  /// The pace of requests and body bytes (a fleet budget); null: as fast as the server takes them.
+  std::shared_ptr<send_budget> budget;
 };
 
 struct request {

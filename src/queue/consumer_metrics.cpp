@@ -34,6 +34,12 @@ consumer_metrics& consumer_metrics::get() {
           .Help("In-progress acknowledgements sent for long-running messages")
           .Register(metrics::registry())
           .Add({}),
+      prometheus::BuildCounter()
+          .Name("archie_queue_stepped_aside_total")
+          .Help("Messages that stopped counting against worker.concurrency after a second waiting on a "
+                "destination other routes do not use")
+          .Register(metrics::registry())
+          .Add({}),
       prometheus::BuildHistogram()
           .Name("archie_settle_duration_seconds")
           .Help("Time to settle a handled message: dead letter if any, then ack (confirmed with ack_mode = sync), nak or term")

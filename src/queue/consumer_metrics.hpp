@@ -16,6 +16,7 @@ struct consumer_metrics {
   prometheus::Gauge& in_flight;
   prometheus::Histogram& latency;
   prometheus::Counter& heartbeats;
+  prometheus::Counter& stepped_aside;
   prometheus::Histogram& settle_duration;
 
   static consumer_metrics& get();

@@ -58,11 +58,12 @@ struct pull_consumer::impl : std::enable_shared_from_this<impl> {
   std::atomic<bool> stopping{false};
   std::atomic<bool> paused{false};
   std::atomic<std::size_t> in_flight{0};
+  std::size_t stepped_aside = 0;  ///< messages no longer counted against concurrency (io thread)
 
   impl(asio::any_io_executor ex, asio::thread_pool& pool, nats_connection& c, const config::queue_config& q,
        consumer_options o, message_handler h)
       : io(ex), blocking(pool), conn(c), cfg(q), opts(o), handler(std::move(h)),
-        channel(ex, 2 * o.concurrency), hard_stop(ex, steady_clock::time_point::max()),
+        channel(ex, 3 * o.concurrency), hard_stop(ex, steady_clock::time_point::max()),
         requests_over(ex, steady_clock::time_point::max()), tick(ex), settler(ex, pool, c, q),
         workers(ex, "queue workers"), background(ex, "queue requests"),
         next_subject("$JS.API.CONSUMER.MSG.NEXT." + q.stream.name + "." + q.consumer.durable),
@@ -241,8 +242,9 @@ struct pull_consumer::impl : std::enable_shared_from_this<impl> {
     consumer_metrics::get().in_flight.Decrement();
   }
 
-  void release_slot() {
-    finish_message();
+  std::size_t worker_count() const { return 2 * opts.concurrency; }
+
+  void free_window_slot() {
     {
       std::lock_guard lock(window_mutex);
       window.slot_freed();
@@ -250,13 +252,22 @@ struct pull_consumer::impl : std::enable_shared_from_this<impl> {
     send_pull_requests();
   }
 
+  void release_slot() {
+    finish_message();
+    free_window_slot();
+  }
+
   // Until it receives the stop sentinel (a null message) queued behind the real ones.
   asio::awaitable<void> worker_loop() {
     for (;;) {
       auto [ec, msg] = co_await channel.async_receive(asio::as_tuple(asio::use_awaitable));
       if (ec || !msg) break;
-      co_await process(*msg);
-      release_slot();
+      if (co_await process(*msg)) {
+        --stepped_aside;
+        finish_message();  // its window slot went when it stepped aside
+      } else {
+        release_slot();
+      }
     }
   }
 
@@ -272,19 +283,40 @@ struct pull_consumer::impl : std::enable_shared_from_this<impl> {
 
   // One timer per message: in-progress heartbeats every third of AckWait (two chances to
   // arrive before a redelivery), and the end of worker.message_timeout.
-  asio::awaitable<void> watchdog(queue_message& msg) {
+  // Also steps the message aside (see pull_consumer.hpp) 250 ms after it started, when
+  // its handler allows it by then; `aside` tells the worker loop.
+  asio::awaitable<void> watchdog(queue_message& msg, bool& aside) {
+    constexpr milliseconds step_aside_after{250};
     const auto beat = std::max(cfg.consumer.ack_wait / 3, milliseconds(100));
-    const auto give_up = steady_clock::now() + opts.message_timeout;
+    const auto started = steady_clock::now();
+    const auto give_up = started + opts.message_timeout;
+    auto next_beat = started + beat;
+    bool aside_checked = false;
     asio::steady_timer timer(io);
     for (;;) {
-      timer.expires_at(std::min(steady_clock::now() + beat, give_up));
+      auto wake = std::min(next_beat, give_up);
+      if (!aside_checked) wake = std::min(wake, started + step_aside_after);
+      timer.expires_at(wake);
       // Cancelled (the handler finished first) is the usual end: no exception for it, which
       // cost more than the rest of handling a skipped event.
       auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
       if (ec) co_return;
-      if (steady_clock::now() >= give_up) co_return;
-      jetstream_ack::in_progress(conn.raw(), msg.raw());
-      consumer_metrics::get().heartbeats.Increment();
+      const auto now = steady_clock::now();
+      if (now >= give_up) co_return;
+      if (!aside_checked && now >= started + step_aside_after) {
+        aside_checked = true;
+        if (msg.may_step_aside() && stepped_aside < opts.concurrency) {
+          aside = true;
+          ++stepped_aside;
+          consumer_metrics::get().stepped_aside.Increment();
+          free_window_slot();
+        }
+      }
+      if (now >= next_beat) {
+        next_beat = now + beat;
+        jetstream_ack::in_progress(conn.raw(), msg.raw());
+        consumer_metrics::get().heartbeats.Increment();
+      }
     }
   }
 
@@ -300,9 +332,11 @@ struct pull_consumer::impl : std::enable_shared_from_this<impl> {
     }
   }
 
-  asio::awaitable<void> process(queue_message& msg) {
+  // Returns whether the message stepped aside (its window slot was freed already).
+  asio::awaitable<bool> process(queue_message& msg) {
     message_outcome outcome;
-    auto result = co_await (guarded_handler(msg) || watchdog(msg) || wait_hard_stop());
+    bool aside = false;
+    auto result = co_await (guarded_handler(msg) || watchdog(msg, aside) || wait_hard_stop());
     switch (result.index()) {
       case 0: outcome = std::get<0>(std::move(result)); break;
       case 1:
@@ -319,6 +353,7 @@ struct pull_consumer::impl : std::enable_shared_from_this<impl> {
                                          {"deliveries", msg.delivery().deliveries},
                                          {"code", outcome.code}});
     co_await settler.settle(msg, outcome);
+    co_return aside;
   }
 };
 
@@ -335,7 +370,9 @@ asio::awaitable<void> pull_consumer::start() {
   auto self = impl_;
   auto subscribe = [p = self.get()] { p->subscribe(); };
   co_await run_blocking(self->blocking, subscribe);
-  for (std::size_t i = 0; i < self->opts.concurrency; ++i) self->workers.spawn(self->worker_loop(), self);
+  // Twice `concurrency` worker coroutines: the second half takes the messages fetched in the
+  // place of those that stepped aside.
+  for (std::size_t i = 0; i < self->worker_count(); ++i) self->workers.spawn(self->worker_loop(), self);
   self->background.spawn(self->keep_requests_open(), self);
   self->send_pull_requests();
   log::info("consuming", {{"stream", self->cfg.stream.name},
@@ -349,9 +386,9 @@ asio::awaitable<void> pull_consumer::drain(steady_clock::time_point deadline) {
   self->tick.cancel();
   log::info("draining: fetching stopped", {{"in_flight", static_cast<std::int64_t>(self->in_flight.load())}});
   // Gently: one stop sentinel per worker, queued behind the messages already handed over, so
-  // each worker finishes what it holds and leaves. The channel has room for them: at most
-  // `concurrency` real messages are ever in it.
-  for (std::size_t i = 0; i < self->opts.concurrency; ++i)
+  // each worker finishes what it holds and leaves. The channel (3 x concurrency) has room
+  // for them: at most `concurrency` real messages are ever in it.
+  for (std::size_t i = 0; i < self->worker_count(); ++i)
     self->channel.try_send(boost::system::error_code{}, std::shared_ptr<queue_message>{});
   if (!co_await self->workers.wait_until(deadline)) {
     log::warn("shutdown wait exceeded; returning unfinished messages to the queue",

@@ -36,6 +36,13 @@ class queue_message {
   std::string_view header(const char* name) const;
   natsMsg* raw() const { return msg_.get(); }
 
+  /// The handler says the message now waits only on destinations that other routes do not
+  /// write to: once it has run a while, the consumer may stop counting it against
+  /// worker.concurrency (queue/pull_consumer.hpp), so a slow destination does not hold the
+  /// slots other routes could use.
+  void allow_stepping_aside() { may_step_aside_ = true; }
+  bool may_step_aside() const { return may_step_aside_; }
+
  private:
   struct msg_deleter {
     std::shared_ptr<message_reaper> reaper;
@@ -43,6 +50,7 @@ class queue_message {
   };
   std::unique_ptr<natsMsg, msg_deleter> msg_;
   delivery_info info_;
+  bool may_step_aside_ = false;
 };
 
 }  // namespace archie::queue

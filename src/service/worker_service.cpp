@@ -74,6 +74,12 @@ asio::awaitable<void> start_queue(const config::config& cfg, worker_context& ctx
     jsCtx* js = conn->jetstream();
     auto provision_call = [&] { return queue::provision(js, cfg.queue); };
     co_await async::run_blocking(ctx.blocking, provision_call);
+    // The registry first: its first heartbeat (at once) gives the budgets' shares before the
+    // first message is fetched.
+    auto registry = std::make_unique<fleet::worker_registry>(ctx.io, ctx.blocking, js, cfg.fleet);
+    if (ctx.on_fleet_position) registry->on_position(ctx.on_fleet_position);
+    if (!rt.stopping) asio::co_spawn(ctx.io, registry->run(), asio::detached);
+    log::info("registered in the worker registry", {{"bucket", cfg.fleet.registry_bucket}, {"worker", registry->id()}});
     auto consumer = std::make_unique<queue::pull_consumer>(
         ctx.io, ctx.blocking, *conn, cfg.queue,
         queue::consumer_options{static_cast<std::size_t>(cfg.worker.concurrency), cfg.worker.message_timeout},
@@ -83,9 +89,6 @@ asio::awaitable<void> start_queue(const config::config& cfg, worker_context& ctx
     auto backlog = std::make_unique<queue::backlog_monitor>(ctx.io, ctx.blocking, js, cfg.queue.stream.name,
                                                             cfg.queue.consumer.durable, 15s);
     if (!rt.stopping) asio::co_spawn(ctx.io, backlog->run(), asio::detached);
-    auto registry = std::make_unique<fleet::worker_registry>(ctx.io, ctx.blocking, js, cfg.fleet);
-    if (!rt.stopping) asio::co_spawn(ctx.io, registry->run(), asio::detached);
-    log::info("registered in the worker registry", {{"bucket", cfg.fleet.registry_bucket}, {"worker", registry->id()}});
     std::lock_guard lock(rt.mutex);
     rt.connection = std::move(conn);
     rt.consumer = std::move(consumer);
@@ -112,7 +115,8 @@ int run_worker(const config::config& cfg, handler_factory make_handler) {
   asio::thread_pool blocking(static_cast<std::size_t>(std::clamp<std::int64_t>(cfg.worker.concurrency, 4, 64)));
   health::readiness ready;
   std::vector<std::function<void()>> past_deadline;
-  worker_context ctx{io.get_executor(), blocking, ready, past_deadline};
+  std::function<void(fleet::fleet_position)> on_fleet_position;
+  worker_context ctx{io.get_executor(), blocking, ready, past_deadline, on_fleet_position};
   publish_build_info();
   int exit_code = exit_ok;
 

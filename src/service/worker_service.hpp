@@ -2,6 +2,7 @@
 // The `run` command: wires config, admin server, NATS and the pull consumer onto one
 // io_context and owns the process lifecycle (signals, graceful drain, exit code).
 #include "config/config.hpp"
+#include "fleet/fleet_position.hpp"
 #include "queue/pull_consumer.hpp"
 #include "health/readiness.hpp"
 
@@ -21,6 +22,9 @@ struct worker_context {
   /// Called once when shutdown_wait has passed with messages still being handled: cut what
   /// they wait on (store requests), so the process ends now and the queue redelivers them.
   std::vector<std::function<void()>>& past_deadline;
+  /// Told this worker's place in the fleet after every registry heartbeat (the budgets'
+  /// shares); the handler factory may set it.
+  std::function<void(fleet::fleet_position)>& on_fleet_position;
 };
 
 using handler_factory = std::function<queue::message_handler(worker_context&)>;

@@ -44,20 +44,22 @@ struct store_set::impl {
   std::map<std::string, std::unique_ptr<destination>> destinations;
   std::map<std::string, std::shared_ptr<store_health>> health;  // "store/bucket"
 
-  impl(asio::any_io_executor ex, asio::thread_pool& pool, const config::config& cfg) : io(ex), blocking(pool) {
+  impl(asio::any_io_executor ex, asio::thread_pool& pool, const config::config& cfg, const budget_lookup& budget_for)
+      : io(ex), blocking(pool) {
     for (const auto& [name, sc] : cfg.stores) {
+      std::shared_ptr<http::send_budget> budget = budget_for ? budget_for(name) : nullptr;
       if (const auto* s3c = std::get_if<config::s3_store_config>(&sc)) {
-        auto client = std::make_unique<s3::s3_client>(io, name, *s3c);
+        auto client = std::make_unique<s3::s3_client>(io, name, *s3c, budget);
         sources[name] = std::make_unique<s3::s3_source>(*client);
         destinations[name] = std::make_unique<s3::s3_destination>(*client);
         s3_clients[name] = std::move(client);
       } else if (const auto* gcsc = std::get_if<config::gcs_store_config>(&sc)) {
         // The pool signs service-account JWTs and reads the key file off the I/O thread.
-        auto client = std::make_unique<gcs::gcs_client>(io, name, *gcsc, &blocking);
+        auto client = std::make_unique<gcs::gcs_client>(io, name, *gcsc, &blocking, budget);
         destinations[name] = std::make_unique<gcs::gcs_destination>(*client);
         gcs_clients[name] = std::move(client);
       } else if (const auto* fsc = std::get_if<config::fs_store_config>(&sc)) {
-        destinations[name] = std::make_unique<fs::fs_destination>(name, *fsc, blocking);
+        destinations[name] = std::make_unique<fs::fs_destination>(name, *fsc, blocking, budget);
         fs_configs[name] = *fsc;
       }
     }
@@ -91,8 +93,9 @@ struct store_set::impl {
   }
 };
 
-store_set::store_set(asio::any_io_executor io, asio::thread_pool& blocking, const config::config& cfg)
-    : impl_(std::make_unique<impl>(io, blocking, cfg)) {}
+store_set::store_set(asio::any_io_executor io, asio::thread_pool& blocking, const config::config& cfg,
+                     const budget_lookup& budget_for)
+    : impl_(std::make_unique<impl>(io, blocking, cfg, budget_for)) {}
 store_set::~store_set() = default;
 
 source& store_set::source_for(const std::string& store) { return *impl_->sources.at(store); }

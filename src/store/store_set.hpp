@@ -4,11 +4,13 @@
 // The engine sees it only as a store_catalog and never builds a client itself.
 #include "config/config.hpp"
 #include "health/readiness.hpp"
+#include "http/send_budget.hpp"
 #include "store/store_catalog.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -17,8 +19,13 @@ namespace archie::store {
 
 class store_set final : public store_catalog {
  public:
-  /// Throws std::runtime_error naming the store or route that cannot be used.
-  store_set(boost::asio::any_io_executor io, boost::asio::thread_pool& blocking, const config::config& cfg);
+  /// The pace of a store's requests and bodies (a fleet budget), by store name; null: none.
+  using budget_lookup = std::function<std::shared_ptr<http::send_budget>(const std::string& store)>;
+
+  /// Throws std::runtime_error naming the store or route that cannot be used. `budget_for`
+  /// (optional) paces what each store is sent.
+  store_set(boost::asio::any_io_executor io, boost::asio::thread_pool& blocking, const config::config& cfg,
+            const budget_lookup& budget_for = {});
   ~store_set() override;
 
   source& source_for(const std::string& store) override;  ///< S3 stores only

@@ -839,8 +839,9 @@ class ExampleConfigTest(unittest.TestCase):
                         walk(item, path + [key], arrays | {len(path)})
                     continue
                 if path[:1] == ["stores"]:
-                    # `type` is documented for all stores, the rest per store type.
-                    marker = "`[stores.NAME]`" if key == "type" else f'`type = "{table["type"]}"`'
+                    # `type` and the fleet budgets are documented for all stores, the rest per type.
+                    common = ("type", "max_bandwidth", "max_requests_per_second", "max_transfers")
+                    marker = "`[stores.NAME]`" if key in common else f'`type = "{table["type"]}"`'
                     shown = f"stores.NAME.{key}"
                 else:
                     name = ".".join(path)

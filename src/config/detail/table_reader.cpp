@@ -94,6 +94,17 @@ std::string table_reader::string(std::string_view key, std::string fallback) {
   return v;
 }
 
+std::string table_reader::string_or_integer(std::string_view key, std::string fallback) {
+  std::string v = std::move(fallback);
+  if (const toml::node* n = lookup(key)) {
+    if (auto text = n->value_exact<std::string>()) v = *text;
+    else if (auto i = n->value_exact<std::int64_t>()) v = std::to_string(*i);
+    else fail(key, "expected a string or an integer, got " + std::string(type_name(*n)));
+  }
+  record(key, toml::value<std::string>(v));
+  return v;
+}
+
 std::string table_reader::choice(std::string_view key, std::string fallback,
                                  std::initializer_list<std::string_view> allowed) {
   return choice_among(key, std::move(fallback), std::vector<std::string_view>(allowed));

@@ -30,6 +30,8 @@ class table_reader {
   ~table_reader();
 
   std::string string(std::string_view key, std::string fallback);
+  /// A string, or an integer read as its decimal text (sizes: "20MB" or 20000000).
+  std::string string_or_integer(std::string_view key, std::string fallback);
   std::string choice(std::string_view key, std::string fallback, std::initializer_list<std::string_view> allowed);
   /// A closed choice read into an enum: `names` maps every TOML spelling to its value.
   template <class E>

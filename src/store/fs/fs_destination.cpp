@@ -63,13 +63,28 @@ int open_staging(int root, mode_t dir_mode, unique_fd& out) {
 class fs_upload final : public upload {
  public:
   fs_upload(boost::asio::thread_pool& pool, std::string store, std::string bucket, std::string key,
-            directory_chain chain, staged_file file, object_info meta, bool fsync)
+            directory_chain chain, staged_file file, object_info meta, bool fsync,
+            std::shared_ptr<http::send_budget> budget)
       : pool_(pool), store_(std::move(store)), bucket_(std::move(bucket)), key_(std::move(key)),
-        chain_(std::move(chain)), file_(std::move(file)), meta_(std::move(meta)), fsync_(fsync) {}
+        chain_(std::move(chain)), file_(std::move(file)), meta_(std::move(meta)), fsync_(fsync),
+        budget_(std::move(budget)) {}
   ~fs_upload() override { discard(); }
 
   async_result<done> write_part(int, std::uint64_t offset, const part_body& body) override {
-    const std::span<const std::byte> bytes = body.bytes();
+    const std::span<const std::byte> all = body.bytes();
+    // Under a bandwidth budget, a chunk at a time, each waiting for its bytes.
+    const std::size_t chunk = budget_ ? budget_->body_chunk() : 0;
+    for (std::size_t pos = 0; pos < all.size();) {
+      const std::size_t n = chunk ? std::min(chunk, all.size() - pos) : all.size();
+      if (chunk) co_await budget_->before_body_bytes(n);
+      auto written = co_await write_at(offset + pos, all.subspan(pos, n));
+      if (!written) co_return written.error();
+      pos += n;
+    }
+    co_return done{};
+  }
+
+  async_result<done> write_at(std::uint64_t offset, std::span<const std::byte> bytes) {
     auto write_all = [fd = file_.fd.get(), offset, bytes]() -> int {
       std::size_t pos = 0;
       while (pos < bytes.size()) {
@@ -150,6 +165,7 @@ class fs_upload final : public upload {
   staged_file file_;
   object_info meta_;
   bool fsync_;
+  std::shared_ptr<http::send_budget> budget_;
 };
 
 }  // namespace
@@ -171,8 +187,9 @@ std::optional<std::string> safe_path(const std::string& root, const std::string&
   return root + "/" + bucket + "/" + key;
 }
 
-fs_destination::fs_destination(std::string name, const config::fs_store_config& cfg, boost::asio::thread_pool& blocking)
-    : name_(std::move(name)), cfg_(cfg), blocking_(blocking) {
+fs_destination::fs_destination(std::string name, const config::fs_store_config& cfg, boost::asio::thread_pool& blocking,
+                               std::shared_ptr<http::send_budget> budget)
+    : name_(std::move(name)), cfg_(cfg), blocking_(blocking), budget_(std::move(budget)) {
   // A killed worker on a filesystem without O_TMPFILE leaves partial copies in staging;
   // sweep those that nobody is writing any more (unnamed files need no sweep).
   auto root = cfg_.root;
@@ -275,7 +292,8 @@ async_result<std::unique_ptr<upload>> fs_destination::begin(const std::string& b
                        err == ELOOP || err == ENOTDIR ? "a path component of " + relative + " is a symlink or a file"
                                                       : "create temp file for " + relative);
   co_return std::unique_ptr<upload>(
-      std::make_unique<fs_upload>(blocking_, name_, bucket, key, std::move(chain), std::move(file), meta, cfg_.fsync));
+      std::make_unique<fs_upload>(blocking_, name_, bucket, key, std::move(chain), std::move(file), meta, cfg_.fsync,
+                                  budget_));
 }
 
 async_result<done> fs_destination::remove(const std::string& bucket, const std::string& key) {

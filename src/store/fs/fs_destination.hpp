@@ -3,6 +3,7 @@
 // written to a temp file beside its target, fsync'ed and renamed, so readers never see a
 // partial file. Keys that could escape the root ("..", absolute, empty segments) are refused.
 #include "config/config.hpp"
+#include "http/send_budget.hpp"
 #include "store/destination.hpp"
 
 #include <boost/asio/thread_pool.hpp>
@@ -21,7 +22,9 @@ std::optional<std::string> safe_path(const std::string& root, const std::string&
 
 class fs_destination final : public destination {
  public:
-  fs_destination(std::string name, const config::fs_store_config& cfg, boost::asio::thread_pool& blocking);
+  /// `budget` (optional) paces the bytes written (a fleet max_bandwidth).
+  fs_destination(std::string name, const config::fs_store_config& cfg, boost::asio::thread_pool& blocking,
+                 std::shared_ptr<http::send_budget> budget = nullptr);
   async_result<std::optional<object_info>> replica_info(const std::string& bucket, const std::string& key) override;
   metadata_kept keeps() const override { return metadata_kept::content_type; }
   async_result<std::unique_ptr<upload>> begin(const std::string& bucket, const std::string& key,
@@ -41,6 +44,7 @@ class fs_destination final : public destination {
   std::string name_;
   config::fs_store_config cfg_;
   boost::asio::thread_pool& blocking_;
+  std::shared_ptr<http::send_budget> budget_;
 };
 
 }  // namespace archie::store::fs

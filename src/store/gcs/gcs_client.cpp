@@ -14,8 +14,8 @@ namespace asio = boost::asio;
 using namespace requests;
 
 gcs_client::gcs_client(asio::any_io_executor executor, std::string store_name, const config::gcs_store_config& cfg,
-                       asio::thread_pool* blocking)
-    : impl_(std::make_unique<impl>(executor, std::move(store_name), cfg, blocking)) {}
+                       asio::thread_pool* blocking, std::shared_ptr<http::send_budget> budget)
+    : impl_(std::make_unique<impl>(executor, std::move(store_name), cfg, blocking, std::move(budget))) {}
 gcs_client::~gcs_client() = default;
 
 const std::string& gcs_client::store_name() const { return impl_->store; }

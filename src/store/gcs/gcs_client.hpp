@@ -17,6 +17,7 @@
 // etag (composite objects have no MD5).
 #include "config/config.hpp"
 #include "http/cut_group.hpp"
+#include "http/send_budget.hpp"
 #include "store/object_info.hpp"
 #include "store/store_error.hpp"
 
@@ -113,8 +114,9 @@ class gcs_client {
   /// `blocking` (optional) takes the key-file read and JWT signing off the I/O thread.
   /// Throws std::invalid_argument when cfg.endpoint is not a URL (a scheme-less endpoint
   /// means https).
+  /// `budget` (optional) paces the requests and bodies sent (a fleet budget).
   gcs_client(boost::asio::any_io_executor executor, std::string store_name, const config::gcs_store_config& cfg,
-             boost::asio::thread_pool* blocking = nullptr);
+             boost::asio::thread_pool* blocking = nullptr, std::shared_ptr<http::send_budget> budget = nullptr);
   ~gcs_client();
 
   async_result<object_metadata> get_object_metadata(const std::string& bucket, const std::string& key);

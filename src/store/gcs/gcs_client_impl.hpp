@@ -26,7 +26,8 @@ struct gcs_client::impl {
   http::client client;
   token_provider tokens;
 
-  impl(boost::asio::any_io_executor ex, std::string name, const config::gcs_store_config& c, boost::asio::thread_pool* blocking)
+  impl(boost::asio::any_io_executor ex, std::string name, const config::gcs_store_config& c, boost::asio::thread_pool* blocking,
+       std::shared_ptr<http::send_budget> budget)
       : executor(ex),
         store(std::move(name)),
         cfg(c),
@@ -34,7 +35,7 @@ struct gcs_client::impl {
         client(ex, ep,
                http::client_options{static_cast<std::size_t>(std::max<std::int64_t>(1, c.max_connections)),
                                     std::chrono::milliseconds(5000), c.request_timeout,
-                                    std::chrono::milliseconds(20000), c.ca_file, c.verify_tls}),
+                                    std::chrono::milliseconds(20000), c.ca_file, c.verify_tls, std::move(budget)}),
         tokens(ex, store, c, blocking) {}
 
   const std::string& base() const { return ep.base_path; }

@@ -46,14 +46,15 @@ struct s3_client::impl {
   std::string key_secret;  // the secret cached_key was derived from (credentials rotate)
   signing_key cached_key{};
 
-  impl(asio::any_io_executor ex, std::string name, const config::s3_store_config& c)
+  impl(asio::any_io_executor ex, std::string name, const config::s3_store_config& c,
+       std::shared_ptr<http::send_budget> budget)
       : executor(ex),
         store(std::move(name)),
         cfg(c),
         ep(http::parse_endpoint(c.endpoint).value()),
         client(ex, ep,
                http::client_options{static_cast<std::size_t>(c.max_connections), c.connect_timeout, c.request_timeout,
-                                    std::chrono::milliseconds(20000), c.ca_file, c.verify_tls}),
+                                    std::chrono::milliseconds(20000), c.ca_file, c.verify_tls, std::move(budget)}),
         credentials_source(ex, store, c),
         sign_payload(c.payload_signing == config::payload_signing_mode::signed_payload ||
                      (c.payload_signing == config::payload_signing_mode::automatic && !ep.tls)) {}
@@ -171,8 +172,9 @@ struct s3_client::impl {
   }
 };
 
-s3_client::s3_client(asio::any_io_executor executor, std::string store_name, const config::s3_store_config& cfg)
-    : impl_(std::make_unique<impl>(executor, std::move(store_name), cfg)) {}
+s3_client::s3_client(asio::any_io_executor executor, std::string store_name, const config::s3_store_config& cfg,
+                     std::shared_ptr<http::send_budget> budget)
+    : impl_(std::make_unique<impl>(executor, std::move(store_name), cfg, std::move(budget))) {}
 s3_client::~s3_client() = default;
 
 const std::string& s3_client::store_name() const { return impl_->store; }

@@ -5,6 +5,7 @@
 // S3-compatible servers (RGW quirks are tolerated where noted).
 #include "config/config.hpp"
 #include "http/cut_group.hpp"
+#include "http/send_budget.hpp"
 #include "store/part_body.hpp"
 #include "store/object_info.hpp"
 #include "store/object_version.hpp"
@@ -57,7 +58,9 @@ struct get_options {
 
 class s3_client {
  public:
-  s3_client(boost::asio::any_io_executor executor, std::string store_name, const config::s3_store_config& cfg);
+  /// `budget` (optional) paces the requests and bodies sent (a fleet budget).
+  s3_client(boost::asio::any_io_executor executor, std::string store_name, const config::s3_store_config& cfg,
+            std::shared_ptr<http::send_budget> budget = nullptr);
   ~s3_client();
 
   /// The current version, or the one version_id names (empty: the current one).

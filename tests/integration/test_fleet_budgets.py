@@ -1,0 +1,321 @@
+"""Fleet-wide store budgets (src/fleet/budget_book.*: [stores.NAME] max_bandwidth,
+max_requests_per_second, max_transfers) against a real nats-server and Ceph RGW. Each
+`archie run` sends a store at most its share of the budget, budget / live workers as the worker
+registry counts them ([fleet] heartbeat 1 s, ttl 3 s), so the fleet as a whole keeps to the
+budget, also after a worker dies; and a destination that does not serve every route takes at
+most half of a worker's slots, so a slow one cannot starve the others.
+
+Everything asserted is measured on the wire: testkit/proxies/counting_proxy.py, in front of the
+destination RGW endpoint, counts each second's requests and request body bytes (the sources are
+read directly and not counted). Each case prints its figures as `[measured]` lines."""
+import concurrent.futures
+import math
+import os
+import signal
+import sys
+import time
+import unittest
+
+from testkit.archie_process import ArchieProcess
+from testkit.config_builder import archie_config, queue_section, rgw_store, route
+from testkit.events import minio_event
+from testkit.fixtures import close_all, start_rig
+from testkit.metrics import parse_metrics
+from testkit.nats_client import NatsClient
+from testkit.proxies.counting_proxy import CountingProxy
+from testkit.rgw_user import RgwUser
+from testkit.waiting import wait_until
+
+MiB, KiB = 1 << 20, 1 << 10
+HEARTBEAT, TTL = 1, 3  # seconds: [fleet] below
+FLEET = '\n[fleet]\nheartbeat = "%ds"\nttl = "%ds"\n' % (HEARTBEAT, TTL)
+START_UP = 4  # seconds after the last worker is ready that no window measures
+
+# The buckets of each case: (source, replica); sources as "archie" on RGW 0, replicas as
+# "other" on RGW 1, so every copy streams through archie (no server-side copy).
+BANDWIDTH = ("bw-source", "bw-replica")
+REQUESTS = ("rps-source", "rps-replica")
+SLOW_A, SLOW_B = ("slow-source-a", "slow-replica-a"), ("slow-source-b", "slow-replica-b")
+
+rig = None
+
+
+def setUpModule():
+    global rig
+    rig = start_rig([(b, "archie", 0) for b, _ in (BANDWIDTH, REQUESTS, SLOW_A, SLOW_B)]
+                    + [(b, "other", 1) for _, b in (BANDWIDTH, REQUESTS, SLOW_A, SLOW_B)])
+
+
+def tearDownModule():
+    close_all(rig)
+
+
+def measured(text):
+    sys.stderr.write("    [measured] %s\n" % text)
+
+
+# ---- objects and events --------------------------------------------------------------------
+
+def make_objects(bucket, prefix, count, size):
+    """count objects <prefix>NNNNN of `size` random bytes in a source bucket: one upload, then
+    server-side copies 8 at a time (seconds for a GiB: the copies share the RGW's data).
+    Returns (keys, etag)."""
+    src = RgwUser(rig, "archie", 0)
+    seed = prefix + "seed"
+    etag = src.put(bucket, seed, os.urandom(size))
+    keys = ["%s%05d" % (prefix, i) for i in range(count)]
+
+    def copy(key):
+        status, _, body = src.request("PUT", bucket, key, headers={"x-amz-copy-source": f"/{bucket}/{seed}"})
+        assert status == 200, (status, body[:300])
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        list(pool.map(copy, keys))
+    return keys, etag
+
+
+def created_events(bucket, keys, size, etag):
+    return [minio_event("s3:ObjectCreated:Put", bucket, k, size=size, etag=etag) for k in keys]
+
+
+def interleaved(a, b):
+    return [event for pair in zip(a, b) for event in pair]
+
+
+class Queue:
+    """One case's stream, subject and durable consumer (so one case's registry, named after
+    the durable, never counts another case's workers)."""
+
+    def __init__(self, case):
+        self.stream, self.subject, self.durable = f"budget-{case}", f"budget.{case}", f"budget-{case}"
+
+    def section(self):
+        return queue_section([self.subject], stream=self.stream, durable=self.durable,
+                             nak_backoff={"base": "100ms", "ceiling": "500ms"},
+                             consumer_extra={"max_ack_pending": 5000})
+
+    def provision(self, nats):
+        """The stream as archie would make it, so a backlog can wait before any worker starts."""
+        nats.add_stream({"name": self.stream, "subjects": [self.subject], "retention": "workqueue",
+                         "storage": "file"})
+
+    def publish(self, nats, bodies):
+        nats.js_publish_many(self.subject, bodies)
+
+    def waiting(self, nats):
+        """Events not yet delivered to any worker."""
+        return nats.consumer_info(self.stream, self.durable)["num_pending"]
+
+
+def worker_config(queue, stores, routes, concurrency, buffer_mib):
+    """One worker's archie.toml (its own admin port) with the registry's short heartbeat and TTL."""
+    return archie_config([rig.nats.url], concurrency=concurrency, shutdown_wait="1s", queue=queue.section(),
+                         replication={"buffer_budget_mib": buffer_mib}, stores=stores, routes=routes) + FLEET
+
+
+# ---- the workers' metrics ------------------------------------------------------------------
+
+def gauge(worker, name, **labels):
+    """The values of the samples of `name` whose labels include `labels`."""
+    return [v for n, l, v in parse_metrics(worker.metrics_text())
+            if n == name and all(l.get(k) == x for k, x in labels.items())]
+
+
+def sees_workers(worker, count):
+    values = gauge(worker, "archie_budget_workers")
+    return bool(values) and set(values) == {float(count)}
+
+
+# ---- time windows --------------------------------------------------------------------------
+
+def sleep_until(wall):
+    time.sleep(max(0.0, wall - time.time()))
+
+
+class FleetBudgetTest(unittest.TestCase):
+    def setUp(self):
+        self.nats = NatsClient([rig.nats.url])
+        self.addCleanup(self.nats.close)
+
+    # ---- helpers
+    def counting_proxy(self, endpoint, delay=0.0):
+        proxy = CountingProxy(endpoint, delay=delay)
+        self.addCleanup(proxy.stop)
+        return proxy
+
+    def start_workers(self, count, config):
+        """count `archie run` processes started together, each on config() (a fresh admin port);
+        returns them once all consume, and the wall time then."""
+        workers = [ArchieProcess(config()) for _ in range(count)]
+        self.addCleanup(self.stop_workers, workers)
+        for w in workers:
+            w.wait_ready()
+        return workers, time.time()
+
+    @staticmethod
+    def stop_workers(workers):
+        """SIGTERM to all at once (none goes on copying while another drains), then wait for each."""
+        for w in workers:
+            if w.proc.poll() is None:
+                w.signal(signal.SIGTERM)
+        for w in workers:
+            w.stop()
+
+    def wait_for_shares(self, workers, count, timeout=15):
+        """Until every worker divides its budgets by `count` live workers."""
+        wait_until(lambda: all(sees_workers(w, count) for w in workers), timeout,
+                   f"every worker to count {count} live workers", interval=0.2,
+                   context=lambda: [gauge(w, "archie_budget_workers") for w in workers])
+
+    def window_mean(self, proxy, field, first, seconds):
+        """Waits until the whole seconds first .. first+seconds-1 are over; their mean of `field`
+        at the proxy, and the values second by second."""
+        sleep_until(first + seconds + 0.3)
+        values = proxy.window(field, first, seconds)
+        return sum(values) / seconds, values
+
+    def assert_within(self, mean, target, tolerance, values, what):
+        self.assertLessEqual(abs(mean - target), tolerance * target,
+                             f"{what}: mean {mean:.4g}/s, want {target:.4g}/s ±{tolerance:.0%}; "
+                             f"second by second: {values}")
+
+    def check_servers_outrun(self, proxy, bucket, budget):
+        """The proxy and the RGW behind it carry at least 3x `budget` bytes/s (24 objects of
+        8 MiB, 6 at a time, from the test's own S3 client), so a fleet held to `budget` is held
+        by the budget, not by the servers. Also checks that the proxy counts exactly what went
+        through it; its counters are cleared afterwards."""
+        via = RgwUser(rig, "other", endpoint=proxy.endpoint)
+        body = os.urandom(8 * MiB)
+        proxy.reset()
+        started = time.monotonic()
+        with concurrent.futures.ThreadPoolExecutor(6) as pool:
+            list(pool.map(lambda i: via.put(bucket, f"capacity/{i}", body), range(24)))
+        took = time.monotonic() - started
+        self.assertEqual(proxy.stats()["totals"], {"requests": 24, "upload_bytes": 24 * len(body),
+                                                   "download_bytes": 0})
+        rate = 24 * len(body) / took
+        measured(f"uploads through the counting proxy without a budget: {rate / 1e6:.0f} MB/s "
+                 f"({24 * len(body) / 1e6:.0f} MB in {took:.2f} s)")
+        self.assertGreaterEqual(rate, 3 * budget, "the servers are too slow to test this budget")
+        proxy.reset()
+
+    # ---- the cases
+    def test_bandwidth_budget_is_shared_by_the_live_workers(self):
+        """max_bandwidth = "20MB" holds for the fleet: three workers together upload 20 MB/s to
+        the destination, and once the registry has dropped a SIGKILLed worker the two survivors
+        take its share (10 MB/s each), so the fleet is back at 20 MB/s."""
+        budget, size, count = 20e6, 8 * MiB, 160
+        source, replica = BANDWIDTH
+        proxy = self.counting_proxy(rig.ceph.endpoints[1])
+        self.check_servers_outrun(proxy, replica, budget)
+        # 160 x 8 MiB = 1.34 GB: 67 s of work at 20 MB/s, against ~45 s until the last window
+        # ends, so the workers never run out of work (asserted at the end) and, the servers being
+        # far faster (above), the budget is what sets the pace.
+        keys, etag = make_objects(source, "big/", count, size)
+        queue = Queue("bandwidth")
+        queue.provision(self.nats)
+        queue.publish(self.nats, created_events(source, keys, size, etag))
+
+        stores = {"src": rgw_store(rig, "archie", 0),
+                  "dst": rgw_store(rig, "other", 1, endpoint=proxy.endpoint, max_bandwidth="20MB")}
+        workers, ready = self.start_workers(3, lambda: worker_config(
+            queue, stores, [route("src", source, [("dst", replica)])], concurrency=4, buffer_mib=64))
+        self.wait_for_shares(workers, 3)
+
+        first = math.ceil(max(ready + START_UP, time.time()))
+        mean, values = self.window_mean(proxy, "upload_bytes", first, 20)
+        measured(f"3 workers, max_bandwidth 20MB: {mean / 1e6:.2f} MB/s over 20 s "
+                 f"(per second, MB: {[round(v / 1e6, 1) for v in values]})")
+        self.assert_within(mean, budget, 0.15, values, "three workers' upload")
+
+        killed = workers[0].kill9()
+        survivors = workers[1:]
+        first = math.ceil(killed + TTL + 5)
+        mean, values = self.window_mean(proxy, "upload_bytes", first, 6)
+        measured(f"2 survivors from {first - killed:.1f} s after the SIGKILL: {mean / 1e6:.2f} MB/s over 6 s "
+                 f"(per second, MB: {[round(v / 1e6, 1) for v in values]})")
+        self.assert_within(mean, budget, 0.15, values, "the two survivors' upload")
+        for w in survivors:
+            self.assertTrue(sees_workers(w, 2), gauge(w, "archie_budget_workers"))
+            share, = gauge(w, "archie_budget_limit", store="dst", budget="bandwidth")
+            self.assertAlmostEqual(share, budget / 2, delta=0.01 * budget / 2)
+        waiting = queue.waiting(self.nats)
+        measured(f"events not yet delivered when the last window ended: {waiting} of {count}")
+        self.assertGreater(waiting, 0, "the backlog ran out: the windows did not measure the budget")
+
+    def test_request_budget_is_shared_by_the_live_workers(self):
+        """max_requests_per_second = 60 holds for the fleet: three workers copying small objects
+        (one PUT each at the destination) send it 60 requests a second together, 20 each."""
+        budget, size, count = 60, 4 * KiB, 2400  # 40 s of work at 60/s against ~16 s measured
+        source, replica = REQUESTS
+        proxy = self.counting_proxy(rig.ceph.endpoints[1])
+        keys, etag = make_objects(source, "small/", count, size)
+        queue = Queue("requests")
+        queue.provision(self.nats)
+        queue.publish(self.nats, created_events(source, keys, size, etag))
+
+        stores = {"src": rgw_store(rig, "archie", 0),
+                  "dst": rgw_store(rig, "other", 1, endpoint=proxy.endpoint, max_requests_per_second=budget)}
+        workers, ready = self.start_workers(3, lambda: worker_config(
+            queue, stores, [route("src", source, [("dst", replica)])], concurrency=8, buffer_mib=16))
+        self.wait_for_shares(workers, 3)
+
+        first = math.ceil(max(ready + START_UP, time.time()))
+        mean, values = self.window_mean(proxy, "requests", first, 10)
+        shares = [gauge(w, "archie_budget_limit", store="dst", budget="requests") for w in workers]
+        measured(f"3 workers, max_requests_per_second 60: {mean:.1f} requests/s over 10 s "
+                 f"(per second: {values}); shares {shares}")
+        self.assert_within(mean, budget, 0.15, values, "three workers' requests")
+        self.assertEqual(sum(v for s in shares for v in s), budget, "the shares do not add up to the budget")
+        self.assertGreater(queue.waiting(self.nats), 0, "the backlog ran out: the window did not measure the budget")
+
+    def test_a_slow_destination_cannot_starve_another_route(self):
+        """A destination that holds every request 2 s (route A, through the counting proxy with
+        --delay 2) cannot hold a worker's 16 slots: its records step aside after 250 ms (they stop
+        counting against worker.concurrency), it holds at most 16 records, and the events beyond are
+        handed back (nak with a delay). So route B, to a fast destination, keeps at least 80 % of
+        the rate it has alone while 4x-the-slots of A's events are interleaved with its own.
+        Without that, A's 64 events would take every slot for seconds each and B would all but stop."""
+        size, count, slow_count = 256 * KiB, 400, 64
+        proxy = self.counting_proxy(rig.ceph.endpoints[1], delay=2)
+        a_keys, a_etag = make_objects(SLOW_A[0], "mixed/", slow_count, size)
+        alone_keys, b_etag = make_objects(SLOW_B[0], "alone/", count, size)
+        mixed_keys, _ = make_objects(SLOW_B[0], "mixed/", count, size)
+        warm_keys, _ = make_objects(SLOW_B[0], "warm-up/", 16, size)
+        queue = Queue("slow")
+        stores = {"src": rgw_store(rig, "archie", 0),
+                  "slow": rgw_store(rig, "other", 1, endpoint=proxy.endpoint),
+                  "fast": rgw_store(rig, "other", 1)}
+        routes = [route("src", SLOW_A[0], [("slow", SLOW_A[1])]), route("src", SLOW_B[0], [("fast", SLOW_B[1])])]
+        workers, _ = self.start_workers(1, lambda: worker_config(queue, stores, routes, concurrency=16, buffer_mib=64))
+        worker = workers[0]
+        replica = RgwUser(rig, "other", 1)
+
+        def seconds_to_replicate(events, prefix, expect):
+            """Publishes events; the seconds until `expect` replicas are listed under prefix."""
+            started = time.monotonic()
+            queue.publish(self.nats, events)
+            wait_until(lambda: len(replica.list_keys(SLOW_B[1], prefix)) >= expect, 120,
+                       f"{expect} replicas under {SLOW_B[1]}/{prefix}", interval=0.1)
+            return time.monotonic() - started
+
+        seconds_to_replicate(created_events(SLOW_B[0], warm_keys, size, b_etag), "warm-up/", len(warm_keys))
+        alone = count / seconds_to_replicate(created_events(SLOW_B[0], alone_keys, size, b_etag), "alone/", count)
+        proxy.reset()
+        b_events = created_events(SLOW_B[0], mixed_keys, size, b_etag)
+        # A's events among the first of B's, one for one: the slots are taken by A at once.
+        mixed_events = interleaved(created_events(SLOW_A[0], a_keys, size, a_etag), b_events) + b_events[slow_count:]
+        mixed = count / seconds_to_replicate(mixed_events, "mixed/", count)
+        deferred = gauge(worker, "archie_transfers_deferred_total", store="slow")
+        aside = gauge(worker, "archie_queue_stepped_aside_total")
+        measured(f"route B alone: {alone:.0f} objects/s; with {slow_count} events for route A's 2 s destination "
+                 f"interleaved: {mixed:.0f} objects/s ({mixed / alone:.0%}); requests that reached A's destination "
+                 f"meanwhile: {proxy.stats()['totals']['requests']}; A's events handed back: {deferred}; "
+                 f"stepped aside: {aside}")
+        self.assertGreaterEqual(mixed, 0.8 * alone, "the slow destination held the slots route B needed")
+        self.assertTrue(deferred and deferred[0] > 0, "no event of the slow destination was handed back")
+        self.assertTrue(aside and aside[0] > 0, "no record of the slow destination stepped aside")
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -8,8 +8,8 @@ The STS test server hands out a fresh RGW key pair (plus a session token, which 
 signature check covers) for every AssumeRoleWithWebIdentity call, and deletes the key from RGW
 the moment it expires: a request signed with expired credentials is refused
 (InvalidAccessKeyId), so "no failed request" really means archie always had fresh ones.
-The lifetime is 20 s rather than the 60 s of the issue (ARCHIE_TEST_CREDENTIAL_LIFETIME
-overrides it): the test sees three expiries in 60 s instead of three minutes, and the schedule
+The lifetime is 10 s rather than the 60 s of the issue (ARCHIE_TEST_CREDENTIAL_LIFETIME
+overrides it): the test sees three expiries in 30 s instead of three minutes, and the schedule
 (refresh a quarter of the lifetime ahead, plus jitter) is the same code path at any lifetime."""
 import json
 import os
@@ -28,7 +28,7 @@ from testkit.net import free_port, http_get
 from testkit.rig import Rig
 
 SUBJECT = "minio.events"
-LIFETIME = int(os.environ.get("ARCHIE_TEST_CREDENTIAL_LIFETIME", "20"))
+LIFETIME = int(os.environ.get("ARCHIE_TEST_CREDENTIAL_LIFETIME", "10"))
 EXPIRIES = 3
 ROLE_ARN = "arn:aws:iam::123456789012:role/archie-replicator"
 

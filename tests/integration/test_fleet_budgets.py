@@ -9,6 +9,7 @@ Everything asserted is measured on the wire: testkit/proxies/counting_proxy.py, 
 destination RGW endpoint, counts each second's requests and request body bytes (the sources are
 read directly and not counted). Each case prints its figures as `[measured]` lines."""
 import concurrent.futures
+import json
 import math
 import os
 import signal
@@ -16,7 +17,7 @@ import sys
 import time
 import unittest
 
-from testkit.archie_process import ArchieProcess
+from testkit.archie_process import ArchieProcess, run_cli
 from testkit.config_builder import archie_config, queue_section, rgw_store, route
 from testkit.events import minio_event
 from testkit.fixtures import close_all, start_rig
@@ -199,6 +200,20 @@ class FleetBudgetTest(unittest.TestCase):
         self.assertGreaterEqual(rate, 3 * budget, "the servers are too slow to test this budget")
         proxy.reset()
 
+    def check_status_shows_the_budget(self, worker, store, budget_text):
+        """`archie status --json` (read from NATS) names the store's fleet budget, shows the time
+        the workers spent throttled by it, and the store's rate near the budget."""
+        done = run_cli("status", "--config", worker.config_path, "--json")
+        view = json.loads(done.stdout)
+        shown = view["stores"][store]
+        measured(f"archie status: {store} budget {shown.get('budget')!r}, "
+                 f"{shown['bytes_per_second'] / 1e6:.1f} MB/s, throttled {shown['throttled_per_second']:.1f} s/s")
+        self.assertEqual(shown.get("budget"), budget_text)
+        self.assertGreater(shown["throttled_per_second"], 0, "status shows no throttling at the budget")
+        self.assertGreater(shown["bytes_per_second"], 0)
+        text = run_cli("status", "--config", worker.config_path).stdout
+        self.assertIn(budget_text, text)
+
     # ---- the cases
     def test_bandwidth_budget_is_shared_by_the_live_workers(self):
         """max_bandwidth = "20MB" holds for the fleet: three workers together upload 20 MB/s to
@@ -227,6 +242,7 @@ class FleetBudgetTest(unittest.TestCase):
         measured(f"3 workers, max_bandwidth 20MB: {mean / 1e6:.2f} MB/s over 20 s "
                  f"(per second, MB: {[round(v / 1e6, 1) for v in values]})")
         self.assert_within(mean, budget, 0.15, values, "three workers' upload")
+        self.check_status_shows_the_budget(workers[0], "dst", "bandwidth 19.1 MiB/s")
 
         killed = workers[0].kill9()
         survivors = workers[1:]
@@ -276,12 +292,13 @@ class FleetBudgetTest(unittest.TestCase):
         handed back (nak with a delay). So route B, to a fast destination, keeps at least 80 % of
         the rate it has alone while 4x-the-slots of A's events are interleaved with its own.
         Without that, A's 64 events would take every slot for seconds each and B would all but stop."""
-        size, count, slow_count = 256 * KiB, 400, 64
+        size, count, slow_count, rounds = 256 * KiB, 300, 64, 2
         proxy = self.counting_proxy(rig.ceph.endpoints[1], delay=2)
-        a_keys, a_etag = make_objects(SLOW_A[0], "mixed/", slow_count, size)
-        alone_keys, b_etag = make_objects(SLOW_B[0], "alone/", count, size)
-        mixed_keys, _ = make_objects(SLOW_B[0], "mixed/", count, size)
-        warm_keys, _ = make_objects(SLOW_B[0], "warm-up/", 16, size)
+        a_keys, a_etag = make_objects(SLOW_A[0], "mixed/", rounds * slow_count, size)
+        # B's objects of each phase under a prefix of their own, so a phase lists only its own.
+        b_phases = {f"{r}-{phase}/": make_objects(SLOW_B[0], f"{r}-{phase}/", count, size)
+                    for r in range(rounds) for phase in ("alone", "mixed")}
+        warm_keys, warm_etag = make_objects(SLOW_B[0], "warm-up/", 16, size)
         queue = Queue("slow")
         stores = {"src": rgw_store(rig, "archie", 0),
                   "slow": rgw_store(rig, "other", 1, endpoint=proxy.endpoint),
@@ -291,27 +308,36 @@ class FleetBudgetTest(unittest.TestCase):
         worker = workers[0]
         replica = RgwUser(rig, "other", 1)
 
-        def seconds_to_replicate(events, prefix, expect):
-            """Publishes events; the seconds until `expect` replicas are listed under prefix."""
+        def objects_per_second(events, prefix):
+            """Publishes events; B's objects per second until all `count` under prefix are replicated."""
             started = time.monotonic()
             queue.publish(self.nats, events)
-            wait_until(lambda: len(replica.list_keys(SLOW_B[1], prefix)) >= expect, 120,
-                       f"{expect} replicas under {SLOW_B[1]}/{prefix}", interval=0.1)
-            return time.monotonic() - started
+            wait_until(lambda: len(replica.list_keys(SLOW_B[1], prefix)) >= count, 120,
+                       f"{count} replicas under {SLOW_B[1]}/{prefix}", interval=0.1)
+            return count / (time.monotonic() - started)
 
-        seconds_to_replicate(created_events(SLOW_B[0], warm_keys, size, b_etag), "warm-up/", len(warm_keys))
-        alone = count / seconds_to_replicate(created_events(SLOW_B[0], alone_keys, size, b_etag), "alone/", count)
-        proxy.reset()
-        b_events = created_events(SLOW_B[0], mixed_keys, size, b_etag)
-        # A's events among the first of B's, one for one: the slots are taken by A at once.
-        mixed_events = interleaved(created_events(SLOW_A[0], a_keys, size, a_etag), b_events) + b_events[slow_count:]
-        mixed = count / seconds_to_replicate(mixed_events, "mixed/", count)
+        queue.publish(self.nats, created_events(SLOW_B[0], warm_keys, size, warm_etag))
+        wait_until(lambda: len(replica.list_keys(SLOW_B[1], "warm-up/")) >= len(warm_keys), 60, "the warm-up")
+        # Alone and mixed in turn, twice: each figure is the better of its two rounds, so one
+        # slow second of the shared 2-core machine does not decide the comparison.
+        alone, mixed = [], []
+        for r in range(rounds):
+            prefix = f"{r}-alone/"
+            keys, etag = b_phases[prefix]
+            alone.append(objects_per_second(created_events(SLOW_B[0], keys, size, etag), prefix))
+            prefix = f"{r}-mixed/"
+            keys, etag = b_phases[prefix]
+            b = created_events(SLOW_B[0], keys, size, etag)
+            a = created_events(SLOW_A[0], a_keys[r * slow_count:(r + 1) * slow_count], size, a_etag)
+            # A's events among the first of B's, one for one: A would take every slot at once.
+            mixed.append(objects_per_second(interleaved(a, b) + b[slow_count:], prefix))
         deferred = gauge(worker, "archie_transfers_deferred_total", store="slow")
         aside = gauge(worker, "archie_queue_stepped_aside_total")
-        measured(f"route B alone: {alone:.0f} objects/s; with {slow_count} events for route A's 2 s destination "
-                 f"interleaved: {mixed:.0f} objects/s ({mixed / alone:.0%}); requests that reached A's destination "
-                 f"meanwhile: {proxy.stats()['totals']['requests']}; A's events handed back: {deferred}; "
-                 f"stepped aside: {aside}")
+        measured(f"route B alone: {[round(x) for x in alone]} objects/s; with {slow_count} events for route A's "
+                 f"2 s destination interleaved: {[round(x) for x in mixed]} objects/s "
+                 f"({max(mixed) / max(alone):.0%} best to best); requests that reached A's destination: "
+                 f"{proxy.stats()['totals']['requests']}; A's events handed back: {deferred}; stepped aside: {aside}")
+        alone, mixed = max(alone), max(mixed)
         self.assertGreaterEqual(mixed, 0.8 * alone, "the slow destination held the slots route B needed")
         self.assertTrue(deferred and deferred[0] > 0, "no event of the slow destination was handed back")
         self.assertTrue(aside and aside[0] > 0, "no record of the slow destination stepped aside")

@@ -268,6 +268,13 @@ int run_backfill(const config::config& cfg, const command_options& opts) {
     }
     if (out.error) std::cerr << "archie: backfill stopped: " << *out.error << "\n";
     if (out.interrupted) std::cerr << "archie: " << interruption_text(out) << "\n";
+    // A dry run repairs nothing: the last backfill shown stays the last real one.
+    if (!opts.dry_run) {
+      std::string result = std::string(mode) + ": " + std::to_string(t.copies) + " copies, " +
+                           std::to_string(t.removals) + " removals, " + std::to_string(t.done) +
+                           (opts.direct ? " done, " : " events published, ") + std::to_string(t.failed) + " failed";
+      record_runs(cfg, out, "backfill", result, nats.get());
+    }
     if (nats) nats->close();
     if (out.interrupted) return exit_interrupted;
     return out.error || t.failed ? exit_failed : 0;

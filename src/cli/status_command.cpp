@@ -52,6 +52,14 @@ void print_text(const fleet_view& v, std::ostream& out) {
     out << "\nsettled (state/code):\n";
     for (const auto& [code, n] : v.outcomes) out << "  " << std::left << std::setw(40) << code << static_cast<std::int64_t>(n) << "\n";
   }
+  if (!v.runs.empty()) {
+    out << "\nlast verify / backfill:\n";
+    for (const auto& r : v.runs)
+      out << "  route " << r.route << " " << r.source << "  " << r.command << " "
+          << human_age(now - r.finished_unix) << " ago: " << r.compared << " compared, " << r.missing
+          << " missing, " << r.different << " different, " << r.extra << " extra; " << r.result
+          << (r.complete ? "" : " (incomplete)") << "\n";
+  }
   if (v.dead_letters) {
     out << "\ndead letters: " << v.dead_letters->total << (v.dead_letters->complete ? "" : "+") << "\n";
     for (const auto& [code, n] : v.dead_letters->by_code) out << "  " << std::left << std::setw(40) << code << n << "\n";

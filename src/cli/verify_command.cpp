@@ -57,6 +57,10 @@ int run_verify(const config::config& cfg, const command_options& opts) {
   engine::walk_options options{opts.prefix, opts.checksum, opts.versions};
   walk_outcome all = runner.run(std::get<std::vector<std::size_t>>(selected), options, record, finish);
 
+  std::string verdict = total > 0 ? std::to_string(total) + " differences"
+                        : all.error || all.interrupted ? "no differences in what could be compared (incomplete)"
+                                                       : "everything is equal";
+  if (total > 0 && (all.error || all.interrupted)) verdict += " in what could be compared (incomplete)";
   if (opts.json) {
     json::array diffs;
     for (const auto& d : listed)
@@ -82,12 +86,9 @@ int run_verify(const config::config& cfg, const command_options& opts) {
         std::cout << "  " << engine::to_string(d.state) << "\t" << d.destination << "\t" << d.key
                   << (d.reason.empty() ? "" : "\t" + d.reason) << "\n";
     }
-    std::string verdict = total > 0 ? std::to_string(total) + " differences"
-                          : all.error || all.interrupted ? "no differences in what could be compared (incomplete)"
-                                                         : "everything is equal";
-    if (total > 0 && (all.error || all.interrupted)) verdict += " in what could be compared (incomplete)";
     std::cout << verdict << " (" << seconds_text(all.elapsed_seconds) << ")\n";
   }
+  record_runs(cfg, all, "verify", verdict);
   if (all.error) std::cerr << "archie: verify stopped: " << *all.error << "\n";
   if (all.interrupted) {
     std::cerr << "archie: " << interruption_text(all) << "\n";

@@ -1,6 +1,12 @@
 #include "cli/walk_report.hpp"
 
 #include "cli/route_selection.hpp"
+#include "fleet/run_summaries.hpp"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <climits>
 
 #include <cstdio>
 #include <iostream>
@@ -66,6 +72,44 @@ std::string interruption_text(const walk_outcome& out) {
     if (!r.progress.last_key.empty()) last = r.progress.last_key;
   }
   return "interrupted after " + std::to_string(compared) + " keys" + (last.empty() ? "" : " (last key: " + last + ")");
+}
+
+void record_runs(const config::config& cfg, const walk_outcome& out, const std::string& command,
+                 const std::string& result, queue::nats_connection* nats) {
+  char host[HOST_NAME_MAX + 1] = {};
+  gethostname(host, sizeof host - 1);
+  const auto now = std::chrono::system_clock::now();
+  std::vector<fleet::run_summary> runs;
+  for (const auto& r : out.routes) {
+    fleet::run_summary s;
+    s.command = command;
+    s.route = static_cast<std::int64_t>(r.index + 1);
+    s.source = route_label(cfg.routes[r.index]);
+    s.finished_unix = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+    s.elapsed_seconds = out.elapsed_seconds;
+    s.complete = r.progress.finished && !out.error && !out.interrupted;
+    s.compared = r.progress.compared;
+    for (const auto& d : r.progress.destinations) {
+      s.missing += d.missing;
+      s.different += d.different;
+      s.extra += d.extra;
+    }
+    s.result = result;
+    s.host = host;
+    runs.push_back(std::move(s));
+  }
+  if (runs.empty()) return;
+  try {
+    std::unique_ptr<queue::nats_connection> own;
+    if (!nats) {
+      own = queue::nats_connection::connect(cfg.queue.nats);
+      nats = own.get();
+    }
+    fleet::record_runs(nats->jetstream(), cfg.fleet.runs_bucket, runs);
+    if (own) own->close();
+  } catch (const std::exception& e) {
+    std::cerr << "archie: warning: this " << command << " was not recorded for archie status: " << e.what() << "\n";
+  }
 }
 
 }  // namespace archie::cli

@@ -333,15 +333,21 @@ route_endpoint read_route_endpoint(table_reader t, const std::map<std::string, s
   return e;
 }
 
-void read_fleet(table_reader t, fleet_config& f, const std::string& durable) {
-  std::string fallback = "archie-fleet-" + durable;
-  for (auto& ch : fallback)  // a bucket name takes letters, digits, '-' and '_'
+// A key-value bucket name: letters, digits, '-' and '_'; the default is made of those.
+std::string read_bucket_name(table_reader& t, const char* key, std::string fallback) {
+  for (auto& ch : fallback)
     if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '-' && ch != '_') ch = '_';
-  f.registry_bucket = t.string("registry_bucket", fallback);
-  if (f.registry_bucket.empty() || !std::all_of(f.registry_bucket.begin(), f.registry_bucket.end(), [](char ch) {
+  std::string name = t.string(key, fallback);
+  if (name.empty() || !std::all_of(name.begin(), name.end(), [](char ch) {
         return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_';
       }))
-    t.fail("registry_bucket", "must be letters, digits, '-' and '_' (a JetStream key-value bucket name)");
+    t.fail(key, "must be letters, digits, '-' and '_' (a JetStream key-value bucket name)");
+  return name;
+}
+
+void read_fleet(table_reader t, fleet_config& f, const std::string& durable) {
+  f.registry_bucket = read_bucket_name(t, "registry_bucket", "archie-fleet-" + durable);
+  f.runs_bucket = read_bucket_name(t, "runs_bucket", "archie-runs-" + durable);
   f.heartbeat = t.duration("heartbeat", f.heartbeat, 1s, 10min);
   f.ttl = t.duration("ttl", f.ttl, 3s, 1h);
   if (f.ttl < 2 * f.heartbeat)

@@ -206,6 +206,8 @@ struct worker_config {
 /// an entry that expires `ttl` after its last heartbeat.
 struct fleet_config {
   std::string registry_bucket;  ///< default "archie-fleet-<consumer durable>"
+  /// The last verify / backfill of each route (no TTL); default "archie-runs-<consumer durable>".
+  std::string runs_bucket;
   milliseconds heartbeat{5000};
   milliseconds ttl{15000};
 };

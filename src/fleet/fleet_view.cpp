@@ -76,6 +76,7 @@ fleet_view read_fleet_view(const config::config& cfg, jsCtx* js) {
   }
   for (const auto& [name, b] : cfg.budgets)
     if (b.any()) v.budgets[name] = describe_budget(b, now);
+  v.runs = read_runs(js, cfg.fleet.runs_bucket);
   find_problems(v);
   return v;
 }
@@ -147,6 +148,9 @@ std::string fleet_view_json(const fleet_view& v) {
     entry.as_object()["budget"] = text;
   }
   o["stores"] = std::move(stores);
+  json::array runs;
+  for (const auto& r : v.runs) runs.push_back(json::parse(to_json(r)));
+  o["runs"] = std::move(runs);
   json::object outcomes;
   for (const auto& [code, n] : v.outcomes) outcomes[code] = n;
   o["outcomes"] = std::move(outcomes);

@@ -4,6 +4,7 @@
 // over the workers, the messages settled by state and code, and the dead letters by code,
 // with the reasons it is degraded. Read from NATS alone.
 #include "config/config.hpp"
+#include "fleet/run_summaries.hpp"
 #include "fleet/worker_entry.hpp"
 #include "queue/backlog_monitor.hpp"
 
@@ -37,6 +38,7 @@ struct fleet_view {
   /// requests 60/s"), the timetable step in force when read.
   std::map<std::string, std::string> budgets;
   std::map<std::string, double> outcomes;              ///< summed over the workers
+  std::vector<run_summary> runs;                       ///< the last verify / backfill of each route
   std::vector<std::string> problems;                   ///< why it is degraded; empty: healthy
   bool healthy() const { return problems.empty(); }
 };

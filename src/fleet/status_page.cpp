@@ -99,6 +99,18 @@ std::string render_status_page(const fleet_view& v) {
       out << "<tr data-code=\"" << escape(code) << "\"><td class=\"code\">" << escape(code)
           << "</td><td class=\"n count\">" << n << "</td></tr>";
   out << "</tbody></table>";
+
+  out << "<h2>Last verify and backfill</h2><table id=\"runs\"><thead><tr><th>route</th><th>command</th>"
+      << "<th class=\"n\">finished</th><th class=\"n\">compared</th><th class=\"n\">missing</th>"
+      << "<th class=\"n\">different</th><th class=\"n\">extra</th><th>result</th></tr></thead><tbody>";
+  for (const auto& r : v.runs)
+    out << "<tr data-run=\"" << escape(run_key(r)) << "\"><td class=\"route\">" << r.route << " "
+        << escape(r.source) << "</td><td class=\"command\">" << escape(r.command) << "</td><td class=\"n finished\">"
+        << human_age(v.read_unix - r.finished_unix) << " ago</td><td class=\"n compared\">" << r.compared
+        << "</td><td class=\"n missing\">" << r.missing << "</td><td class=\"n different\">" << r.different
+        << "</td><td class=\"n extra\">" << r.extra << "</td><td class=\"result\">" << escape(r.result)
+        << (r.complete ? "" : " (incomplete)") << "</td></tr>";
+  out << "</tbody></table>";
   out << "<p><small>Read from NATS every " << status_page_refresh_seconds
       << " s or so; the same as <a href=\"/status.json\">/status.json</a> and <code>archie status</code>."
       << "</small></p></main></body></html>\n";

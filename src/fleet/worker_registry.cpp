@@ -1,5 +1,7 @@
 #include "fleet/worker_registry.hpp"
 
+#include "fleet/kv_values.hpp"
+
 #include "archie_version.hpp"
 #include "async/run_blocking.hpp"
 #include "log/logger.hpp"
@@ -58,26 +60,8 @@ kvStore* open_registry(jsCtx* js, const config::fleet_config& cfg) {
 
 std::vector<worker_entry> read_registry(jsCtx* js, const std::string& bucket) {
   std::vector<worker_entry> out;
-  kvStore* raw = nullptr;
-  natsStatus s = js_KeyValue(&raw, js, bucket.c_str());
-  if (s == NATS_NOT_FOUND) return out;
-  if (s != NATS_OK) throw nats_error("bind to key-value bucket " + bucket, s);
-  std::unique_ptr<kvStore, decltype(&kvStore_Destroy)> kv(raw, &kvStore_Destroy);
-  kvKeysList keys{};
-  s = kvStore_Keys(&keys, kv.get(), nullptr);
-  if (s == NATS_NOT_FOUND) return out;  // no keys
-  if (s != NATS_OK) throw nats_error("list keys of " + bucket, s);
-  for (int i = 0; i < keys.Count; ++i) {
-    kvEntry* e = nullptr;
-    if (kvStore_Get(&e, kv.get(), keys.Keys[i]) != NATS_OK) continue;  // expired since the listing
-    std::unique_ptr<kvEntry, decltype(&kvEntry_Destroy)> entry(e, &kvEntry_Destroy);
-    const void* value = kvEntry_Value(e);
-    const int len = kvEntry_ValueLen(e);
-    if (!value || len <= 0) continue;
-    if (auto parsed = entry_from_json(std::string_view(static_cast<const char*>(value), static_cast<std::size_t>(len))))
-      out.push_back(std::move(*parsed));
-  }
-  kvKeysList_Destroy(&keys);
+  for (const auto& value : read_all_values(js, bucket))
+    if (auto parsed = entry_from_json(value)) out.push_back(std::move(*parsed));
   return out;
 }
 

@@ -111,6 +111,7 @@ class FleetStatusTest(unittest.TestCase):
         self.assertIn("dead letters: 1", text.stdout)
         self.assertIn(dead_code, text.stdout)
         self.assertNotIn(rig.ceph.users["archie"][1], text.stdout)  # no secret anywhere
+        self.check_last_verify_is_shown(path)
         self.check_status_page(workers[0].admin_port(), view, dead_code)
 
         # SIGKILL: no goodbye, so the entry goes when the bucket's TTL drops it.
@@ -130,6 +131,23 @@ class FleetStatusTest(unittest.TestCase):
         self.assertEqual(code, 1)
         self.assertIn("1 message waits and no worker is registered", view["problems"])
 
+    def check_last_verify_is_shown(self, path):
+        """`archie verify` records its result per route (fleet.runs_bucket, no TTL): status shows
+        the last one, with the counts of what it compared."""
+        done = run_cli("verify", "--config", path, timeout=60)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertNotIn("was not recorded", done.stderr)
+        runs = self.status(path)[1]["runs"]
+        self.assertEqual(len(runs), 1, runs)
+        run = runs[0]
+        self.assertEqual((run["command"], run["route"], run["complete"]), ("verify", 1, True))
+        self.assertEqual((run["compared"], run["missing"], run["different"], run["extra"]), (OBJECTS, 0, 0, 0))
+        self.assertEqual(run["result"], "everything is equal")
+        self.assertLessEqual(abs(run["finished"] - time.time()), 30)
+        text = run_cli("status", "--config", path).stdout
+        self.assertIn(f"verify 0s ago: {OBJECTS} compared, 0 missing, 0 different, 0 extra; everything is equal",
+                      text.replace("1s ago", "0s ago").replace("2s ago", "0s ago"))
+
     def check_status_page(self, port, view, dead_code):
         """/status.json says what `archie status --json` said; /status shows it to a person."""
         def caught_up():
@@ -143,6 +161,7 @@ class FleetStatusTest(unittest.TestCase):
         self.assertEqual(status, 200)
         self.assertTrue(headers["Content-Type"].startswith("text/html"), headers)
         self.assertIn(b'id="archie-status" data-state="degraded"', body)
+        self.assertIn(b'data-run="verify.route-1"', body)  # the last verify (check_last_verify_is_shown)
         self.assertNotIn(rig.ceph.users["archie"][1].encode(), body)
 
         node = shutil.which("node")

@@ -54,7 +54,8 @@ def config_text():
         [rig.nats.url], concurrency=4, shutdown_wait="3s",
         queue=queue_section([SUBJECT], stream=STREAM, durable=DURABLE, dead_letter_subject=DLQ_SUBJECT,
                             nak_backoff={"base": "100ms", "ceiling": "500ms"}),
-        stores={"src": rgw_store(rig, "archie", 0), "local": fs_store(os.path.join(workdir, "fs"), fsync=False)},
+        stores={"src": rgw_store(rig, "archie", 0), "local": fs_store(os.path.join(workdir, "fs"), fsync=False,
+                                                                      max_transfers=8)},
         routes=[route("src", BUCKET, [("local", "mirror")])])
     return text + '\n[fleet]\nheartbeat = "1s"\nttl = "%ds"\n' % TTL
 
@@ -109,6 +110,7 @@ class FleetStatusTest(unittest.TestCase):
         self.assertEqual(text.returncode, 1, text.stderr)
         self.assertIn("workers: 2", text.stdout)
         self.assertIn("dead letters: 1", text.stdout)
+        self.assertIn("transfers 8", text.stdout)  # the local store's fleet budget
         self.assertIn(dead_code, text.stdout)
         self.assertNotIn(rig.ceph.users["archie"][1], text.stdout)  # no secret anywhere
         self.check_last_verify_is_shown(path)
@@ -162,6 +164,9 @@ class FleetStatusTest(unittest.TestCase):
         self.assertTrue(headers["Content-Type"].startswith("text/html"), headers)
         self.assertIn(b'id="archie-status" data-state="degraded"', body)
         self.assertIn(b'data-run="verify.route-1"', body)  # the last verify (check_last_verify_is_shown)
+        # The store's fleet budget, in the JSON and on the page.
+        self.assertEqual(served["stores"]["local"]["budget"], "transfers 8")
+        self.assertIn(b'<td class="budget">transfers 8</td>', body)
         self.assertNotIn(rig.ceph.users["archie"][1].encode(), body)
 
         node = shutil.which("node")

@@ -76,7 +76,11 @@ fleet_view read_fleet_view(const config::config& cfg, jsCtx* js) {
   }
   for (const auto& [name, b] : cfg.budgets)
     if (b.any()) v.budgets[name] = describe_budget(b, now);
-  v.runs = read_runs(js, cfg.fleet.runs_bucket);
+  try {
+    v.runs = read_runs(js, cfg.fleet.runs_bucket);
+  } catch (const std::exception&) {
+    // A NATS user allowed the registry but not the runs bucket still sees the fleet.
+  }
   find_problems(v);
   return v;
 }

@@ -15,11 +15,6 @@ using queue::nats_error;
 
 namespace {
 
-double number(const json::object& o, std::string_view key) {
-  auto it = o.find(key);
-  if (it == o.end() || !it->value().is_number()) return 0;
-  return it->value().to_number<double>();
-}
 
 kvStore* open_runs(jsCtx* js, const std::string& bucket) {
   kvStore* kv = nullptr;
@@ -62,17 +57,17 @@ std::optional<run_summary> run_summary_from_json(std::string_view text) {
   const auto& o = *parsed;
   run_summary s;
   s.command = store::json_string(o, "command");
-  s.route = static_cast<std::int64_t>(number(o, "route"));
+  s.route = static_cast<std::int64_t>(store::json_number(o, "route"));
   if (s.command.empty() || s.route <= 0) return std::nullopt;
   s.source = store::json_string(o, "source");
-  s.finished_unix = static_cast<std::int64_t>(number(o, "finished"));
-  s.elapsed_seconds = number(o, "elapsed_seconds");
+  s.finished_unix = static_cast<std::int64_t>(store::json_number(o, "finished"));
+  s.elapsed_seconds = store::json_number(o, "elapsed_seconds");
   auto complete = o.find("complete");
   s.complete = complete == o.end() || !complete->value().is_bool() || complete->value().as_bool();
-  s.compared = static_cast<std::uint64_t>(number(o, "compared"));
-  s.missing = static_cast<std::uint64_t>(number(o, "missing"));
-  s.different = static_cast<std::uint64_t>(number(o, "different"));
-  s.extra = static_cast<std::uint64_t>(number(o, "extra"));
+  s.compared = static_cast<std::uint64_t>(store::json_number(o, "compared"));
+  s.missing = static_cast<std::uint64_t>(store::json_number(o, "missing"));
+  s.different = static_cast<std::uint64_t>(store::json_number(o, "different"));
+  s.extra = static_cast<std::uint64_t>(store::json_number(o, "extra"));
   s.result = store::json_string(o, "result");
   s.host = store::json_string(o, "host");
   return s;

@@ -22,14 +22,6 @@ bool failed_status(const std::string& status) {
   return status == "0" || (status.size() == 3 && status >= "400" && status != "404" && status != "412");
 }
 
-double number(const json::object& o, std::string_view key) {
-  auto it = o.find(key);
-  if (it == o.end()) return 0;
-  if (const auto* d = it->value().if_double()) return *d;
-  if (const auto* i = it->value().if_int64()) return static_cast<double>(*i);
-  if (const auto* u = it->value().if_uint64()) return static_cast<double>(*u);
-  return 0;
-}
 
 }  // namespace
 
@@ -106,12 +98,12 @@ std::optional<worker_entry> entry_from_json(std::string_view text) {
   e.id = store::json_string(o, "id");
   if (e.id.empty()) return std::nullopt;
   e.host = store::json_string(o, "host");
-  e.pid = static_cast<std::int64_t>(number(o, "pid"));
+  e.pid = static_cast<std::int64_t>(store::json_number(o, "pid"));
   e.version = store::json_string(o, "version");
-  e.started_unix = static_cast<std::int64_t>(number(o, "started"));
-  e.updated_unix = static_cast<std::int64_t>(number(o, "updated"));
-  e.transfers_in_flight = number(o, "transfers_in_flight");
-  e.messages_in_flight = number(o, "messages_in_flight");
+  e.started_unix = static_cast<std::int64_t>(store::json_number(o, "started"));
+  e.updated_unix = static_cast<std::int64_t>(store::json_number(o, "updated"));
+  e.transfers_in_flight = store::json_number(o, "transfers_in_flight");
+  e.messages_in_flight = store::json_number(o, "messages_in_flight");
   if (auto it = o.find("outcomes"); it != o.end() && it->value().is_object())
     for (const auto& kv : it->value().as_object())
       e.outcomes[std::string(kv.key())] = kv.value().is_number() ? kv.value().to_number<double>() : 0;
@@ -119,11 +111,11 @@ std::optional<worker_entry> entry_from_json(std::string_view text) {
     for (const auto& kv : it->value().as_object()) {
       if (!kv.value().is_object()) continue;
       const auto& s = kv.value().as_object();
+      auto n = [&s](std::string_view name) { return store::json_number(s, name); };
       e.stores[std::string(kv.key())] =
-          destination_activity{number(s, "bytes"),           number(s, "bytes_per_second"),
-                               number(s, "requests"),        number(s, "failed_requests"),
-                               number(s, "failed_per_second"), number(s, "throttled_seconds"),
-                               number(s, "throttled_per_second"), number(s, "deferred")};
+          destination_activity{n("bytes"),     n("bytes_per_second"),  n("requests"),
+                               n("failed_requests"), n("failed_per_second"), n("throttled_seconds"),
+                               n("throttled_per_second"), n("deferred")};
     }
   return e;
 }

@@ -18,4 +18,10 @@ std::string json_string(const boost::json::object& o, std::string_view name) {
   return {};
 }
 
+double json_number(const boost::json::object& o, std::string_view name) {
+  auto it = o.find(name);
+  if (it == o.end() || !it->value().is_number()) return 0;
+  return it->value().to_number<double>();
+}
+
 }  // namespace archie::store

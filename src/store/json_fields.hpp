@@ -13,5 +13,7 @@ namespace archie::store {
 std::optional<boost::json::object> parse_json_object(std::string_view body);
 /// The string member `name` of `o`; empty when it is absent or not a string.
 std::string json_string(const boost::json::object& o, std::string_view name);
+/// The number member `name` of `o` (integer or not); 0 when it is absent or not a number.
+double json_number(const boost::json::object& o, std::string_view name);
 
 }  // namespace archie::store

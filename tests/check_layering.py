@@ -10,7 +10,7 @@ import re
 import sys
 
 LAYERS = [
-    ["log", "metrics", "async", "health"],   # plumbing every layer may use
+    ["log", "metrics", "async", "health", "pch"],  # plumbing every layer may use (pch: third-party only)
     ["config"],
     ["event", "route", "http"],             # decode, decide, transport
     ["store", "queue"],                     # object stores; JetStream

@@ -201,16 +201,17 @@ class FleetBudgetTest(unittest.TestCase):
         proxy.reset()
 
     def check_status_shows_the_budget(self, worker, store, budget_text):
-        """`archie status --json` (read from NATS) names the store's fleet budget, shows the time
-        the workers spent throttled by it, and the store's rate near the budget."""
+        """`archie status --json` (read from NATS) names the store's fleet budget and shows the time
+        the workers spent throttled by it; the text view names the budget too."""
         done = run_cli("status", "--config", worker.config_path, "--json")
         view = json.loads(done.stdout)
         shown = view["stores"][store]
         measured(f"archie status: {store} budget {shown.get('budget')!r}, "
                  f"{shown['bytes_per_second'] / 1e6:.1f} MB/s, throttled {shown['throttled_per_second']:.1f} s/s")
         self.assertEqual(shown.get("budget"), budget_text)
+        # Not bytes_per_second: it counts whole objects as they finish, and at this pace a worker's
+        # last heartbeat (1 s) may well have seen none of its 8 MiB copies finish.
         self.assertGreater(shown["throttled_per_second"], 0, "status shows no throttling at the budget")
-        self.assertGreater(shown["bytes_per_second"], 0)
         text = run_cli("status", "--config", worker.config_path).stdout
         self.assertIn(budget_text, text)
 

@@ -30,7 +30,7 @@ from testkit.waiting import wait_until
 MiB, KiB = 1 << 20, 1 << 10
 HEARTBEAT, TTL = 1, 3  # seconds: [fleet] below
 FLEET = '\n[fleet]\nheartbeat = "%ds"\nttl = "%ds"\n' % (HEARTBEAT, TTL)
-START_UP = 4  # seconds after the last worker is ready that no window measures
+START_UP = 2  # seconds after the last worker is ready that no window measures (also after every worker counts the others)
 
 # The buckets of each case: (source, replica); sources as "archie" on RGW 0, replicas as
 # "other" on RGW 1, so every copy streams through archie (no server-side copy).
@@ -293,7 +293,7 @@ class FleetBudgetTest(unittest.TestCase):
         handed back (nak with a delay). So route B, to a fast destination, keeps at least 80 % of
         the rate it has alone while 4x-the-slots of A's events are interleaved with its own.
         Without that, A's 64 events would take every slot for seconds each and B would all but stop."""
-        size, count, slow_count, rounds = 256 * KiB, 300, 64, 2
+        size, count, slow_count, rounds = 256 * KiB, 250, 64, 2
         proxy = self.counting_proxy(rig.ceph.endpoints[1], delay=2)
         a_keys, a_etag = make_objects(SLOW_A[0], "mixed/", rounds * slow_count, size)
         # B's objects of each phase under a prefix of their own, so a phase lists only its own.

@@ -60,8 +60,8 @@ std::size_t count_share(std::int64_t total, fleet_position p) {
   return t / workers + (p.rank < t % workers ? 1 : 0);
 }
 
-store_budget::store_budget(std::string store, config::store_budget fleet, bool fair_share)
-    : store_(std::move(store)), fleet_(std::move(fleet)), fair_share_(fair_share) {
+store_budget::store_budget(std::string store, config::store_budget fleet, std::size_t fair_cap)
+    : store_(std::move(store)), fleet_(std::move(fleet)), fair_cap_(fair_cap) {
   apply(fleet_position{}, std::chrono::system_clock::now());
 }
 
@@ -80,11 +80,6 @@ void store_budget::apply(fleet_position p, std::chrono::system_clock::time_point
     fleet_share_ = count_share(fleet_.transfers, p);
     m.limit.Add({{"store", store_}, {"budget", "transfers"}}).Set(static_cast<double>(fleet_share_));
   }
-  transfers_.set_limit(std::min(fleet_share_, fair_cap_));
-}
-
-void store_budget::set_fair_cap(std::size_t cap) {
-  fair_cap_ = cap;
   transfers_.set_limit(std::min(fleet_share_, fair_cap_));
 }
 
@@ -108,7 +103,7 @@ std::size_t store_budget::body_chunk() const {
 }
 
 async::slot_gate* store_budget::transfers() {
-  return fleet_.transfers > 0 || fair_share_ ? &transfers_ : nullptr;
+  return fleet_.transfers > 0 || fair_share() ? &transfers_ : nullptr;
 }
 
 budget_book::budget_book(const config::config& cfg) {
@@ -120,17 +115,15 @@ budget_book::budget_book(const config::config& cfg) {
     for (const auto& d : r.destinations) mine.insert(d.store);
     for (const auto& s : mine) ++routes_writing[s];
   }
-  concurrency_ = static_cast<std::size_t>(std::max<std::int64_t>(1, cfg.worker.concurrency));
+  const auto concurrency = static_cast<std::size_t>(std::max<std::int64_t>(1, cfg.worker.concurrency));
   for (const auto& [name, budget] : cfg.budgets) {
     auto it = routes_writing.find(name);
     const bool destination = it != routes_writing.end();
     const bool fair = destination && it->second < cfg.routes.size();
     if (!budget.any() && !fair) continue;
-    auto b = std::make_shared<store_budget>(name, budget, fair);
     // Records of such a store step aside when slow (queue/pull_consumer.hpp); it still
     // holds no more than `concurrency` of them.
-    if (fair) b->set_fair_cap(concurrency_);
-    stores_.emplace(name, std::move(b));
+    stores_.emplace(name, std::make_shared<store_budget>(name, budget, fair ? concurrency : async::slot_gate::unlimited));
   }
   budget_metrics::get().workers.Set(1);
 }
@@ -159,7 +152,6 @@ void budget_book::count_deferred(const std::string& store) {
 }
 
 void budget_book::apply(fleet_position p) {
-  position_ = p;
   const auto now = std::chrono::system_clock::now();
   for (auto& [name, b] : stores_) b->apply(p, now);
   budget_metrics::get().workers.Set(static_cast<double>(std::max<std::size_t>(1, p.workers)));

@@ -32,8 +32,9 @@ std::size_t count_share(std::int64_t total, fleet_position p);
 /// One store's budgets as this worker applies them (all on the io executor's thread).
 class store_budget final : public http::send_budget {
  public:
-  /// `fair_share`: a destination some route does not write to (see above).
-  store_budget(std::string store, config::store_budget fleet, bool fair_share);
+  /// `fair_cap`: the most records it may hold besides its fleet share, for a destination
+  /// some route does not write to (see above); slot_gate::unlimited for any other store.
+  store_budget(std::string store, config::store_budget fleet, std::size_t fair_cap);
 
   /// This worker's shares for `p` at `now` (the timetable's step in force), and their gauges.
   void apply(fleet_position p, std::chrono::system_clock::time_point now);
@@ -44,18 +45,15 @@ class store_budget final : public http::send_budget {
 
   /// The transfer gate; nullptr when transfers to this store are not limited.
   async::slot_gate* transfers();
-  bool fair_share() const { return fair_share_; }
-  /// The most records it may hold besides its fleet share (slot_gate::unlimited: no cap).
-  void set_fair_cap(std::size_t cap);
+  bool fair_share() const { return fair_cap_ != async::slot_gate::unlimited; }
   const std::string& store() const { return store_; }
   const config::store_budget& fleet() const { return fleet_; }
 
  private:
   std::string store_;
   config::store_budget fleet_;
-  bool fair_share_;
+  std::size_t fair_cap_;
   std::size_t fleet_share_ = async::slot_gate::unlimited;  ///< of max_transfers
-  std::size_t fair_cap_ = async::slot_gate::unlimited;
   async::rate_limiter bandwidth_;
   async::rate_limiter requests_;
   async::slot_gate transfers_;
@@ -80,12 +78,9 @@ class budget_book {
   /// Takes this worker's shares for `p` now; called on every registry heartbeat (so a
   /// timetable step starts within one heartbeat).
   void apply(fleet_position p);
-  fleet_position position() const { return position_; }
 
  private:
   std::map<std::string, std::shared_ptr<store_budget>> stores_;
-  std::size_t concurrency_;
-  fleet_position position_;
 };
 
 }  // namespace archie::fleet

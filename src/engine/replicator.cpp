@@ -292,18 +292,20 @@ struct replicator::impl {
     if (history.targets.empty() && current.route.targets.empty()) co_return message_outcome::ack_without_work("excluded");
     transfer_slots slots;
     const std::vector<transfer_slots::gate> gates = transfer_gates(history.targets, current.route.targets);
-    if (!gates.empty()) {
-      if (auto full = slots.try_take(gates)) {
-        if (may_hand_back(cfg.queue.consumer.max_deliver, delivery.deliveries)) {
-          fleet::budget_book::count_deferred(*full);
-          co_return message_outcome::nak("destination_busy",
-                                         "store " + *full + " has no free transfer slot on this worker",
-                                         hand_back_delay(delivery.deliveries, rng));
-        }
+    if (!gates.empty() && slots.try_take(gates)) {
+      if (!may_hand_back(cfg.queue.consumer.max_deliver, delivery.deliveries)) {
         co_await slots.take(gates);
+      } else if (auto full = co_await slots.take_unless_slow(gates)) {
+        fleet::budget_book::count_deferred(*full);
+        co_return message_outcome::nak("destination_busy",
+                                       "store " + *full + " has no free transfer slot on this worker",
+                                       hand_back_delay(delivery.deliveries, rng));
       }
     }
-    if (writes_only_to_stores_others_skip(history.targets, current.route.targets)) msg.allow_stepping_aside();
+    // Records at destinations known to be slow step aside at once rather than after
+    // queue::step_aside_after: they would anyway, and meanwhile hold a slot others can use.
+    if (writes_only_to_stores_others_skip(history.targets, current.route.targets))
+      msg.allow_stepping_aside(transfer_slots::all_slower_than(gates, queue::step_aside_after));
     std::optional<message_outcome> levelled;
     if (!history.targets.empty()) {
       stage_times times = times_for(delivery);

@@ -281,12 +281,21 @@ struct pull_consumer::impl : std::enable_shared_from_this<impl> {
     }
   }
 
+  // Stops counting the message against `concurrency` (its window slot goes to the next
+  // message), while fewer than `concurrency` messages have.
+  void step_aside(bool& aside) {
+    if (aside || stepped_aside >= opts.concurrency) return;
+    aside = true;
+    ++stepped_aside;
+    consumer_metrics::get().stepped_aside.Increment();
+    free_window_slot();
+  }
+
   // One timer per message: in-progress heartbeats every third of AckWait (two chances to
   // arrive before a redelivery), and the end of worker.message_timeout.
   // Also steps the message aside (see pull_consumer.hpp) 250 ms after it started, when
   // its handler allows it by then; `aside` tells the worker loop.
   asio::awaitable<void> watchdog(queue_message& msg, bool& aside) {
-    constexpr milliseconds step_aside_after{250};
     const auto beat = std::max(cfg.consumer.ack_wait / 3, milliseconds(100));
     const auto started = steady_clock::now();
     const auto give_up = started + opts.message_timeout;
@@ -305,12 +314,7 @@ struct pull_consumer::impl : std::enable_shared_from_this<impl> {
       if (now >= give_up) co_return;
       if (!aside_checked && now >= started + step_aside_after) {
         aside_checked = true;
-        if (msg.may_step_aside() && stepped_aside < opts.concurrency) {
-          aside = true;
-          ++stepped_aside;
-          consumer_metrics::get().stepped_aside.Increment();
-          free_window_slot();
-        }
+        if (msg.may_step_aside()) step_aside(aside);
       }
       if (now >= next_beat) {
         next_beat = now + beat;
@@ -336,7 +340,9 @@ struct pull_consumer::impl : std::enable_shared_from_this<impl> {
   asio::awaitable<bool> process(queue_message& msg) {
     message_outcome outcome;
     bool aside = false;
+    msg.on_step_aside_now([this, &aside] { step_aside(aside); });
     auto result = co_await (guarded_handler(msg) || watchdog(msg, aside) || wait_hard_stop());
+    msg.on_step_aside_now({});
     switch (result.index()) {
       case 0: outcome = std::get<0>(std::move(result)); break;
       case 1:

@@ -6,8 +6,9 @@
 // ack, nak (exponential backoff by delivery count) or term (dead-lettered first:
 // queue/settle/message_settler.hpp). Long handlers send in-progress heartbeats every ack_wait/3.
 // A message whose handler allows it (queue_message::allow_stepping_aside) and that has run
-// for 250 ms stops counting against `concurrency`, up to `concurrency` such messages: a
-// destination that answers slowly does not keep the worker from fetching other routes' work.
+// for 250 ms (or at once, when its handler knows its destinations are slow) stops counting
+// against `concurrency`, up to `concurrency` such messages: a destination that answers slowly
+// does not keep the worker from fetching other routes' work.
 #include "config/config.hpp"
 #include "queue/settle/message_outcome.hpp"
 #include "queue/nats_connection.hpp"

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -12,6 +13,10 @@
 namespace archie::queue {
 
 class message_reaper;
+
+/// How long a message that may step aside runs before it does (unless its handler asks to
+/// step aside at once: queue_message::allow_stepping_aside).
+inline constexpr std::chrono::milliseconds step_aside_after{250};
 
 struct delivery_info {
   std::uint64_t stream_sequence = 0;
@@ -39,9 +44,15 @@ class queue_message {
   /// The handler says the message now waits only on destinations that other routes do not
   /// write to: once it has run a while, the consumer may stop counting it against
   /// worker.concurrency (queue/pull_consumer.hpp), so a slow destination does not hold the
-  /// slots other routes could use.
-  void allow_stepping_aside() { may_step_aside_ = true; }
+  /// slots other routes could use. `at_once` when those destinations are known to be slow:
+  /// the message would step aside later anyway, so its slot is better freed now.
+  void allow_stepping_aside(bool at_once = false) {
+    may_step_aside_ = true;
+    if (at_once && step_aside_now_) step_aside_now_();
+  }
   bool may_step_aside() const { return may_step_aside_; }
+  /// Set by the consumer while a handler works on the message: steps it aside at once.
+  void on_step_aside_now(std::function<void()> f) { step_aside_now_ = std::move(f); }
 
  private:
   struct msg_deleter {
@@ -51,6 +62,7 @@ class queue_message {
   std::unique_ptr<natsMsg, msg_deleter> msg_;
   delivery_info info_;
   bool may_step_aside_ = false;
+  std::function<void()> step_aside_now_;
 };
 
 }  // namespace archie::queue

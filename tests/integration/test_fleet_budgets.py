@@ -288,18 +288,19 @@ class FleetBudgetTest(unittest.TestCase):
 
     def test_a_slow_destination_cannot_starve_another_route(self):
         """A destination that holds every request 2 s (route A, through the counting proxy with
-        --delay 2) cannot hold a worker's 16 slots: its records step aside after 250 ms (they stop
-        counting against worker.concurrency), it holds at most 16 records, and the events beyond are
-        handed back (nak with a delay). So route B, to a fast destination, keeps at least 80 % of
+        --delay 2) cannot hold a worker's 16 slots: its records step aside (they stop counting
+        against worker.concurrency; at once, once the worker has seen how slow it is), it holds at
+        most 16 records, and the events beyond are handed back (nak with a delay). So route B, to a fast destination, keeps at least 80 % of
         the rate it has alone while 4x-the-slots of A's events are interleaved with its own.
         Without that, A's 64 events would take every slot for seconds each and B would all but stop."""
-        size, count, slow_count, rounds = 256 * KiB, 250, 64, 2
+        size, count, slow_count, rounds = 256 * KiB, 400, 64, 2
         proxy = self.counting_proxy(rig.ceph.endpoints[1], delay=2)
         a_keys, a_etag = make_objects(SLOW_A[0], "mixed/", rounds * slow_count, size)
         # B's objects of each phase under a prefix of their own, so a phase lists only its own.
         b_phases = {f"{r}-{phase}/": make_objects(SLOW_B[0], f"{r}-{phase}/", count, size)
                     for r in range(rounds) for phase in ("alone", "mixed")}
         warm_keys, warm_etag = make_objects(SLOW_B[0], "warm-up/", 16, size)
+        slow_warm_keys, slow_warm_etag = make_objects(SLOW_A[0], "warm-up/", 4, size)
         queue = Queue("slow")
         stores = {"src": rgw_store(rig, "archie", 0),
                   "slow": rgw_store(rig, "other", 1, endpoint=proxy.endpoint),
@@ -317,10 +318,16 @@ class FleetBudgetTest(unittest.TestCase):
                        f"{count} replicas under {SLOW_B[1]}/{prefix}", interval=0.1)
             return count / (time.monotonic() - started)
 
-        queue.publish(self.nats, created_events(SLOW_B[0], warm_keys, size, warm_etag))
+        # The warm-up also shows the worker how slow A's destination is, as any first use
+        # would: the comparison is of steady states, not of how fast that is learnt.
+        queue.publish(self.nats, created_events(SLOW_B[0], warm_keys, size, warm_etag)
+                      + created_events(SLOW_A[0], slow_warm_keys, size, slow_warm_etag))
         wait_until(lambda: len(replica.list_keys(SLOW_B[1], "warm-up/")) >= len(warm_keys), 60, "the warm-up")
-        # Alone and mixed in turn, twice: each figure is the better of its two rounds, so one
-        # slow second of the shared 2-core machine does not decide the comparison.
+        wait_until(lambda: len(replica.list_keys(SLOW_A[1], "warm-up/")) >= len(slow_warm_keys), 60,
+                   "the warm-up of A's destination")
+        # Alone and mixed in turn, twice; each round compares its two phases, seconds apart, and
+        # the better round counts, so one slow second of the shared 2-core machine does not
+        # decide the comparison. (Without stepping aside and handing back, B keeps about a third.)
         alone, mixed = [], []
         for r in range(rounds):
             prefix = f"{r}-alone/"
@@ -333,13 +340,14 @@ class FleetBudgetTest(unittest.TestCase):
             # A's events among the first of B's, one for one: A would take every slot at once.
             mixed.append(objects_per_second(interleaved(a, b) + b[slow_count:], prefix))
         deferred = gauge(worker, "archie_transfers_deferred_total", store="slow")
+        fast_deferred = gauge(worker, "archie_transfers_deferred_total", store="fast")
         aside = gauge(worker, "archie_queue_stepped_aside_total")
         measured(f"route B alone: {[round(x) for x in alone]} objects/s; with {slow_count} events for route A's "
                  f"2 s destination interleaved: {[round(x) for x in mixed]} objects/s "
-                 f"({max(mixed) / max(alone):.0%} best to best); requests that reached A's destination: "
-                 f"{proxy.stats()['totals']['requests']}; A's events handed back: {deferred}; stepped aside: {aside}")
-        alone, mixed = max(alone), max(mixed)
-        self.assertGreaterEqual(mixed, 0.8 * alone, "the slow destination held the slots route B needed")
+                 f"({[f'{m / a:.0%}' for a, m in zip(alone, mixed)]} by round); requests that reached A's destination: "
+                 f"{proxy.stats()['totals']['requests']}; A's events handed back: {deferred}; B's: {fast_deferred}; stepped aside: {aside}")
+        best = max(m / a for a, m in zip(alone, mixed))
+        self.assertGreaterEqual(best, 0.8, "the slow destination held the slots route B needed")
         self.assertTrue(deferred and deferred[0] > 0, "no event of the slow destination was handed back")
         self.assertTrue(aside and aside[0] > 0, "no record of the slow destination stepped aside")
 

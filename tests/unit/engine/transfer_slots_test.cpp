@@ -1,5 +1,9 @@
 #include "engine/transfer_slots.hpp"
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+
 #include <doctest/doctest.h>
 
 using namespace archie;
@@ -43,4 +47,46 @@ TEST_CASE("a handed-back record waits about two seconds, doubling up to sixteen"
     CHECK(late >= 12000);
     CHECK(late <= 20000);
   }
+}
+
+TEST_CASE("a record waits briefly for a busy store's slot but not for a slow store's") {
+  using namespace std::chrono_literals;
+  boost::asio::io_context io;
+  async::slot_gate busy(1), slow(1);
+  REQUIRE(busy.try_enter());
+  REQUIRE(slow.try_enter());
+  slow.leave(3s);  // its records take 3 s
+  REQUIRE(slow.try_enter());
+  std::optional<std::optional<std::string>> at_busy, at_slow;
+  transfer_slots busy_slots, slow_slots;
+  // Named: GCC 12 miscompiles temporaries with destructors in a co_await expression.
+  const std::vector<transfer_slots::gate> busy_gates{{"busy", &busy}}, slow_gates{{"slow", &slow}};
+  boost::asio::co_spawn(io, [&]() -> boost::asio::awaitable<void> {
+    at_busy = co_await busy_slots.take_unless_slow(busy_gates);
+  }, boost::asio::detached);
+  boost::asio::co_spawn(io, [&]() -> boost::asio::awaitable<void> {
+    at_slow = co_await slow_slots.take_unless_slow(slow_gates);
+  }, boost::asio::detached);
+  io.poll();
+  REQUIRE(at_slow);
+  CHECK(*at_slow == std::optional<std::string>("slow"));  // handed back at once
+  CHECK_FALSE(at_busy);  // still waiting
+  busy.leave(50ms);
+  io.poll();
+  REQUIRE(at_busy);
+  CHECK_FALSE(*at_busy);  // it got the slot
+  CHECK(busy.held() == 1);
+}
+
+TEST_CASE("records step aside at once only where every destination is known to be slow") {
+  using namespace std::chrono_literals;
+  async::slot_gate quick(4), slow(4);
+  REQUIRE(quick.try_enter());
+  quick.leave(40ms);
+  REQUIRE(slow.try_enter());
+  slow.leave(2s);
+  CHECK(transfer_slots::all_slower_than({{"slow", &slow}}, 250ms));
+  CHECK_FALSE(transfer_slots::all_slower_than({{"quick", &quick}}, 250ms));
+  CHECK_FALSE(transfer_slots::all_slower_than({{"quick", &quick}, {"slow", &slow}}, 250ms));
+  CHECK_FALSE(transfer_slots::all_slower_than({}, 250ms));
 }

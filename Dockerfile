@@ -5,7 +5,7 @@
 #     --build-arg SOURCE_DATE_EPOCH="$(git log -1 --format=%ct)" .
 #
 # It builds the same release binary as scripts/build-image (meson --buildtype=release,
-# -Dtests=false) on debian:bookworm-slim and runs it as UID 65532 on debian:bookworm-slim
+# -Dtests=false --unity=on -Dunity_size=6) on debian:bookworm-slim and runs it as UID 65532 on debian:bookworm-slim
 # with only the runtime libraries and ca-certificates added. The entrypoint is the binary
 # itself (exec form): no shell is involved at run time, though bookworm-slim still has one.
 # scripts/build-image needs no registry at all and produces a smaller image without a
@@ -23,7 +23,7 @@ RUN apt-get update \
 WORKDIR /src
 COPY meson.build meson_options.txt ./
 COPY src ./src
-RUN meson setup /build --buildtype=release -Dtests=false \
+RUN meson setup /build --buildtype=release -Dtests=false --unity=on -Dunity_size=6 \
  && ninja -C /build src/archie \
  && strip --strip-unneeded -o /archie /build/src/archie \
  && /archie version

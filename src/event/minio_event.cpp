@@ -87,7 +87,7 @@ namespace {
 
 // Reasons land in logs and in dead-letter headers, where a raw key could smuggle a newline or
 // run on for kilobytes: escape everything outside printable ASCII and cap the length.
-std::string quoted(std::string_view s) {
+std::string in_quotes(std::string_view s) {
   static constexpr std::size_t max_bytes = 160;
   static constexpr char hex[] = "0123456789ABCDEF";
   std::string out = "\"";
@@ -170,7 +170,7 @@ failure read_user_metadata(const json::object& object, const std::string& where,
   for (const auto& kv : *meta) {
     const json::string* s = kv.value().if_string();
     if (!s)
-      return fail("bad_record", where + ".userMetadata[" + quoted(kv.key()) + "]: expected a string, got " +
+      return fail("bad_record", where + ".userMetadata[" + in_quotes(kv.key()) + "]: expected a string, got " +
                                     kind_of(kv.value()));
     ev.user_metadata.emplace_back(std::string(kv.key()), std::string(s->data(), s->size()));
   }
@@ -234,10 +234,10 @@ failure read_object_fields(const json::object& record, const std::string& where,
   if (escaped_key.empty()) return fail("missing_field", obj + ".key: absent or empty");
   bool ok = false;
   ev.key = form_url_decode(escaped_key, ok);
-  if (!ok) return fail("bad_key_escape", obj + ".key: '%' not followed by two hex digits in " + quoted(escaped_key));
+  if (!ok) return fail("bad_key_escape", obj + ".key: '%' not followed by two hex digits in " + in_quotes(escaped_key));
   if (envelope_key && !matches_envelope_key(*envelope_key, ev))
-    return fail("key_mismatch", obj + ".key decodes to " + quoted(ev.bucket + "/" + ev.key) + " but Key is " +
-                                    quoted(*envelope_key));
+    return fail("key_mismatch", obj + ".key decodes to " + in_quotes(ev.bucket + "/" + ev.key) + " but Key is " +
+                                    in_quotes(*envelope_key));
 
   if (auto f = read_size(*object, obj, ev)) return f;
   if (auto f = read_string(*object, "eTag", obj, ev.etag)) return f;

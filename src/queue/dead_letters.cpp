@@ -12,7 +12,7 @@ namespace {
 struct msg_deleter {
   void operator()(natsMsg* m) const { natsMsg_Destroy(m); }
 };
-using msg_ptr = std::unique_ptr<natsMsg, msg_deleter>;
+using dead_letter_msg = std::unique_ptr<natsMsg, msg_deleter>;
 
 std::string header(natsMsg* m, const char* name) {
   const char* v = nullptr;
@@ -71,7 +71,7 @@ void dead_letter_stream::for_each(const dead_letter_filter& filter,
     s = js_GetMsg(&raw, js_, stream.c_str(), seq, nullptr, &jerr);
     if (s == NATS_NOT_FOUND || jerr == JSNoMessageFoundErr) continue;
     if (s != NATS_OK) throw nats_error("get " + stream + " #" + std::to_string(seq), s, jerr);
-    msg_ptr m(raw);
+    dead_letter_msg m(raw);
     dead_letter d = decode(m.get(), seq);
     if (filter.matches(d) && !visit(d)) break;
   }
@@ -83,7 +83,7 @@ void dead_letter_stream::replay(const dead_letter& d) {
   natsMsg* raw = nullptr;
   natsStatus s = natsMsg_Create(&raw, subject.c_str(), nullptr, d.data.data(), static_cast<int>(d.data.size()));
   if (s != NATS_OK) throw nats_error("replay message", s);
-  msg_ptr m(raw);
+  dead_letter_msg m(raw);
   natsMsgHeader_Set(m.get(), "Archie-Replayed-From", std::to_string(d.sequence).c_str());
   jsPubAck* ack = nullptr;
   jsErrCode jerr = static_cast<jsErrCode>(0);

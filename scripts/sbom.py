@@ -4,7 +4,10 @@ itself and exactly the Debian packages of an unpacked image root filesystem.
 
     scripts/sbom.py --rootfs DIR --name archie --version 0.1.0 --revision COMMIT \
         --created 2025-01-01T00:00:00Z --binary-path /usr/local/bin/archie \
-        --license Apache-2.0 --output build-image/archie-0.1.0.spdx.json
+        --license Apache-2.0 --platform linux/amd64 --output build-image/archie-0.1.0.amd64.spdx.json
+
+--platform (optional) names the image's platform in the document's name and namespace, so
+the SBOMs of a multi-platform image's images are distinct documents.
 
 The packages are the entries of DIR/var/lib/dpkg/status that dpkg-query -W lists (every
 state but not-installed), so the SBOM names what `dpkg-query -W` names in the image.
@@ -299,13 +302,15 @@ def build_document(args):
         relationships.append({"spdxElementId": app_id, "relationshipType": "DEPENDS_ON",
                               "relatedSpdxElement": spdx_id})
 
+    # One document per platform of a multi-platform image: its own name and namespace.
+    platform = f"-{args.platform.replace('/', '-')}" if args.platform else ""
     document = {
         "spdxVersion": SPDX_VERSION,
         "dataLicense": "CC0-1.0",
         "SPDXID": "SPDXRef-DOCUMENT",
-        "name": f"{args.name}-{args.version}",
+        "name": f"{args.name}{platform}-{args.version}",
         "documentNamespace": "https://spdx.org/spdxdocs/" + urllib.parse.quote(
-            f"{args.name}-{args.version}-{args.revision}", safe=""),
+            f"{args.name}{platform}-{args.version}-{args.revision}", safe=""),
         "creationInfo": {"created": args.created, "creators": [f"Tool: {args.name}-scripts-sbom.py"]},
         "packages": packages,
         "relationships": relationships,
@@ -329,6 +334,7 @@ def main(argv=None):
     parser.add_argument("--created", required=True, help="YYYY-MM-DDThh:mm:ssZ (the image's creation time)")
     parser.add_argument("--binary-path", required=True, help="the application's path inside the rootfs")
     parser.add_argument("--license", required=True, help="the application's SPDX license expression")
+    parser.add_argument("--platform", help="the image's platform, e.g. linux/arm64 (in the document's name)")
     parser.add_argument("--output", required=True)
     args = parser.parse_args(argv)
     try:

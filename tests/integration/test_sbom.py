@@ -216,6 +216,21 @@ class SbomTest(unittest.TestCase):
         self.assertEqual(archie["checksums"], [{"algorithm": "SHA256", "checksumValue": hashlib.sha256(BINARY).hexdigest()}])
         self.assertIn(REVISION, archie["sourceInfo"])
 
+    def test_each_platform_of_an_image_gets_a_document_of_its_own(self):
+        docs = {}
+        for platform in ("linux/amd64", "linux/arm64"):
+            output = os.path.join(self.dir, platform.replace("/", "-") + ".spdx.json")
+            r = run_sbom(self.root, output, platform=platform)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            with open(output) as f:
+                docs[platform] = json.load(f)
+        self.assertEqual(docs["linux/arm64"]["name"], f"archie-linux-arm64-{VERSION}")
+        self.assertEqual(docs["linux/arm64"]["documentNamespace"],
+                         f"https://spdx.org/spdxdocs/archie-linux-arm64-{VERSION}-{REVISION}")
+        self.assertNotEqual(docs["linux/amd64"]["documentNamespace"], docs["linux/arm64"]["documentNamespace"])
+        self.assertNotEqual(docs["linux/amd64"]["documentNamespace"], self.doc["documentNamespace"])
+        self.assertEqual(docs["linux/arm64"]["packages"], self.doc["packages"])
+
     def test_bad_inputs_fail_without_writing(self):
         output = os.path.join(self.dir, "bad.spdx.json")
         no_dpkg = os.path.join(self.dir, "no-dpkg")  # a binary but no status file

@@ -66,15 +66,21 @@ def aws_json(args, endpoint=0, timeout=600):
     return json.loads(cp.stdout) if cp.stdout.strip() else {}
 
 
-def aws_list_keys(bucket):
-    """Every key in the bucket as awscli decodes it (it asks for encoding-type=url)."""
-    keys, token = [], None
+def aws_list_objects(bucket):
+    """Every object in the bucket (Key, Size, ETag, ...) as awscli decodes the listing (it asks
+    for encoding-type=url)."""
+    objects, token = [], None
     while True:
         args = ["s3api", "list-objects-v2", "--bucket", bucket]
         if token:
             args += ["--continuation-token", token]
         page = aws_json(args)
-        keys += [o["Key"] for o in page.get("Contents", [])]
+        objects += page.get("Contents", [])
         token = page.get("NextContinuationToken")
         if not token:
-            return keys
+            return objects
+
+
+def aws_list_keys(bucket):
+    """Every key in the bucket as awscli decodes it."""
+    return [o["Key"] for o in aws_list_objects(bucket)]

@@ -220,11 +220,11 @@ class FleetBudgetTest(unittest.TestCase):
         """max_bandwidth = "20MB" holds for the fleet: three workers together upload 20 MB/s to
         the destination, and once the registry has dropped a SIGKILLed worker the two survivors
         take its share (10 MB/s each), so the fleet is back at 20 MB/s."""
-        budget, size, count = 20e6, 8 * MiB, 160
+        budget, size, count, window = 20e6, 8 * MiB, 100, 12
         source, replica = BANDWIDTH
         proxy = self.counting_proxy(rig.ceph.endpoints[1])
         self.check_servers_outrun(proxy, replica, budget)
-        # 160 x 8 MiB = 1.34 GB: 67 s of work at 20 MB/s, against ~45 s until the last window
+        # 100 x 8 MiB = 839 MB: 42 s of work at 20 MB/s, against ~30 s until the last window
         # ends, so the workers never run out of work (asserted at the end) and, the servers being
         # far faster (above), the budget is what sets the pace.
         keys, etag = make_objects(source, "big/", count, size)
@@ -239,8 +239,8 @@ class FleetBudgetTest(unittest.TestCase):
         self.wait_for_shares(workers, 3)
 
         first = math.ceil(max(ready + START_UP, time.time()))
-        mean, values = self.window_mean(proxy, "upload_bytes", first, 20)
-        measured(f"3 workers, max_bandwidth 20MB: {mean / 1e6:.2f} MB/s over 20 s "
+        mean, values = self.window_mean(proxy, "upload_bytes", first, window)
+        measured(f"3 workers, max_bandwidth 20MB: {mean / 1e6:.2f} MB/s over {window} s "
                  f"(per second, MB: {[round(v / 1e6, 1) for v in values]})")
         self.assert_within(mean, budget, 0.15, values, "three workers' upload")
         self.check_status_shows_the_budget(workers[0], "dst", "bandwidth 19.1 MiB/s")

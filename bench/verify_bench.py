@@ -1,13 +1,15 @@
 #!/usr/bin/python3
 """`archie verify` next to `rclone check` on the same two buckets, in one run.
 
-    bench/verify_bench.py [--counts 10000,100000] [--json out.json] [--checkers 8]
+    bench/verify_bench.py [--counts 10000,100000] [--json out.json] [--checkers 8] [--checksum]
 
 For each count N (ascending) it grows one bucket to N small objects, then times `archie
 verify` and `rclone check` comparing that bucket as seen through RGW endpoint 1 (the source)
 with the same bucket through RGW endpoint 2 (the destination): wall time, keys/s, CPU seconds
 (user + system, os.wait4) and peak RSS (VmHWM sampled every 10 ms). Both tools list both
-sides completely and compare size and ETag from the listings; neither reads object data. One bucket seen twice costs the
+sides completely and compare size and ETag from the listings; neither reads object data
+(with --checksum both read every object from both sides and compare the bytes: archie
+verify --checksum, rclone check --download). One bucket seen twice costs the
 servers the same listing work as two equal buckets and halves the filling, which on a slow
 machine (RGW on memstore takes a few hundred PUTs per second) dominates the run. Peak RSS
 at several counts shows whether memory grows with the bucket: archie keeps a few listing
@@ -109,6 +111,8 @@ def main():
     ap.add_argument("--counts", default="10000,100000", help="comma-separated object counts")
     ap.add_argument("--checkers", type=int, default=8, help="rclone --checkers")
     ap.add_argument("--archie", help="archie binary (default: $ARCHIE_BIN, build-release/, build/)")
+    ap.add_argument("--checksum", action="store_true",
+                    help="compare bytes: archie verify --checksum against rclone check --download")
     ap.add_argument("--json", help="write the results here too")
     args = ap.parse_args()
     archie = archie_binary(args.archie)
@@ -131,9 +135,11 @@ def main():
             with open(path, "w") as f:
                 f.write(config(ceph, src, dst))
             env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0")
-            runs = [("archie verify", [archie, "verify", "--config", path, "--json"], env),
+            content = ["--checksum"] if args.checksum else []
+            runs = [("archie verify", [archie, "verify", "--config", path, "--json"] + content, env),
                     ("rclone check", [RCLONE, "check", "src:" + src, "dst:" + dst, "--checkers",
-                                      str(args.checkers), "--s3-no-check-bucket"],
+                                      str(args.checkers), "--s3-no-check-bucket"]
+                     + (["--download"] if args.checksum else []),
                      ceph.rclone_env(src_user="archie", dst_user="archie", src_index=0, dst_index=1))]
             for tool, argv, tool_env in runs:
                 log("%s over %d keys" % (tool, n))

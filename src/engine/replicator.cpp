@@ -100,22 +100,28 @@ struct replicator::impl {
     return static_cast<std::int64_t>(d.deliveries) >= cfg.replication.max_retries;
   }
 
-  // A first delivery of an object the event says fits one part: one GET tells what a HEAD
-  // would (size, ETag, metadata: the same headers) and brings the bytes, so the source is
-  // asked once before writing. Any surprise (grown past the buffer, gone, an error) returns
-  // nothing, and the caller takes the usual HEAD path, which knows how to settle each case.
-  asio::awaitable<std::optional<fetched_object>> fetch_small(store::source& source, const event::object_event& ev,
-                                                             const queue::delivery_info& delivery) {
+  // A first delivery: one GET tells what a HEAD would (size, ETag, metadata: the same
+  // headers; the size from Content-Range when ranged) and brings the bytes of an object the
+  // event says fits one part, or the first part of a larger one, so the source is asked once
+  // before writing and that part is not read again. Any surprise (grown past the buffer,
+  // gone, an error) returns nothing, and the caller takes the usual HEAD path, which knows
+  // how to settle each case.
+  asio::awaitable<std::optional<fetched_object>> fetch_first_part(store::source& source, const event::object_event& ev,
+                                                                  const queue::delivery_info& delivery) {
     const std::size_t part_size = pool.part_size();
-    if (delivery.deliveries > 1 || !ev.has_size || ev.size == 0 || ev.size > part_size) co_return std::nullopt;
+    if (delivery.deliveries > 1 || !ev.has_size || ev.size == 0) co_return std::nullopt;
     // Room for some growth since the event: an overwrite a little larger still fits.
     constexpr std::size_t slack = 64 * 1024;
     const std::size_t room = std::min<std::size_t>(part_size, std::max<std::size_t>(ev.size, slack));
     auto buf = co_await pool.acquire(room);
-    store::range_read whole;
-    whole.may_end_early = true;
-    auto got = co_await source.read(ev.bucket, ev.key, buf->bytes(), whole);
-    if (!got || got->size == 0 || got->size > room) co_return std::nullopt;
+    store::range_read first;
+    // One part or less: the whole object, which must end within `room`. More: exactly its
+    // first part (a ranged GET; the object goes on).
+    first.may_end_early = ev.size <= part_size;
+    auto got = co_await source.read(ev.bucket, ev.key, buf->bytes().first(room), first);
+    if (!got || got->size == 0) co_return std::nullopt;
+    // Larger than the buffer: usable only when the buffer holds exactly the first part.
+    if (got->size > room && room < part_size) co_return std::nullopt;
     auto tags_failed = co_await read_source_tags(source, ev.bucket, ev.key, got.value());
     if (tags_failed) co_return std::nullopt;  // the HEAD path settles it
     co_return fetched_object{source_state{true, std::move(got.value())}, std::move(buf)};
@@ -152,7 +158,7 @@ struct replicator::impl {
     source_state seen;
     pipe::shared_part bytes;
     std::optional<fetched_object> small;
-    if (!plan.metadata_only) small = co_await fetch_small(source, ev, delivery);
+    if (!plan.metadata_only) small = co_await fetch_first_part(source, ev, delivery);
     if (small) {
       seen = std::move(small->state);
       bytes = std::move(small->bytes);

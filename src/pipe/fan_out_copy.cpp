@@ -213,7 +213,7 @@ struct copy_job : std::enable_shared_from_this<copy_job> {
 }  // namespace
 
 asio::awaitable<copy_report> fan_out_copy(asio::any_io_executor executor, part_buffer_pool& pool,
-                                          const copy_request& request) {
+                                          copy_request& request) {
   // A waiter that is already cancelled starts nothing: its next co_await would throw and
   // leave a job running that nobody waits for.
   auto state = co_await asio::this_coro::cancellation_state;
@@ -224,6 +224,7 @@ asio::awaitable<copy_report> fan_out_copy(asio::any_io_executor executor, part_b
     co_return r;
   }
   auto job = std::make_shared<copy_job>(executor, pool, request);
+  request.first_part.reset();  // the job's reference is the only one: freed after its upload
   auto finished = job->finished;
   asio::co_spawn(executor, job->run(), asio::detached);
   // Structured: the copy never outlives this call. When the waiter is cancelled, the job is

@@ -46,7 +46,10 @@ struct copy_report {
   const store::store_error* first_error() const;
 };
 
+/// Takes `request.first_part` (the caller's reference is dropped as the copy starts: a part
+/// held twice would keep the buffer from the pool until the whole copy ends, and copies
+/// holding their first parts while they wait for their second could take the whole budget).
 boost::asio::awaitable<copy_report> fan_out_copy(boost::asio::any_io_executor executor, part_buffer_pool& pool,
-                                                 const copy_request& request);
+                                                 copy_request& request);
 
 }  // namespace archie::pipe

@@ -362,7 +362,8 @@ async_result<std::string> s3_client::upload_part(const std::string& bucket, cons
 
 async_result<std::string> s3_client::complete_multipart_upload(const std::string& bucket, const std::string& key,
                                                        const std::string& upload_id,
-                                                       const std::vector<completed_part>& parts) {
+                                                       const std::vector<completed_part>& parts,
+                                                       bool etag_wanted) {
   std::string xml = "<CompleteMultipartUpload>";
   for (const auto& p : parts)
     xml += "<Part><PartNumber>" + std::to_string(p.number) + "</PartNumber><ETag>\"" + xml_escape(p.etag) +
@@ -373,7 +374,7 @@ async_result<std::string> s3_client::complete_multipart_upload(const std::string
   auto r = co_await impl_->execute(c);
   if (!r) co_return r.error();
   std::string etag = unquote(xml_first(r->body, "ETag").value_or(""));
-  if (etag.empty()) {  // RGW may answer with an empty ETag; the object's HEAD has the real one
+  if (etag.empty() && etag_wanted) {  // RGW may answer with an empty ETag; the object's HEAD has the real one
     auto head = co_await head_object(bucket, key);
     if (head) etag = head->etag;
   }

@@ -92,9 +92,12 @@ class s3_client {
                                             const config::write_options* write = nullptr);
   async_result<std::string> upload_part(const std::string& bucket, const std::string& key, const std::string& upload_id,
                                 int part_number, const part_body& body);
-  /// Returns the final ETag (RGW may return an empty one; the client then HEADs for it).
+  /// Returns the final ETag. RGW may answer with an empty one: with `etag_wanted` the client
+  /// then HEADs for it; without, the result is empty (a caller that does not use it saves a
+  /// request per object).
   async_result<std::string> complete_multipart_upload(const std::string& bucket, const std::string& key,
-                                              const std::string& upload_id, const std::vector<completed_part>& parts);
+                                              const std::string& upload_id, const std::vector<completed_part>& parts,
+                                              bool etag_wanted = true);
   async_result<done> abort_multipart_upload(const std::string& bucket, const std::string& key, const std::string& upload_id);
   async_result<std::vector<multipart_upload>> list_multipart_uploads(const std::string& bucket, const std::string& prefix,
                                                              http::cut_group* cut = nullptr);

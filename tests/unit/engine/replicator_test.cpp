@@ -41,7 +41,7 @@ struct rig {
   config::config cfg;
   std::optional<engine::replicator> replicator;
 
-  rig() {
+  explicit rig(std::size_t budget_mib = 4) {
     stores.sources["src"] = &src;
     stores.destinations["a"] = &a;
     config::route_config route;
@@ -49,7 +49,7 @@ struct rig {
     route.destinations = {{"a", "backup", ""}};
     cfg.routes = {route};
     cfg.replication.part_size_mib = 1;
-    cfg.replication.buffer_budget_mib = 4;
+    cfg.replication.buffer_budget_mib = static_cast<std::int64_t>(budget_mib);
     replicator.emplace(io.get_executor(), cfg, stores);
   }
 
@@ -62,7 +62,7 @@ struct rig {
       REQUIRE_FALSE(e);
       out = std::move(o);
     });
-    io.run();
+    io.run_for(std::chrono::seconds(60));  // a stuck copy fails here rather than hanging the suite
     io.restart();
     REQUIRE(out);
     return *out;
@@ -121,6 +121,22 @@ TEST_CASE("a put whose object is gone waits for the source (nak), and a malforme
   auto bad = r.handle(fixture("bad-no-records.json"));
   CHECK(bad.what == message_outcome::kind::term);
   CHECK(bad.code == "malformed_event");
+}
+
+TEST_CASE("a large object's first part comes with its metadata in one GET and is not read twice") {
+  // A budget of one part: a copy that kept a second reference to its first part would wait
+  // for its next part forever.
+  rig r(1);
+  const auto bytes = pattern(2 * 1024 * 1024 + 512 * 1024, 3);
+  r.src.put(bytes, "v-large");
+  std::string payload = fixture("put.json");
+  const std::string size_field = "\"size\":48213";
+  REQUIRE(payload.find(size_field) != std::string::npos);
+  payload.replace(payload.find(size_field), size_field.size(), "\"size\":" + std::to_string(bytes.size()));
+  CHECK(r.handle(payload).code == "copied");
+  CHECK(r.holds(bytes, "v-large"));
+  CHECK(r.src.heads == 1);                  // only the check after writing
+  CHECK(r.src.bytes_read == bytes.size());  // every byte read once
 }
 
 TEST_CASE("a tag event sets the new tags without reading or copying the bytes") {

@@ -150,6 +150,15 @@ def run_arm64(*args, timeout=60, **kwargs):
                           capture_output=True, text=True, timeout=timeout, **kwargs)
 
 
+def assert_valid_and_redacted(test, r, secret_dir, secrets):
+    """`check-config` accepted the bundle's config and showed its secrets as files, never their values."""
+    test.assertEqual(r.returncode, 0, r.stderr)
+    test.assertIn("is valid", r.stderr)
+    test.assertIn(f"<redacted, file {secret_dir}/nats-password>", r.stdout)
+    for value in secrets.values():
+        test.assertNotIn(value, r.stdout + r.stderr)
+
+
 def dpkg_status_packages(text):
     """(package, version) of a dpkg status file, as `dpkg-query -W` lists them (not-installed
     entries left out), sorted."""
@@ -205,11 +214,7 @@ class ImageTest(unittest.TestCase):
         finally:
             shutil.rmtree(config_dir, ignore_errors=True)
             shutil.rmtree(secret_dir, ignore_errors=True)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertIn("is valid", r.stderr)
-        self.assertIn(f"<redacted, file {SECRET_MOUNT}/nats-password>", r.stdout)
-        for value in secrets.values():
-            self.assertNotIn(value, r.stdout + r.stderr)
+        assert_valid_and_redacted(self, r, SECRET_MOUNT, secrets)
 
     def test_check_config_without_a_config_exits_2_and_with_a_missing_file_exits_3(self):
         r = podman.run(image, "check-config")
@@ -356,11 +361,7 @@ class Arm64ImageTest(unittest.TestCase):
             missing = run_arm64("check-config", "--config", os.path.join(work, "absent.toml"))
         finally:
             shutil.rmtree(work, ignore_errors=True)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertIn("is valid", r.stderr)
-        self.assertIn(f"<redacted, file {secret_dir}/nats-password>", r.stdout)
-        for value in secrets.values():
-            self.assertNotIn(value, r.stdout + r.stderr)
+        assert_valid_and_redacted(self, r, secret_dir, secrets)
         self.assertEqual(missing.returncode, 3, missing.stderr)
 
 
@@ -385,6 +386,19 @@ class ImageReplicationTest(unittest.TestCase):
         shutil.rmtree(cls.config_dir, ignore_errors=True)
         cls.rig.close()
 
+    def put_and_publish(self, key, size):
+        """`size` random bytes at the source under `key` and their event; (the bytes, a function
+        returning the replica's bytes once it exists)."""
+        body = os.urandom(size)
+        etag = RgwUser(self.rig, "archie", 0).put(SRC_BUCKET, key, body)  # asserts 200
+        with NatsClient([self.rig.nats.url]) as nc:
+            publish_event(nc, "s3:ObjectCreated:Put", SRC_BUCKET, key, subject=EVENT_SUBJECT, size=len(body), etag=etag)
+
+        def replica():
+            status, _, data = RgwUser(self.rig, "other", 1).get(DST_BUCKET, key)
+            return data if status == 200 else None
+        return body, replica
+
     def wait_for(self, pred, timeout, what):
         def container_log():
             logs = podman("logs", self.container, check=False).stderr[-3000:] if self.container else ""
@@ -400,16 +414,7 @@ class ImageReplicationTest(unittest.TestCase):
         self.wait_for(lambda: http_get(ready, timeout=2)[0] == 200 if self.container_running() else None, 90,
                       "/ready to answer 200")
 
-        body = os.urandom(3 * 1024 * 1024 + 17)
-        etag = RgwUser(self.rig, "archie", 0).put(SRC_BUCKET, "in/image.bin", body)  # asserts 200
-        with NatsClient([self.rig.nats.url]) as nc:
-            publish_event(nc, "s3:ObjectCreated:Put", SRC_BUCKET, "in/image.bin", subject=EVENT_SUBJECT,
-                          size=len(body), etag=etag)
-
-        def replica():
-            status, _, data = RgwUser(self.rig, "other", 1).get(DST_BUCKET, "in/image.bin")
-            return data if status == 200 else None
-
+        body, replica = self.put_and_publish("in/image.bin", 3 * 1024 * 1024 + 17)
         self.assertEqual(self.wait_for(replica, 60, "the replica in the destination bucket"), body)
         _, _, metrics = http_get(f"http://127.0.0.1:{self.port}/metrics")
         self.assertRegex(metrics.decode(), r'archie_queue_outcomes_total\{[^}]*outcome="ack"[^}]*\} 1\b')
@@ -447,16 +452,7 @@ class ImageReplicationTest(unittest.TestCase):
 
             wait_until(ready, 120, "the arm64 archie's /ready to answer 200", interval=0.5, retry_on=(OSError,),
                        context=log_tail)
-            body = os.urandom(2 * 1024 * 1024 + 5)
-            etag = RgwUser(self.rig, "archie", 0).put(SRC_BUCKET, "in/arm64.bin", body)
-            with NatsClient([self.rig.nats.url]) as nc:
-                publish_event(nc, "s3:ObjectCreated:Put", SRC_BUCKET, "in/arm64.bin", subject=EVENT_SUBJECT,
-                              size=len(body), etag=etag)
-
-            def replica():
-                status, _, data = RgwUser(self.rig, "other", 1).get(DST_BUCKET, "in/arm64.bin")
-                return data if status == 200 else None
-
+            body, replica = self.put_and_publish("in/arm64.bin", 2 * 1024 * 1024 + 5)
             self.assertEqual(wait_until(replica, 90, "the arm64 archie's replica", interval=0.5, context=log_tail), body)
             proc.terminate()
             self.assertEqual(proc.wait(timeout=60), 0, log_tail())

@@ -40,10 +40,9 @@ bool version_gone(const store_error& e) {
 
 // One pass writing `state` (an object version) to every destination still in play.
 asio::awaitable<round_result> copy_round(asio::any_io_executor io, pipe::part_buffer_pool& pool,
-                                         const convergence_limits& limits, const convergence_job& job,
+                                         const convergence_limits& limits, convergence_job& job,
                                          store::source& source, const source_state& state,
-                                         std::vector<target_work>& work, bool force, bool ask_first,
-                                         pipe::shared_part& first_part) {
+                                         std::vector<target_work>& work, bool force, bool ask_first) {
   round_result out;
   store::object_info meta = with_source_etag(state.info);
   std::vector<target_work*> pending;
@@ -108,7 +107,8 @@ asio::awaitable<round_result> copy_round(asio::any_io_executor io, pipe::part_bu
   req.key = job.key;
   req.meta = meta;
   req.parts_in_flight = limits.parts_in_flight;
-  req.first_part = std::exchange(first_part, {});
+  req.first_part = std::exchange(job.first_part, {});
+  req.rest = std::exchange(job.rest, {});
   req.earlier_attempt_possible = job.earlier_attempt_possible;
   std::vector<target_work*> piped;
   bool copied = false;  // bytes written somewhere (tag writes above copy none)
@@ -140,10 +140,14 @@ asio::awaitable<round_result> copy_round(asio::any_io_executor io, pipe::part_bu
     req.targets.push_back({w->dest, w->target.bucket, w->target.key, w->target.write});
     piped.push_back(w);
   }
-  if (req.targets.empty()) req.first_part.reset();  // give the memory back before waiting on anything
+  if (req.targets.empty()) {  // give the memory and the connection back before waiting on anything
+    req.first_part.reset();
+    req.rest.reset();
+  }
   if (!req.targets.empty()) {
     auto report = co_await pipe::fan_out_copy(io, pool, req);
     req.first_part.reset();
+    req.rest.reset();
     if (report.source_error) {
       if (version_gone(*report.source_error)) out.source_changed = true;
       else out.source_error = *report.source_error;
@@ -265,11 +269,12 @@ asio::awaitable<convergence_result> converge(asio::any_io_executor io, pipe::par
       // part, copying it again costs less than asking. A redelivery or a large object asks
       // first (a repair round is forced anyway).
       const bool ask_first = !job.likely_missing || desired.info.size > limits.part_size;
-      r = co_await copy_round(io, pool, limits, job, source, desired, work, force, ask_first, job.first_part);
+      r = co_await copy_round(io, pool, limits, job, source, desired, work, force, ask_first);
     } else {
       r = co_await remove_round(work);
     }
     job.first_part.reset();  // the bytes are of `start` only
+    job.rest.reset();
     out.write_ms += ms_since(write_started);
     if (r.source_error) {
       out.failure = outcome_for(*r.source_error, "source");

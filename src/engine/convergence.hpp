@@ -56,7 +56,7 @@ struct convergence_limits {
 };
 
 /// One key, the state its source was seen in, and where it goes. converge() takes it by
-/// reference (GCC 12 rule 2, async/gcc12_coroutines.hpp) and consumes first_part.
+/// reference (GCC 12 rule 2, async/gcc12_coroutines.hpp) and consumes first_part and rest.
 struct convergence_job {
   std::string bucket;  ///< the source's
   std::string key;
@@ -70,7 +70,9 @@ struct convergence_job {
   bool likely_missing = false;
   /// A redelivery: an earlier attempt may have left an open multipart upload to abort.
   bool earlier_attempt_possible = true;
-  pipe::shared_part first_part;  ///< start's bytes, when one GET of a small object read them
+  pipe::shared_part first_part;  ///< start's first part, when the GET that told `start` read it
+  /// The rest of that GET, positioned after first_part (objects of more than one part).
+  std::shared_ptr<store::body_stream> rest;
   std::uint64_t stream_sequence = 0;  ///< log lines only
 };
 

@@ -49,10 +49,12 @@ convergence_limits limits_for(std::size_t part_size, std::int64_t parts_in_fligh
   return l;
 }
 
-// What one GET of a small object told: its state, and all of its bytes.
+// What one GET told: the object's state, its first part (all of a small object), and the
+// rest of the answer for a larger one (null when the source kept no answer open).
 struct fetched_object {
   source_state state;
   pipe::shared_part bytes;
+  std::shared_ptr<store::body_stream> rest;
 };
 
 }  // namespace
@@ -102,8 +104,8 @@ struct replicator::impl {
 
   // A first delivery: one GET tells what a HEAD would (size, ETag, metadata: the same
   // headers; the size from Content-Range when ranged) and brings the bytes of an object the
-  // event says fits one part, or the first part of a larger one, so the source is asked once
-  // before writing and that part is not read again. Any surprise (grown past the buffer,
+  // event says fits one part, or the first part of a larger one, whose answer then goes on
+  // to feed the other parts: the source is asked once. Any surprise (grown past the buffer,
   // gone, an error) returns nothing, and the caller takes the usual HEAD path, which knows
   // how to settle each case.
   asio::awaitable<std::optional<fetched_object>> fetch_first_part(store::source& source, const event::object_event& ev,
@@ -118,13 +120,17 @@ struct replicator::impl {
     // One part or less: the whole object, which must end within `room`. More: exactly its
     // first part (a ranged GET; the object goes on).
     first.may_end_early = ev.size <= part_size;
+    std::shared_ptr<store::body_stream> rest;
+    if (!first.may_end_early) first.rest = &rest;
     auto got = co_await source.read(ev.bucket, ev.key, buf->bytes().first(room), first);
     if (!got || got->size == 0) co_return std::nullopt;
     // Larger than the buffer: usable only when the buffer holds exactly the first part.
     if (got->size > room && room < part_size) co_return std::nullopt;
+    // An answer that goes on is used only when it goes on from the first part to the end.
+    if (rest && (rest->position() != room || rest->end() != got->size)) rest.reset();
     auto tags_failed = co_await read_source_tags(source, ev.bucket, ev.key, got.value());
     if (tags_failed) co_return std::nullopt;  // the HEAD path settles it
-    co_return fetched_object{source_state{true, std::move(got.value())}, std::move(buf)};
+    co_return fetched_object{source_state{true, std::move(got.value())}, std::move(buf), std::move(rest)};
   }
 
   // Converges the key's destinations from `seen` and reports the event.
@@ -157,11 +163,13 @@ struct replicator::impl {
     auto source_started = steady::now();
     source_state seen;
     pipe::shared_part bytes;
-    std::optional<fetched_object> small;
-    if (!plan.metadata_only) small = co_await fetch_first_part(source, ev, delivery);
-    if (small) {
-      seen = std::move(small->state);
-      bytes = std::move(small->bytes);
+    std::shared_ptr<store::body_stream> rest;
+    std::optional<fetched_object> fetched;
+    if (!plan.metadata_only) fetched = co_await fetch_first_part(source, ev, delivery);
+    if (fetched) {
+      seen = std::move(fetched->state);
+      bytes = std::move(fetched->bytes);
+      rest = std::move(fetched->rest);
     } else {
       auto head = co_await read_source(source, ev.bucket, ev.key);
       if (!head) co_return outcome_for(head.error(), "source");
@@ -182,6 +190,7 @@ struct replicator::impl {
     const bool copy_event = ev.event_name == "s3:ObjectCreated:Copy";
     job.likely_missing = delivery.deliveries <= 1 && !plan.metadata_only && !copy_event;
     job.first_part = std::move(bytes);
+    job.rest = std::move(rest);
     co_return co_await converge_and_report(ev, d, delivery, job, times);
   }
 

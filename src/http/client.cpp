@@ -82,7 +82,7 @@ struct connection {
 
 }  // namespace
 
-struct client::impl {
+struct client::impl : std::enable_shared_from_this<client::impl> {
   asio::any_io_executor executor;
   endpoint ep;
   client_options opts;
@@ -315,12 +315,14 @@ struct client::impl {
       auto length = p.content_length();
       if (length && !p.chunked()) {
         std::span<std::byte> target;
+        out.body_length = *length;
         if (to_caller) {
-          bool fits = *length == into.size() || (req.body_may_end_early && *length < into.size());
+          bool fits = *length == into.size() || (req.body_may_end_early && *length < into.size()) ||
+                      (req.body_may_continue && *length > into.size());
           if (!fits)
             co_return transport_error{{}, req.method + " " + where() + ": body is " + std::to_string(*length) +
                                               " bytes, expected " + std::to_string(into.size()), true};
-          target = into.first(static_cast<std::size_t>(*length));
+          target = into.first(static_cast<std::size_t>(std::min<std::uint64_t>(*length, into.size())));
         } else if (error_answer && *length > max_error_body) {
           out.body.resize(max_error_body);  // enough to read the error code; the rest is dropped
           target = std::as_writable_bytes(std::span(out.body));
@@ -332,9 +334,9 @@ struct client::impl {
           out.body.resize(*length);
           target = std::as_writable_bytes(std::span(out.body));
         }
-        auto ec = co_await read_fixed_body(c, target, steady::now() + opts.io_timeout + transfer_allowance(*length));
+        auto ec = co_await read_fixed_body(c, target, steady::now() + opts.io_timeout + transfer_allowance(target.size()));
         if (ec) co_return transport_error{ec, req.method + " " + where() + ": body read failed: " + ec.message(), true, true};
-        if (to_caller) out.body_bytes = *length;
+        if (to_caller) out.body_bytes = target.size();
       } else {
         // Chunked or close-delimited: rare for S3/GCS data; go through the parser. Bounded as
         // if the whole room were coming.
@@ -369,6 +371,7 @@ struct client::impl {
         }
         if (to_caller) out.body_bytes = filled;
         else sink.resize(filled);
+        out.body_length = filled;
         if (to_caller && filled != into.size() && !req.body_may_end_early)
           co_return transport_error{{}, req.method + " " + where() + ": short body", true};
       }
@@ -382,7 +385,10 @@ struct client::impl {
     co_await tokens.async_receive(asio::use_awaitable);
     struct token_guard {
       impl* self;
-      ~token_guard() { self->tokens.try_send(boost::system::error_code{}); }
+      bool handed_over = false;  ///< to a body_rest, which gives the token back
+      ~token_guard() {
+        if (!handed_over) self->tokens.try_send(boost::system::error_code{});
+      }
     } guard{this};
     if (aborted || (req.cut && req.cut->is_cut())) co_return not_sent(req);
 
@@ -417,8 +423,9 @@ struct client::impl {
         connection* c;
         cut_group* group;
         std::optional<cut_group::registration> in_group;
+        bool handed_over = false;  ///< the connection stays busy, now a body_rest's
         ~busy_guard() {
-          self->busy.erase(c);
+          if (!handed_over) self->busy.erase(c);
           if (in_group) group->leave(*in_group);
         }
       } on_exchange{this, c.get(), req.cut, std::nullopt};
@@ -444,13 +451,79 @@ struct client::impl {
         if (stale) continue;
         co_return result;
       }
-      if (reusable) {
-        c->last_used = steady::now();
-        idle.push_back(std::move(c));
+      response& answer = *result;
+      if (answer.body_length > answer.body_bytes && req.body_may_continue && answer.status / 100 == 2) {
+        // The rest of the body stays on this connection, which stays checked out with it.
+        guard.handed_over = on_exchange.handed_over = true;
+        answer.rest = std::make_shared<rest_reader>(shared_from_this(), std::move(c),
+                                                     answer.body_length - answer.body_bytes, reusable,
+                                                     req.method + " " + where());
+        co_return result;
       }
+      if (reusable) put_back(std::move(c));
       co_return result;
     }
   }
+
+  void put_back(std::unique_ptr<connection> c) {
+    c->last_used = steady::now();
+    idle.push_back(std::move(c));
+  }
+
+  // The rest of a body, read piece by piece on the connection its header came on.
+  struct rest_reader final : body_rest {
+    std::shared_ptr<impl> owner;
+    std::unique_ptr<connection> c;  ///< null once given back (or closed)
+    std::uint64_t left;
+    bool reusable;
+    std::string what;  ///< "GET host:port", for errors
+
+    rest_reader(std::shared_ptr<impl> o, std::unique_ptr<connection> conn, std::uint64_t n, bool reuse, std::string w)
+        : owner(std::move(o)), c(std::move(conn)), left(n), reusable(reuse), what(std::move(w)) {}
+    ~rest_reader() override { release(false); }
+
+    // Gives the connection back: to the pool when the body was read to its end, else closed
+    // (unread bytes would corrupt the next exchange).
+    void release(bool to_pool) {
+      if (!c) return;
+      owner->busy.erase(c.get());
+      if (to_pool && !owner->aborted) owner->put_back(std::move(c));
+      c.reset();
+      owner->tokens.try_send(boost::system::error_code{});
+    }
+
+    std::uint64_t remaining() const override { return left; }
+
+    asio::awaitable<std::optional<transport_error>> read(std::span<std::byte> into, cut_group* cut) override {
+      auto self = owner;  // the pool outlives this read
+      if (into.size() > left)
+        co_return transport_error{asio::error::invalid_argument,
+                                  what + ": " + std::to_string(into.size()) + " bytes asked, " +
+                                      std::to_string(left) + " left in the body", true, true};
+      if (!c || owner->aborted || (cut && cut->is_cut())) {
+        release(false);
+        co_return transport_error{asio::error::operation_aborted, what + ": body read cut", true, true};
+      }
+      std::optional<cut_group::registration> in_group;
+      connection* conn = c.get();
+      if (cut)
+        in_group = cut->enter([conn] {
+          boost::system::error_code ignored;
+          conn->tcp_layer().socket().close(ignored);
+        });
+      auto ec = co_await owner->read_fixed_body(*c, into, steady::now() + owner->opts.io_timeout +
+                                                               transfer_allowance(into.size()));
+      if (in_group) cut->leave(*in_group);
+      if (ec || owner->aborted || (cut && cut->is_cut())) {
+        release(false);
+        if (!ec || owner->aborted || (cut && cut->is_cut())) ec = asio::error::operation_aborted;
+        co_return transport_error{ec, what + ": body read failed: " + ec.message(), true, true};
+      }
+      left -= into.size();
+      if (left == 0) release(reusable);
+      co_return std::nullopt;
+    }
+  };
 };
 
 client::client(asio::any_io_executor executor, endpoint ep, client_options opts)

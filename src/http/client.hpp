@@ -45,15 +45,24 @@ struct request {
   /// A 2xx body may be shorter than the caller's buffer (a read of "up to" into.size() bytes);
   /// response.body_bytes tells how much came. Longer is still an error.
   bool body_may_end_early = false;
+  /// A 2xx body longer than `into` (framed by Content-Length) is not an error: `into` is
+  /// filled and the rest stays on the connection, handed over in response::rest. One GET
+  /// can then feed several part buffers, each read when there is room for it.
+  bool body_may_continue = false;
   /// The group this request ends with (see cut_group.hpp); none: it ends on its own.
   cut_group* cut = nullptr;
 };
+
+class body_rest;
 
 struct response {
   int status = 0;
   header_list headers;  ///< names lower-cased
   std::string body;     ///< small bodies (XML, JSON, errors); empty when read into `into`
   std::size_t body_bytes = 0;  ///< bytes placed in the caller's buffer
+  std::uint64_t body_length = 0;  ///< the whole body's length: body_bytes plus what `rest` holds
+  /// The unread rest of the body (request::body_may_continue); null when it was all read.
+  std::shared_ptr<body_rest> rest;
   /// The first header of that (lower-case) name. Inline so the response parsers (store/*/
   /// *_response.cpp) and their fuzz targets need no Beast translation unit.
   std::optional<std::string> header(std::string_view lower_name) const {
@@ -72,6 +81,19 @@ struct transport_error {
 
 /// The answer to one request, or why none arrived.
 using send_result = boost::system::result<response, transport_error>;
+
+/// The unread rest of a 2xx body. Its connection stays checked out (it counts against
+/// max_connections) until the rest is read to its end, when it goes back to the pool, or
+/// until this is destroyed, when it is closed. Lives on the client's I/O thread.
+class body_rest {
+ public:
+  virtual ~body_rest() = default;
+  /// Reads exactly into.size() bytes (at most remaining()); an error ends the body for good.
+  /// `cut`: the group this read ends with (a cancelled copy), as request::cut.
+  virtual boost::asio::awaitable<std::optional<transport_error>> read(std::span<std::byte> into,
+                                                                      cut_group* cut) = 0;
+  virtual std::uint64_t remaining() const = 0;
+};
 
 class client {
  public:

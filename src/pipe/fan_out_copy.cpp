@@ -2,6 +2,7 @@
 
 #include "pipe/pipe_metrics.hpp"
 #include "pipe/source_checksum.hpp"
+#include "async/slot_gate.hpp"
 #include "async/wait_group.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -63,6 +64,12 @@ struct copy_job : std::enable_shared_from_this<copy_job> {
   http::cut_group requests;  ///< every read and part upload of this copy, cut on cancel
   bool cancelled = false;
   std::optional<source_checksum> checksum;  ///< the source's own checksum, when it gave one
+  // Reading in order from one answer: the GET left open and where it is, whether parts are
+  // still read so (false once the source kept no answer open: ranged GETs in parallel
+  // then), and the turn to read, held while a part is read from it.
+  std::shared_ptr<store::body_stream> stream;
+  bool streaming = false;
+  async::slot_gate read_turn{1};
 
   // False (and the copy failed as a source error) when the bytes are not the source's.
   bool checksum_holds() {
@@ -117,10 +124,48 @@ struct copy_job : std::enable_shared_from_this<copy_job> {
     requests.cut();
   }
 
+  bool should_go_on() const { return !cancelled && next_part < parts && !report.source_error && any_target_alive(); }
+
+  // Reads [offset, offset + into.size()): from the open answer when it is there, else with a
+  // new GET which, while parts are read in order, may stay open for the next ones.
+  asio::awaitable<store::result<store::done>> read_part(std::uint64_t offset, std::span<std::byte> into) {
+    if (stream && stream->position() == offset && stream->end() >= offset + into.size()) {
+      auto r = co_await stream->read(into, &requests);
+      if (r) co_return store::done{};
+      stream.reset();
+      if (cancelled) co_return r.error();
+      // The answer broke (a server that does not wait for a reader that waited for a buffer,
+      // a reset): this part, and the rest, from a new GET.
+      pipe_metrics::get().reads_resumed.Increment();
+    }
+    stream.reset();
+    store::range_read range{offset, req.meta.etag, req.meta.version_id};
+    range.cut = &requests;
+    if (streaming) range.rest = &stream;
+    auto got = co_await req.source->read(req.bucket, req.key, into, range);
+    // The total in Content-Range must be the size we planned the parts for; a server or
+    // proxy that disagrees would leave a truncated or padded copy.
+    if (got && got->size != req.meta.size) got = size_changed(req, got->size);
+    if (!got) co_return got.error();
+    // No answer kept open although the object goes on: the source keeps no more open now.
+    if (streaming && !stream && offset + into.size() < req.meta.size) streaming = false;
+    co_return store::done{};
+  }
+
   asio::awaitable<void> part_worker() {
     auto self = shared_from_this();
     const std::size_t part_size = pool.part_size();
-    while (!cancelled && next_part < parts && !report.source_error && any_target_alive()) {
+    while (should_go_on()) {
+      // Parts come from one answer in order: one worker at a time takes the next part and
+      // reads it (waiting for its buffer meanwhile); uploads still overlap.
+      const bool in_turn = streaming;
+      if (in_turn) {
+        co_await read_turn.enter();
+        if (!should_go_on()) {
+          read_turn.leave();
+          break;
+        }
+      }
       std::size_t part = next_part++;
       std::uint64_t offset = static_cast<std::uint64_t>(part) * part_size;
       std::size_t len = static_cast<std::size_t>(std::min<std::uint64_t>(part_size, req.meta.size - offset));
@@ -132,20 +177,18 @@ struct copy_job : std::enable_shared_from_this<copy_job> {
       } else {
         buf = co_await pool.acquire(len);
       }
+      std::optional<store::store_error> failed;
       if (len > 0 && !filled) {
-        store::range_read range{offset, req.meta.etag, req.meta.version_id};
-        range.cut = &requests;
-        auto got = co_await req.source->read(req.bucket, req.key, std::span<std::byte>(buf->data(), len), range);
-        // The total in Content-Range must be the size we planned the parts for; a server or
-        // proxy that disagrees would leave a truncated or padded copy.
-        if (got && got->size != req.meta.size) got = size_changed(req, got->size);
-        if (!got) {
-          if (!report.source_error) report.source_error = got.error();
-          // Later parts will never come: destinations that send in order must stop waiting.
-          for (auto& up : uploads)
-            if (up) up->stop_waiting();
-          break;
-        }
+        auto got = co_await read_part(offset, std::span<std::byte>(buf->data(), len));
+        if (!got) failed = got.error();
+      }
+      if (in_turn) read_turn.leave();
+      if (failed) {
+        if (!report.source_error) report.source_error = std::move(*failed);
+        // Later parts will never come: destinations that send in order must stop waiting.
+        for (auto& up : uploads)
+          if (up) up->stop_waiting();
+        break;
       }
       if (checksum) {
         checksum->add(part, std::span<const std::byte>(buf->data(), len));
@@ -186,9 +229,11 @@ struct copy_job : std::enable_shared_from_this<copy_job> {
       else report.target_errors[t] = up.error();
     }
     std::size_t width = std::min(parts, std::max<std::size_t>(1, req.parts_in_flight));
+    streaming = parts > 1;
     workers.add(width);
     for (std::size_t w = 0; w < width; ++w) asio::co_spawn(executor, part_worker(), asio::detached);
     co_await workers.wait();
+    stream.reset();  // the connection goes back (or is closed, if the copy stopped early)
 
     if (cancelled && !report.source_error) report.source_error = cancelled_error(req);
     // Every part is read: the whole object is checked before any destination finishes it.
@@ -225,6 +270,8 @@ asio::awaitable<copy_report> fan_out_copy(asio::any_io_executor executor, part_b
   }
   auto job = std::make_shared<copy_job>(executor, pool, request);
   request.first_part.reset();  // the job's reference is the only one: freed after its upload
+  job->stream = std::move(request.rest);
+  job->req.rest.reset();
   auto finished = job->finished;
   asio::co_spawn(executor, job->run(), asio::detached);
   // Structured: the copy never outlives this call. When the waiter is cancelled, the job is

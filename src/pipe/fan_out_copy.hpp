@@ -1,6 +1,8 @@
 #pragma once
-// The zero-copy multipart pipe. The source object is read once, part by part (ranged GETs,
-// several in flight) into buffers from the bounded pool; each filled buffer is handed to
+// The zero-copy multipart pipe. The source object is read once, part by part, into buffers
+// from the bounded pool: one GET whose answer goes on from part to part, each part read when
+// a buffer is free for it (a new GET from where it stopped if the answer breaks, or several
+// ranged GETs in flight where the source keeps no answer open). Each filled buffer is handed to
 // every destination at once and returns to the pool when the last one has sent it. A
 // destination that fails is aborted and dropped; the others carry on, so a redelivery only
 // redoes what is missing.
@@ -33,6 +35,9 @@ struct copy_request {
   /// The first part, already read from the version `meta` describes (a small object fetched
   /// with one GET that also told its metadata): it is sent, not read again.
   shared_part first_part;
+  /// The rest of the GET that brought first_part, positioned after it: the next parts come
+  /// from it rather than from new GETs. Taken like first_part.
+  std::shared_ptr<store::body_stream> rest;
   std::size_t parts_in_flight = 8;
   /// A redelivery: an earlier attempt may have left open multipart uploads to clean up.
   bool earlier_attempt_possible = true;
@@ -46,7 +51,7 @@ struct copy_report {
   const store::store_error* first_error() const;
 };
 
-/// Takes `request.first_part` (the caller's reference is dropped as the copy starts: a part
+/// Takes `request.first_part` and `request.rest` (the caller's reference is dropped as the copy starts: a part
 /// held twice would keep the buffer from the pool until the whole copy ends, and copies
 /// holding their first parts while they wait for their second could take the whole budget).
 boost::asio::awaitable<copy_report> fan_out_copy(boost::asio::any_io_executor executor, part_buffer_pool& pool,

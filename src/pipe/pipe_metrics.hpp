@@ -13,6 +13,9 @@ struct pipe_metrics {
   /// checked against the source's own checksum.
   prometheus::Counter& checksum_matches;
   prometheus::Counter& checksum_mismatches;
+  /// archie_source_reads_resumed_total: answers that broke while parts were read from them,
+  /// continued with a new GET from where they stopped.
+  prometheus::Counter& reads_resumed;
 
   static pipe_metrics& get();
 };

@@ -28,12 +28,16 @@ struct range_answer {
   std::optional<std::uint64_t> total;  ///< the object's size, when the answer tells it
   /// The server sent less than asked although the object goes on: ask again for the rest.
   bool more = false;
+  /// Bytes of the answer past the buffer, left on the connection (a read that goes on).
+  std::uint64_t continues = 0;
 };
 
 /// Judges a 2xx answer that put `body_bytes` into the caller's buffer. `content_range_header`
 /// is the raw header (absent: nullopt). `may_end_early`: the caller reads "up to" `asked`
-/// bytes and the object may end sooner.
+/// bytes and the object may end sooner. `continues`: bytes of the body past the buffer, not
+/// read yet (the buffer is then full); they are [offset + asked, offset + asked + continues).
 range_answer judge_range_answer(int status, const std::optional<std::string>& content_range_header,
-                                std::uint64_t offset, std::size_t asked, std::size_t body_bytes, bool may_end_early);
+                                std::uint64_t offset, std::size_t asked, std::size_t body_bytes, bool may_end_early,
+                                std::uint64_t continues = 0);
 
 }  // namespace archie::store

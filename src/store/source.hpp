@@ -6,10 +6,25 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 
 namespace archie::store {
+
+/// The rest of a read that goes on (range_read::rest): the object's next bytes, in order, from
+/// the same answer. It holds a connection to the source until read to its end or dropped.
+class body_stream {
+ public:
+  virtual ~body_stream() = default;
+  /// The object offset of the next byte it gives.
+  virtual std::uint64_t position() const = 0;
+  /// The offset after the last byte it carries.
+  virtual std::uint64_t end() const = 0;
+  /// Reads exactly into.size() bytes (at most end() - position()). An error ends the stream:
+  /// the reader asks again from position() with a new read.
+  virtual async_result<done> read(std::span<std::byte> into, http::cut_group* cut) = 0;
+};
 
 /// One ranged read: exactly into.size() bytes from `offset`, only from the version `if_match`.
 struct range_read {
@@ -20,6 +35,10 @@ struct range_read {
   std::string version_id;
   bool may_end_early = false;  ///< read up to into.size() bytes: the object may be shorter
   http::cut_group* cut = nullptr;  ///< the copy's requests, cut together when it is cancelled
+  /// Set: the answer may go on past `into`, to the object's end, and *rest receives what is
+  /// left of it, so that one GET feeds the next parts too. Left null when nothing is left or
+  /// the store keeps no more reads open (a source keeps at most half its connections so).
+  std::shared_ptr<body_stream>* rest = nullptr;
 };
 
 class source {

@@ -9,6 +9,7 @@
 #include "store/s3/s3_response.hpp"
 #include "store/s3/sigv4.hpp"
 #include "store/s3/xml_reader.hpp"
+#include "store/source.hpp"
 
 #include <algorithm>
 
@@ -30,6 +31,63 @@ store_error range_refused(const std::string& store, const std::string& bucket, c
   return store_error{error_kind::retryable, store, "GetObject", bucket, key, 0, "BadRange", std::move(why), ""};
 }
 
+// One of the reads a store keeps open (get_options::rest), given back when dropped.
+class open_read_slot {
+ public:
+  static std::optional<open_read_slot> try_take(const std::shared_ptr<std::size_t>& open, std::size_t limit) {
+    if (*open >= limit) return std::nullopt;
+    ++*open;
+    return open_read_slot(open);
+  }
+  open_read_slot(open_read_slot&& o) noexcept : open_(std::move(o.open_)) {}
+  open_read_slot& operator=(open_read_slot&& o) noexcept {
+    std::swap(open_, o.open_);
+    return *this;
+  }
+  ~open_read_slot() {
+    if (open_) --*open_;
+  }
+
+ private:
+  explicit open_read_slot(std::shared_ptr<std::size_t> open) : open_(std::move(open)) {}
+  std::shared_ptr<std::size_t> open_;
+};
+
+// The rest of a GET's answer, read part by part.
+class s3_body_stream final : public body_stream {
+ public:
+  s3_body_stream(std::shared_ptr<http::body_rest> rest, open_read_slot slot, std::uint64_t position,
+                 std::string store, std::string bucket, std::string key)
+      : rest_(std::move(rest)),
+        slot_(std::move(slot)),
+        position_(position),
+        end_(position + rest_->remaining()),
+        store_(std::move(store)),
+        bucket_(std::move(bucket)),
+        key_(std::move(key)) {}
+
+  std::uint64_t position() const override { return position_; }
+  std::uint64_t end() const override { return end_; }
+
+  async_result<done> read(std::span<std::byte> into, http::cut_group* cut) override {
+    auto failed = co_await rest_->read(into, cut);
+    if (failed) co_return broken(*failed);
+    position_ += into.size();
+    co_return done{};
+  }
+
+ private:
+  store_error broken(const http::transport_error& e) const {
+    return store_error{error_kind::retryable, store_, "GetObject", bucket_, key_, 0,
+                       e.ec ? e.ec.message() : std::string("transport"), e.what, ""};
+  }
+
+  std::shared_ptr<http::body_rest> rest_;
+  open_read_slot slot_;
+  std::uint64_t position_, end_;
+  std::string store_, bucket_, key_;
+};
+
 }  // namespace
 
 struct s3_client::impl {
@@ -40,6 +98,10 @@ struct s3_client::impl {
   http::client client;
   credential_provider credentials_source;
   bool sign_payload;
+  // GETs whose answers go on (get_options::rest) hold a connection while their parts wait
+  // for buffers: at most half of them, so HEADs, tag reads and uploads always find one.
+  std::shared_ptr<std::size_t> open_reads = std::make_shared<std::size_t>(0);
+  std::size_t max_open_reads;
 
   // The signing key changes once a day; deriving it costs four HMACs per request otherwise.
   std::string key_date;
@@ -57,7 +119,8 @@ struct s3_client::impl {
                                     std::chrono::milliseconds(20000), c.ca_file, c.verify_tls, std::move(budget)}),
         credentials_source(ex, store, c),
         sign_payload(c.payload_signing == config::payload_signing_mode::signed_payload ||
-                     (c.payload_signing == config::payload_signing_mode::automatic && !ep.tls)) {}
+                     (c.payload_signing == config::payload_signing_mode::automatic && !ep.tls)),
+        max_open_reads(static_cast<std::size_t>(c.max_connections) / 2) {}
 
   // One checksum per body, and one the server verifies: a signed payload's SHA-256 is checked
   // by the server (XAmzContentSHA256Mismatch), so Content-MD5 would only hash the bytes a
@@ -143,6 +206,7 @@ struct s3_client::impl {
       headers.emplace_back("host", host);
       http::request r{c.method, target, std::move(headers), c.body};
       r.body_may_end_early = c.into_may_end_early;
+      r.body_may_continue = c.into_may_continue;
       r.cut = c.cut;
       co_return r;
     };
@@ -211,6 +275,9 @@ async_result<object_info> s3_client::get_object(const std::string& bucket, const
                                         const get_options& opts) {
   std::string pinned = opts.if_match, pinned_version = opts.version_id;
   auto c = ranged_get_call(bucket, key, into, opts.offset, pinned, pinned_version, opts.cut);
+  std::optional<open_read_slot> slot;
+  if (opts.rest && !into.empty()) slot = open_read_slot::try_take(impl_->open_reads, impl_->max_open_reads);
+  if (slot) let_answer_go_on(c, opts.offset);
   auto r = co_await impl_->execute(c);
   if (!r) co_return recognise_customer_key(r.error());
   object_info info = info_from_headers(r.value());
@@ -221,25 +288,33 @@ async_result<object_info> s3_client::get_object(const std::string& bucket, const
   std::optional<std::uint64_t> total;  // "bytes a-b/*" names none; a later answer may
   for (int answers = 1;; ++answers) {
     const std::uint64_t at = opts.offset + have;
+    const std::uint64_t continues = r->rest ? r->rest->remaining() : 0;
     auto judged = judge_range_answer(r->status, r->header("content-range"), at, into.size() - have, r->body_bytes,
-                                     opts.may_end_early);
+                                     opts.may_end_early, continues);
     if (judged.error.empty() && judged.total && total && *judged.total != *total)
       judged.error = "object size changed between answers";
     if (!judged.error.empty()) co_return range_refused(impl_->store, bucket, key, judged.error);
     if (judged.total) total = judged.total;
     have += judged.received;
+    if (judged.continues > 0 && slot) {
+      *opts.rest = std::make_shared<s3_body_stream>(std::move(r->rest), std::move(*slot), at + judged.received,
+                                                    impl_->store, bucket, key);
+      slot.reset();
+    }
     if (!judged.more) break;
     if (answers >= max_range_answers)
       co_return range_refused(impl_->store, bucket, key, "still short after " + std::to_string(answers) + " answers");
     if (pinned.empty()) pinned = info.etag;
     if (pinned_version.empty()) pinned_version = info.version_id;
     auto rest = ranged_get_call(bucket, key, into.subspan(have), opts.offset + have, pinned, pinned_version, opts.cut);
+    if (slot) let_answer_go_on(rest, opts.offset + have);
     r = co_await impl_->execute(rest);
     if (!r) co_return r.error();
   }
   if (total) info.size = *total;
   // The caller uses `size` bytes from `into`: never more than arrived.
-  if (opts.may_end_early && info.size > opts.offset + have)
+  const std::uint64_t going_on = opts.rest && *opts.rest ? (*opts.rest)->end() - (*opts.rest)->position() : 0;
+  if (opts.may_end_early && info.size > opts.offset + have + going_on)
     co_return range_refused(impl_->store, bucket, key, "answer ended before the object did");
   co_return info;
 }

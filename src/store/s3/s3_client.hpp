@@ -25,6 +25,10 @@
 // GCC 12 rules 1-2 (async/gcc12_coroutines.hpp): no defaulted string or struct parameters
 // here, and callers pass named objects.
 
+namespace archie::store {
+class body_stream;  // store/source.hpp
+}  // namespace archie::store
+
 namespace archie::store::s3 {
 
 struct listed_object {
@@ -54,6 +58,9 @@ struct get_options {
   std::string version_id;      ///< the version to read (empty: the current one)
   bool may_end_early = false;  ///< the object may end before `into` is full (read "up to")
   http::cut_group* cut = nullptr;  ///< ends with this group (a cancelled copy)
+  /// Set: the answer may go on to the object's end; *rest gets what `into` did not take
+  /// (source.hpp range_read::rest). At most half the store's connections are kept so.
+  std::shared_ptr<body_stream>* rest = nullptr;
 };
 
 class s3_client {

@@ -177,6 +177,12 @@ call ranged_get_call(const std::string& bucket, const std::string& key, std::spa
   return c;
 }
 
+void let_answer_go_on(call& c, std::uint64_t offset) {
+  std::erase_if(c.headers, [](const auto& h) { return h.first == "range"; });
+  c.headers.emplace_back("range", "bytes=" + std::to_string(offset) + "-");
+  c.into_may_continue = true;
+}
+
 call upload_part_call(const std::string& bucket, const std::string& key, const std::string& upload_id, int part_number,
                       const part_body& body) {
   call c{"UploadPart", "PUT", bucket, key, {{"partNumber", std::to_string(part_number)}, {"uploadId", upload_id}},

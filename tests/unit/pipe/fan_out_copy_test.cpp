@@ -215,6 +215,92 @@ TEST_CASE("a first part read by the caller is sent as it is, and the source is n
   CHECK(pool.bytes_in_use() == 0);
 }
 
+TEST_CASE("a source that keeps its answer open is read with one GET, part after part") {
+  asio::io_context io;
+  // Fewer buffers than parts: the reader waits for uploads to give buffers back while its
+  // answer stays open.
+  pipe::part_buffer_pool pool(io.get_executor(), part, 2 * part);
+  fake_source src;
+  src.keeps_answers_open = true;
+  src.data = pattern(6 * part + 100);
+  fake_destination a("a"), b("b");
+  auto report = copy(io, pool, src, {&a, &b});
+  CHECK(report.ok());
+  CHECK(src.reads == 1);
+  CHECK(src.bytes_read == src.data.size());
+  CHECK(src.open_answers == 0);  // given back when the copy ended
+  for (auto* d : {&a, &b}) {
+    CHECK(d->written == src.data);
+    CHECK(d->finished);
+    CHECK(d->parts.size() == 7);
+  }
+  CHECK(pool.in_use() == 0);
+}
+
+TEST_CASE("an answer that breaks mid-object is continued from where it stopped with a new GET") {
+  asio::io_context io;
+  pipe::part_buffer_pool pool(io.get_executor(), part, 3 * part);
+  fake_source src;
+  src.keeps_answers_open = true;
+  src.data = pattern(5 * part + 7);
+  src.answer_breaks_at = 3 * part;
+  fake_destination a("a");
+  auto report = copy(io, pool, src, {&a});
+  CHECK(report.ok());
+  CHECK(src.reads == 2);
+  CHECK(src.bytes_read == src.data.size());  // no byte read twice, none skipped
+  CHECK(a.written == src.data);
+  CHECK(a.finished);
+  CHECK(src.open_answers == 0);
+  CHECK(pool.in_use() == 0);
+}
+
+TEST_CASE("a source that keeps no answer open is read part by part, several in flight") {
+  asio::io_context io;
+  pipe::part_buffer_pool pool(io.get_executor(), part, 4 * part);
+  fake_source src;  // keeps_answers_open = false: a source with all its open reads taken
+  src.data = pattern(4 * part);
+  fake_destination a("a");
+  auto report = copy(io, pool, src, {&a});
+  CHECK(report.ok());
+  CHECK(src.reads == 4);
+  CHECK(a.written == src.data);
+}
+
+TEST_CASE("the first part and the rest of its answer, given by the caller, make the whole copy") {
+  asio::io_context io;
+  pipe::part_buffer_pool pool(io.get_executor(), part, 2 * part);
+  fake_source src;
+  src.keeps_answers_open = true;
+  src.data = pattern(4 * part + 1);
+  fake_destination a("a");
+  pipe::copy_request req = request_for(src, {&a}, 3);
+  asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+    req.first_part = co_await pool.acquire(part);
+    store::range_read first;
+    first.rest = &req.rest;
+    auto got = co_await src.read("b", "k", std::span<std::byte>(req.first_part->data(), part), first);
+    CHECK(got.has_value());
+  }, asio::detached);
+  io.run();
+  io.restart();
+  REQUIRE(req.rest);
+  CHECK(req.rest->position() == part);
+  std::optional<pipe::copy_report> out;
+  asio::co_spawn(io, pipe::fan_out_copy(io.get_executor(), pool, req),
+                 [&](std::exception_ptr, pipe::copy_report r) { out = std::move(r); });
+  io.run();
+  req.first_part.reset();
+  REQUIRE(out);
+  CHECK(out->ok());
+  CHECK_FALSE(req.rest);  // taken by the pipe
+  CHECK(src.reads == 1);
+  CHECK(src.bytes_read == src.data.size());
+  CHECK(a.written == src.data);
+  CHECK(src.open_answers == 0);
+  CHECK(pool.in_use() == 0);
+}
+
 namespace {
 
 // A copy of `src` whose request carries the source's checksum, as a HEAD would report it.

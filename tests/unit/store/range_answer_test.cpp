@@ -66,3 +66,31 @@ TEST_CASE("a whole-object answer to a ranged read is used only from the object's
   CHECK_FALSE(judge_range_answer(200, std::nullopt, 5242880, 5242880, 5242880, false).error.empty());
   CHECK_FALSE(judge_range_answer(200, std::nullopt, 0, 2000, 1000, false).error.empty());
 }
+
+TEST_CASE("an answer that goes on past the buffer carries the buffer and the bytes right after it") {
+  // "bytes=0-" of a 3000-byte object into 1000 bytes: 2000 bytes stay on the connection.
+  auto a = judge_range_answer(206, std::string("bytes 0-2999/3000"), 0, 1000, 1000, false, 2000);
+  CHECK(a.error.empty());
+  CHECK(a.received == 1000);
+  CHECK(a.continues == 2000);
+  CHECK(a.total == 3000u);
+  CHECK_FALSE(a.more);
+  // A server that ignores the range sends the whole object: usable from byte 0 only.
+  auto whole = judge_range_answer(200, std::nullopt, 0, 1000, 1000, false, 2000);
+  CHECK(whole.error.empty());
+  CHECK(whole.total == 3000u);
+  CHECK(whole.continues == 2000);
+  CHECK_FALSE(judge_range_answer(200, std::nullopt, 500, 1000, 1000, false, 2000).error.empty());
+  // A shorter range that still goes on past the buffer: the stream ends where it says.
+  auto shorter = judge_range_answer(206, std::string("bytes 0-1499/3000"), 0, 1000, 1000, false, 500);
+  CHECK(shorter.error.empty());
+  CHECK(shorter.continues == 500);
+}
+
+TEST_CASE("an answer that goes on must start where asked and carry exactly what its Content-Range names") {
+  CHECK_FALSE(judge_range_answer(206, std::string("bytes 10-2999/3000"), 0, 1000, 1000, false, 1990).error.empty());
+  CHECK_FALSE(judge_range_answer(206, std::string("bytes 0-2999/3000"), 0, 1000, 1000, false, 1000).error.empty());
+  CHECK_FALSE(judge_range_answer(206, std::nullopt, 0, 1000, 1000, false, 2000).error.empty());
+  // It cannot go on past a buffer it did not fill.
+  CHECK_FALSE(judge_range_answer(206, std::string("bytes 0-2999/3000"), 0, 1000, 900, false, 2100).error.empty());
+}

@@ -99,7 +99,26 @@ async_result<object_info> fake_source::read(const std::string&, const std::strin
   }
   if (n) std::memcpy(into.data(), data.data() + range.offset, n);
   bytes_read += n;
+  if (range.rest && keeps_answers_open && range.offset + n < data.size())
+    *range.rest = std::make_shared<fake_answer>(*this, range.offset + n);
   co_return info();
+}
+
+fake_answer::fake_answer(fake_source& s, std::uint64_t from) : src(s), at(from), stop(s.data.size()) {
+  ++src.open_answers;
+}
+fake_answer::~fake_answer() { --src.open_answers; }
+
+async_result<done> fake_answer::read(std::span<std::byte> into, http::cut_group*) {
+  if (src.answer_breaks_at && *src.answer_breaks_at == at) {
+    src.answer_breaks_at.reset();
+    co_return injected(error_kind::retryable, "GetObject");
+  }
+  if (at + into.size() > stop) co_return injected(error_kind::permanent, "GetObject");
+  std::memcpy(into.data(), src.data.data() + at, into.size());
+  src.bytes_read += into.size();
+  at += into.size();
+  co_return done{};
 }
 
 async_result<std::string> fake_source::copy_within(const std::string&, const std::string&, const std::string&,

@@ -39,6 +39,11 @@ struct fake_source final : store::source {
   std::optional<store::error_kind> head_fails;  ///< every HEAD fails so
   /// Run at the start of every HEAD / read, before it is answered: a concurrent writer.
   std::function<void(fake_source&)> before_head, before_read;
+  /// Answers may go on (range_read::rest): a read asking so gets the rest of the object.
+  bool keeps_answers_open = false;
+  /// The open answer breaks (once) when a read from it starts at this offset.
+  std::optional<std::uint64_t> answer_breaks_at;
+  int open_answers = 0;  ///< answers kept open and not dropped yet
   std::uint64_t bytes_read = 0;
   int heads = 0, reads = 0, tag_reads = 0;
   /// The version every read and tag read asked for ("" for the current one), in order.
@@ -66,6 +71,17 @@ struct fake_source final : store::source {
   store::async_result<store::object_info> head_version(const std::string&, const std::string&,
                                                        const std::string& version) override;
   const std::string& name() const override { return name_; }
+};
+
+/// The rest of an answer a fake_source kept open: the source's bytes from `at` on.
+struct fake_answer final : store::body_stream {
+  fake_answer(fake_source& s, std::uint64_t from);
+  ~fake_answer() override;
+  fake_source& src;
+  std::uint64_t at, stop;
+  std::uint64_t position() const override { return at; }
+  std::uint64_t end() const override { return stop; }
+  store::async_result<store::done> read(std::span<std::byte> into, http::cut_group*) override;
 };
 
 /// An object a fake destination holds: its bytes and the metadata it was written with.

@@ -22,6 +22,7 @@ from testkit.events import minio_event, publish_event
 from testkit.files import sha256_file
 from testkit.fixtures import close_all, start_rig
 from testkit.gcs_server.launcher import GcsTestServer
+from testkit.metrics import metric
 from testkit.nats_client import NatsClient
 from testkit.net import free_port, http_get
 from testkit.paths import REPO
@@ -714,3 +715,10 @@ class LargeObjectTest(unittest.TestCase):
         # copying is what the budget bounds.
         self.assertLess(growth_mib, self.BUDGET_MIB + 64)
         self.assertEqual(os.path.getsize(os.path.join(self.fs_root, FS_BUCKET, key)), size)
+        # Read with one GET, its answer feeding the 32 parts in turn while only two buffers
+        # exist; that GET stands for the source HEAD too.
+        samples = archie.metrics()
+        gets = metric(samples, "archie_store_request_duration_seconds_count", store="src", operation="GetObject")
+        sys.stderr.write(f"    [measured] 512 MiB copy: {gets:.0f} GET at the source, answers resumed "
+                         f"{metric(samples, 'archie_source_reads_resumed_total'):.0f}\n")
+        self.assertEqual(gets, 1)

@@ -37,7 +37,8 @@ struct range_read {
   http::cut_group* cut = nullptr;  ///< the copy's requests, cut together when it is cancelled
   /// Set: the answer may go on past `into`, to the object's end, and *rest receives what is
   /// left of it, so that one GET feeds the next parts too. Left null when nothing is left or
-  /// the store keeps no more reads open (a source keeps at most half its connections so).
+  /// the store keeps no more reads open (a source keeps an eighth of its connections for
+  /// other requests).
   std::shared_ptr<body_stream>* rest = nullptr;
 };
 

@@ -99,7 +99,9 @@ struct s3_client::impl {
   credential_provider credentials_source;
   bool sign_payload;
   // GETs whose answers go on (get_options::rest) hold a connection while their parts wait
-  // for buffers: at most half of them, so HEADs, tag reads and uploads always find one.
+  // for buffers, and their copies may ask this store for more meanwhile (tags, a HEAD, a
+  // server-side copy): an eighth of the connections (at least one) is kept for requests
+  // that end on their own, so those always find one.
   std::shared_ptr<std::size_t> open_reads = std::make_shared<std::size_t>(0);
   std::size_t max_open_reads;
 
@@ -120,7 +122,8 @@ struct s3_client::impl {
         credentials_source(ex, store, c),
         sign_payload(c.payload_signing == config::payload_signing_mode::signed_payload ||
                      (c.payload_signing == config::payload_signing_mode::automatic && !ep.tls)),
-        max_open_reads(static_cast<std::size_t>(c.max_connections) / 2) {}
+        max_open_reads(static_cast<std::size_t>(c.max_connections) -
+                       std::max<std::size_t>(1, static_cast<std::size_t>(c.max_connections) / 8)) {}
 
   // One checksum per body, and one the server verifies: a signed payload's SHA-256 is checked
   // by the server (XAmzContentSHA256Mismatch), so Content-MD5 would only hash the bytes a

@@ -59,7 +59,7 @@ struct get_options {
   bool may_end_early = false;  ///< the object may end before `into` is full (read "up to")
   http::cut_group* cut = nullptr;  ///< ends with this group (a cancelled copy)
   /// Set: the answer may go on to the object's end; *rest gets what `into` did not take
-  /// (source.hpp range_read::rest). At most half the store's connections are kept so.
+  /// (source.hpp range_read::rest). An eighth of the store's connections is never kept so.
   std::shared_ptr<body_stream>* rest = nullptr;
 };
 

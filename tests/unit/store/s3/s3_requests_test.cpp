@@ -6,6 +6,8 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+
 using namespace archie;
 using namespace archie::store;
 using namespace archie::store::s3::requests;
@@ -46,6 +48,20 @@ TEST_CASE("a ranged read names its bytes and pins the version with a quoted ETag
   CHECK(null_version.query == query_list{{"versionId", "null"}});  // the pre-versioning one, maybe not current
   CHECK(header(whole, "range") == nullptr);
   CHECK(header(whole, "if-match") == nullptr);
+}
+
+TEST_CASE("a read that goes on asks for the object's end: a plain GET from its start, an open range later") {
+  std::byte room[100];
+  auto from_start = ranged_get_call("b", "k", room, 0, "abc", "", nullptr);
+  let_answer_go_on(from_start, 0);
+  CHECK(header(from_start, "range") == nullptr);
+  CHECK(from_start.into_may_continue);
+  REQUIRE(header(from_start, "if-match"));  // still pinned to the version
+  auto later = ranged_get_call("b", "k", room, 1000, "abc", "", nullptr);
+  let_answer_go_on(later, 1000);
+  REQUIRE(header(later, "range"));
+  CHECK(*header(later, "range") == "bytes=1000-");
+  CHECK(std::count_if(later.headers.begin(), later.headers.end(), [](const auto& h) { return h.first == "range"; }) == 1);
 }
 
 TEST_CASE("a server-side copy with new metadata replaces it and copies only the version it describes") {

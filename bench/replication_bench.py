@@ -55,11 +55,17 @@ def parse_args(argv=None):
     ap.add_argument("--quick", action="store_true",
                     help="small counts: 500 objects, 256 MiB, 20 x 32 MiB (fan-out: 20), 10 s of latency load, "
                          "5,000 skipped events")
-    ap.add_argument("--scenarios", default="1,2,3,4,5,6", help="comma-separated subset of 1..6 (default all)")
+    ap.add_argument("--scenarios", default="1,2,3,4,5,6,7", help="comma-separated subset of 1..7 (default all)")
     ap.add_argument("--tools", default="archie,rclone,aws", help="comma-separated subset of archie,rclone,aws")
     ap.add_argument("--json", help="write results here (default: a file under the temp dir, printed at the end)")
     ap.add_argument("--archie", default=default_archie(),
                     help="archie binary (default: $ARCHIE_BIN, else build-release/src/archie, else build/src/archie)")
+    ap.add_argument("--scale-objects", type=int, help="scenario 7 object count (default 20000; --quick 2000)")
+    ap.add_argument("--scale-processes", default="1,2,4", help="scenario 7: archie process counts to run")
+    ap.add_argument("--archie-baseline", metavar="PATH",
+                    help="another archie build (an earlier release) run right after archie in scenarios 1-3, "
+                         "for a same-run comparison")
+    ap.add_argument("--baseline-label", default="archie baseline", help="its name in the table")
     ap.add_argument("--objects", type=int, help="scenario 1 object count (default 10000; --quick 500)")
     ap.add_argument("--small-kib", type=int, default=4, help="small object size (scenarios 1 and 5)")
     ap.add_argument("--big-mib", type=int, help="scenario 2 object size (default 1024; --quick 256)")
@@ -95,13 +101,22 @@ def parse_args(argv=None):
         a.scenario_set = {int(s) for s in a.scenarios.split(",") if s.strip()}
     except ValueError:
         ap.error("--scenarios takes numbers, e.g. 1,3,5")
-    if not a.scenario_set or not a.scenario_set <= {1, 2, 3, 4, 5, 6}:
-        ap.error("--scenarios: choose from 1,2,3,4,5,6")
+    if not a.scenario_set or not a.scenario_set <= {1, 2, 3, 4, 5, 6, 7}:
+        ap.error("--scenarios: choose from 1,2,3,4,5,6,7")
+    try:
+        a.scale_processes = [int(p) for p in a.scale_processes.split(",") if p.strip()]
+    except ValueError:
+        ap.error("--scale-processes takes numbers, e.g. 1,2,4")
+    if not a.scale_processes or min(a.scale_processes) < 1:
+        ap.error("--scale-processes: at least one process count, each 1 or more")
+    a.scale_objects = a.scale_objects or (2000 if q else 20000)
     a.tool_set = {t.strip() for t in a.tools.split(",") if t.strip()}
     if not a.tool_set <= {"archie", "rclone", "aws"}:
         ap.error("--tools: choose from archie,rclone,aws")
     if not os.access(a.archie, os.X_OK):
         ap.error("no archie binary at %s (set ARCHIE_BIN or --archie)" % a.archie)
+    if a.archie_baseline and not os.access(a.archie_baseline, os.X_OK):
+        ap.error("no archie binary at %s (--archie-baseline)" % a.archie_baseline)
     if not a.json:
         a.json = os.path.join(tempfile.gettempdir(), "archie-replication-bench-%s.json" % time.strftime("%Y%m%d-%H%M%S"))
     a.json = os.path.abspath(a.json)

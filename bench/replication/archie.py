@@ -31,6 +31,7 @@ class Archie(Part):
     def __init__(self, args, work, servers, meter, report):
         super().__init__(args, work, servers, meter, report)
         self.last_seq = 0  # the stream sequence of the last event published
+        self.binary = args.archie  # the build under test (--archie-baseline swaps it for a run)
 
     def targets(self, buckets):
         """archie destinations on the destination side: [(store name, endpoint, bucket)]."""
@@ -102,7 +103,7 @@ source = {{ store = "src", bucket = {q(self.servers.src_bucket)} }}
         env.update(ARCHIE_BENCH_SRC_SECRET=self.servers.src.secret_key,
                    ARCHIE_BENCH_DST_SECRET=self.servers.dst.secret_key)
         env.setdefault("ASAN_OPTIONS", "detect_leaks=0")
-        proc = start([self.args.archie, "run", "--config", cfg], env, stderr_path=log_path)
+        proc = start([self.binary, "run", "--config", cfg], env, stderr_path=log_path)
         return proc, LogTail(log_path)
 
     def stop(self, proc, logtail):
@@ -164,6 +165,15 @@ source = {{ store = "src", bucket = {q(self.servers.src_bucket)} }}
     def publish_one(self, body):
         self.last_seq = self.servers.nats.js_publish(self.servers.subject, body)["seq"]
 
+    def run_baseline(self, scenario, entries, targets):
+        """The same run with the --archie-baseline build, in the same rig and the same hour."""
+        self.binary = self.args.archie_baseline
+        try:
+            return self.run(scenario, entries, targets, tool=self.args.baseline_label,
+                            notes="the build --archie-baseline names")
+        finally:
+            self.binary = self.args.archie
+
     def run(self, scenario, entries, targets, tool="archie", notes=""):
         """Copy `entries` (from the source listing) to every target through archie, timed."""
         nbytes = sum(s for _, s, _ in entries)
@@ -175,61 +185,82 @@ source = {{ store = "src", bucket = {q(self.servers.src_bucket)} }}
         self.servers.gc()
         return self.report.record(m)
 
-    def timed(self, scenario, tool, bodies, nobj, nbytes, targets, done_msg, prefix, exclude_copy=(), notes=""):
-        """Publish every event, start archie, time until it has logged `done_msg` once per object
-        and the consumer has nothing pending or ack-pending; then verify the destinations hold
-        `nobj` objects and `nbytes` bytes under prefix (when nbytes)."""
+    def timed(self, scenario, tool, bodies, nobj, nbytes, targets, done_msg, prefix, exclude_copy=(), notes="",
+              processes=1):
+        """Publish every event, start `processes` archie processes on the one durable consumer,
+        time until they have logged `done_msg` once per object between them and the consumer
+        has nothing pending or ack-pending; then verify the destinations hold `nobj` objects and
+        `nbytes` bytes under prefix (when nbytes)."""
         m = new_row(scenario, tool, nobj, nbytes, destinations=len(targets), notes=notes)
-        log("%s: %s (%d objects, %d destination%s)" % (scenario, tool, nobj, len(targets),
-                                                       "s" if len(targets) > 1 else ""))
-        proc = lt = None
+        log("%s: %s (%d objects, %d destination%s%s)" % (scenario, tool, nobj, len(targets),
+                                                         "s" if len(targets) > 1 else "",
+                                                         ", %d processes" % processes if processes > 1 else ""))
+        procs = []  # [(proc, logtail)]
         try:
             self.ensure_idle_stream()
             self.publish(bodies)
             self.meter.settle()
             mark = self.meter.mark()
             t0 = time.monotonic()
-            proc, lt = self.start("%s-%d" % (scenario.split(":")[0], len(targets)), targets, "archie/", exclude_copy)
+            for i in range(processes):
+                label = "%s-%d" % (scenario.split(":")[0], len(targets)) + ("-p%d" % i if processes > 1 else "")
+                procs.append(self.start(label, targets, "archie/", exclude_copy))
             deadline = t0 + timeout_for(self.args.timeout_scale, nbytes * len(targets), nobj)
             startup = None
             state = None
+
+            def total(count):
+                return sum(count(lt) for _, lt in procs)
             while True:
-                lt.poll()
-                if startup is None and lt.seen("consuming"):
+                for _, lt in procs:
+                    lt.poll()
+                if startup is None and all(lt.seen("consuming") for _, lt in procs):
                     startup = time.monotonic() - t0
-                    m["startup_cpu_s"] = sum(proc_cpu(proc.pid) or (0, 0))
-                if proc.poll() is not None:
-                    raise RunError("archie exited (%s); log %s:\n%s" % (proc.returncode, lt.path, tail(lt.path, 8)))
+                    m["startup_cpu_s"] = sum(sum(proc_cpu(p.pid) or (0, 0)) for p, _ in procs)
+                for p, lt in procs:
+                    if p.poll() is not None:
+                        raise RunError("archie exited (%s); log %s:\n%s" % (p.returncode, lt.path, tail(lt.path, 8)))
                 self.servers.check_servers()
-                if lt.count(done_msg) >= nobj:
+                if total(lambda lt: lt.count(done_msg)) >= nobj:
                     state = self.consumer_state()
                     if state and state[0] == 0 and state[1] == 0 and state[2] >= self.last_seq:
                         break
-                elif lt.settled() >= nobj:
+                elif total(lambda lt: lt.settled()) >= nobj:
                     state = self.consumer_state()
                     if state and state[0] == 0 and state[1] == 0 and state[2] >= self.last_seq:
-                        raise RunError("the consumer is drained but only %d of %d events were %s "
-                                       "(%s); log %s" % (lt.count(done_msg), nobj, done_msg, lt.summary(), lt.path))
+                        raise RunError("the consumer is drained but only %d of %d events were %s; logs %s"
+                                       % (total(lambda lt: lt.count(done_msg)), nobj, done_msg,
+                                          [lt.path for _, lt in procs]))
                 if time.monotonic() > deadline:
-                    raise RunError("timed out after %.0f s: %d of %d %s, consumer %s (%s)"
-                                   % (deadline - t0, lt.count(done_msg), nobj, done_msg, state, lt.summary()))
+                    raise RunError("timed out after %.0f s: %d of %d %s, consumer %s"
+                                   % (deadline - t0, total(lambda lt: lt.count(done_msg)), nobj, done_msg, state))
                 time.sleep(0.02)
             m["wall_s"] = time.monotonic() - t0
-            cpu = proc_cpu(proc.pid) or (0.0, 0.0)
-            m.update(cpu_user_s=cpu[0], cpu_sys_s=cpu[1], cpu_s=cpu[0] + cpu[1],
-                     peak_rss_mib=(proc_status_kib(proc.pid, "VmHWM") or 0) / 1024, startup_s=startup,
-                     log=lt.path, outcomes=lt.summary(), nak_or_term=lt.count("event not done"))
+            cpus = [proc_cpu(p.pid) or (0.0, 0.0) for p, _ in procs]
+            user, system = sum(c[0] for c in cpus), sum(c[1] for c in cpus)
+            m.update(cpu_user_s=user, cpu_sys_s=system, cpu_s=user + system,
+                     peak_rss_mib=max((proc_status_kib(p.pid, "VmHWM") or 0) for p, _ in procs) / 1024,
+                     startup_s=startup, log=procs[0][1].path, outcomes=procs[0][1].summary(),
+                     nak_or_term=total(lambda lt: lt.count("event not done")))
+            if processes > 1:
+                m["processes"] = processes
+                m["per_process_done"] = [lt.count(done_msg) for _, lt in procs]
+                m["done_total"] = total(lambda lt: lt.count(done_msg))
             self.meter.use(m, mark)
-            m["archie_metrics"] = scrape_metrics(lt)
-            last_ts = lt.last_ts(done_msg)
+            m["archie_metrics"] = scrape_metrics(procs[0][1])
+            last_ts = max((lt.last_ts(done_msg) or 0) for _, lt in procs)
             if last_ts:
                 m["last_%s_after_s" % done_msg.replace(" ", "_")] = last_ts - (time.time() - (time.monotonic() - t0))
                 # archie's own view: from its 'consuming' line to its last done_msg line
-                m["log_span_s"] = last_ts - lt.first_ts("consuming") if lt.seen("consuming") else None
-            code, ru = self.stop(proc, lt)
-            proc = None
-            if ru is not None:
-                m["cpu_s_including_shutdown"] = ru.ru_utime + ru.ru_stime
+                lt0 = procs[0][1]
+                m["log_span_s"] = last_ts - lt0.first_ts("consuming") if lt0.seen("consuming") else None
+            shutdown_cpu = 0.0
+            while procs:
+                p, lt = procs.pop()
+                code, ru = self.stop(p, lt)
+                if ru is not None:
+                    shutdown_cpu += ru.ru_utime + ru.ru_stime
+            m["cpu_s_including_shutdown"] = shutdown_cpu or None
             if nbytes:
                 for _, _, b in targets:
                     self.servers.verify(m, b, prefix, nobj, nbytes)
@@ -237,7 +268,7 @@ source = {{ store = "src", bucket = {q(self.servers.src_bucket)} }}
         except Exception as e:  # noqa: BLE001 - a broken run must not stop the others
             failed(m, e)
         finally:
-            if proc is not None:
-                self.stop(proc, lt)
+            for p, lt in procs:
+                self.stop(p, lt)
         return m
 

@@ -51,6 +51,8 @@ class Scenarios(Part):
             steps.append(("5", self.scenario_latency))
         if 6 in sc:
             steps.append(("6", self.scenario_skip_only))
+        if 7 in sc:
+            steps.append(("7", self.scenario_scale_out))
         print_header()
         for label, fn in steps:
             if self.servers.dead_servers():
@@ -139,6 +141,30 @@ class Scenarios(Part):
         a = self.args
         self.compare("3: %d x %d MiB" % (a.medium_count, a.medium_mib), entries[:a.medium_count], "s3", a.concurrency)
 
+    def scenario_scale_out(self):
+        """The same small objects copied by 1, 2, 4... `archie run` processes sharing the one
+        durable consumer: throughput and CPU per object per process count, and every event
+        replicated exactly once between them (no loss, no duplicate)."""
+        a = self.args
+        n = a.scale_objects
+        entries = self.small_source("s7", n, a.small_kib * KiB)
+        try:
+            targets = self.archie.targets([self.servers.dst_buckets[0]])
+            nbytes = sum(s for _, s, _ in entries)
+            bodies = [event_for(self.servers.src_bucket, k, s, e, a.part_size_mib) for k, s, e in entries]
+            for procs in a.scale_processes:
+                m = self.archie.timed("7: scale-out %d x %d KiB" % (n, a.small_kib), "archie x%d" % procs, bodies,
+                                      n, nbytes, targets, "replicated", "archie/s7/", processes=procs,
+                                      notes="%d archie run processes, one durable consumer" % procs)
+                if m.get("ok") and m.get("done_total", n) != n:
+                    failed(m, RunError("%d events replicated between the processes for %d published: %s"
+                                       % (m["done_total"], n, "duplicates" if m["done_total"] > n else "lost")))
+                self.servers.clean_dst(targets[0][2], "archie/s7/")
+                self.servers.gc()
+                self.report.record(m)
+        finally:
+            self.servers.drop_source("s7/")
+
     def compare(self, name, entries, tag, concurrency, single=False):
         """archie, then rclone, then the AWS CLI, on the same source objects."""
         a = self.args
@@ -147,6 +173,8 @@ class Scenarios(Part):
         dst = srv.dst_buckets[0]
         if "archie" in a.tool_set:
             self.archie.run(name, entries, self.archie.targets([dst]))
+            if a.archie_baseline:
+                self.archie.run_baseline(name, entries, self.archie.targets([dst]))
         src_prefix = "%s/%s" % (srv.src_bucket, tag)
         if "rclone" in a.tool_set:
             env = peers.rclone_env()

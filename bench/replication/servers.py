@@ -35,6 +35,8 @@ def memstore_bytes(args):
         need = max(need, 2 * a.objects * (a.small_kib * KiB + 4 * KiB))
     if 2 in sc:
         need = max(need, 2 * a.big_mib * MiB)
+    if 7 in sc:
+        need = max(need, 2 * a.scale_objects * (a.small_kib * KiB + 4 * KiB))
     source = medium_objects(a) * a.medium_mib * MiB  # scenarios 3 and 4 share the source
     if 3 in sc:
         need = max(need, source + a.medium_count * a.medium_mib * MiB)

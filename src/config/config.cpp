@@ -184,6 +184,7 @@ s3_store_config read_s3(table_reader& t) {
   c.ca_file = t.string("ca_file", c.ca_file);
   c.verify_tls = t.boolean("verify_tls", c.verify_tls);
   c.max_connections = t.integer("max_connections", c.max_connections, 1, 4096);
+  c.parts_per_get = t.integer("parts_per_get", c.parts_per_get, 1, 256);
   c.connect_timeout = t.duration("connect_timeout", c.connect_timeout, 100ms, 5min);
   c.request_timeout = t.duration("request_timeout", c.request_timeout, 1s, 1h);
   return c;

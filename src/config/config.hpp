@@ -117,6 +117,8 @@ struct s3_store_config {
   std::string ca_file;
   bool verify_tls = true;
   std::int64_t max_connections = 64;
+  /// As a source: how many parts one GET may bring (1: a ranged GET per part).
+  std::int64_t parts_per_get = 1;
   milliseconds connect_timeout{5000};
   milliseconds request_timeout{60000};
 };

@@ -71,8 +71,10 @@ struct convergence_job {
   /// A redelivery: an earlier attempt may have left an open multipart upload to abort.
   bool earlier_attempt_possible = true;
   pipe::shared_part first_part;  ///< start's first part, when the GET that told `start` read it
-  /// The rest of that GET, positioned after first_part (objects of more than one part).
+  /// The rest of that GET, positioned after first_part (objects of more than one part), and
+  /// the buffers taken for the parts it carries.
   std::shared_ptr<store::body_stream> rest;
+  std::vector<pipe::shared_part> rest_buffers;
   std::uint64_t stream_sequence = 0;  ///< log lines only
 };
 

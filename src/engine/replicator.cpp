@@ -49,12 +49,14 @@ convergence_limits limits_for(std::size_t part_size, std::int64_t parts_in_fligh
   return l;
 }
 
-// What one GET told: the object's state, its first part (all of a small object), and the
-// rest of the answer for a larger one (null when the source kept no answer open).
+// What one GET told: the object's state, its first part (all of a small object), and for
+// a larger one the rest of the answer with the buffers taken for the parts it carries (none
+// when no buffer was free or the source kept no answer open).
 struct fetched_object {
   source_state state;
   pipe::shared_part bytes;
   std::shared_ptr<store::body_stream> rest;
+  std::vector<pipe::shared_part> rest_buffers;
 };
 
 }  // namespace
@@ -104,8 +106,9 @@ struct replicator::impl {
 
   // A first delivery: one GET tells what a HEAD would (size, ETag, metadata: the same
   // headers; the size from Content-Range when ranged) and brings the bytes of an object the
-  // event says fits one part, or the first part of a larger one, whose answer then goes on
-  // to feed the other parts: the source is asked once. Any surprise (grown past the buffer,
+  // event says fits one part, or the first part of a larger one, whose answer goes on with
+  // as many of the next parts as there are buffers free now (the pipe reads them at once):
+  // a medium object is asked for once. Any surprise (grown past the buffer,
   // gone, an error) returns nothing, and the caller takes the usual HEAD path, which knows
   // how to settle each case.
   asio::awaitable<std::optional<fetched_object>> fetch_first_part(store::source& source, const event::object_event& ev,
@@ -121,16 +124,32 @@ struct replicator::impl {
     // first part (a ranged GET; the object goes on).
     first.may_end_early = ev.size <= part_size;
     std::shared_ptr<store::body_stream> rest;
-    if (!first.may_end_early) first.rest = &rest;
+    std::vector<pipe::shared_part> rest_buffers;
+    if (!first.may_end_early) {
+      const std::uint64_t parts_by_event = (ev.size + part_size - 1) / part_size;
+      const std::uint64_t wanted =
+          std::min<std::uint64_t>({parts_by_event, limits.parts_in_flight, source.parts_per_get()});
+      for (std::uint64_t p = 1; p < wanted; ++p) {
+        auto more = pool.try_acquire(static_cast<std::size_t>(std::min<std::uint64_t>(part_size, ev.size - p * part_size)));
+        if (!more) break;
+        rest_buffers.push_back(std::move(more));
+      }
+      if (!rest_buffers.empty()) {
+        first.rest = &rest;
+        first.rest_to = std::min<std::uint64_t>(ev.size, (rest_buffers.size() + 1) * part_size);
+      }
+    }
     auto got = co_await source.read(ev.bucket, ev.key, buf->bytes().first(room), first);
     if (!got || got->size == 0) co_return std::nullopt;
     // Larger than the buffer: usable only when the buffer holds exactly the first part.
     if (got->size > room && room < part_size) co_return std::nullopt;
-    // An answer that goes on is used only when it goes on from the first part to the end.
-    if (rest && (rest->position() != room || rest->end() != got->size)) rest.reset();
+    // An answer that goes on is used only when it goes on right after the first part.
+    if (rest && rest->position() != room) rest.reset();
+    if (!rest) rest_buffers.clear();
     auto tags_failed = co_await read_source_tags(source, ev.bucket, ev.key, got.value());
     if (tags_failed) co_return std::nullopt;  // the HEAD path settles it
-    co_return fetched_object{source_state{true, std::move(got.value())}, std::move(buf), std::move(rest)};
+    co_return fetched_object{source_state{true, std::move(got.value())}, std::move(buf), std::move(rest),
+                             std::move(rest_buffers)};
   }
 
   // Converges the key's destinations from `seen` and reports the event.
@@ -164,12 +183,14 @@ struct replicator::impl {
     source_state seen;
     pipe::shared_part bytes;
     std::shared_ptr<store::body_stream> rest;
+    std::vector<pipe::shared_part> rest_buffers;
     std::optional<fetched_object> fetched;
     if (!plan.metadata_only) fetched = co_await fetch_first_part(source, ev, delivery);
     if (fetched) {
       seen = std::move(fetched->state);
       bytes = std::move(fetched->bytes);
       rest = std::move(fetched->rest);
+      rest_buffers = std::move(fetched->rest_buffers);
     } else {
       auto head = co_await read_source(source, ev.bucket, ev.key);
       if (!head) co_return outcome_for(head.error(), "source");
@@ -191,6 +212,7 @@ struct replicator::impl {
     job.likely_missing = delivery.deliveries <= 1 && !plan.metadata_only && !copy_event;
     job.first_part = std::move(bytes);
     job.rest = std::move(rest);
+    job.rest_buffers = std::move(rest_buffers);
     co_return co_await converge_and_report(ev, d, delivery, job, times);
   }
 

@@ -452,7 +452,8 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
         co_return result;
       }
       response& answer = *result;
-      if (answer.body_length > answer.body_bytes && req.body_may_continue && answer.status / 100 == 2) {
+      if (req.body_may_continue && !into.empty() && answer.status / 100 == 2 &&
+          answer.body_length > answer.body_bytes) {
         // The rest of the body stays on this connection, which stays checked out with it.
         guard.handed_over = on_exchange.handed_over = true;
         answer.rest = std::make_shared<rest_reader>(shared_from_this(), std::move(c),

@@ -10,6 +10,8 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/system/system_error.hpp>
 
+#include <deque>
+#include <iterator>
 #include <memory>
 
 namespace archie::pipe {
@@ -70,6 +72,9 @@ struct copy_job : std::enable_shared_from_this<copy_job> {
   std::shared_ptr<store::body_stream> stream;
   bool streaming = false;
   async::slot_gate read_turn{1};
+  std::deque<shared_part> reserved;  ///< buffers for the parts the open answer carries next
+  std::size_t width = 0;             ///< part workers
+  std::size_t uploading = 0;         ///< workers sending a part (not free to read one)
 
   // False (and the copy failed as a source error) when the bytes are not the source's.
   bool checksum_holds() {
@@ -141,15 +146,36 @@ struct copy_job : std::enable_shared_from_this<copy_job> {
     stream.reset();
     store::range_read range{offset, req.meta.etag, req.meta.version_id};
     range.cut = &requests;
-    if (streaming) range.rest = &stream;
+    const std::size_t following = streaming ? parts_to_read_with(offset) : 0;
+    if (following > 0) {
+      range.rest = &stream;
+      range.rest_to = std::min<std::uint64_t>(req.meta.size, offset + (following + 1) * pool.part_size());
+    }
     auto got = co_await req.source->read(req.bucket, req.key, into, range);
     // The total in Content-Range must be the size we planned the parts for; a server or
     // proxy that disagrees would leave a truncated or padded copy.
     if (got && got->size != req.meta.size) got = size_changed(req, got->size);
     if (!got) co_return got.error();
-    // No answer kept open although the object goes on: the source keeps no more open now.
-    if (streaming && !stream && offset + into.size() < req.meta.size) streaming = false;
+    // No answer kept open although asked for: the source keeps no more open now.
+    if (following > 0 && !stream) streaming = false;
     co_return store::done{};
+  }
+
+  // How many parts after the one at `offset` one GET may bring: as many as have a buffer
+  // (reserved now, without waiting) and a worker free to read them at once. An answer whose
+  // reader waits for a buffer would hold the server's read-ahead for nothing.
+  std::size_t parts_to_read_with(std::uint64_t offset) {
+    const std::size_t part_size = pool.part_size();
+    const std::size_t part = static_cast<std::size_t>(offset / part_size);
+    const std::size_t free_readers = width > uploading + 1 ? width - uploading - 1 : 0;
+    const std::size_t bound = std::min({free_readers, parts - part - 1, req.source->parts_per_get() - 1});
+    while (reserved.size() < bound) {
+      const std::uint64_t at = static_cast<std::uint64_t>(part + 1 + reserved.size()) * part_size;
+      auto buf = pool.try_acquire(static_cast<std::size_t>(std::min<std::uint64_t>(part_size, req.meta.size - at)));
+      if (!buf) break;
+      reserved.push_back(std::move(buf));
+    }
+    return std::min(bound, reserved.size());
   }
 
   asio::awaitable<void> part_worker() {
@@ -174,7 +200,11 @@ struct copy_job : std::enable_shared_from_this<copy_job> {
       if (part == 0 && req.first_part && req.first_part->capacity() >= len) {
         buf = std::move(req.first_part);  // read by the caller together with the metadata
         filled = true;
+      } else if (!reserved.empty() && reserved.front()->capacity() >= len) {
+        buf = std::move(reserved.front());  // taken when the answer carrying this part was asked for
+        reserved.pop_front();
       } else {
+        reserved.clear();  // not for this object's parts after all (it changed size)
         buf = co_await pool.acquire(len);
       }
       std::optional<store::store_error> failed;
@@ -203,7 +233,9 @@ struct copy_job : std::enable_shared_from_this<copy_job> {
         group->add();
         asio::co_spawn(executor, write_to(t, part, offset, &body, group.get()), asio::detached);
       }
+      ++uploading;
       co_await group->wait();
+      --uploading;
     }
     workers.done();
   }
@@ -228,12 +260,13 @@ struct copy_job : std::enable_shared_from_this<copy_job> {
       if (up) uploads[t] = std::move(up.value());
       else report.target_errors[t] = up.error();
     }
-    std::size_t width = std::min(parts, std::max<std::size_t>(1, req.parts_in_flight));
-    streaming = parts > 1;
+    width = std::min(parts, std::max<std::size_t>(1, req.parts_in_flight));
+    streaming = parts > 1 && req.source->parts_per_get() > 1;
     workers.add(width);
     for (std::size_t w = 0; w < width; ++w) asio::co_spawn(executor, part_worker(), asio::detached);
     co_await workers.wait();
     stream.reset();  // the connection goes back (or is closed, if the copy stopped early)
+    reserved.clear();
 
     if (cancelled && !report.source_error) report.source_error = cancelled_error(req);
     // Every part is read: the whole object is checked before any destination finishes it.
@@ -272,6 +305,10 @@ asio::awaitable<copy_report> fan_out_copy(asio::any_io_executor executor, part_b
   request.first_part.reset();  // the job's reference is the only one: freed after its upload
   job->stream = std::move(request.rest);
   job->req.rest.reset();
+  job->reserved.assign(std::make_move_iterator(request.rest_buffers.begin()),
+                       std::make_move_iterator(request.rest_buffers.end()));
+  request.rest_buffers.clear();
+  job->req.rest_buffers.clear();
   auto finished = job->finished;
   asio::co_spawn(executor, job->run(), asio::detached);
   // Structured: the copy never outlives this call. When the waiter is cancelled, the job is

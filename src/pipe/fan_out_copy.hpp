@@ -1,8 +1,9 @@
 #pragma once
-// The zero-copy multipart pipe. The source object is read once, part by part, into buffers
-// from the bounded pool: one GET whose answer goes on from part to part, each part read when
-// a buffer is free for it (a new GET from where it stopped if the answer breaks, or several
-// ranged GETs in flight where the source keeps no answer open). Each filled buffer is handed to
+// The zero-copy multipart pipe. The source object is read once, in order, into buffers from
+// the bounded pool: each GET asks for as many parts as there are buffers and idle workers to
+// take them at once, so its answer is read without a pause (a new GET from where it stopped
+// if the answer breaks; ranged GETs in parallel where the source keeps no answer open).
+// Each filled buffer is handed to
 // every destination at once and returns to the pool when the last one has sent it. A
 // destination that fails is aborted and dropped; the others carry on, so a redelivery only
 // redoes what is missing.
@@ -35,9 +36,11 @@ struct copy_request {
   /// The first part, already read from the version `meta` describes (a small object fetched
   /// with one GET that also told its metadata): it is sent, not read again.
   shared_part first_part;
-  /// The rest of the GET that brought first_part, positioned after it: the next parts come
-  /// from it rather than from new GETs. Taken like first_part.
+  /// The rest of the GET that brought first_part, positioned after it, and the buffers taken
+  /// for the parts it carries (in order): those parts come from it rather than from new
+  /// GETs. Taken like first_part.
   std::shared_ptr<store::body_stream> rest;
+  std::vector<shared_part> rest_buffers;
   std::size_t parts_in_flight = 8;
   /// A redelivery: an earlier attempt may have left open multipart uploads to clean up.
   bool earlier_attempt_possible = true;

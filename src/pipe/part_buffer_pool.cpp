@@ -87,6 +87,13 @@ asio::awaitable<shared_part> part_buffer_pool::acquire(std::size_t bytes) {
   co_return shared_part(new part_buffer(this, take(bytes), bytes));
 }
 
+shared_part part_buffer_pool::try_acquire(std::size_t bytes) {
+  bytes = std::clamp<std::size_t>(bytes, 1, part_size_);
+  if (!waiters_.empty() || in_use_ + bytes > budget_) return nullptr;
+  in_use_ += bytes;
+  return shared_part(new part_buffer(this, take(bytes), bytes));
+}
+
 void part_buffer_pool::give_back(std::byte* data, std::size_t bytes) {
   std::unique_ptr<std::byte[]> block(data);
   if (bytes == part_size_) spare_parts_.push_back(std::move(block));

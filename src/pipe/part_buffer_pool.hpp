@@ -49,6 +49,8 @@ class part_buffer_pool {
   /// Waits until `bytes` (at most part_size) of the budget are free, then lends a buffer of
   /// that size. Cancelling the wait gives nothing back and loses nothing.
   boost::asio::awaitable<shared_part> acquire(std::size_t bytes);
+  /// A buffer now, or null when the budget has no room or others already wait (never ahead of them).
+  shared_part try_acquire(std::size_t bytes);
   std::size_t part_size() const { return part_size_; }
   std::size_t budget() const { return budget_; }
   std::size_t bytes_in_use() const { return in_use_; }

@@ -44,41 +44,17 @@ range_answer judge_range_answer(int status, const std::optional<std::string>& he
                                 std::uint64_t continues) {
   if (body_bytes > asked) return refused("answer is longer than the range asked");
   if (continues > 0 && body_bytes != asked) return refused("answer goes on past a buffer it did not fill");
-  if (continues > 0) {
-    // A read that goes on: what the answer carries is the buffer and the rest after it.
-    if (status == 200) {
-      if (offset != 0) return refused("range from byte " + std::to_string(offset) + " answered with the whole object");
-      range_answer a;
-      a.received = body_bytes;
-      a.total = body_bytes + continues;
-      a.continues = continues;
-      return a;
-    }
-    if (status != 206) return refused("unexpected status " + std::to_string(status) + " for a ranged read");
-    if (!header) return refused("206 answer without Content-Range");
-    auto cr = parse_content_range(*header);
-    if (!cr) return refused("malformed Content-Range \"" + header->substr(0, 80) + "\"");
-    if (cr->first != offset)
-      return refused("Content-Range starts at byte " + std::to_string(cr->first) + ", asked from " +
-                     std::to_string(offset));
-    if (cr->last - cr->first + 1 != body_bytes + continues)
-      return refused("Content-Range names " + std::to_string(cr->last - cr->first + 1) + " bytes, the body has " +
-                     std::to_string(body_bytes + continues));
-    range_answer a;
-    a.received = body_bytes;
-    a.total = cr->total;
-    a.continues = continues;
-    return a;
-  }
+  const std::uint64_t carried = body_bytes + continues;  // the whole body: the buffer and what goes on
   if (status == 200) {
     // The server ignored the range and sent the whole object: usable only from its start,
-    // and only as a whole (the HTTP client refuses a body larger than the buffer).
+    // and only as a whole (the buffer, and what goes on after it when the reader takes that).
     if (offset != 0) return refused("range from byte " + std::to_string(offset) + " answered with the whole object");
     if (body_bytes < asked && !may_end_early)
       return refused("whole object of " + std::to_string(body_bytes) + " bytes, " + std::to_string(asked) + " asked");
     range_answer a;
     a.received = body_bytes;
-    a.total = body_bytes < asked ? std::optional<std::uint64_t>(body_bytes) : std::nullopt;
+    a.continues = continues;
+    a.total = body_bytes < asked || continues > 0 ? std::optional<std::uint64_t>(carried) : std::nullopt;
     return a;
   }
   if (status != 206) return refused("unexpected status " + std::to_string(status) + " for a ranged read");
@@ -88,12 +64,12 @@ range_answer judge_range_answer(int status, const std::optional<std::string>& he
   if (cr->first != offset)
     return refused("Content-Range starts at byte " + std::to_string(cr->first) + ", asked from " +
                    std::to_string(offset));
-  const std::uint64_t carried = cr->last - cr->first + 1;
-  if (carried != body_bytes)
-    return refused("Content-Range names " + std::to_string(carried) + " bytes, the body has " +
-                   std::to_string(body_bytes));
+  if (cr->last - cr->first + 1 != carried)
+    return refused("Content-Range names " + std::to_string(cr->last - cr->first + 1) + " bytes, the body has " +
+                   std::to_string(carried));
   range_answer a;
   a.received = body_bytes;
+  a.continues = continues;
   a.total = cr->total;
   if (body_bytes < asked) {
     const bool object_ends = cr->total && cr->last + 1 == *cr->total;

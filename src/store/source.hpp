@@ -35,11 +35,14 @@ struct range_read {
   std::string version_id;
   bool may_end_early = false;  ///< read up to into.size() bytes: the object may be shorter
   http::cut_group* cut = nullptr;  ///< the copy's requests, cut together when it is cancelled
-  /// Set: the answer may go on past `into`, to the object's end, and *rest receives what is
-  /// left of it, so that one GET feeds the next parts too. Left null when nothing is left or
-  /// the store keeps no more reads open (a source keeps an eighth of its connections for
-  /// other requests).
+  /// Set: the answer may go on past `into`, up to byte `rest_to` (exclusive; 0: the object's
+  /// end), and *rest receives what is left of it, so that one GET feeds the next parts too.
+  /// Left null when nothing is left or the store keeps no more reads open (a source keeps an
+  /// eighth of its connections for other requests). The reader must take what goes on
+  /// without delay (a server holding an answer for a reader that waits works for nothing):
+  /// it asks only for what it has buffers for.
   std::shared_ptr<body_stream>* rest = nullptr;
+  std::uint64_t rest_to = 0;
 };
 
 class source {
@@ -56,6 +59,8 @@ class source {
                                                 const std::string& to_bucket, const std::string& to_key,
                                                 const object_info& meta, const config::write_options* write) = 0;
   virtual std::uint64_t max_server_side_copy() const = 0;
+  /// How many parts one GET may bring (range_read::rest); 1: a ranged GET per part.
+  virtual std::size_t parts_per_get() const { return 1; }
   /// Every version and delete marker of exactly `key`, newest first (versions = "all").
   virtual async_result<version_history> versions(const std::string& bucket, const std::string& key) = 0;
   /// The bucket's versioning status: "Enabled", "Suspended" or empty (never enabled). A

@@ -245,6 +245,7 @@ s3_client::s3_client(asio::any_io_executor executor, std::string store_name, con
 s3_client::~s3_client() = default;
 
 const std::string& s3_client::store_name() const { return impl_->store; }
+std::size_t s3_client::parts_per_get() const { return static_cast<std::size_t>(impl_->cfg.parts_per_get); }
 std::size_t s3_client::connections_opened() const { return impl_->client.connections_opened(); }
 void s3_client::abort_requests() { impl_->client.abort_all(); }
 
@@ -280,7 +281,7 @@ async_result<object_info> s3_client::get_object(const std::string& bucket, const
   auto c = ranged_get_call(bucket, key, into, opts.offset, pinned, pinned_version, opts.cut);
   std::optional<open_read_slot> slot;
   if (opts.rest && !into.empty()) slot = open_read_slot::try_take(impl_->open_reads, impl_->max_open_reads);
-  if (slot) let_answer_go_on(c, opts.offset);
+  if (slot) let_answer_go_on(c, opts.offset, opts.rest_to);
   auto r = co_await impl_->execute(c);
   if (!r) co_return recognise_customer_key(r.error());
   object_info info = info_from_headers(r.value());
@@ -310,7 +311,7 @@ async_result<object_info> s3_client::get_object(const std::string& bucket, const
     if (pinned.empty()) pinned = info.etag;
     if (pinned_version.empty()) pinned_version = info.version_id;
     auto rest = ranged_get_call(bucket, key, into.subspan(have), opts.offset + have, pinned, pinned_version, opts.cut);
-    if (slot) let_answer_go_on(rest, opts.offset + have);
+    if (slot) let_answer_go_on(rest, opts.offset + have, opts.rest_to);
     r = co_await impl_->execute(rest);
     if (!r) co_return r.error();
   }

@@ -61,6 +61,7 @@ struct get_options {
   /// Set: the answer may go on to the object's end; *rest gets what `into` did not take
   /// (source.hpp range_read::rest). An eighth of the store's connections is never kept so.
   std::shared_ptr<body_stream>* rest = nullptr;
+  std::uint64_t rest_to = 0;  ///< where the answer ends (exclusive); 0: the object's end
 };
 
 class s3_client {
@@ -132,6 +133,8 @@ class s3_client {
   /// GetBucketVersioning's Status: "Enabled", "Suspended", or empty (never turned on).
   async_result<std::string> bucket_versioning(const std::string& bucket);
 
+  /// [stores.NAME] parts_per_get: how many parts one GET may bring when this store is read.
+  std::size_t parts_per_get() const;
   const std::string& store_name() const;
   std::size_t connections_opened() const;
   /// Shutdown past its deadline: see http::client::abort_all.

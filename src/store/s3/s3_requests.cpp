@@ -177,10 +177,11 @@ call ranged_get_call(const std::string& bucket, const std::string& key, std::spa
   return c;
 }
 
-void let_answer_go_on(call& c, std::uint64_t offset) {
+void let_answer_go_on(call& c, std::uint64_t offset, std::uint64_t to) {
   std::erase_if(c.headers, [](const auto& h) { return h.first == "range"; });
-  // From the start: a plain GET, the request servers serve most directly.
-  if (offset > 0) c.headers.emplace_back("range", "bytes=" + std::to_string(offset) + "-");
+  // The whole object: a plain GET, the request servers serve most directly.
+  if (to > offset) c.headers.emplace_back("range", "bytes=" + std::to_string(offset) + "-" + std::to_string(to - 1));
+  else if (offset > 0) c.headers.emplace_back("range", "bytes=" + std::to_string(offset) + "-");
   c.into_may_continue = true;
 }
 

@@ -100,9 +100,9 @@ call make_call(const char* operation, const char* method, const std::string& buc
 call ranged_get_call(const std::string& bucket, const std::string& key, std::span<std::byte> into,
                      std::uint64_t offset, const std::string& if_match, const std::string& version_id,
                      http::cut_group* cut);
-/// Lets a ranged GET's answer go on to the object's end ("bytes=offset-"): the body past
-/// `into` is left on the connection (http::request::body_may_continue).
-void let_answer_go_on(call& c, std::uint64_t offset);
+/// Lets a ranged GET's answer go on to byte `to` (exclusive; 0: the object's end): the body
+/// past `into` is left on the connection (http::request::body_may_continue).
+void let_answer_go_on(call& c, std::uint64_t offset, std::uint64_t to);
 call upload_part_call(const std::string& bucket, const std::string& key, const std::string& upload_id, int part_number,
                       const part_body& body);
 call complete_call(const std::string& bucket, const std::string& key, const std::string& upload_id,

@@ -15,6 +15,7 @@ async_result<object_info> s3_source::read(const std::string& bucket, const std::
   opts.may_end_early = range.may_end_early;
   opts.cut = range.cut;
   opts.rest = range.rest;
+  opts.rest_to = range.rest_to;
   co_return co_await client_.get_object(bucket, key, into, opts);
 }
 

@@ -16,6 +16,7 @@ class s3_source final : public source {
                                         const std::string& to_key, const object_info& meta,
                                         const config::write_options* write) override;
   std::uint64_t max_server_side_copy() const override { return 5ull << 30; }  // CopyObject's limit
+  std::size_t parts_per_get() const override { return client_.parts_per_get(); }
   async_result<version_history> versions(const std::string& bucket, const std::string& key) override;
   async_result<std::string> versioning(const std::string& bucket) override;
   async_result<version_page> versions_page(const std::string& bucket, const std::string& prefix,

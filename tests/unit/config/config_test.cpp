@@ -83,6 +83,15 @@ TEST_CASE("an out-of-range value is rejected with the allowed range") {
         std::string::npos);
 }
 
+TEST_CASE("an s3 store reads one part per GET unless parts_per_get says more") {
+  auto loaded = parse(minimal_s3_store, "t.toml");
+  CHECK(std::get<archie::config::s3_store_config>(loaded.cfg.stores.at("dst")).parts_per_get == 1);
+  auto more = parse(std::string(minimal_s3_store) + "parts_per_get = 8\n", "t.toml");
+  CHECK(std::get<archie::config::s3_store_config>(more.cfg.stores.at("dst")).parts_per_get == 8);
+  CHECK(problems_of(std::string(minimal_s3_store) + "parts_per_get = 0\n")
+            .find("stores.dst.parts_per_get: must be between 1 and 256, got 0") != std::string::npos);
+}
+
 TEST_CASE("a malformed duration says how to write one") {
   auto p = problems_of("[worker]\nshutdown_wait = \"30\"\n");
   CHECK(p.find("worker.shutdown_wait: \"30\" is not a duration") != std::string::npos);

@@ -50,8 +50,8 @@ pipe::copy_request request_for(fake_source& src, const std::vector<fake_destinat
 }
 
 pipe::copy_report copy(asio::io_context& io, pipe::part_buffer_pool& pool, fake_source& src,
-                       std::vector<fake_destination*> dests) {
-  pipe::copy_request req = request_for(src, dests, 3);
+                       std::vector<fake_destination*> dests, std::size_t parts_in_flight = 3) {
+  pipe::copy_request req = request_for(src, dests, parts_in_flight);
   std::optional<pipe::copy_report> out;
   std::exception_ptr failure;
   asio::co_spawn(io, pipe::fan_out_copy(io.get_executor(), pool, req),
@@ -215,16 +215,14 @@ TEST_CASE("a first part read by the caller is sent as it is, and the source is n
   CHECK(pool.bytes_in_use() == 0);
 }
 
-TEST_CASE("a source that keeps its answer open is read with one GET, part after part") {
+TEST_CASE("with a buffer and a free worker for every part, one GET brings the whole object") {
   asio::io_context io;
-  // Fewer buffers than parts: the reader waits for uploads to give buffers back while its
-  // answer stays open.
-  pipe::part_buffer_pool pool(io.get_executor(), part, 2 * part);
+  pipe::part_buffer_pool pool(io.get_executor(), part, 8 * part);
   fake_source src;
   src.keeps_answers_open = true;
-  src.data = pattern(6 * part + 100);
+  src.data = pattern(4 * part + 100);
   fake_destination a("a"), b("b");
-  auto report = copy(io, pool, src, {&a, &b});
+  auto report = copy(io, pool, src, {&a, &b}, 8);
   CHECK(report.ok());
   CHECK(src.reads == 1);
   CHECK(src.bytes_read == src.data.size());
@@ -232,6 +230,29 @@ TEST_CASE("a source that keeps its answer open is read with one GET, part after 
   for (auto* d : {&a, &b}) {
     CHECK(d->written == src.data);
     CHECK(d->finished);
+    CHECK(d->parts.size() == 5);
+  }
+  CHECK(pool.in_use() == 0);
+}
+
+TEST_CASE("a GET asks for no more parts than there are buffers to read them into at once") {
+  asio::io_context io;
+  // Two buffers for seven parts: an answer carrying more would wait on its reader while
+  // the server holds it.
+  pipe::part_buffer_pool pool(io.get_executor(), part, 2 * part);
+  fake_source src;
+  src.keeps_answers_open = true;
+  src.data = pattern(6 * part + 100);
+  fake_destination a("a"), b("b");
+  auto report = copy(io, pool, src, {&a, &b}, 3);
+  CHECK(report.ok());
+  CHECK(src.bytes_read == src.data.size());
+  CHECK(src.reads >= 4);
+  CHECK(src.reads < 7);  // some answers did carry two parts
+  for (auto length : src.answer_lengths) CHECK(length <= 2 * part);
+  CHECK(src.open_answers == 0);
+  for (auto* d : {&a, &b}) {
+    CHECK(d->written == src.data);
     CHECK(d->parts.size() == 7);
   }
   CHECK(pool.in_use() == 0);
@@ -239,13 +260,13 @@ TEST_CASE("a source that keeps its answer open is read with one GET, part after 
 
 TEST_CASE("an answer that breaks mid-object is continued from where it stopped with a new GET") {
   asio::io_context io;
-  pipe::part_buffer_pool pool(io.get_executor(), part, 3 * part);
+  pipe::part_buffer_pool pool(io.get_executor(), part, 8 * part);
   fake_source src;
   src.keeps_answers_open = true;
   src.data = pattern(5 * part + 7);
   src.answer_breaks_at = 3 * part;
   fake_destination a("a");
-  auto report = copy(io, pool, src, {&a});
+  auto report = copy(io, pool, src, {&a}, 8);
   CHECK(report.ok());
   CHECK(src.reads == 2);
   CHECK(src.bytes_read == src.data.size());  // no byte read twice, none skipped

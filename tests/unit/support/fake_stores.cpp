@@ -99,12 +99,18 @@ async_result<object_info> fake_source::read(const std::string&, const std::strin
   }
   if (n) std::memcpy(into.data(), data.data() + range.offset, n);
   bytes_read += n;
-  if (range.rest && keeps_answers_open && range.offset + n < data.size())
-    *range.rest = std::make_shared<fake_answer>(*this, range.offset + n);
+  const std::uint64_t answer_end =
+      range.rest_to ? std::min<std::uint64_t>(range.rest_to, data.size()) : data.size();
+  if (range.rest && keeps_answers_open && range.offset + n < answer_end) {
+    *range.rest = std::make_shared<fake_answer>(*this, range.offset + n, answer_end);
+    answer_lengths.push_back(answer_end - range.offset);
+  } else {
+    answer_lengths.push_back(n);
+  }
   co_return info();
 }
 
-fake_answer::fake_answer(fake_source& s, std::uint64_t from) : src(s), at(from), stop(s.data.size()) {
+fake_answer::fake_answer(fake_source& s, std::uint64_t from, std::uint64_t to) : src(s), at(from), stop(to) {
   ++src.open_answers;
 }
 fake_answer::~fake_answer() { --src.open_answers; }

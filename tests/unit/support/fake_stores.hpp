@@ -39,11 +39,13 @@ struct fake_source final : store::source {
   std::optional<store::error_kind> head_fails;  ///< every HEAD fails so
   /// Run at the start of every HEAD / read, before it is answered: a concurrent writer.
   std::function<void(fake_source&)> before_head, before_read;
-  /// Answers may go on (range_read::rest): a read asking so gets the rest of the object.
+  /// Answers may go on (range_read::rest): a read asking so gets the rest of the object, as
+  /// far as it asked; with this set, a GET may bring up to 8 parts (parts_per_get).
   bool keeps_answers_open = false;
   /// The open answer breaks (once) when a read from it starts at this offset.
   std::optional<std::uint64_t> answer_breaks_at;
   int open_answers = 0;  ///< answers kept open and not dropped yet
+  std::vector<std::uint64_t> answer_lengths;  ///< bytes each read's answer carried, in order
   std::uint64_t bytes_read = 0;
   int heads = 0, reads = 0, tag_reads = 0;
   /// The version every read and tag read asked for ("" for the current one), in order.
@@ -62,6 +64,7 @@ struct fake_source final : store::source {
                                                const std::string&, const store::object_info&,
                                                const config::write_options*) override;
   std::uint64_t max_server_side_copy() const override { return 0; }
+  std::size_t parts_per_get() const override { return keeps_answers_open ? 8 : 1; }
   store::async_result<std::string> tagging(const std::string&, const std::string&, const std::string& version_id) override;
   /// Only the current version (an unversioned source's history).
   store::async_result<store::version_history> versions(const std::string&, const std::string&) override;
@@ -75,7 +78,7 @@ struct fake_source final : store::source {
 
 /// The rest of an answer a fake_source kept open: the source's bytes from `at` on.
 struct fake_answer final : store::body_stream {
-  fake_answer(fake_source& s, std::uint64_t from);
+  fake_answer(fake_source& s, std::uint64_t from, std::uint64_t to);
   ~fake_answer() override;
   fake_source& src;
   std::uint64_t at, stop;

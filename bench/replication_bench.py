@@ -84,6 +84,8 @@ def parse_args(argv=None):
     ap.add_argument("--buffer-budget-mib", type=int, default=512, help="archie buffer_budget_mib")
     ap.add_argument("--parts-in-flight", type=int, default=8,
                     help="archie parts_in_flight; rclone --s3-upload-concurrency; aws requests for one object")
+    ap.add_argument("--parts-per-get", type=int,
+                    help="archie's source store parts_per_get (default: archie's own, 1)")
     ap.add_argument("--fetch-expires", default="1s", help="archie queue.fetch_expires")
     ap.add_argument("--rclone-no-check-dest", action="store_true", help="add --no-check-dest to rclone")
     ap.add_argument("--rclone-extra", default="", help="extra rclone flags (one string)")

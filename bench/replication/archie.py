@@ -58,6 +58,9 @@ max_connections = {conns}
         dests = "".join('[[route.destinations]]\nstore = %s\nbucket = %s\nprefix = %s\n' % (q(store), q(b), q(dest_prefix))
                         for store, _, b in targets)
         exclude = "exclude_copy = %s\n" % q(list(exclude_copy)) if exclude_copy else ""
+        # Only for the build under test: a baseline from before the key would refuse it.
+        parts_per_get = ("parts_per_get = %d\n" % a.parts_per_get
+                         if a.parts_per_get and self.binary == a.archie else "")
         return f"""# written by bench/replication_bench.py
 [log]
 level = "info"
@@ -89,7 +92,7 @@ region = {q(self.servers.src.region)}
 access_key_id = {q(self.servers.src.access_key)}
 secret_access_key_env = "ARCHIE_BENCH_SRC_SECRET"
 max_connections = {conns}
-{ca}{dst_stores}[[route]]
+{parts_per_get}{ca}{dst_stores}[[route]]
 source = {{ store = "src", bucket = {q(self.servers.src_bucket)} }}
 {exclude}{dests}"""
 

@@ -65,6 +65,20 @@ pipe::copy_report copy(asio::io_context& io, pipe::part_buffer_pool& pool, fake_
   return std::move(*out);
 }
 
+// Every destination finished with exactly the source's bytes in `parts` parts, the source
+// was read once and holds no answer open, and every buffer is back.
+void check_whole_copies(const fake_source& src, const std::vector<fake_destination*>& dests, std::size_t parts,
+                        const pipe::part_buffer_pool& pool) {
+  CHECK(src.bytes_read == src.data.size());  // no byte read twice, none skipped
+  CHECK(src.open_answers == 0);              // given back when the copy ended
+  for (auto* d : dests) {
+    CHECK(d->written == src.data);
+    CHECK(d->finished);
+    CHECK(d->parts.size() == parts);
+  }
+  CHECK(pool.in_use() == 0);
+}
+
 }  // namespace
 
 TEST_CASE("the source is read once and every part reaches every destination; all buffers come back") {
@@ -225,14 +239,7 @@ TEST_CASE("with a buffer and a free worker for every part, one GET brings the wh
   auto report = copy(io, pool, src, {&a, &b}, 8);
   CHECK(report.ok());
   CHECK(src.reads == 1);
-  CHECK(src.bytes_read == src.data.size());
-  CHECK(src.open_answers == 0);  // given back when the copy ended
-  for (auto* d : {&a, &b}) {
-    CHECK(d->written == src.data);
-    CHECK(d->finished);
-    CHECK(d->parts.size() == 5);
-  }
-  CHECK(pool.in_use() == 0);
+  check_whole_copies(src, {&a, &b}, 5, pool);
 }
 
 TEST_CASE("a GET asks for no more parts than there are buffers to read them into at once") {
@@ -246,16 +253,10 @@ TEST_CASE("a GET asks for no more parts than there are buffers to read them into
   fake_destination a("a"), b("b");
   auto report = copy(io, pool, src, {&a, &b}, 3);
   CHECK(report.ok());
-  CHECK(src.bytes_read == src.data.size());
   CHECK(src.reads >= 4);
   CHECK(src.reads < 7);  // some answers did carry two parts
   for (auto length : src.answer_lengths) CHECK(length <= 2 * part);
-  CHECK(src.open_answers == 0);
-  for (auto* d : {&a, &b}) {
-    CHECK(d->written == src.data);
-    CHECK(d->parts.size() == 7);
-  }
-  CHECK(pool.in_use() == 0);
+  check_whole_copies(src, {&a, &b}, 7, pool);
 }
 
 TEST_CASE("an answer that breaks mid-object is continued from where it stopped with a new GET") {
@@ -269,11 +270,7 @@ TEST_CASE("an answer that breaks mid-object is continued from where it stopped w
   auto report = copy(io, pool, src, {&a}, 8);
   CHECK(report.ok());
   CHECK(src.reads == 2);
-  CHECK(src.bytes_read == src.data.size());  // no byte read twice, none skipped
-  CHECK(a.written == src.data);
-  CHECK(a.finished);
-  CHECK(src.open_answers == 0);
-  CHECK(pool.in_use() == 0);
+  check_whole_copies(src, {&a}, 6, pool);
 }
 
 TEST_CASE("a source that keeps no answer open is read part by part, several in flight") {
@@ -316,10 +313,7 @@ TEST_CASE("the first part and the rest of its answer, given by the caller, make 
   CHECK(out->ok());
   CHECK_FALSE(req.rest);  // taken by the pipe
   CHECK(src.reads == 1);
-  CHECK(src.bytes_read == src.data.size());
-  CHECK(a.written == src.data);
-  CHECK(src.open_answers == 0);
-  CHECK(pool.in_use() == 0);
+  check_whole_copies(src, {&a}, 5, pool);
 }
 
 namespace {

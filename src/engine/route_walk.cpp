@@ -174,26 +174,20 @@ class check_window {
     wake_.cancel();
   }
 
-  // Until the oldest key's checks are done.
-  boost::asio::awaitable<void> wait_for_front() {
-    while (!jobs.empty() && jobs.front()->running > 0) {
-      wake_.expires_at(boost::asio::steady_timer::time_point::max());
-      co_await wake_.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
-    }
-  }
-
   // Until one more check ends.
   boost::asio::awaitable<void> wait_for_one() {
     wake_.expires_at(boost::asio::steady_timer::time_point::max());
     co_await wake_.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
   }
 
+  // Until the oldest key's checks are done.
+  boost::asio::awaitable<void> wait_for_front() {
+    while (!jobs.empty() && jobs.front()->running > 0) co_await wait_for_one();
+  }
+
   // Until no check runs (nothing they use may go away before).
   boost::asio::awaitable<void> wait_for_all() {
-    while (running > 0) {
-      wake_.expires_at(boost::asio::steady_timer::time_point::max());
-      co_await wake_.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
-    }
+    while (running > 0) co_await wait_for_one();
   }
 
  private:

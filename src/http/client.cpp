@@ -78,6 +78,11 @@ struct connection {
     if (auto* t = std::get_if<beast::tcp_stream>(&stream)) return *t;
     return beast::get_lowest_layer(std::get<tls_stream>(stream));
   }
+  // Pending reads and writes end with operation_aborted.
+  void close() {
+    boost::system::error_code ignored;
+    tcp_layer().socket().close(ignored);
+  }
 };
 
 }  // namespace
@@ -131,11 +136,11 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
   void abort_all() {
     aborted = true;
     idle.clear();
-    for (connection* c : busy) {
-      boost::system::error_code ignored;
-      c->tcp_layer().socket().close(ignored);  // pending reads and writes end with operation_aborted
-    }
+    for (connection* c : busy) c->close();
   }
+
+  // Shutdown, or the request's group was cut: nothing more may be sent or read for it.
+  bool stopped(const cut_group* cut) const { return aborted || (cut && cut->is_cut()); }
 
   asio::awaitable<boost::system::result<std::unique_ptr<connection>, transport_error>> open() {
     // Resolved for every new connection, so a moved endpoint is followed without restart;
@@ -381,7 +386,7 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
   }
 
   asio::awaitable<send_result> send(const request& req, std::span<std::byte> into) {
-    if (aborted || (req.cut && req.cut->is_cut())) co_return not_sent(req);
+    if (stopped(req.cut)) co_return not_sent(req);
     co_await tokens.async_receive(asio::use_awaitable);
     struct token_guard {
       impl* self;
@@ -390,14 +395,14 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
         if (!handed_over) self->tokens.try_send(boost::system::error_code{});
       }
     } guard{this};
-    if (aborted || (req.cut && req.cut->is_cut())) co_return not_sent(req);
+    if (stopped(req.cut)) co_return not_sent(req);
 
     // A pooled connection may have been closed by the server while idle; if it fails before
     // any response byte arrives, retry once on a fresh connection: the request never ran.
     for (int attempt = 0;; ++attempt) {
       if (opts.budget) {
         co_await opts.budget->before_request();
-        if (aborted || (req.cut && req.cut->is_cut())) co_return not_sent(req);
+        if (stopped(req.cut)) co_return not_sent(req);
       }
       std::unique_ptr<connection> c;
       bool pooled = false;
@@ -415,7 +420,7 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
       }
       // Opening a connection takes time (DNS, connect, TLS): the group may have been cut
       // meanwhile, and this request must not start after it.
-      if (aborted || (req.cut && req.cut->is_cut())) co_return not_sent(req);
+      if (stopped(req.cut)) co_return not_sent(req);
       bool reusable = false;
       busy.insert(c.get());
       struct busy_guard {
@@ -430,10 +435,7 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
         }
       } on_exchange{this, c.get(), req.cut, std::nullopt};
       if (req.cut)
-        on_exchange.in_group = req.cut->enter([conn = c.get()] {
-          boost::system::error_code ignored;
-          conn->tcp_layer().socket().close(ignored);  // pending reads and writes end with operation_aborted
-        });
+        on_exchange.in_group = req.cut->enter([conn = c.get()] { conn->close(); });
       auto result = co_await exchange(*c, req, into, reusable);
       const bool group_cut = req.cut && req.cut->is_cut();
       if ((aborted || group_cut) && !result) {
@@ -501,23 +503,19 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
         co_return transport_error{asio::error::invalid_argument,
                                   what + ": " + std::to_string(into.size()) + " bytes asked, " +
                                       std::to_string(left) + " left in the body", true, true};
-      if (!c || owner->aborted || (cut && cut->is_cut())) {
+      if (!c || owner->stopped(cut)) {
         release(false);
         co_return transport_error{asio::error::operation_aborted, what + ": body read cut", true, true};
       }
       std::optional<cut_group::registration> in_group;
-      connection* conn = c.get();
-      if (cut)
-        in_group = cut->enter([conn] {
-          boost::system::error_code ignored;
-          conn->tcp_layer().socket().close(ignored);
-        });
+      if (cut) in_group = cut->enter([conn = c.get()] { conn->close(); });
       auto ec = co_await owner->read_fixed_body(*c, into, steady::now() + owner->opts.io_timeout +
                                                                transfer_allowance(into.size()));
       if (in_group) cut->leave(*in_group);
-      if (ec || owner->aborted || (cut && cut->is_cut())) {
+      const bool cut_short = owner->stopped(cut);
+      if (ec || cut_short) {
         release(false);
-        if (!ec || owner->aborted || (cut && cut->is_cut())) ec = asio::error::operation_aborted;
+        if (cut_short) ec = asio::error::operation_aborted;  // whatever the closed socket reported
         co_return transport_error{ec, what + ": body read failed: " + ec.message(), true, true};
       }
       left -= into.size();

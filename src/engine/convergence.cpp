@@ -107,9 +107,7 @@ asio::awaitable<round_result> copy_round(asio::any_io_executor io, pipe::part_bu
   req.key = job.key;
   req.meta = meta;
   req.parts_in_flight = limits.parts_in_flight;
-  req.first_part = std::exchange(job.first_part, {});
-  req.rest = std::exchange(job.rest, {});
-  req.rest_buffers = std::exchange(job.rest_buffers, {});
+  req.ahead = std::exchange(job.ahead, {});
   req.earlier_attempt_possible = job.earlier_attempt_possible;
   std::vector<target_work*> piped;
   bool copied = false;  // bytes written somewhere (tag writes above copy none)
@@ -141,16 +139,10 @@ asio::awaitable<round_result> copy_round(asio::any_io_executor io, pipe::part_bu
     req.targets.push_back({w->dest, w->target.bucket, w->target.key, w->target.write});
     piped.push_back(w);
   }
-  if (req.targets.empty()) {  // give the memory and the connection back before waiting on anything
-    req.first_part.reset();
-    req.rest.reset();
-    req.rest_buffers.clear();
-  }
+  if (req.targets.empty()) req.ahead.reset();  // give the memory back before waiting on anything
   if (!req.targets.empty()) {
     auto report = co_await pipe::fan_out_copy(io, pool, req);
-    req.first_part.reset();
-    req.rest.reset();
-    req.rest_buffers.clear();
+    req.ahead.reset();
     if (report.source_error) {
       if (version_gone(*report.source_error)) out.source_changed = true;
       else out.source_error = *report.source_error;
@@ -276,9 +268,7 @@ asio::awaitable<convergence_result> converge(asio::any_io_executor io, pipe::par
     } else {
       r = co_await remove_round(work);
     }
-    job.first_part.reset();  // the bytes are of `start` only
-    job.rest.reset();
-    job.rest_buffers.clear();
+    job.ahead.reset();  // the bytes are of `start` only
     out.write_ms += ms_since(write_started);
     if (r.source_error) {
       out.failure = outcome_for(*r.source_error, "source");

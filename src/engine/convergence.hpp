@@ -5,6 +5,7 @@
 // ours. The rounds are bounded; a key that keeps changing is given a rest (nak). Destinations
 // are independent: one that refuses drops out, the others carry on.
 #include "pipe/part_buffer_pool.hpp"
+#include "pipe/read_ahead.hpp"
 #include "queue/settle/message_outcome.hpp"
 #include "route/router.hpp"
 #include "store/store_catalog.hpp"
@@ -56,7 +57,7 @@ struct convergence_limits {
 };
 
 /// One key, the state its source was seen in, and where it goes. converge() takes it by
-/// reference (GCC 12 rule 2, async/gcc12_coroutines.hpp) and consumes first_part and rest.
+/// reference (GCC 12 rule 2, async/gcc12_coroutines.hpp) and consumes `ahead`.
 struct convergence_job {
   std::string bucket;  ///< the source's
   std::string key;
@@ -70,11 +71,7 @@ struct convergence_job {
   bool likely_missing = false;
   /// A redelivery: an earlier attempt may have left an open multipart upload to abort.
   bool earlier_attempt_possible = true;
-  pipe::shared_part first_part;  ///< start's first part, when the GET that told `start` read it
-  /// The rest of that GET, positioned after first_part (objects of more than one part), and
-  /// the buffers taken for the parts it carries.
-  std::shared_ptr<store::body_stream> rest;
-  std::vector<pipe::shared_part> rest_buffers;
+  pipe::read_ahead ahead;  ///< of `start`, when the GET that told `start` read some of it
   std::uint64_t stream_sequence = 0;  ///< log lines only
 };
 

@@ -49,14 +49,12 @@ convergence_limits limits_for(std::size_t part_size, std::int64_t parts_in_fligh
   return l;
 }
 
-// What one GET told: the object's state, its first part (all of a small object), and for
-// a larger one the rest of the answer with the buffers taken for the parts it carries (none
-// when no buffer was free or the source kept no answer open).
+// What one GET told: the object's state, and what it read of it: the first part (all of a
+// small object) and for a larger one the rest of the answer (none when no buffer was free or
+// the source kept no answer open).
 struct fetched_object {
   source_state state;
-  pipe::shared_part bytes;
-  std::shared_ptr<store::body_stream> rest;
-  std::vector<pipe::shared_part> rest_buffers;
+  pipe::read_ahead ahead;
 };
 
 }  // namespace
@@ -123,19 +121,19 @@ struct replicator::impl {
     // One part or less: the whole object, which must end within `room`. More: exactly its
     // first part (a ranged GET; the object goes on).
     first.may_end_early = ev.size <= part_size;
-    std::shared_ptr<store::body_stream> rest;
-    std::vector<pipe::shared_part> rest_buffers;
+    pipe::read_ahead ahead;
+    auto& rest_buffers = ahead.rest_buffers;
     if (!first.may_end_early) {
       const std::uint64_t parts_by_event = (ev.size + part_size - 1) / part_size;
       const std::uint64_t wanted =
           std::min<std::uint64_t>({parts_by_event, limits.parts_in_flight, source.parts_per_get()});
-      for (std::uint64_t p = 1; p < wanted; ++p) {
-        auto more = pool.try_acquire(static_cast<std::size_t>(std::min<std::uint64_t>(part_size, ev.size - p * part_size)));
+      for (std::size_t p = 1; p < wanted; ++p) {
+        auto more = pool.try_acquire_part(ev.size, p);
         if (!more) break;
         rest_buffers.push_back(std::move(more));
       }
       if (!rest_buffers.empty()) {
-        first.rest = &rest;
+        first.rest = &ahead.rest;
         first.rest_to = std::min<std::uint64_t>(ev.size, (rest_buffers.size() + 1) * part_size);
       }
     }
@@ -144,12 +142,12 @@ struct replicator::impl {
     // Larger than the buffer: usable only when the buffer holds exactly the first part.
     if (got->size > room && room < part_size) co_return std::nullopt;
     // An answer that goes on is used only when it goes on right after the first part.
-    if (rest && rest->position() != room) rest.reset();
-    if (!rest) rest_buffers.clear();
+    if (ahead.rest && ahead.rest->position() != room) ahead.rest.reset();
+    if (!ahead.rest) rest_buffers.clear();
     auto tags_failed = co_await read_source_tags(source, ev.bucket, ev.key, got.value());
     if (tags_failed) co_return std::nullopt;  // the HEAD path settles it
-    co_return fetched_object{source_state{true, std::move(got.value())}, std::move(buf), std::move(rest),
-                             std::move(rest_buffers)};
+    ahead.first_part = std::move(buf);
+    co_return fetched_object{source_state{true, std::move(got.value())}, std::move(ahead)};
   }
 
   // Converges the key's destinations from `seen` and reports the event.
@@ -181,16 +179,10 @@ struct replicator::impl {
     stage_times times = times_for(delivery);
     auto source_started = steady::now();
     source_state seen;
-    pipe::shared_part bytes;
-    std::shared_ptr<store::body_stream> rest;
-    std::vector<pipe::shared_part> rest_buffers;
     std::optional<fetched_object> fetched;
     if (!plan.metadata_only) fetched = co_await fetch_first_part(source, ev, delivery);
     if (fetched) {
       seen = std::move(fetched->state);
-      bytes = std::move(fetched->bytes);
-      rest = std::move(fetched->rest);
-      rest_buffers = std::move(fetched->rest_buffers);
     } else {
       auto head = co_await read_source(source, ev.bucket, ev.key);
       if (!head) co_return outcome_for(head.error(), "source");
@@ -210,9 +202,7 @@ struct replicator::impl {
     // hold the bytes already, so they are asked first (and given only the new metadata).
     const bool copy_event = ev.event_name == "s3:ObjectCreated:Copy";
     job.likely_missing = delivery.deliveries <= 1 && !plan.metadata_only && !copy_event;
-    job.first_part = std::move(bytes);
-    job.rest = std::move(rest);
-    job.rest_buffers = std::move(rest_buffers);
+    if (fetched) job.ahead = std::move(fetched->ahead);
     co_return co_await converge_and_report(ev, d, delivery, job, times);
   }
 

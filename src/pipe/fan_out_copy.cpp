@@ -89,8 +89,19 @@ struct copy_job : std::enable_shared_from_this<copy_job> {
     return false;
   }
 
-  copy_job(asio::any_io_executor ex, part_buffer_pool& p, const copy_request& r)
-      : executor(ex), pool(p), req(r), workers(ex), finished(std::make_shared<wait_group>(ex)) {
+  // Takes what the caller read ahead (the first part, the open answer and its buffers), so
+  // the job holds the only references: each goes back as soon as the job is done with it.
+  copy_job(asio::any_io_executor ex, part_buffer_pool& p, copy_request& r)
+      : executor(ex),
+        pool(p),
+        req(r),
+        workers(ex),
+        finished(std::make_shared<wait_group>(ex)),
+        stream(std::move(req.ahead.rest)),
+        reserved(std::make_move_iterator(req.ahead.rest_buffers.begin()),
+                 std::make_move_iterator(req.ahead.rest_buffers.end())) {
+    req.ahead.rest_buffers.clear();
+    r.ahead.reset();
     finished->add();
     report.target_errors.resize(req.targets.size());
   }
@@ -170,8 +181,7 @@ struct copy_job : std::enable_shared_from_this<copy_job> {
     const std::size_t free_readers = width > uploading + 1 ? width - uploading - 1 : 0;
     const std::size_t bound = std::min({free_readers, parts - part - 1, req.source->parts_per_get() - 1});
     while (reserved.size() < bound) {
-      const std::uint64_t at = static_cast<std::uint64_t>(part + 1 + reserved.size()) * part_size;
-      auto buf = pool.try_acquire(static_cast<std::size_t>(std::min<std::uint64_t>(part_size, req.meta.size - at)));
+      auto buf = pool.try_acquire_part(req.meta.size, part + 1 + reserved.size());
       if (!buf) break;
       reserved.push_back(std::move(buf));
     }
@@ -197,8 +207,8 @@ struct copy_job : std::enable_shared_from_this<copy_job> {
       std::size_t len = static_cast<std::size_t>(std::min<std::uint64_t>(part_size, req.meta.size - offset));
       shared_part buf;
       bool filled = false;
-      if (part == 0 && req.first_part && req.first_part->capacity() >= len) {
-        buf = std::move(req.first_part);  // read by the caller together with the metadata
+      if (part == 0 && req.ahead.first_part && req.ahead.first_part->capacity() >= len) {
+        buf = std::move(req.ahead.first_part);  // read by the caller together with the metadata
         filled = true;
       } else if (!reserved.empty() && reserved.front()->capacity() >= len) {
         buf = std::move(reserved.front());  // taken when the answer carrying this part was asked for
@@ -302,13 +312,6 @@ asio::awaitable<copy_report> fan_out_copy(asio::any_io_executor executor, part_b
     co_return r;
   }
   auto job = std::make_shared<copy_job>(executor, pool, request);
-  request.first_part.reset();  // the job's reference is the only one: freed after its upload
-  job->stream = std::move(request.rest);
-  job->req.rest.reset();
-  job->reserved.assign(std::make_move_iterator(request.rest_buffers.begin()),
-                       std::make_move_iterator(request.rest_buffers.end()));
-  request.rest_buffers.clear();
-  job->req.rest_buffers.clear();
   auto finished = job->finished;
   asio::co_spawn(executor, job->run(), asio::detached);
   // Structured: the copy never outlives this call. When the waiter is cancelled, the job is

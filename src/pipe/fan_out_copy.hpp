@@ -8,6 +8,7 @@
 // destination that fails is aborted and dropped; the others carry on, so a redelivery only
 // redoes what is missing.
 #include "pipe/part_buffer_pool.hpp"
+#include "pipe/read_ahead.hpp"
 #include "store/destination.hpp"
 #include "store/source.hpp"
 
@@ -33,14 +34,7 @@ struct copy_request {
   std::string key;
   store::object_info meta;  ///< source HEAD: size, ETag (every GET is If-Match on it), metadata to write
   std::vector<copy_target> targets;
-  /// The first part, already read from the version `meta` describes (a small object fetched
-  /// with one GET that also told its metadata): it is sent, not read again.
-  shared_part first_part;
-  /// The rest of the GET that brought first_part, positioned after it, and the buffers taken
-  /// for the parts it carries (in order): those parts come from it rather than from new
-  /// GETs. Taken like first_part.
-  std::shared_ptr<store::body_stream> rest;
-  std::vector<shared_part> rest_buffers;
+  read_ahead ahead;  ///< of the version `meta` describes
   std::size_t parts_in_flight = 8;
   /// A redelivery: an earlier attempt may have left open multipart uploads to clean up.
   bool earlier_attempt_possible = true;
@@ -54,7 +48,7 @@ struct copy_report {
   const store::store_error* first_error() const;
 };
 
-/// Takes `request.first_part` and `request.rest` (the caller's reference is dropped as the copy starts: a part
+/// Takes `request.ahead` (the caller's references are dropped as the copy starts: a part
 /// held twice would keep the buffer from the pool until the whole copy ends, and copies
 /// holding their first parts while they wait for their second could take the whole budget).
 boost::asio::awaitable<copy_report> fan_out_copy(boost::asio::any_io_executor executor, part_buffer_pool& pool,

@@ -94,6 +94,12 @@ shared_part part_buffer_pool::try_acquire(std::size_t bytes) {
   return shared_part(new part_buffer(this, take(bytes), bytes));
 }
 
+shared_part part_buffer_pool::try_acquire_part(std::uint64_t object_size, std::size_t part) {
+  const std::uint64_t at = static_cast<std::uint64_t>(part) * part_size_;
+  if (at >= object_size) return nullptr;
+  return try_acquire(static_cast<std::size_t>(std::min<std::uint64_t>(part_size_, object_size - at)));
+}
+
 void part_buffer_pool::give_back(std::byte* data, std::size_t bytes) {
   std::unique_ptr<std::byte[]> block(data);
   if (bytes == part_size_) spare_parts_.push_back(std::move(block));

@@ -9,6 +9,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <memory>
 #include <span>
@@ -51,6 +52,8 @@ class part_buffer_pool {
   boost::asio::awaitable<shared_part> acquire(std::size_t bytes);
   /// A buffer now, or null when the budget has no room or others already wait (never ahead of them).
   shared_part try_acquire(std::size_t bytes);
+  /// try_acquire() for part `part` (from 0) of an object of `object_size` bytes cut in part_size() parts.
+  shared_part try_acquire_part(std::uint64_t object_size, std::size_t part);
   std::size_t part_size() const { return part_size_; }
   std::size_t budget() const { return budget_; }
   std::size_t bytes_in_use() const { return in_use_; }

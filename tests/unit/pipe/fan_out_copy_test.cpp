@@ -210,8 +210,8 @@ TEST_CASE("a first part read by the caller is sent as it is, and the source is n
   fake_destination a("a"), b("b");
   pipe::copy_request req = request_for(src, {&a, &b}, 3);
   asio::co_spawn(io, [&]() -> asio::awaitable<void> {
-    req.first_part = co_await pool.acquire(part);  // room to spare, as for an object that may have grown
-    std::memcpy(req.first_part->data(), src.data.data(), src.data.size());
+    req.ahead.first_part = co_await pool.acquire(part);  // room to spare, as for an object that may have grown
+    std::memcpy(req.ahead.first_part->data(), src.data.data(), src.data.size());
   }, asio::detached);
   io.run();
   io.restart();
@@ -219,7 +219,7 @@ TEST_CASE("a first part read by the caller is sent as it is, and the source is n
   asio::co_spawn(io, pipe::fan_out_copy(io.get_executor(), pool, req),
                  [&](std::exception_ptr, pipe::copy_report r) { out = std::move(r); });
   io.run();
-  req.first_part.reset();  // the caller's handle; the pipe has dropped its own
+  req.ahead.first_part.reset();  // the caller's handle; the pipe has dropped its own
   REQUIRE(out);
   CHECK(out->ok());
   CHECK(src.bytes_read == 0);
@@ -294,24 +294,24 @@ TEST_CASE("the first part and the rest of its answer, given by the caller, make 
   fake_destination a("a");
   pipe::copy_request req = request_for(src, {&a}, 3);
   asio::co_spawn(io, [&]() -> asio::awaitable<void> {
-    req.first_part = co_await pool.acquire(part);
+    req.ahead.first_part = co_await pool.acquire(part);
     store::range_read first;
-    first.rest = &req.rest;
-    auto got = co_await src.read("b", "k", std::span<std::byte>(req.first_part->data(), part), first);
+    first.rest = &req.ahead.rest;
+    auto got = co_await src.read("b", "k", std::span<std::byte>(req.ahead.first_part->data(), part), first);
     CHECK(got.has_value());
   }, asio::detached);
   io.run();
   io.restart();
-  REQUIRE(req.rest);
-  CHECK(req.rest->position() == part);
+  REQUIRE(req.ahead.rest);
+  CHECK(req.ahead.rest->position() == part);
   std::optional<pipe::copy_report> out;
   asio::co_spawn(io, pipe::fan_out_copy(io.get_executor(), pool, req),
                  [&](std::exception_ptr, pipe::copy_report r) { out = std::move(r); });
   io.run();
-  req.first_part.reset();
+  req.ahead.first_part.reset();
   REQUIRE(out);
   CHECK(out->ok());
-  CHECK_FALSE(req.rest);  // taken by the pipe
+  CHECK_FALSE(req.ahead.rest);  // taken by the pipe
   CHECK(src.reads == 1);
   check_whole_copies(src, {&a}, 5, pool);
 }

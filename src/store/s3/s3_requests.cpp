@@ -26,10 +26,11 @@ error_kind classify(int status, std::string_view code) {
   // A feature the server does not have (tagging on R2, object lock elsewhere): 501, for good.
   if (code == "NotImplemented") return error_kind::permanent;
   // BadDigest / XAmzContentSHA256Mismatch: the body the server got is not the one we hashed
-  // (damaged on the way); sending it again can succeed.
+  // (damaged on the way); sending it again can succeed. OperationAborted (409): another
+  // operation on the object was in progress (RGW answers a tag write so); S3 says try again.
   if (code == "SlowDown" || code == "RequestTimeout" || code == "InternalError" || code == "ServiceUnavailable" ||
       code == "RequestTimeTooSkewed" || code == "BadDigest" || code == "XAmzContentSHA256Mismatch" ||
-      status >= 500 || status == 429)
+      code == "OperationAborted" || status >= 500 || status == 429)
     return error_kind::retryable;
   if (status == 403 || status == 401 || code == "AccessDenied" || code == "SignatureDoesNotMatch" ||
       code == "InvalidAccessKeyId")

@@ -29,6 +29,8 @@ TEST_CASE("S3 answers are classified by error code first, then by status") {
   CHECK(classify(503, "SlowDown") == error_kind::retryable);
   CHECK(classify(400, "RequestTimeout") == error_kind::retryable);
   CHECK(classify(400, "BadDigest") == error_kind::retryable);  // damaged on the way: send again
+  CHECK(classify(409, "OperationAborted") == error_kind::retryable);  // a conflicting operation: try again
+  CHECK(classify(409, "BucketNotEmpty") == error_kind::permanent);
   CHECK(classify(403, "AccessDenied") == error_kind::permission);
   CHECK(classify(400, "InvalidArgument") == error_kind::permanent);
 }
